@@ -1,0 +1,102 @@
+package onnx
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
+)
+
+// Model is a parsed ONNX model with the bytes it was read from.
+type Model struct {
+	Proto  *onnxpb.ModelProto
+	Path   string
+	SHA256 string
+	Bytes  []byte
+}
+
+// Load reads and parses an ONNX file. The error names the file.
+func Load(path string) (*Model, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read model %s: %w", path, err)
+	}
+	m, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	m.Path = path
+	return m, nil
+}
+
+// Parse parses ONNX bytes and checks that they hold a graph.
+func Parse(b []byte) (*Model, error) {
+	var pb onnxpb.ModelProto
+	if err := proto.Unmarshal(b, &pb); err != nil {
+		return nil, fmt.Errorf("not an ONNX model (protobuf: %w)", err)
+	}
+	if pb.GetGraph() == nil || len(pb.GetGraph().GetNode()) == 0 {
+		return nil, fmt.Errorf("not an ONNX model: no graph or no nodes")
+	}
+	sum := sha256.Sum256(b)
+	return &Model{Proto: &pb, SHA256: hex.EncodeToString(sum[:]), Bytes: b}, nil
+}
+
+// Opset returns the opset version of the default (ai.onnx) domain, or 0 if
+// the model declares none.
+func (m *Model) Opset() int64 {
+	for _, o := range m.Proto.GetOpsetImport() {
+		if d := o.GetDomain(); d == "" || d == "ai.onnx" {
+			return o.GetVersion()
+		}
+	}
+	return 0
+}
+
+// OpCount is how many nodes of one operator type a graph has.
+type OpCount struct {
+	Domain string `json:"domain,omitempty"`
+	Op     string `json:"op"`
+	Count  int    `json:"count"`
+}
+
+// OpHistogram counts the main graph's nodes by domain and operator type,
+// sorted by descending count, then name.
+func (m *Model) OpHistogram() []OpCount {
+	counts := map[[2]string]int{}
+	for _, n := range m.Proto.GetGraph().GetNode() {
+		counts[[2]string{n.GetDomain(), n.GetOpType()}]++
+	}
+	out := make([]OpCount, 0, len(counts))
+	for k, c := range counts {
+		out = append(out, OpCount{Domain: k[0], Op: k[1], Count: c})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		if out[i].Op != out[j].Op {
+			return out[i].Op < out[j].Op
+		}
+		return out[i].Domain < out[j].Domain
+	})
+	return out
+}
+
+// LastOp returns the op type of the node that produces the graph output
+// named out, or "" if no node does.
+func (m *Model) LastOp(out string) string {
+	for _, n := range m.Proto.GetGraph().GetNode() {
+		for _, o := range n.GetOutput() {
+			if o == out {
+				return n.GetOpType()
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,121 @@
+package reports
+
+import "time"
+
+// SchemaVersion is the version of the report schema this package writes.
+// It changes only when a field is removed or its meaning changes; adding a
+// field does not change it.
+const SchemaVersion = "1"
+
+// Suite statuses.
+const (
+	StatusPassed      = "passed"
+	StatusFailed      = "failed"
+	StatusError       = "error"
+	StatusSkipped     = "skipped"
+	StatusInterrupted = "interrupted"
+)
+
+// Report is the one type where the engine, presentation and policy meet. The
+// engine fills Suites; gates are evaluated over it; writers render it. It is
+// documented field by field in docs/report-schema.md and validated against
+// reports/schema/report.schema.json.
+type Report struct {
+	SchemaVersion string        `json:"schema_version"`
+	Tool          Tool          `json:"tool"`
+	Status        string        `json:"status"` // completed | interrupted
+	StartedAt     time.Time     `json:"started_at"`
+	DurationS     float64       `json:"duration_s"`
+	Passed        bool          `json:"passed"`
+	ExitCode      int           `json:"exit_code"`
+	Seed          uint64        `json:"seed"`
+	ConfigSHA256  string        `json:"config_sha256"`
+	Model         Model         `json:"model"`
+	Data          []DataFile    `json:"data"`
+	Environment   Environment   `json:"environment"`
+	Suites        []SuiteResult `json:"suites"`
+	Gates         []GateResult  `json:"gates"`
+	Warnings      []string      `json:"warnings"`
+}
+
+// Tool identifies the program that wrote the report.
+type Tool struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Tensor describes one model input or output. A dynamic dimension is -1;
+// DimNames holds symbolic names where the model gives them ("" otherwise).
+type Tensor struct {
+	Name     string   `json:"name"`
+	Type     string   `json:"type"`
+	Shape    []int64  `json:"shape"`
+	DimNames []string `json:"dim_names,omitempty"`
+}
+
+// Model is the provenance of the model under test.
+type Model struct {
+	Path    string   `json:"path"`
+	SHA256  string   `json:"sha256"`
+	Opset   int64    `json:"opset"`
+	Inputs  []Tensor `json:"inputs"`
+	Outputs []Tensor `json:"outputs"`
+	// OutputKind is "logits" or "probabilities", as detected or configured.
+	OutputKind string `json:"output_kind,omitempty"`
+}
+
+// DataFile is the provenance of one data file.
+type DataFile struct {
+	Role   string `json:"role"`
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Rows   int    `json:"rows"`
+}
+
+// Environment records where the run happened. ExecutionProvider is the
+// provider actually used; when it differs from the requested one, Fallback
+// says why.
+type Environment struct {
+	ORTVersion                 string `json:"ort_version"`
+	ORTLibrary                 string `json:"ort_library"`
+	ExecutionProviderRequested string `json:"execution_provider_requested"`
+	ExecutionProvider          string `json:"execution_provider"`
+	Fallback                   string `json:"fallback,omitempty"`
+	Device                     string `json:"device"`
+	GoVersion                  string `json:"go_version"`
+	OS                         string `json:"os"`
+	CPU                        string `json:"cpu"`
+	GPU                        string `json:"gpu"`
+	Workers                    int    `json:"workers"`
+	IntraOpThreads             int    `json:"intra_op_threads"`
+	BatchSize                  int    `json:"batch_size"`
+}
+
+// SuiteResult is one suite's outcome. Metric keys are relative to the suite
+// (a gate names "<suite>.<key>"). A metric whose value is undefined (0/0) is
+// absent from Metrics and listed in Undefined.
+type SuiteResult struct {
+	Name      string             `json:"name"`
+	Version   string             `json:"version"`
+	Status    string             `json:"status"`
+	DurationS float64            `json:"duration_s"`
+	Seed      uint64             `json:"seed"`
+	Metrics   map[string]float64 `json:"metrics"`
+	Undefined []string           `json:"undefined,omitempty"`
+	Details   map[string]any     `json:"details"`
+	Warnings  []string           `json:"warnings,omitempty"`
+	Error     string             `json:"error,omitempty"`
+}
+
+// GateResult is one evaluated gate.
+type GateResult struct {
+	Expr      string   `json:"expr"`
+	Metric    string   `json:"metric"`
+	Op        string   `json:"op"`
+	Threshold float64  `json:"threshold"`
+	Value     *float64 `json:"value"`
+	Passed    bool     `json:"passed"`
+	// Reason explains a gate that could not be evaluated (suite error,
+	// undefined metric).
+	Reason string `json:"reason,omitempty"`
+}
