@@ -1,0 +1,121 @@
+package suite
+
+import (
+	"context"
+	"hash/fnv"
+	"math/rand/v2"
+
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/onnx"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+)
+
+// Suite is a named group of tests that produces metrics.
+type Suite interface {
+	// Name is the suite's config key and the first segment of its metric
+	// names in gates ("accuracy" → "accuracy.accuracy").
+	Name() string
+	// Version changes when a metric's meaning changes, so baselines made
+	// by an older version are known to be incomparable.
+	Version() string
+	// Decode validates the suite's raw config block and returns its typed
+	// config. Unknown keys and bad values are errors (exit code 2).
+	Decode(raw map[string]any) (any, error)
+	// Metrics lists every metric key Run can produce for cfg on a model
+	// with the given number of classes, so gates are checked at load time.
+	Metrics(cfg any, classes int) []string
+	// Run runs the suite. It returns an error only when the suite could not
+	// produce its result; a failed gate is not an error.
+	Run(ctx context.Context, t *Target, cfg any) (*Result, error)
+}
+
+// Target is what a suite runs against: one model session, its evaluation
+// data and the run's shared settings.
+type Target struct {
+	// Model is the parsed ONNX model (graph access for white-box suites).
+	Model *onnx.Model
+	// Session is the shared ONNX Runtime session.
+	Session *runtime.Session
+	// Data is the evaluation data, already fitted to the model input.
+	Data *data.Dataset
+	// Range is data.range: the valid input domain [lo, hi].
+	Range [2]float64
+	// Classes is the number of model outputs per sample.
+	Classes int
+	// OutputKind says whether the model outputs logits or probabilities.
+	OutputKind runtime.OutputKind
+	// BatchSize is the configured batch size.
+	BatchSize int
+	// Pool runs batches on the configured number of workers.
+	Pool runtime.Pool
+	// Seed is this suite's seed, derived from the run seed and the suite
+	// name. Use BatchRand for per-batch randomness.
+	Seed uint64
+	// BaseDir resolves relative paths in a suite's config.
+	BaseDir string
+	// OutDir is where a suite may write artifacts (examples, images).
+	OutDir string
+}
+
+// Batches returns the number of batches of t.BatchSize needed for n samples.
+func (t *Target) Batches(n int) int {
+	if n == 0 {
+		return 0
+	}
+	return (n + t.BatchSize - 1) / t.BatchSize
+}
+
+// BatchRange returns the half-open sample range [lo, hi) of batch b of n samples.
+func (t *Target) BatchRange(b, n int) (lo, hi int) {
+	lo = b * t.BatchSize
+	hi = min(lo+t.BatchSize, n)
+	return lo, hi
+}
+
+// Result is what a suite returns. Metric keys are relative to the suite and
+// documented in docs/metrics.md. A metric that is undefined (a 0/0 rate) is
+// left out of Metrics and named in Undefined, never reported as 0.
+type Result struct {
+	Metrics   map[string]float64
+	Undefined []string
+	Details   map[string]any
+	Warnings  []string
+}
+
+// NewResult returns an empty Result ready to be filled.
+func NewResult() *Result {
+	return &Result{Metrics: map[string]float64{}, Details: map[string]any{}}
+}
+
+// Set records a metric value, or marks it undefined when ok is false.
+func (r *Result) Set(key string, v float64, ok bool) {
+	if ok {
+		r.Metrics[key] = v
+		return
+	}
+	r.Undefined = append(r.Undefined, key)
+}
+
+// DeriveSeed derives a child seed from a parent seed and a label (a suite
+// name, an attack name). It is a pure function: the same inputs always give
+// the same seed.
+func DeriveSeed(parent uint64, label string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(label))
+	return splitmix(parent ^ h.Sum64())
+}
+
+// BatchRand returns the random source for batch b of a suite, derived only
+// from the suite seed and the batch index, so it does not depend on which
+// worker runs the batch or when.
+func BatchRand(suiteSeed uint64, b int) *rand.Rand {
+	return rand.New(rand.NewPCG(suiteSeed, splitmix(uint64(b)+0x9e3779b97f4a7c15)))
+}
+
+// splitmix is the SplitMix64 finaliser (Steele, Lea & Flood 2014).
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
