@@ -96,13 +96,17 @@ func (r *Result) Set(key string, v float64, ok bool) {
 	r.Undefined = append(r.Undefined, key)
 }
 
-// DeriveSeed derives a child seed from a parent seed and a label (a suite
-// name, an attack name). It is a pure function: the same inputs always give
-// the same seed.
+// MaxSeed is the largest seed: 2^53 − 1, so that every seed is exact in
+// JSON readers that hold numbers as float64 (jq, JavaScript).
+const MaxSeed = 1<<53 - 1
+
+// DeriveSeed derives a child seed in [0, MaxSeed] from a parent seed and a
+// label (a suite name, an attack name). It is a pure function: the same
+// inputs always give the same seed.
 func DeriveSeed(parent uint64, label string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(label))
-	return splitmix(parent ^ h.Sum64())
+	return splitmix(parent^h.Sum64()) & MaxSeed
 }
 
 // BatchRand returns the random source for batch b of a suite, derived only

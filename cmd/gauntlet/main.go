@@ -1,0 +1,14 @@
+// Command gauntlet puts an ONNX classifier through security and fairness
+// release gates. See `gauntlet --help` and the README.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/gauntlet-ml/gauntlet/internal/cli"
+)
+
+func main() {
+	os.Exit(cli.Main(context.Background(), os.Args[1:], cli.Stdio()))
+}

@@ -1,0 +1,47 @@
+package config
+
+// Example is the commented configuration `gauntlet init` prints. Every key is
+// shown with its default; TestExampleLoads keeps it valid.
+const Example = `# Gauntlet run configuration (docs/config.md documents every key).
+version: 1
+
+# The deployed model. Relative paths resolve against this file's folder.
+model: model.onnx
+
+# One seed for the whole run; each suite and batch derives its own from it,
+# so results do not depend on the worker count. Recorded in the report.
+seed: 1
+
+runtime:
+  device: cpu          # cpu | cuda[:N] | tensorrt[:N] | auto (GPU if it loads, else CPU, recorded)
+  batch_size: 256      # samples per ORT call; a model with a fixed batch dimension is padded
+  workers: 0           # parallel batches; 0 = automatic (workers × intra_op_threads ≤ cores)
+  intra_op_threads: 0  # ORT threads per call; 0 = automatic
+  ort_library: ""      # path to libonnxruntime; empty = search (see gauntlet doctor)
+  input: ""            # model input to feed; empty = the only input
+  output: ""           # model output to read; empty = the first [N, classes] float output
+  output_kind: auto    # auto | logits | probabilities
+  strict: false        # true: a GPU device that cannot be used is an error even with device: auto
+
+data:
+  x: eval_x.npy        # samples: .npy or .npz (float32, float64, uint8 scaled by scale, int64)
+  y: eval_y.npy        # integer labels, one per sample
+  # csv: eval.csv      # or CSV with a header instead of x/y:
+  # label: label       #   the label column
+  # features: [f1, f2] #   the model's input columns, in order (or exclude: [...] for all but these)
+  # keep: [sex, race]  #   extra columns kept for grouping (fairness)
+  range: [0, 1]        # valid input domain; data outside it is an error
+
+suites:
+  accuracy:
+    bins: 15           # confidence bins for the expected calibration error
+
+# Gates: "<suite>.<metric> <op> <number>", op one of < <= > >= == !=.
+gates:
+  - "accuracy.accuracy >= 0.9"
+  - "accuracy.ece <= 0.05"
+
+output:
+  dir: out             # report.json and the other formats go here
+  formats: [json]
+`

@@ -1,0 +1,369 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gauntlet-ml/gauntlet/config"
+	"github.com/gauntlet-ml/gauntlet/cuda"
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/version"
+	"github.com/gauntlet-ml/gauntlet/onnx"
+	"github.com/gauntlet-ml/gauntlet/registry"
+	"github.com/gauntlet-ml/gauntlet/reports"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// Progress receives progress events. Implementations must be safe for
+// concurrent use of Update.
+type Progress interface {
+	// Start announces a suite and its number of work units (batches).
+	Start(suite string)
+	// Update reports done of total units finished in the current suite.
+	Update(done, total int)
+	// Finish closes the current suite with its status.
+	Finish(suite, status string, d time.Duration)
+}
+
+// Options are the engine's injected dependencies.
+type Options struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Progress receives progress events; nil discards them.
+	Progress Progress
+	// ORTFlag is --ort-library (highest precedence in the library search).
+	ORTFlag string
+	// Search overrides the library search (tests); DefaultSearch when nil.
+	Search *runtime.LibrarySearch
+	// Cores is the number of CPU cores to plan threads for; NumCPU when 0.
+	Cores int
+}
+
+// Run executes cfg. An error returned with a nil report means nothing ran
+// (bad config or input: the error carries its exit code); otherwise the
+// report is complete, its ExitCode set, and it is the caller's to write.
+func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Cores == 0 {
+		o.Cores = goruntime.NumCPU()
+	}
+	start := o.Now()
+
+	// Suites and their configs, in registry order.
+	type planned struct {
+		s   suite.Suite
+		cfg any
+	}
+	var plan []planned
+	for name := range cfg.Suites {
+		if _, err := registry.Lookup(name); err != nil {
+			return nil, fmt.Errorf("config %s: suites.%s: %w", cfg.Path, name, err)
+		}
+	}
+	for _, s := range registry.All() {
+		raw, ok := cfg.Suites[s.Name()]
+		if !ok {
+			continue
+		}
+		sc, err := s.Decode(raw)
+		if err != nil {
+			return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
+		}
+		plan = append(plan, planned{s, sc})
+	}
+
+	if err := checkWritable(cfg.Output.Dir); err != nil {
+		return nil, err
+	}
+
+	// ONNX Runtime and the model.
+	search := runtime.DefaultSearch(o.ORTFlag, cfg.Runtime.ORTLibrary)
+	if o.Search != nil {
+		search = *o.Search
+	}
+	lib, err := runtime.FindLibrary(search)
+	if err != nil {
+		return nil, err
+	}
+	env, err := runtime.Init(lib)
+	if err != nil {
+		return nil, err
+	}
+	workers, intra, err := runtime.PlanThreads(o.Cores, cfg.Runtime.Workers, cfg.Runtime.IntraOpThreads)
+	if err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
+	}
+	ropts := runtime.Options{
+		Device:         cfg.ParsedDevice,
+		IntraOpThreads: intra,
+		InputName:      cfg.Runtime.Input,
+		OutputName:     cfg.Runtime.Output,
+	}
+	if cfg.Runtime.OutputKind != "auto" {
+		ropts.OutputKind = runtime.OutputKind(cfg.Runtime.OutputKind)
+	}
+	sess, err := runtime.Open(env, cfg.Model, ropts)
+	if err != nil {
+		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
+	}
+	defer sess.Close()
+	if p := sess.Provider(); cfg.Runtime.Strict && p.Fallback != "" {
+		return nil, errs.Invalidf("runtime.device %s: %s, and runtime.strict forbids falling back to %s", p.Requested, p.Fallback, p.Provider)
+	}
+	model := sess.Model()
+	classes := sess.NumClasses()
+
+	// Data.
+	ds, err := data.Load(cfg.Data.Spec, cfg.Dir)
+	if err != nil {
+		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
+	}
+	if err := ds.Fit(sess.Input().Shape); err != nil {
+		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
+	}
+	if err := ds.Validate(classes); err != nil {
+		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
+	}
+	var rng [2]float64
+	if len(cfg.Data.Range) == 2 {
+		rng = [2]float64{cfg.Data.Range[0], cfg.Data.Range[1]}
+		if err := ds.CheckRange(rng[0], rng[1]); err != nil {
+			return nil, errs.WithCode(errs.Code(err, errs.Invalid), fmt.Errorf("%w (data.range is %v)", err, cfg.Data.Range))
+		}
+	}
+
+	// Gates name metrics the planned suites can produce.
+	metrics := map[string][]string{}
+	for _, p := range plan {
+		metrics[p.s.Name()] = p.s.Metrics(p.cfg, classes)
+	}
+	if err := reports.ValidateGates(cfg.ParsedGates, func(s string) ([]string, bool) {
+		keys, ok := metrics[s]
+		return keys, ok
+	}); err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
+	}
+
+	kind := sess.OutputKind()
+
+	rep := newReport(cfg, model, sess, env, ds, start)
+	rep.Model.OutputKind = string(kind)
+	rep.Environment.Workers = workers
+	rep.Environment.IntraOpThreads = intra
+	rep.Environment.BatchSize = cfg.Runtime.BatchSize
+
+	base := suite.Target{
+		Model:      model,
+		Session:    sess,
+		Data:       ds,
+		Range:      rng,
+		Classes:    classes,
+		OutputKind: kind,
+		BatchSize:  cfg.Runtime.BatchSize,
+		Pool:       runtime.Pool{Workers: workers},
+		BaseDir:    cfg.Dir,
+		OutDir:     cfg.Output.Dir,
+	}
+	codes := make([]int, len(plan))
+	for i, p := range plan {
+		var sr reports.SuiteResult
+		sr, codes[i] = runSuite(ctx, p.s, p.cfg, base, cfg.Seed, o)
+		rep.Suites = append(rep.Suites, sr)
+	}
+
+	rep.Gates = reports.EvaluateAll(cfg.ParsedGates, rep)
+	rep.Passed = reports.Passed(rep.Gates)
+	rep.ExitCode = exitCode(rep, codes)
+	if rep.ExitCode == errs.Interrupted {
+		rep.Status = reports.StatusInterrupted
+	}
+	rep.DurationS = o.Now().Sub(start).Seconds()
+	return rep, nil
+}
+
+// runSuite runs one suite, turning a panic or an error into the suite's
+// error status, and a cancelled context into "interrupted". It returns the
+// exit code the suite's outcome calls for: OK, SuiteFailed, Invalid (the
+// suite rejected its input) or Interrupted.
+func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, seed uint64, o Options) (reports.SuiteResult, int) {
+	t := base
+	t.Seed = suite.DeriveSeed(seed, s.Name())
+	sr := reports.SuiteResult{Name: s.Name(), Version: s.Version(), Seed: t.Seed,
+		Metrics: map[string]float64{}, Details: map[string]any{}}
+	if ctx.Err() != nil {
+		sr.Status = reports.StatusSkipped
+		sr.Error = "not started: the run was interrupted"
+		return sr, errs.Interrupted
+	}
+	if o.Progress != nil {
+		o.Progress.Start(s.Name())
+		t.Pool.Progress = o.Progress.Update
+	}
+	began := o.Now()
+	res, err := safeRun(ctx, s, &t, cfg)
+	sr.DurationS = o.Now().Sub(began).Seconds()
+	code := errs.OK
+	switch {
+	case ctx.Err() != nil:
+		sr.Status = reports.StatusInterrupted
+		sr.Error = "interrupted"
+		code = errs.Interrupted
+	case err != nil:
+		sr.Status = reports.StatusError
+		sr.Error = err.Error()
+		code = errs.Code(err, errs.SuiteFailed)
+		if code != errs.Invalid {
+			code = errs.SuiteFailed
+		}
+	default:
+		sr.Status = reports.StatusPassed
+		sr.Metrics = res.Metrics
+		sr.Undefined = res.Undefined
+		sr.Details = res.Details
+		sr.Warnings = res.Warnings
+	}
+	if o.Progress != nil {
+		o.Progress.Finish(s.Name(), sr.Status, o.Now().Sub(began))
+	}
+	return sr, code
+}
+
+func safeRun(ctx context.Context, s suite.Suite, t *suite.Target, cfg any) (res *suite.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("suite %s panicked: %v\n%s", s.Name(), r, debug.Stack())
+		}
+	}()
+	res, err = s.Run(ctx, t, cfg)
+	if err == nil && res == nil {
+		err = fmt.Errorf("suite %s returned no result", s.Name())
+	}
+	return res, err
+}
+
+// exitCode decides the run's exit code from the suites' codes and the
+// gates, in order of precedence: interrupted (130), a suite error (3, or 2
+// when a suite rejected its input), a failed gate (1), else 0. A passed
+// suite's status becomes "failed" when one of its gates failed.
+func exitCode(r *reports.Report, codes []int) int {
+	failedSuite := map[string]bool{}
+	for _, g := range r.Gates {
+		if !g.Passed {
+			failedSuite[strings.SplitN(g.Metric, ".", 2)[0]] = true
+		}
+	}
+	for i := range r.Suites {
+		if s := &r.Suites[i]; s.Status == reports.StatusPassed && failedSuite[s.Name] {
+			s.Status = reports.StatusFailed
+		}
+	}
+	code := errs.OK
+	for _, c := range codes {
+		switch {
+		case c == errs.Interrupted:
+			return errs.Interrupted
+		case c == errs.SuiteFailed:
+			code = errs.SuiteFailed
+		case c == errs.Invalid && code != errs.SuiteFailed:
+			code = errs.Invalid
+		}
+	}
+	if code == errs.OK && !r.Passed {
+		code = errs.GateFailed
+	}
+	return code
+}
+
+// checkWritable creates dir and proves a file can be written in it, so a
+// bad output folder fails before any work is done.
+func checkWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return errs.Invalidf("output folder %s: %w", dir, unwrapPath(err))
+	}
+	f, err := os.CreateTemp(dir, ".gauntlet-probe-*")
+	if err != nil {
+		return errs.Invalidf("output folder %s is not writable: %w", dir, unwrapPath(err))
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func newReport(cfg *config.Config, m *onnx.Model, sess *runtime.Session, env *runtime.Environment, ds *data.Dataset, start time.Time) *reports.Report {
+	info := sess.Info()
+	prov := sess.Provider()
+	rep := &reports.Report{
+		SchemaVersion: reports.SchemaVersion,
+		Tool:          reports.Tool{Name: "gauntlet", Version: version.String()},
+		Status:        "completed",
+		StartedAt:     start.UTC(),
+		Seed:          cfg.Seed,
+		ConfigSHA256:  cfg.SHA256,
+		Model: reports.Model{
+			Path:    cfg.Model,
+			SHA256:  m.SHA256,
+			Opset:   m.Opset(),
+			Inputs:  tensors(info.Inputs),
+			Outputs: tensors(info.Outputs),
+		},
+		Environment: reports.Environment{
+			ORTVersion:                 env.Version,
+			ORTLibrary:                 env.LibraryPath,
+			ExecutionProviderRequested: prov.Requested,
+			ExecutionProvider:          prov.Provider,
+			Fallback:                   prov.Fallback,
+			Device:                     prov.Device,
+			GoVersion:                  goruntime.Version(),
+			OS:                         goruntime.GOOS + "/" + goruntime.GOARCH,
+			CPU:                        cpuName(),
+			GPU:                        strings.Join(cuda.GPUs(), "; "),
+		},
+	}
+	for _, f := range ds.Files {
+		rep.Data = append(rep.Data, reports.DataFile{Role: f.Role, Path: f.Path, SHA256: f.SHA256, Rows: f.Rows})
+	}
+	if prov.Fallback != "" {
+		rep.Warnings = append(rep.Warnings, "execution provider fell back to "+prov.Provider+": "+prov.Fallback)
+	}
+	return rep
+}
+
+func tensors(ts []runtime.TensorInfo) []reports.Tensor {
+	out := make([]reports.Tensor, len(ts))
+	for i, t := range ts {
+		out[i] = reports.Tensor{Name: t.Name, Type: t.Type, Shape: t.Shape, DimNames: t.DimNames}
+	}
+	return out
+}
+
+// cpuName returns the CPU model and core count, e.g. "Intel(R) Xeon(R) ... (2 cores)".
+func cpuName() string {
+	name := goruntime.GOARCH
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				name = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s (%d cores)", name, goruntime.NumCPU())
+}

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/onnx"
+	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
+)
+
+// InspectOptions are the options of `gauntlet inspect`.
+type InspectOptions struct {
+	Model string
+	JSON  bool
+}
+
+// ModelDescription is what `gauntlet inspect --json` prints.
+type ModelDescription struct {
+	Path      string         `json:"path"`
+	SHA256    string         `json:"sha256"`
+	IRVersion int64          `json:"ir_version"`
+	Opset     int64          `json:"opset"`
+	Opsets    map[string]int `json:"opsets"`
+	Producer  string         `json:"producer"`
+	Inputs    []TensorDesc   `json:"inputs"`
+	Outputs   []TensorDesc   `json:"outputs"`
+	Nodes     int            `json:"nodes"`
+	Params    int64          `json:"parameters"`
+	Ops       []onnx.OpCount `json:"ops"`
+}
+
+// TensorDesc is one graph input or output; a symbolic or unknown dimension
+// is -1 in Shape and named in Dims.
+type TensorDesc struct {
+	Name  string   `json:"name"`
+	Type  string   `json:"type"`
+	Shape []int64  `json:"shape"`
+	Dims  []string `json:"dims"`
+}
+
+func newInspectCmd(s Streams) *cobra.Command {
+	o := &InspectOptions{}
+	cmd := &cobra.Command{
+		Use:   "inspect MODEL",
+		Short: "Describe an ONNX model: inputs, outputs, opset, operators, SHA-256",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			o.Model = args[0]
+			return Inspect(o, s)
+		},
+	}
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+// Inspect runs `gauntlet inspect`. It reads the ONNX file only; it does not
+// need ONNX Runtime.
+func Inspect(o *InspectOptions, s Streams) error {
+	m, err := onnx.Load(o.Model)
+	if err != nil {
+		return errs.WithCode(errs.Invalid, err)
+	}
+	d := Describe(m)
+	if o.JSON {
+		b, _ := json.MarshalIndent(d, "", "  ")
+		_, err := fmt.Fprintln(s.Out, string(b))
+		return err
+	}
+	fmt.Fprintf(s.Out, "model     %s\nsha256    %s\nir        %d, opset %d, producer %s\n", d.Path, d.SHA256, d.IRVersion, d.Opset, d.Producer)
+	fmt.Fprintf(s.Out, "graph     %d nodes, %d parameters\n", d.Nodes, d.Params)
+	for _, t := range d.Inputs {
+		fmt.Fprintf(s.Out, "input     %s %s [%s]\n", t.Name, t.Type, strings.Join(t.Dims, ", "))
+	}
+	for _, t := range d.Outputs {
+		fmt.Fprintf(s.Out, "output    %s %s [%s]\n", t.Name, t.Type, strings.Join(t.Dims, ", "))
+	}
+	var ops []string
+	for _, c := range d.Ops {
+		name := c.Op
+		if c.Domain != "" {
+			name = c.Domain + "." + c.Op
+		}
+		ops = append(ops, fmt.Sprintf("%s×%d", name, c.Count))
+	}
+	fmt.Fprintf(s.Out, "ops       %s\n", strings.Join(ops, " "))
+	return nil
+}
+
+// Describe summarises a model from its protobuf.
+func Describe(m *onnx.Model) ModelDescription {
+	g := m.Proto.GetGraph()
+	d := ModelDescription{Path: m.Path, SHA256: m.SHA256, IRVersion: m.Proto.GetIrVersion(), Opset: m.Opset(),
+		Opsets: map[string]int{}, Producer: strings.TrimSpace(m.Proto.GetProducerName() + " " + m.Proto.GetProducerVersion()),
+		Nodes: len(g.GetNode()), Ops: m.OpHistogram()}
+	for _, o := range m.Proto.GetOpsetImport() {
+		dom := o.GetDomain()
+		if dom == "" {
+			dom = "ai.onnx"
+		}
+		d.Opsets[dom] = int(o.GetVersion())
+	}
+	inits := map[string]bool{}
+	for _, t := range g.GetInitializer() {
+		inits[t.GetName()] = true
+		n := int64(1)
+		for _, dim := range t.GetDims() {
+			n *= dim
+		}
+		d.Params += n
+	}
+	for _, v := range g.GetInput() {
+		if !inits[v.GetName()] {
+			d.Inputs = append(d.Inputs, describeValue(v))
+		}
+	}
+	for _, v := range g.GetOutput() {
+		d.Outputs = append(d.Outputs, describeValue(v))
+	}
+	return d
+}
+
+func describeValue(v *onnxpb.ValueInfoProto) TensorDesc {
+	td := TensorDesc{Name: v.GetName(), Type: "unknown", Shape: []int64{}, Dims: []string{}}
+	tt := v.GetType().GetTensorType()
+	if tt == nil {
+		return td
+	}
+	td.Type = strings.ToLower(onnxpb.TensorProto_DataType(tt.GetElemType()).String())
+	for _, dim := range tt.GetShape().GetDim() {
+		switch {
+		case dim.GetDimParam() != "":
+			td.Shape = append(td.Shape, -1)
+			td.Dims = append(td.Dims, dim.GetDimParam())
+		case dim.GetDimValue() > 0:
+			td.Shape = append(td.Shape, dim.GetDimValue())
+			td.Dims = append(td.Dims, fmt.Sprint(dim.GetDimValue()))
+		default:
+			td.Shape = append(td.Shape, -1)
+			td.Dims = append(td.Dims, "?")
+		}
+	}
+	return td
+}

@@ -1,0 +1,218 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gauntlet-ml/gauntlet/config"
+	"github.com/gauntlet-ml/gauntlet/engine"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/reports"
+)
+
+// RunOptions are the options of `gauntlet run`.
+type RunOptions struct {
+	Config     string
+	Out        string
+	Sets       []string
+	ORTLibrary string
+	// Progress: "auto" (a bar on a terminal, log lines otherwise), "bar",
+	// "plain" or "none".
+	Progress string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func newRunCmd(s Streams) *cobra.Command {
+	o := &RunOptions{}
+	cmd := &cobra.Command{
+		Use:   "run -c FILE [--out DIR] [--set key=value]...",
+		Short: "Run the configured suites and gates, write the reports",
+		Long: `Run the suites configured in FILE on its model and data, evaluate the gates
+and write the reports to the output folder.
+
+Configuration precedence, highest first: --set and the dedicated flags,
+GAUNTLET_* environment variables (GAUNTLET_RUNTIME_WORKERS=4), the file,
+built-in defaults. See docs/config.md.
+
+` + exitCodesHelp,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return Run(ctx, o, s)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.Config, "config", "c", "", "config file (YAML)")
+	f.StringVar(&o.Out, "out", "", "output folder (overrides output.dir)")
+	f.StringArrayVar(&o.Sets, "set", nil, "override a config key: --set runtime.workers=2 (repeatable)")
+	f.StringVar(&o.ORTLibrary, "ort-library", "", "path to the ONNX Runtime shared library")
+	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto, bar, plain or none")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+// Run runs `gauntlet run`: it returns nil when every gate passed, and an
+// error carrying the exit code otherwise.
+func Run(ctx context.Context, o *RunOptions, s Streams) error {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	cfg, err := config.Load(config.Options{Path: o.Config, Sets: o.Sets, Out: o.Out, ORTLibrary: o.ORTLibrary})
+	if err != nil {
+		return err
+	}
+	prog, err := newProgress(o.Progress, s.Err, o.Now)
+	if err != nil {
+		return err
+	}
+	rep, err := engine.Run(ctx, cfg, engine.Options{Now: o.Now, Progress: prog, ORTFlag: o.ORTLibrary})
+	if err != nil {
+		if ctx.Err() != nil {
+			return errs.WithCode(errs.Interrupted, fmt.Errorf("interrupted before any suite ran: %w", err))
+		}
+		return errs.WithCode(errs.Code(err, errs.Invalid), err)
+	}
+	paths, err := WriteReports(cfg, rep)
+	if err != nil {
+		return err
+	}
+	PrintSummary(s.Out, rep, paths)
+	switch rep.ExitCode {
+	case errs.OK:
+		return nil
+	case errs.GateFailed:
+		return errs.WithCode(errs.GateFailed, fmt.Errorf("gates failed"))
+	case errs.Interrupted:
+		return errs.WithCode(errs.Interrupted, fmt.Errorf("interrupted; partial report written"))
+	default:
+		var failed []string
+		for _, sr := range rep.Suites {
+			if sr.Status == reports.StatusError {
+				failed = append(failed, fmt.Sprintf("suite %s: %s", sr.Name, firstLine(sr.Error)))
+			}
+		}
+		return errs.WithCode(rep.ExitCode, fmt.Errorf("%s", strings.Join(failed, "; ")))
+	}
+}
+
+// WriteReports writes every configured format atomically and returns the
+// paths written, by format. A format's path is output.paths[format], else
+// <output.dir>/report.<ext>.
+func WriteReports(cfg *config.Config, rep *reports.Report) (map[string]string, error) {
+	paths := map[string]string{}
+	for _, f := range cfg.Output.Formats {
+		w, err := reports.WriterFor(f)
+		if err != nil {
+			return nil, err
+		}
+		p := cfg.Output.Paths[f]
+		if p == "" {
+			p = filepath.Join(cfg.Output.Dir, "report."+extension(f))
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, errs.Invalidf("report %s: %w", p, err)
+		}
+		if err := reports.WriteFileAtomic(p, func(wr io.Writer) error { return w.Write(wr, rep) }); err != nil {
+			return nil, fmt.Errorf("write %s report: %w", f, err)
+		}
+		paths[f] = p
+	}
+	return paths, nil
+}
+
+func extension(format string) string {
+	switch format {
+	case "junit":
+		return "junit.xml"
+	case "sarif":
+		return "sarif"
+	case "markdown":
+		return "md"
+	default:
+		return format
+	}
+}
+
+// PrintSummary writes a human-readable summary of a report.
+func PrintSummary(w io.Writer, r *reports.Report, paths map[string]string) {
+	fmt.Fprintf(w, "\nGauntlet %s — %s (sha256 %s…)\n", r.Tool.Version, r.Model.Path, short(r.Model.SHA256))
+	ep := r.Environment.ExecutionProvider
+	if r.Environment.Fallback != "" {
+		ep += " (fallback: " + r.Environment.Fallback + ")"
+	}
+	fmt.Fprintf(w, "ONNX Runtime %s, %s, %d worker(s) × %d thread(s), batch %d, seed %d\n\n",
+		r.Environment.ORTVersion, ep, r.Environment.Workers, r.Environment.IntraOpThreads, r.Environment.BatchSize, r.Seed)
+	for _, s := range r.Suites {
+		fmt.Fprintf(w, "  %-12s %-11s %6.2fs\n", s.Name, strings.ToUpper(s.Status), s.DurationS)
+		if s.Error != "" {
+			fmt.Fprintf(w, "      error: %s\n", firstLine(s.Error))
+		}
+		keys := make([]string, 0, len(s.Metrics))
+		for k := range s.Metrics {
+			if !strings.HasPrefix(k, "class.") {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(w, "      %-28s %.4f\n", k, s.Metrics[k])
+		}
+		for _, wn := range s.Warnings {
+			fmt.Fprintf(w, "      warning: %s\n", wn)
+		}
+	}
+	if len(r.Gates) > 0 {
+		fmt.Fprintln(w, "\nGates:")
+		for _, g := range r.Gates {
+			mark, val := "PASS", "n/a"
+			if !g.Passed {
+				mark = "FAIL"
+			}
+			if g.Value != nil {
+				val = fmt.Sprintf("%.4g", *g.Value)
+			}
+			line := fmt.Sprintf("  %s  %s  (value %s)", mark, g.Expr, val)
+			if g.Reason != "" {
+				line += " — " + g.Reason
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
+	for _, wn := range r.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", wn)
+	}
+	formats := make([]string, 0, len(paths))
+	for f := range paths {
+		formats = append(formats, f)
+	}
+	sort.Strings(formats)
+	for _, f := range formats {
+		fmt.Fprintf(w, "\nReport (%s): %s", f, paths[f])
+	}
+	verdict := map[int]string{0: "all gates passed", 1: "a gate failed", 2: "invalid input in a suite", 3: "a suite failed", 130: "interrupted"}[r.ExitCode]
+	fmt.Fprintf(w, "\nResult: %s (exit %d)\n", verdict, r.ExitCode)
+}
+
+func short(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}

@@ -1,0 +1,41 @@
+// Package registry is the one table of Gauntlet's suites. Suites are listed
+// explicitly and sorted by name; a run executes them in this order.
+package registry
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/gauntlet-ml/gauntlet/accuracy"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// suites is the registry table, sorted by name (TestRegistrySorted checks it).
+var suites = []suite.Suite{
+	accuracy.Suite{},
+}
+
+// All returns every registered suite, sorted by name.
+func All() []suite.Suite { return append([]suite.Suite(nil), suites...) }
+
+// Names returns the registered suite names, sorted.
+func Names() []string {
+	names := make([]string, len(suites))
+	for i, s := range suites {
+		names[i] = s.Name()
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lookup returns the suite called name; an unknown name is a config error
+// that lists the known suites.
+func Lookup(name string) (suite.Suite, error) {
+	for _, s := range suites {
+		if s.Name() == name {
+			return s, nil
+		}
+	}
+	return nil, errs.Invalidf("unknown suite %q (known: %s)", name, strings.Join(Names(), ", "))
+}
