@@ -45,6 +45,9 @@ type Options struct {
 	Search *runtime.LibrarySearch
 	// Cores is the number of CPU cores to plan threads for; NumCPU when 0.
 	Cores int
+	// Suites is the suite table; registry.All() when nil (tests inject
+	// their own).
+	Suites []suite.Suite
 }
 
 // Run executes cfg. An error returned with a nil report means nothing ran
@@ -65,12 +68,22 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 		cfg any
 	}
 	var plan []planned
+	table := o.Suites
+	if table == nil {
+		table = registry.All()
+	}
+	known := map[string]bool{}
+	var names []string
+	for _, s := range table {
+		known[s.Name()] = true
+		names = append(names, s.Name())
+	}
 	for name := range cfg.Suites {
-		if _, err := registry.Lookup(name); err != nil {
-			return nil, fmt.Errorf("config %s: suites.%s: %w", cfg.Path, name, err)
+		if !known[name] {
+			return nil, errs.Invalidf("config %s: suites.%s: unknown suite (known: %s)", cfg.Path, name, strings.Join(names, ", "))
 		}
 	}
-	for _, s := range registry.All() {
+	for _, s := range table {
 		raw, ok := cfg.Suites[s.Name()]
 		if !ok {
 			continue
@@ -147,9 +160,16 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	for _, p := range plan {
 		metrics[p.s.Name()] = p.s.Metrics(p.cfg, classes)
 	}
+	plannedNames := make([]string, 0, len(plan))
+	for _, p := range plan {
+		plannedNames = append(plannedNames, p.s.Name())
+	}
 	if err := reports.ValidateGates(cfg.ParsedGates, func(s string) ([]string, bool) {
 		keys, ok := metrics[s]
-		return keys, ok
+		if !ok {
+			return plannedNames, false // offered as "did you mean" suite names
+		}
+		return keys, true
 	}); err != nil {
 		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
 	}
