@@ -2,8 +2,11 @@ package data
 
 import (
 	"math"
+	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/go-viper/mapstructure/v2"
 )
 
 func TestFit(t *testing.T) {
@@ -118,5 +121,24 @@ func BenchmarkValidate(b *testing.B) {
 		if err := d.Validate(0); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestSpecDecode checks the mapstructure tags viper decodes the data: block
+// with (keys as documented in CONFIG.md).
+func TestSpecDecode(t *testing.T) {
+	in := map[string]any{
+		"x": "x.npz", "y": "y.npy", "csv": "d.csv", "label": "income",
+		"features": []string{"a", "b"}, "exclude": []string{"c"}, "keep": []string{"sex"},
+		"scale": 0.5, "x_key": "inputs", "y_key": "targets",
+	}
+	var s Spec
+	if err := mapstructure.Decode(in, &s); err != nil {
+		t.Fatal(err)
+	}
+	want := Spec{X: "x.npz", Y: "y.npy", CSV: "d.csv", Label: "income", Features: []string{"a", "b"},
+		Exclude: []string{"c"}, Keep: []string{"sex"}, Scale: 0.5, XKey: "inputs", YKey: "targets"}
+	if !reflect.DeepEqual(s, want) {
+		t.Errorf("decoded %+v, want %+v", s, want)
 	}
 }

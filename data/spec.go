@@ -2,7 +2,8 @@ package data
 
 // Spec is the `data:` block of a Gauntlet config: where the evaluation data
 // lives and how to turn it into float32 samples. It is decoded by viper, so
-// every field carries a snake_case mapstructure tag.
+// every field carries a snake_case mapstructure tag (and the same JSON name,
+// for the config digest).
 //
 // Exactly one of X (NumPy) or CSV must be set.
 //
@@ -31,14 +32,14 @@ package data
 // Relative paths are resolved against the directory passed to Load
 // (normally the config file's directory).
 type Spec struct {
-	X        string   `mapstructure:"x"`
-	Y        string   `mapstructure:"y"`
-	CSV      string   `mapstructure:"csv"`
-	Label    string   `mapstructure:"label"`
-	Features []string `mapstructure:"features"`
-	Exclude  []string `mapstructure:"exclude"`
-	Keep     []string `mapstructure:"keep"`
-	Scale    float64  `mapstructure:"scale"`
-	XKey     string   `mapstructure:"x_key"`
-	YKey     string   `mapstructure:"y_key"`
+	X        string   `mapstructure:"x" json:"x"`
+	Y        string   `mapstructure:"y" json:"y"`
+	CSV      string   `mapstructure:"csv" json:"csv"`
+	Label    string   `mapstructure:"label" json:"label"`
+	Features []string `mapstructure:"features" json:"features"`
+	Exclude  []string `mapstructure:"exclude" json:"exclude"`
+	Keep     []string `mapstructure:"keep" json:"keep"`
+	Scale    float64  `mapstructure:"scale" json:"scale"`
+	XKey     string   `mapstructure:"x_key" json:"x_key"`
+	YKey     string   `mapstructure:"y_key" json:"y_key"`
 }
