@@ -157,13 +157,12 @@ func Load(o Options) (*Config, error) {
 		}
 		return nil, errs.Invalidf("config %s: %w", o.Path, err)
 	}
-	// Environment: GAUNTLET_RUNTIME_WORKERS → runtime.workers.
-	v.SetEnvPrefix("GAUNTLET")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	v.AutomaticEnv()
+	// Environment: GAUNTLET_RUNTIME_WORKERS → runtime.workers. Applied
+	// through o.Getenv (not viper's AutomaticEnv) so tests inject it.
 	fromCwd := map[string]bool{}
-	for _, k := range pathKeys {
-		if o.Getenv(envName(k)) != "" {
+	for k := range defaults {
+		if val := o.Getenv(envName(k)); val != "" {
+			v.Set(k, val)
 			fromCwd[k] = true
 		}
 	}
