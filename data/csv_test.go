@@ -65,12 +65,13 @@ func TestLoadCSV(t *testing.T) {
 // TestCSVIntegerLabels: integer (and integral decimal) labels are class ids.
 func TestCSVIntegerLabels(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "d.csv", []byte("f,y\n1,2\n2,0\n3,1.0\n4,10\n"))
+	// CRLF line ends, as Excel writes them.
+	writeFile(t, dir, "d.csv", []byte("f,y\r\n1,2\r\n2,0\r\n3,1.0\r\n4,10\r\n"))
 	d, err := Load(Spec{CSV: "d.csv", Label: "y"}, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(d.Y, []int64{2, 0, 1, 10}) || d.LabelNames != nil {
+	if !slices.Equal(d.Y, []int64{2, 0, 1, 10}) || d.LabelNames != nil || !equalF32(d.X, []float32{1, 2, 3, 4}) {
 		t.Errorf("Y=%v names=%v", d.Y, d.LabelNames)
 	}
 	// Validate names the CSV line of a label out of range (row 4 → line 5).

@@ -74,10 +74,19 @@ func (d *Dataset) row(i int) string {
 }
 
 // position names flat position p within a sample in messages, with its
-// feature name for CSV data.
+// feature name for CSV data or its index for multi-axis samples.
 func (d *Dataset) position(p int) string {
 	if p < len(d.Features) {
 		return fmt.Sprintf("position %d (column %q)", p, d.Features[p])
+	}
+	if len(d.SampleShape) > 1 {
+		idx := make([]int, len(d.SampleShape))
+		for k, q := len(idx)-1, p; k >= 0; k-- {
+			if s := d.SampleShape[k]; s > 0 {
+				idx[k], q = q%s, q/s
+			}
+		}
+		return fmt.Sprintf("position %d (index %v)", p, idx)
 	}
 	return fmt.Sprintf("position %d", p)
 }

@@ -72,7 +72,8 @@ func TestValidate(t *testing.T) {
 	d := &Dataset{name: "x.npy", N: 3, SampleShape: []int{2, 2}, Y: []int64{0, 1, 2},
 		X: []float32{0, 1, 2, 3, 4, 5, nan, 7, 8, inf, 10, -inf}}
 	// First non-finite value: flat index 6 → sample 1, position 2; 3 in all.
-	wantInvalid(t, d.Validate(3), "x.npy", "3 non-finite", "NaN", "sample 1", "position 2")
+	// Flat position 2 of a [2,2] sample is index [1,0].
+	wantInvalid(t, d.Validate(3), "x.npy", "3 non-finite", "NaN", "sample 1", "position 2 (index [1 0])")
 	d.X[6] = 6
 	wantInvalid(t, d.Validate(0), "x.npy", "2 non-finite", "+Inf", "sample 2", "position 1")
 	d.X[9], d.X[11] = 9, 11

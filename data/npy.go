@@ -101,7 +101,7 @@ func readNPYHeader(r io.Reader) (*npyArray, error) {
 	if err != nil {
 		return nil, err
 	}
-	if h.Descr.Fortran {
+	if h.Descr.Fortran && !orderFree(h.Descr.Shape) {
 		return nil, fmt.Errorf("array is in Fortran order (fortran_order: True); only C order is supported: save it with np.ascontiguousarray")
 	}
 	a := &npyArray{descr: h.Descr.Type, shape: h.Descr.Shape}
@@ -119,6 +119,18 @@ func readNPYHeader(r io.Reader) (*npyArray, error) {
 		a.n *= s
 	}
 	return a, nil
+}
+
+// orderFree reports whether C and Fortran order lay out an array of this
+// shape identically (at most one dimension longer than 1).
+func orderFree(shape []int) bool {
+	long := 0
+	for _, s := range shape {
+		if s > 1 {
+			long++
+		}
+	}
+	return long <= 1
 }
 
 // parseNPYHeader runs npyio's header parser on the complete header bytes b.

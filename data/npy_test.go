@@ -88,6 +88,21 @@ func TestUint8ScaleMatchesNumPy(t *testing.T) {
 	}
 }
 
+// TestFortranOrderFree: a Fortran-order array with at most one dimension
+// longer than 1 has the same bytes as in C order, so it loads.
+func TestFortranOrderFree(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "x.npy", npyBytes("<f4", true, []int{3, 1}, le([]float32{1, 2, 3})))
+	writeFile(t, dir, "y.npy", npyBytes("<i8", true, []int{3}, le([]int64{0, 1, 0})))
+	d, err := Load(Spec{X: "x.npy", Y: "y.npy"}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equalF32(d.X, []float32{1, 2, 3}) || !slices.Equal(d.Y, []int64{0, 1, 0}) {
+		t.Errorf("X=%v Y=%v", d.X, d.Y)
+	}
+}
+
 // TestLoadY loads labels in every accepted dtype and layout.
 func TestLoadY(t *testing.T) {
 	dir := t.TempDir()
