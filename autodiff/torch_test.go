@@ -1,7 +1,6 @@
 package autodiff_test
 
 import (
-	"fmt"
 	"math"
 	"path/filepath"
 	"sort"
@@ -23,11 +22,11 @@ const torchAbsTol = 1e-4
 const torchF32Factor = 10
 
 type gradRef struct {
-	x                                  []float32
-	y                                  []int64
-	gradCE, gradCEf32, gradCW, gradL0  []float32
-	tie                                []bool
-	lossCE                             []float64
+	x                                 []float32
+	y                                 []int64
+	gradCE, gradCEf32, gradCW, gradL0 []float32
+	tie                               []bool
+	lossCE                            []float64
 }
 
 func readRef(t *testing.T, path string) gradRef {
@@ -144,4 +143,3 @@ func TestTorchAgreement(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
