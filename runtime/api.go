@@ -1,43 +1,17 @@
 package runtime
 
 import (
-	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+
+	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/gauntlet-ml/gauntlet/cuda"
-)
-
-// LibrarySearch says where to look for the ONNX Runtime shared library, in
-// order: Flag (--ort-library), Config (runtime.ort_library),
-// $GAUNTLET_ORT_LIBRARY, $ONNXRUNTIME_SHARED_LIBRARY_PATH, WorkDir/.ort/,
-// ExeDir (beside the binary).
-type LibrarySearch struct {
-	Flag    string
-	Config  string
-	Getenv  func(string) string // os.Getenv when nil
-	WorkDir string
-	ExeDir  string
-}
-
-// FindLibrary returns the first library path that exists; the error lists
-// every place it looked and why each failed.
-func FindLibrary(s LibrarySearch) (string, error) { panic("todo") }
-
-// Environment is the process-wide ONNX Runtime environment.
-type Environment struct {
-	LibraryPath string
-	Version     string
-}
-
-// Init initialises ONNX Runtime once per process from libPath.
-func Init(libPath string) (*Environment, error) { panic("todo") }
-
-// OutputKind says whether a classifier's output holds logits or probabilities.
-type OutputKind string
-
-// Output kinds.
-const (
-	Logits        OutputKind = "logits"
-	Probabilities OutputKind = "probabilities"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/onnx"
+	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
 )
 
 // TensorInfo describes a model input or output; dynamic dims are -1.
@@ -45,7 +19,7 @@ type TensorInfo struct {
 	Name     string
 	Type     string // "float32", "float64", "int64", ...
 	Shape    []int64
-	DimNames []string
+	DimNames []string // symbolic name of each dim ("" when static or unnamed)
 }
 
 // ModelInfo is the introspected signature of a model.
@@ -61,34 +35,359 @@ type ModelInfo struct {
 type Options struct {
 	Device         cuda.Device
 	IntraOpThreads int // 0: ORT default
+	// InputName is the classifier input (runtime.input); "" means the
+	// model's only input.
+	InputName string
+	// OutputName is the classifier output (runtime.output); "" means the
+	// first float32 output of rank 2.
+	OutputName string
+	// OutputKind overrides output-kind detection when set.
+	OutputKind OutputKind
 }
 
 // Session is one model loaded on one device, shared by all workers; Run is
 // safe for concurrent use.
-type Session struct{}
+type Session struct {
+	model    *onnx.Model
+	info     ModelInfo
+	sess     *ort.DynamicAdvancedSession
+	resolved cuda.Resolved
 
-// Open loads a model.
-func Open(env *Environment, modelPath string, opt Options) (*Session, error) { panic("todo") }
+	input, output TensorInfo
+	inputType     ort.TensorElementDataType
+	sampleShape   []int64
+	sampleSize    int
+	fixedBatch    int
+	classes       int
+
+	mu         sync.Mutex
+	kind       OutputKind
+	kindReason string
+}
+
+// Open loads the model at modelPath into one ONNX Runtime session on
+// opt.Device, introspects its inputs and outputs, and chooses the
+// classifier input and output (see Options). It supports float32 and
+// float64 inputs and a float32 output of shape [N, C]; the input's
+// non-batch dims must be static. When the number of classes C is not static,
+// or the output kind is neither set in opt nor evident from the graph, Open
+// runs the model once on two probe samples (zeros and uniform [0,1) values
+// from a fixed seed) to find them. Bad models are errs.Invalid errors naming
+// the file.
+func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
+	if env == nil || !ort.IsInitialized() {
+		return nil, fmt.Errorf("open model %s: onnx runtime is not initialised (call runtime.Init first)", modelPath)
+	}
+	kind, err := ParseOutputKind(string(opt.OutputKind))
+	if err != nil {
+		return nil, err
+	}
+	if opt.IntraOpThreads < 0 {
+		return nil, errs.Invalidf("runtime.intra_op_threads %d: must be 0 (auto) or positive", opt.IntraOpThreads)
+	}
+	m, err := onnx.Load(modelPath)
+	if err != nil {
+		return nil, errs.WithCode(errs.Invalid, err)
+	}
+	s := &Session{model: m, info: ModelInfo{Path: modelPath, SHA256: m.SHA256, Opset: m.Opset()}}
+	ins, outs, err := ort.GetInputOutputInfoWithONNXData(m.Bytes)
+	if err != nil {
+		return nil, errs.Invalidf("model %s: onnx runtime cannot load it: %w", modelPath, err)
+	}
+	dimNames := symbolicDims(m)
+	for _, i := range ins {
+		s.info.Inputs = append(s.info.Inputs, tensorInfo(i, dimNames))
+	}
+	for _, o := range outs {
+		s.info.Outputs = append(s.info.Outputs, tensorInfo(o, dimNames))
+	}
+	if err := s.chooseIO(ins, outs, opt); err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("model %s: %w", modelPath, err))
+	}
+
+	so, err := ort.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("model %s: session options: %w", modelPath, err)
+	}
+	defer so.Destroy()
+	if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
+		return nil, fmt.Errorf("model %s: set graph optimisation level: %w", modelPath, err)
+	}
+	if opt.IntraOpThreads > 0 {
+		if err := so.SetIntraOpNumThreads(opt.IntraOpThreads); err != nil {
+			return nil, fmt.Errorf("model %s: set intra-op threads %d: %w", modelPath, opt.IntraOpThreads, err)
+		}
+	}
+	if err := so.SetInterOpNumThreads(1); err != nil {
+		return nil, fmt.Errorf("model %s: set inter-op threads: %w", modelPath, err)
+	}
+	if s.resolved, err = cuda.Configure(so, opt.Device); err != nil {
+		return nil, err
+	}
+	s.sess, err = ort.NewDynamicAdvancedSessionWithONNXData(m.Bytes, []string{s.input.Name}, []string{s.output.Name}, so)
+	if err != nil {
+		if s.resolved.Provider != cuda.CPUProvider {
+			return nil, errs.Invalidf("model %s: cannot create a session on %s (%s): %w; try `runtime.device: cpu` or `auto`", modelPath, s.resolved.Device, s.resolved.Provider, err)
+		}
+		return nil, errs.Invalidf("model %s: onnx runtime cannot create a session: %w", modelPath, err)
+	}
+
+	s.kind = kind
+	if kind != "" {
+		s.kindReason = "set in config"
+	} else if k, why := detectOutputKind(m, s.output.Name, nil, 0); strings.HasPrefix(why, "graph:") {
+		s.kind, s.kindReason = k, why
+	}
+	if s.classes <= 0 || s.kind == "" {
+		if err := s.probe(); err != nil {
+			s.sess.Destroy()
+			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("model %s: probe run: %w", modelPath, err))
+		}
+	}
+	return s, nil
+}
+
+// chooseIO picks the classifier input and output and derives the sample
+// shape, fixed batch and class count.
+func (s *Session) chooseIO(ins, outs []ort.InputOutputInfo, opt Options) error {
+	if len(ins) == 0 {
+		return fmt.Errorf("model has no inputs")
+	}
+	names := func(v []TensorInfo) string {
+		var n []string
+		for _, t := range v {
+			n = append(n, fmt.Sprintf("%s %s %v", t.Name, t.Type, t.Shape))
+		}
+		return strings.Join(n, ", ")
+	}
+	in := -1
+	switch {
+	case opt.InputName != "":
+		for i, t := range s.info.Inputs {
+			if t.Name == opt.InputName {
+				in = i
+			}
+		}
+		if in < 0 {
+			return fmt.Errorf("runtime.input %q: no such input (inputs: %s)", opt.InputName, names(s.info.Inputs))
+		}
+	case len(ins) == 1:
+		in = 0
+	default:
+		return fmt.Errorf("model has %d inputs (%s); set runtime.input to the classifier input", len(ins), names(s.info.Inputs))
+	}
+	if len(ins) > 1 {
+		return fmt.Errorf("runtime.input %q: the model has %d inputs (%s) and the others would need values; only single-input classifiers are supported", s.info.Inputs[in].Name, len(ins), names(s.info.Inputs))
+	}
+	s.input, s.inputType = s.info.Inputs[in], ins[in].DataType
+	if s.inputType != ort.TensorElementDataTypeFloat && s.inputType != ort.TensorElementDataTypeDouble {
+		return fmt.Errorf("input %q has element type %s; only float32 and float64 inputs are supported", s.input.Name, s.input.Type)
+	}
+	shape := s.input.Shape
+	if len(shape) < 1 {
+		return fmt.Errorf("input %q is a scalar; want a batch axis first", s.input.Name)
+	}
+	if shape[0] > 0 {
+		s.fixedBatch = int(shape[0])
+	}
+	s.sampleShape = append([]int64(nil), shape[1:]...)
+	s.sampleSize = 1
+	for i, d := range s.sampleShape {
+		if d <= 0 {
+			return fmt.Errorf("input %q: dim %d of shape %v is dynamic; only the batch axis may be", s.input.Name, i+1, shape)
+		}
+		s.sampleSize *= int(d)
+	}
+
+	out := -1
+	for i, o := range outs {
+		if opt.OutputName != "" {
+			if o.Name == opt.OutputName {
+				out = i
+			}
+			continue
+		}
+		if out < 0 && o.OrtValueType == ort.ONNXTypeTensor && o.DataType == ort.TensorElementDataTypeFloat && len(o.Dimensions) == 2 {
+			out = i
+		}
+	}
+	switch {
+	case out < 0 && opt.OutputName != "":
+		return fmt.Errorf("runtime.output %q: no such output (outputs: %s)", opt.OutputName, names(s.info.Outputs))
+	case out < 0:
+		return fmt.Errorf("no float32 output of shape [N, C] (outputs: %s); set runtime.output", names(s.info.Outputs))
+	}
+	o := outs[out]
+	s.output = s.info.Outputs[out]
+	if o.OrtValueType != ort.ONNXTypeTensor || o.DataType != ort.TensorElementDataTypeFloat || len(o.Dimensions) != 2 {
+		return fmt.Errorf("output %q is %s %v; want a float32 tensor of shape [N, C]", s.output.Name, s.output.Type, s.output.Shape)
+	}
+	s.classes = int(o.Dimensions[1]) // -1 when dynamic: found by probe
+	return nil
+}
+
+// probe runs the model on two samples to find the class count and, when
+// still unknown, the output kind.
+func (s *Session) probe() error {
+	n := 2
+	if s.fixedBatch > 0 {
+		n = s.fixedBatch
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, n*s.sampleSize)
+	for i := s.sampleSize; i < len(x); i++ { // sample 0 stays zeros
+		x[i] = rng.Float32()
+	}
+	shape := append(ort.Shape{int64(n)}, s.sampleShape...)
+	var in ort.Value
+	var err error
+	if s.inputType == ort.TensorElementDataTypeDouble {
+		x64 := make([]float64, len(x))
+		for i, v := range x {
+			x64[i] = float64(v)
+		}
+		in, err = ort.NewTensor(shape, x64)
+	} else {
+		in, err = ort.NewTensor(shape, x)
+	}
+	if err != nil {
+		return err
+	}
+	defer in.Destroy()
+	outs := []ort.Value{nil}
+	if err := s.sess.Run([]ort.Value{in}, outs); err != nil {
+		return err
+	}
+	defer outs[0].Destroy()
+	t, ok := outs[0].(*ort.Tensor[float32])
+	if !ok {
+		return fmt.Errorf("output %q: got %T, want a float32 tensor", s.output.Name, outs[0])
+	}
+	sh := t.GetShape()
+	if len(sh) != 2 || sh[0] != int64(n) || sh[1] < 1 {
+		return fmt.Errorf("output %q: shape %v for %d samples, want [%d, C]", s.output.Name, sh, n, n)
+	}
+	if s.classes <= 0 {
+		s.classes = int(sh[1])
+	}
+	if s.kind == "" {
+		s.kind, s.kindReason = detectOutputKind(s.model, s.output.Name, t.GetData(), s.classes)
+	}
+	return nil
+}
 
 // Info returns the model signature.
-func (s *Session) Info() ModelInfo { panic("todo") }
+func (s *Session) Info() ModelInfo { return s.info }
+
+// Model returns the parsed model.
+func (s *Session) Model() *onnx.Model { return s.model }
+
+// Input returns the classifier input the session feeds.
+func (s *Session) Input() TensorInfo { return s.input }
+
+// Output returns the classifier output the session reads.
+func (s *Session) Output() TensorInfo { return s.output }
 
 // Provider returns the execution provider actually used.
-func (s *Session) Provider() cuda.Resolved { panic("todo") }
+func (s *Session) Provider() cuda.Resolved { return s.resolved }
 
-// Close releases the session.
-func (s *Session) Close() error { panic("todo") }
+// NumClasses returns C, the size of the output's class axis.
+func (s *Session) NumClasses() int { return s.classes }
 
-// Runner runs batches on a Session with its own preallocated tensors; one
-// per worker.
-type Runner struct{}
+// SampleShape returns the input shape without the batch axis.
+func (s *Session) SampleShape() []int64 { return append([]int64(nil), s.sampleShape...) }
 
-// NewRunner allocates a Runner for batches of up to batch samples.
-func (s *Session) NewRunner(batch int) (*Runner, error) { panic("todo") }
+// SampleSize returns the number of input values per sample.
+func (s *Session) SampleSize() int { return s.sampleSize }
 
-// Run runs n samples (x holds n*sampleSize values) and returns n*classes
-// outputs, valid until the next call to Run.
-func (r *Runner) Run(ctx context.Context, x []float32, n int) ([]float32, error) { panic("todo") }
+// FixedBatch returns the model's static batch size, or 0 if the batch axis
+// is dynamic.
+func (s *Session) FixedBatch() int { return s.fixedBatch }
 
-// Close releases the Runner's tensors.
-func (r *Runner) Close() error { panic("todo") }
+// OutputKind returns whether the output holds logits or probabilities.
+func (s *Session) OutputKind() OutputKind {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kind
+}
+
+// OutputKindReason says how OutputKind was decided, for the report.
+func (s *Session) OutputKindReason() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kindReason
+}
+
+// SetOutputKind overrides the detected output kind.
+func (s *Session) SetOutputKind(k OutputKind) error {
+	if k != Logits && k != Probabilities {
+		return errs.Invalidf("output kind %q: want logits or probabilities", k)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kind, s.kindReason = k, "set in config"
+	return nil
+}
+
+// ORT returns the underlying ONNX Runtime session, for benchmarks and
+// callers that need raw access.
+func (s *Session) ORT() *ort.DynamicAdvancedSession { return s.sess }
+
+// Close releases the session. Runners must be closed first.
+func (s *Session) Close() error {
+	if s.sess == nil {
+		return nil
+	}
+	err := s.sess.Destroy()
+	s.sess = nil
+	return err
+}
+
+// typeNames maps ONNX Runtime element types to TensorInfo.Type.
+var typeNames = map[ort.TensorElementDataType]string{
+	ort.TensorElementDataTypeFloat:   "float32",
+	ort.TensorElementDataTypeDouble:  "float64",
+	ort.TensorElementDataTypeFloat16: "float16",
+	ort.TensorElementDataTypeInt8:    "int8",
+	ort.TensorElementDataTypeUint8:   "uint8",
+	ort.TensorElementDataTypeInt16:   "int16",
+	ort.TensorElementDataTypeUint16:  "uint16",
+	ort.TensorElementDataTypeInt32:   "int32",
+	ort.TensorElementDataTypeUint32:  "uint32",
+	ort.TensorElementDataTypeInt64:   "int64",
+	ort.TensorElementDataTypeUint64:  "uint64",
+	ort.TensorElementDataTypeBool:    "bool",
+	ort.TensorElementDataTypeString:  "string",
+}
+
+func tensorInfo(i ort.InputOutputInfo, dimNames map[string][]string) TensorInfo {
+	t := TensorInfo{Name: i.Name, Type: typeNames[i.DataType], Shape: append([]int64(nil), i.Dimensions...)}
+	if i.OrtValueType != ort.ONNXTypeTensor {
+		t.Type = strings.ToLower(i.OrtValueType.String())
+	} else if t.Type == "" {
+		t.Type = i.DataType.String()
+	}
+	if n := dimNames[i.Name]; len(n) == len(t.Shape) {
+		t.DimNames = n
+	} else if len(t.Shape) > 0 {
+		t.DimNames = make([]string, len(t.Shape))
+	}
+	return t
+}
+
+// symbolicDims returns the dim_param names of the graph's inputs and
+// outputs, by value name.
+func symbolicDims(m *onnx.Model) map[string][]string {
+	out := map[string][]string{}
+	g := m.Proto.GetGraph()
+	vals := append(append([]*onnxpb.ValueInfoProto(nil), g.GetInput()...), g.GetOutput()...)
+	for _, v := range vals {
+		dims := v.GetType().GetTensorType().GetShape().GetDim()
+		names := make([]string, len(dims))
+		for i, d := range dims {
+			names[i] = d.GetDimParam()
+		}
+		out[v.GetName()] = names
+	}
+	return out
+}

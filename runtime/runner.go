@@ -1,0 +1,235 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// Runner runs batches on a Session with its own preallocated tensors; one
+// per worker. A Runner is not safe for concurrent use; several Runners on
+// one Session are.
+type Runner struct {
+	s    *Session
+	max  int // largest n accepted by Run
+	rows int // rows of the full tensors: the fixed batch, or max
+
+	in32 []float32 // input backing store (float32 models)
+	in64 []float64 // input backing store (float64 models)
+	out  []float32 // output backing store, rows*classes
+	res  []float32 // results of chunked runs (fixed batch < max), max*classes
+
+	fullIn, fullOut ort.Value
+	tailIn, tailOut ort.Value // dynamic batch, n < max: tensors of tailN rows
+	tailN           int
+
+	inputs, outputs []ort.Value // reused argument slices
+	opts            *ort.RunOptions
+	terminate       func()          // calls opts.Terminate, then signals terminated
+	terminated      chan struct{}   // receives once per terminate call
+	ctx             context.Context // the context whose cancellation terminate watches
+	stop            func() bool     // stops watching ctx
+}
+
+// NewRunner allocates a Runner for batches of up to batch samples. On a
+// model with a fixed batch size F the tensors hold F rows and Run works in
+// chunks of F, padding the last one with zeros.
+func (s *Session) NewRunner(batch int) (*Runner, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("new runner for %s: batch %d must be positive", s.info.Path, batch)
+	}
+	if s.sess == nil {
+		return nil, fmt.Errorf("new runner for %s: session is closed", s.info.Path)
+	}
+	r := &Runner{s: s, max: batch, rows: batch, inputs: make([]ort.Value, 1), outputs: make([]ort.Value, 1), terminated: make(chan struct{}, 1)}
+	if s.fixedBatch > 0 {
+		r.rows = s.fixedBatch
+		if batch > s.fixedBatch {
+			r.res = make([]float32, batch*s.classes)
+		}
+	}
+	if s.inputType == ort.TensorElementDataTypeDouble {
+		r.in64 = make([]float64, r.rows*s.sampleSize)
+	} else {
+		r.in32 = make([]float32, r.rows*s.sampleSize)
+	}
+	r.out = make([]float32, r.rows*s.classes)
+	var err error
+	if r.fullIn, r.fullOut, err = r.tensors(r.rows); err != nil {
+		return nil, fmt.Errorf("new runner for %s: %w", s.info.Path, err)
+	}
+	if r.opts, err = ort.NewRunOptions(); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("new runner for %s: run options: %w", s.info.Path, err)
+	}
+	r.terminate = func() {
+		r.opts.Terminate()
+		r.terminated <- struct{}{}
+	}
+	return r, nil
+}
+
+// tensors creates input and output tensors of n rows over the first rows of
+// the Runner's backing stores.
+func (r *Runner) tensors(n int) (in, out ort.Value, err error) {
+	s := r.s
+	shape := append(ort.Shape{int64(n)}, s.sampleShape...)
+	if r.in64 != nil {
+		in, err = ort.NewTensor(shape, r.in64[:n*s.sampleSize])
+	} else {
+		in, err = ort.NewTensor(shape, r.in32[:n*s.sampleSize])
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("input tensor %v: %w", shape, err)
+	}
+	out, err = ort.NewTensor(ort.Shape{int64(n), int64(s.classes)}, r.out[:n*s.classes])
+	if err != nil {
+		in.Destroy()
+		return nil, nil, fmt.Errorf("output tensor [%d %d]: %w", n, s.classes, err)
+	}
+	return in, out, nil
+}
+
+// Batch returns the largest number of samples Run accepts.
+func (r *Runner) Batch() int { return r.max }
+
+// Run runs n samples (x holds n*sampleSize values) and returns n*classes
+// outputs, valid until the next call to Run. When ctx is cancelled during
+// the run, ONNX Runtime is told to stop and Run returns ctx.Err().
+func (r *Runner) Run(ctx context.Context, x []float32, n int) ([]float32, error) {
+	s := r.s
+	if n < 0 || n > r.max {
+		return nil, fmt.Errorf("run %s: %d samples, want 0..%d (the runner's batch)", s.info.Path, n, r.max)
+	}
+	if len(x) < n*s.sampleSize {
+		return nil, fmt.Errorf("run %s: x has %d values, want %d (%d samples of %v)", s.info.Path, len(x), n*s.sampleSize, n, s.sampleShape)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c := s.classes
+	if s.fixedBatch > 0 {
+		if n <= r.rows {
+			r.load(x, n)
+			if err := r.run(ctx, r.fullIn, r.fullOut, n); err != nil {
+				return nil, err
+			}
+			return r.out[:n*c], nil
+		}
+		for off := 0; off < n; off += r.rows {
+			m := min(r.rows, n-off)
+			r.load(x[off*s.sampleSize:], m)
+			if err := r.run(ctx, r.fullIn, r.fullOut, m); err != nil {
+				return nil, err
+			}
+			copy(r.res[off*c:], r.out[:m*c])
+		}
+		return r.res[:n*c], nil
+	}
+	if n == 0 {
+		return r.out[:0], nil
+	}
+	in, out := r.fullIn, r.fullOut
+	if n < r.rows {
+		if n != r.tailN {
+			r.dropTail()
+			var err error
+			if r.tailIn, r.tailOut, err = r.tensors(n); err != nil {
+				return nil, fmt.Errorf("run %s: %w", s.info.Path, err)
+			}
+			r.tailN = n
+		}
+		in, out = r.tailIn, r.tailOut
+	}
+	r.load(x, n)
+	if err := r.run(ctx, in, out, n); err != nil {
+		return nil, err
+	}
+	return r.out[:n*c], nil
+}
+
+// load copies n samples of x into the input store (converting for float64
+// models) and zeroes the rest of the full-batch rows.
+func (r *Runner) load(x []float32, n int) {
+	k := n * r.s.sampleSize
+	if r.in64 != nil {
+		for i, v := range x[:k] {
+			r.in64[i] = float64(v)
+		}
+		clear(r.in64[k:])
+		return
+	}
+	copy(r.in32, x[:k])
+	clear(r.in32[k:])
+}
+
+// run runs the session once. When ctx can be cancelled, its cancellation
+// sets ONNX Runtime's terminate flag through the run options, which stops a
+// run in progress. The hook is registered once per context and kept while
+// calls pass the same context (a Pool passes one to every task), so the
+// steady state allocates nothing here.
+func (r *Runner) run(ctx context.Context, in, out ort.Value, n int) error {
+	r.inputs[0], r.outputs[0] = in, out
+	if ctx.Done() != nil {
+		r.watch(ctx)
+	} else {
+		r.unwatch()
+	}
+	err := r.s.sess.RunWithOptions(r.inputs, r.outputs, r.opts)
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return fmt.Errorf("run %s on %d samples: %w", r.s.info.Path, n, err)
+	}
+	return nil
+}
+
+// watch makes ctx's cancellation terminate this Runner's runs, replacing
+// the hook on the previous context.
+func (r *Runner) watch(ctx context.Context) {
+	if r.stop != nil && reflect.TypeOf(ctx).Comparable() && ctx == r.ctx {
+		return
+	}
+	r.unwatch()
+	r.stop, r.ctx = context.AfterFunc(ctx, r.terminate), ctx
+}
+
+// unwatch removes the cancellation hook and, if it fired, waits for it and
+// clears the terminate flag so later runs are not stopped.
+func (r *Runner) unwatch() {
+	if r.stop == nil {
+		return
+	}
+	if !r.stop() {
+		<-r.terminated
+		r.opts.UnsetTerminate()
+	}
+	r.stop, r.ctx = nil, nil
+}
+
+func (r *Runner) dropTail() {
+	if r.tailIn != nil {
+		r.tailIn.Destroy()
+		r.tailOut.Destroy()
+		r.tailIn, r.tailOut, r.tailN = nil, nil, 0
+	}
+}
+
+// Close releases the Runner's tensors.
+func (r *Runner) Close() error {
+	r.unwatch()
+	r.dropTail()
+	if r.fullIn != nil {
+		r.fullIn.Destroy()
+		r.fullOut.Destroy()
+		r.fullIn, r.fullOut = nil, nil
+	}
+	if r.opts != nil {
+		r.opts.Destroy()
+		r.opts = nil
+	}
+	return nil
+}
