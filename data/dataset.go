@@ -65,6 +65,16 @@ func (d *Dataset) source() string {
 	return "data"
 }
 
+// labelSource names the labels in messages: the y file when there is one.
+func (d *Dataset) labelSource() string {
+	for _, f := range d.Files {
+		if f.Role == "y" {
+			return "data " + f.Path
+		}
+	}
+	return d.source()
+}
+
 // row names sample i in messages: its CSV line when known.
 func (d *Dataset) row(i int) string {
 	if i < len(d.lines) {
@@ -193,8 +203,8 @@ func (d *Dataset) Validate(numClasses int) error {
 		if y := d.Y[first]; y >= 0 && y < int64(len(d.LabelNames)) {
 			name = fmt.Sprintf(" (%q)", d.LabelNames[y])
 		}
-		return errs.Invalidf("%s: %d label(s) outside [0,%d); first: label %d%s at %s",
-			d.source(), bad, numClasses, d.Y[first], name, d.row(first))
+		return errs.Invalidf("%s: %d label(s) outside [0,%d) (the model has %d classes); first: label %d%s at %s",
+			d.labelSource(), bad, numClasses, numClasses, d.Y[first], name, d.row(first))
 	}
 	return nil
 }

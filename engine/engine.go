@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	if err != nil {
 		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
 	}
-	if err := ds.Fit(sess.Input().Shape); err != nil {
+	if err := ds.FitInput(sess.Input().Name, sess.Input().Shape); err != nil {
 		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
 	}
 	if err := ds.Validate(classes); err != nil {
