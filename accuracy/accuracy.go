@@ -43,7 +43,7 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 
 // Metrics implements suite.Suite. The keys are documented in docs/metrics.md.
 func (Suite) Metrics(_ any, classes int) []string {
-	keys := []string{"accuracy", "balanced_accuracy", "error_rate", "mean_confidence", "ece", "macro_precision"}
+	keys := append(suite.ProportionKeys("accuracy"), "balanced_accuracy", "error_rate", "mean_confidence", "ece", "macro_precision")
 	for k := 0; k < classes; k++ {
 		c := strconv.Itoa(k)
 		keys = append(keys, "class."+c+".precision", "class."+c+".recall")
@@ -116,7 +116,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	for _, p := range parts { // batch order: deterministic float sums
 		total.add(p)
 	}
-	return summarise(total, k, d.N, cfg.Bins), nil
+	return summarise(total, k, d.N, cfg.Bins, t.ConfidenceLevel), nil
 }
 
 // Top returns the arg max of a row of logits or probabilities and the
@@ -149,7 +149,7 @@ func Bin(conf float64, n int) int {
 	return max(0, min(b, n-1))
 }
 
-func summarise(c *counts, k, n, bins int) *suite.Result {
+func summarise(c *counts, k, n, bins int, level float64) *suite.Result {
 	r := suite.NewResult()
 	var correct int64
 	rowSum := make([]int64, k)
@@ -165,7 +165,7 @@ func summarise(c *counts, k, n, bins int) *suite.Result {
 		}
 	}
 	acc := float64(correct) / float64(n)
-	r.Set("accuracy", acc, n > 0)
+	r.SetProportion("accuracy", int(correct), n, level)
 	r.Set("error_rate", 1-acc, n > 0)
 	r.Set("mean_confidence", c.conf/float64(n), n > 0)
 

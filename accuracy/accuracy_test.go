@@ -51,7 +51,7 @@ func digitsTarget(t *testing.T, model string, workers, batch int) *suite.Target 
 		t.Fatal(err)
 	}
 	return &suite.Target{Model: sess.Model(), Session: sess, Data: ds, Classes: sess.NumClasses(),
-		OutputKind: sess.OutputKind(), BatchSize: batch, Pool: runtime.Pool{Workers: workers}}
+		OutputKind: sess.OutputKind(), BatchSize: batch, Pool: runtime.Pool{Workers: workers}, ConfidenceLevel: 0.95}
 }
 
 func TestAgainstReference(t *testing.T) {
@@ -154,7 +154,7 @@ func TestUndefinedPrecision(t *testing.T) {
 	c.confusion[0*3+0] = 2
 	c.confusion[1*3+0] = 1
 	c.confusion[1*3+1] = 1
-	res := summarise(c, 3, 4, DefaultBins)
+	res := summarise(c, 3, 4, DefaultBins, 0.95)
 	for _, k := range []string{"class.2.precision", "class.2.recall"} {
 		if _, ok := res.Metrics[k]; ok {
 			t.Errorf("%s defined, want undefined", k)

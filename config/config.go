@@ -36,6 +36,8 @@ type Config struct {
 	Suites  map[string]map[string]any `mapstructure:"suites" json:"suites"`
 	Gates   []string                  `mapstructure:"gates" json:"gates"`
 	Output  Output                    `mapstructure:"output" json:"output"`
+	// Statistics sets how intervals are computed.
+	Statistics Statistics `mapstructure:"statistics" json:"statistics"`
 
 	// Path is the config file; Dir its folder.
 	Path string `mapstructure:"-" json:"-"`
@@ -68,6 +70,12 @@ type Data struct {
 	Range     []float64 `mapstructure:"range" json:"range"`
 }
 
+// Statistics is the statistics block.
+type Statistics struct {
+	// ConfidenceLevel is the level of every confidence interval (0.95).
+	ConfidenceLevel float64 `mapstructure:"confidence_level" json:"confidence_level"`
+}
+
 // Output is the output block.
 type Output struct {
 	Dir     string            `mapstructure:"dir" json:"dir"`
@@ -97,30 +105,31 @@ type Options struct {
 // defaults are the built-in values; every known scalar key has one so that
 // GAUNTLET_* variables apply even when the file does not mention the key.
 var defaults = map[string]any{
-	"version":                  0,
-	"model":                    "",
-	"seed":                     1,
-	"runtime.device":           "cpu",
-	"runtime.batch_size":       256,
-	"runtime.workers":          0,
-	"runtime.intra_op_threads": 0,
-	"runtime.ort_library":      "",
-	"runtime.input":            "",
-	"runtime.output":           "",
-	"runtime.output_kind":      "auto",
-	"runtime.strict":           false,
-	"data.x":                   "",
-	"data.y":                   "",
-	"data.csv":                 "",
-	"data.label":               "",
-	"data.features":            []string{},
-	"data.exclude":             []string{},
-	"data.keep":                []string{},
-	"data.scale":               0.0,
-	"data.x_key":               "",
-	"data.y_key":               "",
-	"output.dir":               "out",
-	"output.formats":           []string{"json"},
+	"version":                     0,
+	"model":                       "",
+	"seed":                        1,
+	"runtime.device":              "cpu",
+	"runtime.batch_size":          256,
+	"runtime.workers":             0,
+	"runtime.intra_op_threads":    0,
+	"runtime.ort_library":         "",
+	"runtime.input":               "",
+	"runtime.output":              "",
+	"runtime.output_kind":         "auto",
+	"runtime.strict":              false,
+	"data.x":                      "",
+	"data.y":                      "",
+	"data.csv":                    "",
+	"data.label":                  "",
+	"data.features":               []string{},
+	"data.exclude":                []string{},
+	"data.keep":                   []string{},
+	"data.scale":                  0.0,
+	"data.x_key":                  "",
+	"data.y_key":                  "",
+	"output.dir":                  "out",
+	"output.formats":              []string{"json"},
+	"statistics.confidence_level": 0.95,
 }
 
 // pathKeys are the keys that hold file paths.
@@ -372,6 +381,9 @@ func (c *Config) validate() error {
 		if len(c.Data.Range) != 2 || !(c.Data.Range[0] < c.Data.Range[1]) {
 			return fmt.Errorf("data.range: %v, want [lo, hi] with lo < hi", c.Data.Range)
 		}
+	}
+	if l := c.Statistics.ConfidenceLevel; !(l > 0 && l < 1) {
+		return fmt.Errorf("statistics.confidence_level: %v, want a level in (0, 1) such as 0.95", l)
 	}
 	if len(c.Suites) == 0 {
 		return fmt.Errorf("suites: none configured (add for example `accuracy: {}`)")

@@ -41,6 +41,9 @@ gates:
   - "accuracy.accuracy >= 0.9"
   - "accuracy.ece <= 0.05"
 
+statistics:
+  confidence_level: 0.95  # level of every confidence interval (<metric>.ci_low / .ci_high)
+
 output:
   dir: out             # report.json and the other formats go here
   formats: [json]

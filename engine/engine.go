@@ -193,6 +193,8 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 		Pool:       runtime.Pool{Workers: workers},
 		BaseDir:    cfg.Dir,
 		OutDir:     cfg.Output.Dir,
+
+		ConfidenceLevel: cfg.Statistics.ConfidenceLevel,
 	}
 	codes := make([]int, len(plan))
 	for i, p := range plan {

@@ -8,6 +8,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/onnx"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
 )
 
 // Suite is a named group of tests that produces metrics.
@@ -55,6 +56,9 @@ type Target struct {
 	BaseDir string
 	// OutDir is where a suite may write artifacts (examples, images).
 	OutDir string
+	// ConfidenceLevel is statistics.confidence_level (default 0.95), the
+	// level of every confidence interval a suite reports.
+	ConfidenceLevel float64
 }
 
 // Batches returns the number of batches of t.BatchSize needed for n samples.
@@ -99,6 +103,22 @@ func (r *Result) Set(key string, v float64, ok bool) {
 // MaxSeed is the largest seed: 2^53 − 1, so that every seed is exact in
 // JSON readers that hold numbers as float64 (jq, JavaScript).
 const MaxSeed = 1<<53 - 1
+
+// SetProportion records the proportion k/n under key together with its
+// exact (Clopper-Pearson) confidence bounds key.ci_low and key.ci_high at the
+// given level, so gates can be written on the bound. All three are
+// undefined when n is 0.
+func (r *Result) SetProportion(key string, k, n int, level float64) {
+	lo, hi, ok := stats.ClopperPearson(k, n, level)
+	r.Set(key, float64(k)/float64(n), ok)
+	r.Set(key+".ci_low", lo, ok)
+	r.Set(key+".ci_high", hi, ok)
+}
+
+// ProportionKeys returns the metric keys SetProportion writes for key.
+func ProportionKeys(key string) []string {
+	return []string{key, key + ".ci_low", key + ".ci_high"}
+}
 
 // DeriveSeed derives a child seed in [0, MaxSeed] from a parent seed and a
 // label (a suite name, an attack name). It is a pure function: the same
