@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"sync"
@@ -36,6 +37,7 @@ func (p Pool) Run(ctx context.Context, n int, fn TaskFunc) error {
 	if workers > n {
 		workers = n
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -48,7 +50,10 @@ func (p Pool) Run(ctx context.Context, n int, fn TaskFunc) error {
 	)
 	fail := func(i int, err error) {
 		mu.Lock()
-		if i < firstI {
+		// A task that stopped because another one failed (we cancelled
+		// ctx) must not hide the real error behind context.Canceled.
+		stopped := parent.Err() == nil && ctx.Err() != nil && errors.Is(err, context.Canceled)
+		if !stopped && i < firstI {
 			firstI, first = i, err
 		}
 		mu.Unlock()
@@ -77,7 +82,7 @@ func (p Pool) Run(ctx context.Context, n int, fn TaskFunc) error {
 	if first != nil {
 		return first
 	}
-	return ctx.Err()
+	return parent.Err()
 }
 
 func runTask(ctx context.Context, fn TaskFunc, w, i int) (err error) {
