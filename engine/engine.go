@@ -183,16 +183,18 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	rep.Environment.BatchSize = cfg.Runtime.BatchSize
 
 	base := suite.Target{
-		Model:      model,
-		Session:    sess,
-		Data:       ds,
-		Range:      rng,
-		Classes:    classes,
-		OutputKind: kind,
-		BatchSize:  cfg.Runtime.BatchSize,
-		Pool:       runtime.Pool{Workers: workers},
-		BaseDir:    cfg.Dir,
-		OutDir:     cfg.Output.Dir,
+		Model:          model,
+		Session:        sess,
+		Env:            env,
+		SessionOptions: ropts,
+		Data:           ds,
+		Range:          rng,
+		Classes:        classes,
+		OutputKind:     kind,
+		BatchSize:      cfg.Runtime.BatchSize,
+		Pool:           runtime.Pool{Workers: workers},
+		BaseDir:        cfg.Dir,
+		OutDir:         cfg.Output.Dir,
 
 		ConfidenceLevel: cfg.Statistics.ConfidenceLevel,
 	}

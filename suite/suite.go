@@ -37,6 +37,10 @@ type Target struct {
 	Model *onnx.Model
 	// Session is the shared ONNX Runtime session.
 	Session *runtime.Session
+	// Env is the process's ONNX Runtime environment, and SessionOptions
+	// the options Session was opened with: OpenModel uses both.
+	Env            *runtime.Environment
+	SessionOptions runtime.Options
 	// Data is the evaluation data, already fitted to the model input.
 	Data *data.Dataset
 	// Range is data.range: the valid input domain [lo, hi].
@@ -59,6 +63,15 @@ type Target struct {
 	// ConfidenceLevel is statistics.confidence_level (default 0.95), the
 	// level of every confidence interval a suite reports.
 	ConfidenceLevel float64
+}
+
+// OpenModel opens another model (a reference or shadow model) on the same
+// environment, device and threads as the target. The caller closes it.
+// Input and output names are chosen afresh for that model.
+func (t *Target) OpenModel(path string) (*runtime.Session, error) {
+	o := t.SessionOptions
+	o.InputName, o.OutputName, o.OutputKind = "", "", ""
+	return runtime.Open(t.Env, path, o)
 }
 
 // Batches returns the number of batches of t.BatchSize needed for n samples.
