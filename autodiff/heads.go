@@ -94,9 +94,14 @@ func (c *ctx) head(head string, class int64, spec Spec, nm Names) (string, int32
 		depth = c.op("Gather", []string{b.Shape(z), b.ConstI64(1)})
 	}
 	elem := c.elem(z)
-	values := b.Initializer(onnx.TensorFloat("onehot_values", elem, []int64{2}, []float64{0, 1}))
+	// ORT's CPU OneHot has float32 outputs only: cast for other types.
+	values := b.Initializer(onnx.TensorF32("onehot_values", []int64{2}, []float32{0, 1}))
 	oneHot := func(idx string) string {
-		return c.op("OneHot", []string{idx, depth, values}, onnx.AttrInt("axis", -1))
+		o := c.op("OneHot", []string{idx, depth, values}, onnx.AttrInt("axis", -1))
+		if elem != onnx.Float32 {
+			o = b.Cast(o, elem)
+		}
+		return o
 	}
 	ax1 := onnx.AttrInt("axis", 1)
 

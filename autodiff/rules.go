@@ -548,8 +548,10 @@ func ruleMaxPool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 	if !overlap {
 		// MaxUnpool scatters each gradient to its argmax; windows do not
 		// overlap, so no two indices collide.
+		_, _, _, pb, pe, _ := c.window(n, x, nil)
 		return []string{c.op("MaxUnpool", []string{gy[0], idx, c.b.Shape(x)},
-			onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("strides", s...))}, nil
+			onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("strides", s...),
+			onnx.AttrInts("pads", append(append([]int64{}, pb...), pe...)...))}, nil
 	}
 	if c.b.Opset < 16 {
 		return nil, fmt.Errorf("MaxPool with overlapping windows needs ScatterElements with reduction=add (opset 16+); the model has opset %d", c.b.Opset)
@@ -671,7 +673,7 @@ func ruleBatchNorm(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]str
 	if c.elem(f) != c.elem(x) && c.elem(sc) != c.elem(x) {
 		f = c.b.Cast(f, c.elem(x))
 	}
-	f = c.op("Reshape", []string{f, c.channelShape(len(xs) + 1)})
+	f = c.op("Reshape", []string{f, c.channelShape(len(xs))})
 	return []string{c.op("Mul", []string{gy[0], f})}, nil
 }
 

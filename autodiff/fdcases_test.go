@@ -1,0 +1,228 @@
+package autodiff_test
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/onnx"
+	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
+)
+
+type B = onnx.Builder
+
+// op1 returns a builder applying one operator to x with extra constant
+// inputs made by more.
+func op1(op string, attrs ...*onnxpb.AttributeProto) builder {
+	return func(b *B, x string, elem int32, r *rand.Rand) string {
+		return b.Op(op, []string{x}, attrs...)
+	}
+}
+
+func scal(b *B, elem int32, v float64) string { return b.ConstFloat("s", elem, nil, []float64{v}) }
+
+var (
+	ai  = onnx.AttrInt
+	ais = onnx.AttrInts
+	af  = onnx.AttrFloat
+	as  = onnx.AttrString
+)
+
+func fdCases() []fdCase {
+	img := []int64{2, 7, 8} // C, H, W: odd and even sizes
+	return []fdCase{
+		// --- elementwise and broadcasting
+		{name: "Add_broadcast", shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Add", []string{x, cst(b, e, r, 4)})
+		}},
+		{name: "Add_self_broadcast_col", shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			col := b.ReduceSum(x, []int64{2}, true) // [N,3,1], depends on x
+			return b.Op("Add", []string{x, col})
+		}},
+		{name: "Sub_both", shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Sub", []string{cst(b, e, r, 3, 1), b.Op("Mul", []string{x, x})})
+		}},
+		{name: "Mul_broadcast", shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Mul", []string{cst(b, e, r, 3, 1), x})
+		}},
+		{name: "Div_both", shape: []int64{5}, pos: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Div", []string{b.Op("Exp", []string{x}), x})
+		}},
+		{name: "Neg", shape: []int64{5}, build: op1("Neg")},
+		{name: "Sum_variadic", shape: []int64{4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Sum", []string{x, b.Op("Tanh", []string{x}), cst(b, e, r, 4)})
+		}},
+		{name: "Pow_3", shape: []int64{5}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Pow", []string{x, scal(b, e, 3)})
+		}},
+		{name: "Pow_half", shape: []int64{5}, pos: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Pow", []string{x, scal(b, e, 0.5)})
+		}},
+		{name: "Pow_2", shape: []int64{5}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Pow", []string{x, scal(b, e, 2)})
+		}},
+		{name: "Relu", shape: []int64{12}, build: op1("Relu")},
+		{name: "LeakyRelu", shape: []int64{12}, f32: true, build: op1("LeakyRelu", af("alpha", 0.2))},
+		{name: "Sigmoid", shape: []int64{6}, build: op1("Sigmoid")},
+		{name: "Tanh", shape: []int64{6}, build: op1("Tanh")},
+		{name: "Exp", shape: []int64{6}, build: op1("Exp")},
+		{name: "Log", shape: []int64{6}, pos: true, build: op1("Log")},
+		{name: "Sqrt", shape: []int64{6}, pos: true, build: op1("Sqrt")},
+		{name: "Erf", shape: []int64{6}, f32: true, build: op1("Erf")},
+		{name: "Softmax_13_axis1", shape: []int64{4, 3}, build: op1("Softmax", ai("axis", 1))},
+		{name: "Softmax_13_default", shape: []int64{4, 3}, build: op1("Softmax")},
+		{name: "Softmax_11_coerced", opset: 11, shape: []int64{4, 3}, build: op1("Softmax", ai("axis", 1))},
+		{name: "LogSoftmax_13", shape: []int64{5}, build: op1("LogSoftmax", ai("axis", -1))},
+		{name: "LogSoftmax_11", opset: 11, shape: []int64{2, 3}, build: op1("LogSoftmax")},
+		{name: "Identity", shape: []int64{3}, build: op1("Identity")},
+		{name: "Dropout_inference", shape: []int64{3}, build: op1("Dropout")},
+		{name: "Cast_f64_f32_f64", shape: []int64{4}, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Cast(b.Op("Tanh", []string{b.Cast(x, onnx.Float64)}), e)
+		}},
+		{name: "Clip_11", opset: 11, f32: true, shape: []int64{16}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Clip", []string{x, scal(b, e, -0.5), scal(b, e, 0.5)})
+		}},
+		{name: "Clip_min_only", shape: []int64{16}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Clip", []string{x, scal(b, e, -0.2)})
+		}},
+
+		// --- linear algebra
+		{name: "Gemm_transB_bias", shape: []int64{5}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Gemm", []string{x, cst(b, e, r, 3, 5), cst(b, e, r, 3)}, ai("transB", 1), af("alpha", 0.7), af("beta", 1.3))
+		}},
+		{name: "Gemm_plain", shape: []int64{5}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Gemm", []string{x, cst(b, e, r, 5, 3)})
+		}},
+		{name: "Gemm_x_as_B", shape: []int64{4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			// y = (W xᵀ)ᵀ with transA on W: B depends on x, A does not
+			xt := b.Op("Transpose", []string{x}, ais("perm", 1, 0))
+			y := b.Op("Gemm", []string{cst(b, e, r, 4, 3), xt}, ai("transA", 1))
+			return b.Op("Transpose", []string{y}, ais("perm", 1, 0))
+		}},
+		{name: "MatMul_3d_2d", shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("MatMul", []string{x, cst(b, e, r, 4, 2)})
+		}},
+		{name: "MatMul_both", shape: []int64{3, 3}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("MatMul", []string{x, b.Op("Tanh", []string{x})})
+		}},
+		{name: "MatMul_broadcast_batch", shape: []int64{2, 3}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			// [3,2,4]ᵀ-style: W [3,4,2] batched against x [N,1,2,3]
+			x4 := b.Unsqueeze(x, 1)
+			return b.Op("MatMul", []string{x4, cst(b, e, r, 3, 3, 2)})
+		}},
+
+		// --- convolution and pooling (ORT has float32 kernels only)
+		{name: "Conv_basic_bias", shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Conv", []string{x, cst(b, e, r, 3, 2, 3, 3), cst(b, e, r, 3)})
+		}},
+		{name: "Conv_stride2_pads", shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Conv", []string{x, cst(b, e, r, 3, 2, 3, 2)}, ais("strides", 2, 2), ais("pads", 1, 0, 0, 1))
+		}},
+		{name: "Conv_dilation_groups", shape: []int64{4, 7, 8}, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Conv", []string{x, cst(b, e, r, 6, 2, 2, 3)}, ais("dilations", 2, 1), ai("group", 2), ais("strides", 1, 2))
+		}},
+		{name: "Conv_same_upper_stride2", shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Conv", []string{x, cst(b, e, r, 2, 2, 3, 3)}, as("auto_pad", "SAME_UPPER"), ais("strides", 2, 2))
+		}},
+		{name: "Conv_same_lower", shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Conv", []string{x, cst(b, e, r, 2, 2, 2, 2)}, as("auto_pad", "SAME_LOWER"))
+		}},
+		{name: "Conv_1d", shape: []int64{2, 9}, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Conv", []string{x, cst(b, e, r, 3, 2, 3)}, ais("strides", 2))
+		}},
+		{name: "MaxPool_2x2", distinct: true, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("MaxPool", []string{x}, ais("kernel_shape", 2, 2), ais("strides", 2, 2))
+		}},
+		{name: "MaxPool_pads", distinct: true, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("MaxPool", []string{x}, ais("kernel_shape", 2, 3), ais("strides", 2, 3), ais("pads", 1, 1, 0, 0))
+		}},
+		{name: "MaxPool_overlap_16", distinct: true, opset: 16, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("MaxPool", []string{x}, ais("kernel_shape", 3, 3), ais("strides", 2, 2))
+		}},
+		{name: "AveragePool_2x2", shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("AveragePool", []string{x}, ais("kernel_shape", 2, 2), ais("strides", 2, 2))
+		}},
+		{name: "AveragePool_pads_exclude", shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("AveragePool", []string{x}, ais("kernel_shape", 3, 3), ais("strides", 2, 2), ais("pads", 1, 1, 1, 1))
+		}},
+		{name: "AveragePool_pads_include", shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("AveragePool", []string{x}, ais("kernel_shape", 3, 3), ais("strides", 2, 2), ais("pads", 1, 1, 1, 1), ai("count_include_pad", 1))
+		}},
+		{name: "GlobalAveragePool", shape: img, f32: true, build: op1("GlobalAveragePool")},
+		{name: "BatchNormalization", shape: img, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			v := b.ConstFloat("var", e, []int64{2}, []float64{0.5, 2})
+			return b.Op("BatchNormalization", []string{x, cst(b, e, r, 2), cst(b, e, r, 2), cst(b, e, r, 2), v}, af("epsilon", 1e-3))
+		}},
+		{name: "LayerNormalization_last", shape: []int64{3, 5}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("LayerNormalization", []string{x, cst(b, e, r, 5), cst(b, e, r, 5)})
+		}},
+		{name: "LayerNormalization_axis1", shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("LayerNormalization", []string{x, cst(b, e, r, 3, 4)}, ai("axis", 1), af("epsilon", 1e-2))
+		}},
+
+		// --- shape operators
+		{name: "Flatten", shape: []int64{2, 3}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Tanh", []string{b.Op("Flatten", []string{x})})
+		}},
+		{name: "Reshape_shape_subgraph", shape: []int64{2, 3}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			// target [N, 6] computed from Shape/Gather/Unsqueeze/Concat: no gradient
+			n := b.Op("Gather", []string{b.Shape(x), b.ScalarI64(0)})
+			tgt := b.Op("Concat", []string{b.Unsqueeze(n, 0), b.ConstI64(6)}, ai("axis", 0))
+			y := b.Op("Reshape", []string{x, tgt})
+			return b.ReduceSum(b.Op("Mul", []string{y, b.Op("Exp", []string{y})}), []int64{1}, true)
+		}},
+		{name: "Transpose", shape: []int64{2, 3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Transpose", []string{b.Op("Mul", []string{x, cst(b, e, r, 2, 3, 4)})}, ais("perm", 0, 3, 1, 2))
+		}},
+		{name: "Concat_const", shape: []int64{2, 3}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Concat", []string{b.Op("Mul", []string{x, cst(b, e, r, 2, 3)}), x}, ai("axis", 1))
+		}},
+		{name: "Concat_both", shape: []int64{2, 3}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Concat", []string{x, b.Op("Exp", []string{x}), x}, ai("axis", 2))
+		}},
+		{name: "Split_13_unused", shape: []int64{5, 2}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			p := b.Split(x, 1, []int64{2, 1, 2})
+			return b.Op("Mul", []string{p[0], p[2]})
+		}},
+		{name: "Split_11_attr", opset: 11, shape: []int64{4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			p := b.Split(x, 1, []int64{1, 3})
+			return b.Op("Concat", []string{p[1], b.Op("Exp", []string{p[0]})}, ai("axis", 1))
+		}},
+		{name: "Slice", shape: []int64{5, 6}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Slice(x, []int64{1, -4}, []int64{100, -1}, []int64{1, -1})
+		}},
+		{name: "Squeeze_Unsqueeze_13", shape: []int64{1, 3}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Unsqueeze(b.Op("Exp", []string{b.Squeeze(x, 1)}), 2)
+		}},
+		{name: "Squeeze_Unsqueeze_11", opset: 11, shape: []int64{1, 3}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Unsqueeze(b.Op("Exp", []string{b.Squeeze(x, 1)}), 2)
+		}},
+		{name: "Pad_constant", shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Pad", []string{b.Op("Sigmoid", []string{x}), b.ConstI64(0, 1, 0, 0, 2, 1), scal(b, e, 0.3)})
+		}},
+		{name: "Pad_18_axes", opset: 18, shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Pad", []string{x, b.ConstI64(2, 1), scal(b, e, 0), b.ConstI64(-1)})
+		}},
+		{name: "ReduceSum_13_keep0", shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.ReduceSum(b.Op("Mul", []string{x, x}), []int64{-1}, false)
+		}},
+		{name: "ReduceSum_11_attr", opset: 11, shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.ReduceSum(b.Op("Mul", []string{x, x}), []int64{1}, true)
+		}},
+		{name: "ReduceMean_13_attr", opset: 13, shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Reduce("ReduceMean", b.Op("Exp", []string{x}), []int64{1, 2}, false)
+		}},
+		{name: "ReduceMean_18_input", opset: 18, shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Reduce("ReduceMean", b.Op("Exp", []string{x}), []int64{1}, true)
+		}},
+		{name: "ReduceMean_21", opset: 21, shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Reduce("ReduceMean", b.Op("Exp", []string{x}), []int64{-1}, false)
+		}},
+	}
+}
+
+func TestFiniteDifferences(t *testing.T) {
+	needORT(t)
+	for _, fc := range fdCases() {
+		t.Run(fc.name, func(t *testing.T) { runFD(t, fc) })
+	}
+}
