@@ -1,9 +1,9 @@
 package autodiff_test
 
 import (
-	"os"
 	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 
@@ -37,19 +37,19 @@ const (
 type builder func(b *onnx.Builder, x string, elem int32, r *rand.Rand) string
 
 type fdCase struct {
-	name   string
-	opset  int64
-	shape  []int64 // one sample, without the batch axis
-	build  builder
-	pos    bool   // inputs in (0.5, 1.5) instead of (−1, 1)
+	name  string
+	opset int64
+	shape []int64 // one sample, without the batch axis
+	build builder
+	pos   bool // inputs in (0.5, 1.5) instead of (−1, 1)
 	// distinct: inputs are a shuffled grid in (−3, 3) whose spacing is
 	// above 4h, so that no ±h step crosses a tie of a max (MaxPool) or a
 	// kink at 0 (the grid is offset by half a step).
 	distinct bool
-	loss   string // "" means reduce of the build output times a random weight
-	f32    bool   // the ops have no float64 kernel in ORT: run in float32
-	labels []int64
-	kind   string // Spec.OutputKind for loss heads
+	loss     string // "" means reduce of the build output times a random weight
+	f32      bool   // the ops have no float64 kernel in ORT: run in float32
+	labels   []int64
+	kind     string // Spec.OutputKind for loss heads
 }
 
 func randVals(r *rand.Rand, n int, lo, hi float64) []float64 {

@@ -142,4 +142,3 @@ func TestTorchAgreement(t *testing.T) {
 		})
 	}
 }
-
