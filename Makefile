@@ -31,7 +31,7 @@ test: ort ## run every test (fetches ONNX Runtime first)
 	$(GO) test -count=1 ./...
 
 demo: ort build ## run the demo job on the shipped digits model and data
-	./bin/gauntlet run -c examples/demo.yaml --ort-library $(ORT_LIB)
+	./bin/gauntlet run -c examples/demo.yaml --out out --ort-library $(ORT_LIB)
 
 bench: ort ## run the Go benchmarks and the benchmarks/ harness
 	$(GO) test -run '^$$' -bench . -benchmem ./...
