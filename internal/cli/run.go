@@ -50,6 +50,12 @@ built-in defaults. See docs/config.md.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go func() {
+				// After the first signal, restore the default handling so
+				// a second ^C kills a run that is slow to stop.
+				<-ctx.Done()
+				stop()
+			}()
 			return Run(ctx, o, s)
 		},
 	}
