@@ -183,6 +183,86 @@ func TestRunnerMatchesTorch(t *testing.T) {
 	}
 }
 
+// TestRunnerInput runs samples written straight into the Runner's input
+// buffer, with no copy, full and partial.
+func TestRunnerInput(t *testing.T) {
+	e := loadExpected(t)
+	for _, c := range []struct {
+		file  string
+		batch int
+		room  int
+	}{{"mlp_logits.onnx", 6, 6}, {"fixed_batch4.onnx", 6, 4}, {"fixed_batch4.onnx", 2, 2}} {
+		s := open(t, c.file, Options{})
+		r, err := s.NewRunner(c.batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := r.Input()
+		if len(in) != c.room*e.Features {
+			t.Fatalf("%s batch %d: Input has %d values, want %d", c.file, c.batch, len(in), c.room*e.Features)
+		}
+		for _, n := range []int{c.room, 1} {
+			for i := range in {
+				in[i] = 99 // stale values beyond n must not leak into the result
+			}
+			copy(in, e.X[:n*e.Features])
+			got, err := r.Run(context.Background(), in, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeTo(t, c.file+" in place", got, e.Logits[:n*e.Classes], torchTol)
+		}
+		r.Close()
+	}
+	s := open(t, "mlp_float64.onnx", Options{})
+	r, err := s.NewRunner(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Input() != nil {
+		t.Error("Input of a float64 model is not nil")
+	}
+}
+
+// TestRunnerViews checks the no-copy path for full batches: a view sees
+// new contents written into the same x, and the view cache evicts beyond
+// its capacity without mixing up buffers.
+func TestRunnerViews(t *testing.T) {
+	e := loadExpected(t)
+	s := open(t, "mlp_logits.onnx", Options{})
+	r, err := s.NewRunner(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.viewCap = 2
+	// Three buffers of two samples each: rows 0-1, 2-3, 4-5 of X.
+	bufs := make([][]float32, 3)
+	for i := range bufs {
+		bufs[i] = append([]float32(nil), e.X[2*i*e.Features:2*(i+1)*e.Features]...)
+	}
+	for round := 0; round < 3; round++ {
+		for i, b := range bufs {
+			got, err := r.Run(context.Background(), b, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closeTo(t, "view", got, e.Logits[2*i*e.Classes:2*(i+1)*e.Classes], torchTol)
+			if len(r.views) > 2 {
+				t.Fatalf("%d cached views, capacity 2", len(r.views))
+			}
+		}
+	}
+	// Same buffer, new contents: rows 4-5 written into bufs[0].
+	copy(bufs[0], e.X[4*e.Features:6*e.Features])
+	got, err := r.Run(context.Background(), bufs[0], 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, "view after rewrite", got, e.Logits[4*e.Classes:6*e.Classes], torchTol)
+}
+
 func TestRunnerCancelled(t *testing.T) {
 	e := loadExpected(t)
 	s := open(t, "mlp_logits.onnx", Options{})
@@ -302,13 +382,15 @@ func TestRunnerAllocs(t *testing.T) {
 		for _, cc := range []struct {
 			name string
 			ctx  context.Context
+			n    int
 			max  float64
 		}{
-			{"background", context.Background(), maxRunAllocs},
-			{"cancellable", cancellable(t), maxRunAllocs + maxAfterFuncAllocs},
+			{"background", context.Background(), c.batch, maxRunAllocs},
+			{"cancellable", cancellable(t), c.batch, maxRunAllocs + maxAfterFuncAllocs},
+			{"partial batch (copied)", context.Background(), c.batch - 1, maxRunAllocs},
 		} {
 			allocs := testing.AllocsPerRun(100, func() {
-				if _, err := r.Run(cc.ctx, e.X, c.batch); err != nil {
+				if _, err := r.Run(cc.ctx, e.X, cc.n); err != nil {
 					t.Fatal(err)
 				}
 			})

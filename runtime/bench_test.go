@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -120,5 +121,52 @@ func BenchmarkBareORT(b *testing.B) {
 			}
 			b.ReportMetric(float64(benchSamples*b.N)/b.Elapsed().Seconds(), "samples/s")
 		})
+	}
+}
+
+// BenchmarkThreadSplit is the measurement behind PlanThreads' auto choice:
+// the harness (Pool + Runners) at each worker × intra-op thread split, one
+// pass each per iteration in rotating order, so that load from other
+// processes falls on all of them alike. Each split's throughput is reported
+// as a metric.
+func BenchmarkThreadSplit(b *testing.B) {
+	splits := [][2]int{{2, 1}, {1, 2}, {2, 2}, {1, 1}}
+	passes := make([]func() error, len(splits))
+	for k, sp := range splits {
+		s, err := Open(testEnv(b), benchModel(b), Options{IntraOpThreads: sp[1]})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		x, size, nb := benchData(s), s.SampleSize(), benchSamples/benchBatch
+		runners := make([]*Runner, sp[0])
+		for w := range runners {
+			if runners[w], err = s.NewRunner(benchBatch); err != nil {
+				b.Fatal(err)
+			}
+			defer runners[w].Close()
+		}
+		passes[k] = func() error {
+			return Pool{Workers: sp[0]}.Run(context.Background(), nb, func(ctx context.Context, w, i int) error {
+				_, err := runners[w].Run(ctx, x[i*benchBatch*size:(i+1)*benchBatch*size], benchBatch)
+				return err
+			})
+		}
+	}
+	spent := make([]time.Duration, len(splits))
+	round := 0
+	for b.Loop() {
+		for j := range splits {
+			k := (j + round) % len(splits)
+			t0 := time.Now()
+			if err := passes[k](); err != nil {
+				b.Fatal(err)
+			}
+			spent[k] += time.Since(t0)
+		}
+		round++
+	}
+	for k, sp := range splits {
+		b.ReportMetric(float64(benchSamples*round)/spent[k].Seconds(), fmt.Sprintf("samples/s_%dx%d", sp[0], sp[1]))
 	}
 }

@@ -31,6 +31,11 @@ type Runner struct {
 	terminated      chan struct{}   // receives once per terminate call
 	ctx             context.Context // the context whose cancellation terminate watches
 	stop            func() bool     // stops watching ctx
+
+	fullShape ort.Shape // [rows, sample shape...]
+	views     []view    // input tensors over callers' full batches
+	viewCap   int
+	tick      uint64
 }
 
 // NewRunner allocates a Runner for batches of up to batch samples. On a
@@ -56,6 +61,9 @@ func (s *Session) NewRunner(batch int) (*Runner, error) {
 		r.in32 = make([]float32, r.rows*s.sampleSize)
 	}
 	r.out = make([]float32, r.rows*s.classes)
+	r.fullShape = append(ort.Shape{int64(r.rows)}, s.sampleShape...)
+	r.viewCap = min(maxViews, max(1, maxViewBytes/(4*r.rows*s.sampleSize)))
+	r.views = make([]view, 0, r.viewCap)
 	var err error
 	if r.fullIn, r.fullOut, err = r.tensors(r.rows); err != nil {
 		return nil, fmt.Errorf("new runner for %s: %w", s.info.Path, err)
@@ -92,12 +100,74 @@ func (r *Runner) tensors(n int) (in, out ort.Value, err error) {
 	return in, out, nil
 }
 
+// Input returns the Runner's own input buffer for float32 models (nil for
+// float64 ones), room for min(Batch, fixed batch) samples. A caller that
+// writes samples into it and passes it as x to Run saves the copy Run
+// otherwise makes. It is overwritten by every Run.
+func (r *Runner) Input() []float32 {
+	if r.in32 == nil {
+		return nil
+	}
+	return r.in32[:min(r.max, r.rows)*r.s.sampleSize]
+}
+
+// maxViewBytes bounds the caller memory a Runner keeps reachable through
+// its cached input views: at most max(1, maxViewBytes / batch bytes) views,
+// and never more than maxViews; the least recently used is dropped first.
+const (
+	maxViewBytes = 64 << 20
+	maxViews     = 64
+)
+
+// view is a cached input tensor over a caller's full batch.
+type view struct {
+	p    *float32
+	t    ort.Value
+	used uint64
+}
+
+// view returns an input tensor over x, a full batch, from the cache or new.
+func (r *Runner) view(x []float32) (ort.Value, error) {
+	p := &x[0]
+	r.tick++
+	for i := range r.views {
+		if r.views[i].p == p {
+			r.views[i].used = r.tick
+			return r.views[i].t, nil
+		}
+	}
+	t, err := ort.NewTensor(r.fullShape, x)
+	if err != nil {
+		return nil, fmt.Errorf("input view %v: %w", r.fullShape, err)
+	}
+	v := view{p: p, t: t, used: r.tick}
+	if len(r.views) < r.viewCap {
+		r.views = append(r.views, v)
+		return t, nil
+	}
+	old := 0
+	for i := range r.views {
+		if r.views[i].used < r.views[old].used {
+			old = i
+		}
+	}
+	r.views[old].t.Destroy()
+	r.views[old] = v
+	return t, nil
+}
+
 // Batch returns the largest number of samples Run accepts.
 func (r *Runner) Batch() int { return r.max }
 
 // Run runs n samples (x holds n*sampleSize values) and returns n*classes
 // outputs, valid until the next call to Run. When ctx is cancelled during
 // the run, ONNX Runtime is told to stop and Run returns ctx.Err().
+//
+// A full batch (n equal to the tensors' rows) of a float32 model is not
+// copied: Run hands ONNX Runtime a tensor over x itself and keeps it for
+// the next Run on the same x (see maxViewBytes), so passes over a dataset in
+// fixed batches copy nothing and allocate nothing after the first. Other
+// calls copy x into the Runner's buffers, padding with zeros as needed.
 func (r *Runner) Run(ctx context.Context, x []float32, n int) ([]float32, error) {
 	s := r.s
 	if n < 0 || n > r.max {
@@ -110,6 +180,17 @@ func (r *Runner) Run(ctx context.Context, x []float32, n int) ([]float32, error)
 		return nil, err
 	}
 	c := s.classes
+	if n == r.rows && r.in32 != nil && &x[0] != &r.in32[0] {
+		// A full batch of float32 samples: run on a tensor over x itself.
+		in, err := r.view(x[:n*s.sampleSize])
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %w", s.info.Path, err)
+		}
+		if err := r.run(ctx, in, r.fullOut, n); err != nil {
+			return nil, err
+		}
+		return r.out[:n*c], nil
+	}
 	if s.fixedBatch > 0 {
 		if n <= r.rows {
 			r.load(x, n)
@@ -151,7 +232,8 @@ func (r *Runner) Run(ctx context.Context, x []float32, n int) ([]float32, error)
 }
 
 // load copies n samples of x into the input store (converting for float64
-// models) and zeroes the rest of the full-batch rows.
+// models; nothing when x is the store itself, see Input) and zeroes the
+// rest of the full-batch rows.
 func (r *Runner) load(x []float32, n int) {
 	k := n * r.s.sampleSize
 	if r.in64 != nil {
@@ -161,7 +243,9 @@ func (r *Runner) load(x []float32, n int) {
 		clear(r.in64[k:])
 		return
 	}
-	copy(r.in32, x[:k])
+	if k > 0 && &x[0] != &r.in32[0] {
+		copy(r.in32, x[:k])
+	}
 	clear(r.in32[k:])
 }
 
@@ -221,6 +305,10 @@ func (r *Runner) dropTail() {
 // Close releases the Runner's tensors.
 func (r *Runner) Close() error {
 	r.unwatch()
+	for _, v := range r.views {
+		v.t.Destroy()
+	}
+	r.views = nil
 	r.dropTail()
 	if r.fullIn != nil {
 		r.fullIn.Destroy()

@@ -12,13 +12,22 @@ import (
 // 0 means auto, negative is an errs.Invalid error.
 //
 // Auto never oversubscribes: w × t ≤ cores. With both auto it gives every
-// core its own worker and one intra-op thread each (w = cores, t = 1), which
-// measured fastest for batches of 256 on the MNIST CNN
-// (/work/shared/fixtures/vision/mnist_cnn.onnx) on a 2-core machine,
-// BenchmarkThreadSplit:
+// core its own worker with one intra-op thread (w = cores, t = 1). The
+// choice rests on BenchmarkThreadSplit: Pool + Runners over 2048 samples in
+// batches of 256 on the MNIST CNN (shared/fixtures/vision/mnist_cnn.onnx,
+// ORT 1.30.0 CPU), the splits interleaved in one process, 16 passes each,
+// on the 2-core development machine while other builds ran on it (load
+// average 1.7–2.2). Five runs, samples/s:
 //
-//	2 workers × 1 thread : see the report in threads_test.go
-//	1 worker  × 2 threads: see the report in threads_test.go
+//	2 workers × 1 thread : 19.6k 32.5k 24.2k 26.4k 32.3k  mean 27.0k
+//	1 worker  × 2 threads: 13.3k 36.2k 22.3k 23.1k 36.9k  mean 26.4k
+//	2 workers × 2 threads: 14.7k 24.2k 18.2k 18.9k 23.3k  (oversubscribed)
+//	1 worker  × 1 thread : 14.2k 20.3k 18.0k 16.1k 19.8k
+//
+// 1×2 is up to 12 % faster when the machine is quiet but loses more under
+// load (ONNX Runtime's pool threads spin and wait on each other), where 2×1
+// wins in three runs of five by 9–47 %. One-thread workers need no
+// cross-thread synchronisation and scale with cores, so auto picks them.
 //
 // With one value set, the other is cores divided by it (at least 1). When
 // both are set they are used as given, even if w × t > cores; Oversubscribed
