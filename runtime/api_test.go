@@ -408,3 +408,25 @@ func cancellable(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// TestOpenDevices opens a model on GPU devices with a CPU-only ONNX Runtime
+// (the build `make ort` fetches): auto falls back to the CPU and records
+// why; an explicit cuda device is a bad-config error.
+func TestOpenDevices(t *testing.T) {
+	env := testEnv(t)
+	if cuda.Probe()[1].Available {
+		t.Skip("this ONNX Runtime can use CUDA; the fallback needs a CPU-only build")
+	}
+	s, err := Open(env, fixture("mlp_logits.onnx"), Options{Device: cuda.Device{Kind: cuda.Auto}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p := s.Provider(); p.Provider != cuda.CPUProvider || p.Requested != "auto" || p.Fallback == "" {
+		t.Errorf("auto: provider %+v, want the CPU with a fallback reason", p)
+	}
+	_, err = Open(env, fixture("mlp_logits.onnx"), Options{Device: cuda.Device{Kind: cuda.CUDA}})
+	if errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "cuda:0") {
+		t.Errorf("cuda: %v, want an errs.Invalid error naming cuda:0", err)
+	}
+}
