@@ -16,10 +16,26 @@ type ctx struct {
 	b   *onnx.Builder
 	inf *onnx.Inference
 	dep map[string]bool // tensors that depend differentiably on the input
+	// masked marks Relu outputs whose gradient a later rule already
+	// multiplied by the Relu mask (MaxPool after Relu masks at the pooled
+	// size, four times fewer elements), so the Relu rule passes it on.
+	masked map[string]bool
+	// uses counts the nodes reading each tensor (graph outputs count too).
+	uses map[string]int
 }
 
 func newCtx(m *onnx.Model) *ctx {
-	return &ctx{m: m, g: m.Proto.GetGraph(), b: onnx.NewBuilder(m, "gauntlet_grad/"), inf: m.Infer(), dep: map[string]bool{}}
+	c := &ctx{m: m, g: m.Proto.GetGraph(), b: onnx.NewBuilder(m, "gauntlet_grad/"), inf: m.Infer(),
+		dep: map[string]bool{}, masked: map[string]bool{}, uses: map[string]int{}}
+	for _, n := range c.g.GetNode() {
+		for _, t := range n.GetInput() {
+			c.uses[t]++
+		}
+	}
+	for _, o := range c.g.GetOutput() {
+		c.uses[o.GetName()]++
+	}
+	return c
 }
 
 // noGrad lists operators whose outputs carry no gradient to their inputs:

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/sbinet/npyio"
+
 	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/autodiff/ortexec"
 	"github.com/gauntlet-ml/gauntlet/onnx"
@@ -54,4 +56,14 @@ func gradModel(tb testing.TB, m *onnx.Model, spec autodiff.Spec, opt ortexec.Opt
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s, nm
+}
+
+// readNPY reads a .npy file into ptr.
+func readNPY(path string, ptr any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return npyio.Read(f, ptr)
 }

@@ -205,9 +205,13 @@ func rulePow(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, e
 }
 
 func ruleRelu(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
-	x := in(n, 0)
-	mask := c.op("Greater", []string{x, c.scalar(0, x)})
-	return []string{c.op("Where", []string{mask, gy[0], c.scalar(0, x)})}, nil
+	y := out(n, 0)
+	if c.masked[y] {
+		return []string{gy[0]}, nil
+	}
+	// y ≥ 0, so Sign(y) is the 0/1 mask [x > 0]; Sign and Mul are cheaper
+	// in ORT than Greater and Where.
+	return []string{c.op("Mul", []string{gy[0], c.op("Sign", []string{y})})}, nil
 }
 
 func ruleLeakyRelu(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
@@ -489,6 +493,10 @@ func ruleConv(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, 
 		if err != nil {
 			return nil, err
 		}
+		if gx := c.convBackwardAsConv(n, gy[0], w, ws, k, s, d, pb, pe); gx != "" {
+			res[0] = gx
+			goto bias
+		}
 		attrs := []*onnxpb.AttributeProto{
 			onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("strides", s...), onnx.AttrInts("dilations", d...),
 			onnx.AttrInts("pads", append(append([]int64{}, pb...), pe...)...),
@@ -505,6 +513,7 @@ func ruleConv(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, 
 		}
 		res[0] = c.op("ConvTranspose", []string{gy[0], w}, attrs...)
 	}
+bias:
 	if len(need) > 2 && need[2] {
 		r := len(ws)
 		ax := []int64{0}
@@ -528,6 +537,14 @@ func ruleMaxPool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 	if err != nil {
 		return nil, err
 	}
+	g := gy[0]
+	if p, _ := c.m.Producer(x); p != nil && p.GetOpType() == "Relu" && c.uses[x] == 1 {
+		// MaxPool(Relu(·)): the selected element is > 0 iff the pooled
+		// value is, so apply the Relu mask here, on the smaller tensor.
+		y := out(n, 0)
+		g = c.op("Mul", []string{g, c.op("Sign", []string{y})})
+		c.masked[x] = true
+	}
 	idx := out(n, 1)
 	if idx == "" {
 		// Ask the forward MaxPool for its Indices output: ties then route
@@ -549,14 +566,14 @@ func ruleMaxPool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 		// MaxUnpool scatters each gradient to its argmax; windows do not
 		// overlap, so no two indices collide.
 		_, _, _, pb, pe, _ := c.window(n, x, nil)
-		return []string{c.op("MaxUnpool", []string{gy[0], idx, c.b.Shape(x)},
+		return []string{c.op("MaxUnpool", []string{g, idx, c.b.Shape(x)},
 			onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("strides", s...),
 			onnx.AttrInts("pads", append(append([]int64{}, pb...), pe...)...))}, nil
 	}
 	if c.b.Opset < 16 {
 		return nil, fmt.Errorf("MaxPool with overlapping windows needs ScatterElements with reduction=add (opset 16+); the model has opset %d", c.b.Opset)
 	}
-	flat := c.b.Reshape(gy[0], -1)
+	flat := c.b.Reshape(g, -1)
 	fi := c.b.Reshape(idx, -1)
 	z := c.b.Reshape(c.zerosLike(x), -1)
 	sc := c.op("ScatterElements", []string{z, fi, flat}, onnx.AttrInt("axis", 0), onnx.AttrString("reduction", "add"))
@@ -893,3 +910,63 @@ func ruleReduce(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string
 	}
 	return []string{g}, nil
 }
+
+// convBackwardMinChannels is the fewest input channels per group for which
+// the input gradient of a Conv is computed as a Conv rather than a
+// ConvTranspose: ORT's blocked Conv pads output channels to blocks of 8 or
+// 16, so a gradient with 1 channel (the image input of a grayscale CNN)
+// is faster as a ConvTranspose (measured on mnist_cnn, see bench_test.go).
+const convBackwardMinChannels = 8
+
+// convBackwardAsConv returns the input gradient of a stride-1 Conv as a
+// Conv of g with the spatially flipped, in/out-transposed kernel and pads
+// (k−1)·d − p, or "" where that does not apply (strides above 1, pads
+// larger than the dilated kernel). ORT runs Conv much faster than
+// ConvTranspose (blocked NCHWc kernels); the flipped kernel is computed
+// from the weights by nodes that ORT folds when the weights are constant.
+func (c *ctx) convBackwardAsConv(n *onnxpb.NodeProto, g, w string, ws, k, s, d, pb, pe []int64) string {
+	r := len(k)
+	np := make([]int64, 2*r)
+	for i := 0; i < r; i++ {
+		if s[i] != 1 {
+			return ""
+		}
+		np[i], np[i+r] = (k[i]-1)*d[i]-pb[i], (k[i]-1)*d[i]-pe[i]
+		if np[i] < 0 || np[i+r] < 0 {
+			return ""
+		}
+	}
+	if !(onnx.ValueType{Shape: ws}).Known() {
+		return ""
+	}
+	grp := onnx.AttrIntOr(n, "group", 1)
+	m, cg := ws[0], ws[1]
+	if cg < convBackwardMinChannels {
+		return ""
+	}
+	var wt string
+	if grp == 1 {
+		perm := []int64{1, 0}
+		for i := 2; i < len(ws); i++ {
+			perm = append(perm, int64(i))
+		}
+		wt = c.op("Transpose", []string{w}, onnx.AttrInts("perm", perm...))
+	} else {
+		// [M, C/g, k…] → [g, M/g, C/g, k…] → [g, C/g, M/g, k…] → [C, M/g, k…]
+		sh := append([]int64{grp, m / grp, cg}, ws[2:]...)
+		perm := []int64{0, 2, 1}
+		for i := 3; i < len(sh); i++ {
+			perm = append(perm, int64(i))
+		}
+		t := c.op("Transpose", []string{c.b.Reshape(w, sh...)}, onnx.AttrInts("perm", perm...))
+		wt = c.b.Reshape(t, append([]int64{grp * cg, m / grp}, ws[2:]...)...)
+	}
+	starts, ends, axes, steps := make([]int64, r), make([]int64, r), make([]int64, r), make([]int64, r)
+	for i := 0; i < r; i++ {
+		starts[i], ends[i], axes[i], steps[i] = -1, math.MinInt64, int64(2+i), -1
+	}
+	flip := c.op("Slice", []string{wt, c.b.ConstI64(starts...), c.b.ConstI64(ends...), c.b.ConstI64(axes...), c.b.ConstI64(steps...)})
+	return c.op("Conv", []string{g, flip}, onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("dilations", d...),
+		onnx.AttrInts("pads", np...), onnx.AttrInt("group", grp))
+}
+

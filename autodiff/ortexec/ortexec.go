@@ -104,6 +104,9 @@ type Options struct {
 	// DisableOptimizations turns ORT's graph optimisations off (for
 	// finite-difference checks that must see the graph as written).
 	DisableOptimizations bool
+	// ProfilePrefix, when set, turns on ORT's profiler; the JSON trace is
+	// written to a file starting with this prefix when the session closes.
+	ProfilePrefix string
 }
 
 // Session is one in-memory model loaded in ONNX Runtime on the CPU.
@@ -131,6 +134,11 @@ func NewSession(model []byte, inputs, outputs []string, opt Options) (*Session, 
 	}
 	if opt.DisableOptimizations {
 		if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll); err != nil {
+			return nil, fmt.Errorf("session options: %w", err)
+		}
+	}
+	if opt.ProfilePrefix != "" {
+		if err := so.EnableProfiling(opt.ProfilePrefix); err != nil {
 			return nil, fmt.Errorf("session options: %w", err)
 		}
 	}
