@@ -969,4 +969,3 @@ func (c *ctx) convBackwardAsConv(n *onnxpb.NodeProto, g, w string, ws, k, s, d, 
 	return c.op("Conv", []string{g, flip}, onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("dilations", d...),
 		onnx.AttrInts("pads", np...), onnx.AttrInt("group", grp))
 }
-
