@@ -1,7 +1,7 @@
 package runtime
 
 import (
-	"strconv"
+	"fmt"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
 )
@@ -59,8 +59,5 @@ func Oversubscribed(cores, w, t int) (bool, string) {
 	if w*t <= cores {
 		return false, ""
 	}
-	return true, "runtime: " + itoa(w) + " workers × " + itoa(t) + " intra-op threads = " + itoa(w*t) +
-		" threads on " + itoa(cores) + " cores; throughput usually drops when oversubscribed"
+	return true, fmt.Sprintf("runtime: %d workers × %d intra-op threads = %d threads on %d cores; throughput usually drops when oversubscribed", w, t, w*t, cores)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
