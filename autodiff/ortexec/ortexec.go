@@ -13,6 +13,8 @@ import (
 	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
+
+	gruntime "github.com/gauntlet-ml/gauntlet/runtime"
 )
 
 // EnvLibrary is the environment variable naming the ONNX Runtime library.
@@ -58,7 +60,9 @@ var (
 )
 
 // Init initialises the ONNX Runtime environment once per process from
-// libPath ("" means FindLibrary). Later calls return the first result.
+// libPath ("" means FindLibrary) through runtime.Init, or adopts an
+// environment that is already initialised. Later calls return the first
+// result.
 func Init(libPath string) error {
 	initOnce.Do(func() {
 		if libPath == "" {
@@ -71,9 +75,10 @@ func Init(libPath string) error {
 		if ort.IsInitialized() {
 			return
 		}
-		ort.SetSharedLibraryPath(libPath)
-		if err := ort.InitializeEnvironment(); err != nil {
-			initErr = fmt.Errorf("initialise onnx runtime from %s: %w", libPath, err)
+		// runtime.Init owns the process-wide environment, so that the
+		// CLI's other sessions and these share one initialisation.
+		if _, err := gruntime.Init(libPath); err != nil {
+			initErr = fmt.Errorf("initialise onnx runtime: %w", err)
 		}
 	})
 	return initErr
