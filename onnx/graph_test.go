@@ -1,0 +1,179 @@
+package onnx_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/onnx"
+)
+
+// tiny builds x[N,4] → Gemm(W[3,4]ᵀ) → Relu → Softmax, opset 13.
+func tiny(t *testing.T) *onnx.Model {
+	t.Helper()
+	m := onnx.NewModel("tiny", 13)
+	b := onnx.NewBuilder(m, "t/")
+	b.AddInput("x", onnx.Float32, []int64{-1, 4}, "N")
+	w := b.ConstFloat("w", onnx.Float32, []int64{3, 4}, make([]float64, 12))
+	h := b.Op("Gemm", []string{"x", w}, onnx.AttrInt("transB", 1))
+	r := b.Op("Relu", []string{h})
+	b.NodeOut("Softmax", []string{r}, []string{"probs"}, onnx.AttrInt("axis", 1))
+	b.AddOutput("probs", onnx.Float32, []int64{-1, 3}, "N")
+	return m
+}
+
+func TestCheck(t *testing.T) {
+	m := tiny(t)
+	if err := m.Check(); err != nil {
+		t.Fatalf("valid model: %v", err)
+	}
+	cases := []struct {
+		name, want string
+		edit       func(m *onnx.Model)
+	}{
+		{"undefined input", `input "nope" is not defined`, func(m *onnx.Model) { m.Proto.Graph.Node[1].Input[0] = "nope" }},
+		{"order", "not in topological order", func(m *onnx.Model) {
+			n := m.Proto.Graph.Node
+			n[0], n[1] = n[1], n[0]
+		}},
+		{"produced twice", "already defined", func(m *onnx.Model) { m.Proto.Graph.Node[1].Output[0] = m.Proto.Graph.Node[0].Output[0] }},
+		{"undefined output", `graph output "probs" is not defined`, func(m *onnx.Model) { m.Proto.Graph.Node[2].Output[0] = "other" }},
+		{"no op type", "no op type", func(m *onnx.Model) { m.Proto.Graph.Node[0].OpType = proto.String("") }},
+	}
+	for _, c := range cases {
+		m := tiny(t)
+		c.edit(m)
+		err := m.Check()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
+			continue
+		}
+		if errs.Code(err, 0) != errs.Invalid {
+			t.Errorf("%s: exit code %d, want %d", c.name, errs.Code(err, 0), errs.Invalid)
+		}
+	}
+	// TopoSort repairs the order case.
+	m = tiny(t)
+	n := m.Proto.Graph.Node
+	n[0], n[2] = n[2], n[0]
+	if err := m.TopoSort(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Check(); err != nil {
+		t.Fatalf("after TopoSort: %v", err)
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	m := tiny(t)
+	p := filepath.Join(t.TempDir(), "tiny.onnx")
+	if err := m.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := onnx.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(m.Proto, m2.Proto) {
+		t.Fatal("loaded model differs from the saved one")
+	}
+	if m2.SHA256 != m.SHA256 || m2.Opset() != 13 {
+		t.Fatalf("sha %s vs %s, opset %d", m2.SHA256, m.SHA256, m2.Opset())
+	}
+}
+
+func TestExposeTensor(t *testing.T) {
+	m := tiny(t)
+	relu := m.Proto.Graph.Node[1].Output[0]
+	if err := m.ExposeTensor(relu); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ExposeTensor(relu); err != nil { // twice: no-op
+		t.Fatal(err)
+	}
+	outs := m.Proto.Graph.Output
+	if len(outs) != 2 || outs[1].GetName() != relu {
+		t.Fatalf("outputs %v", outs)
+	}
+	vt := onnx.TypeOf(outs[1])
+	if vt.Elem != onnx.Float32 || len(vt.Shape) != 2 || vt.Shape[0] != -1 || vt.Shape[1] != 3 {
+		t.Fatalf("exposed type %+v, want float32 [-1 3]", vt)
+	}
+	if err := m.Check(); err != nil {
+		t.Fatal(err)
+	}
+	err := m.ExposeTensor("missing")
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), `"missing"`) {
+		t.Fatalf("missing tensor: %v", err)
+	}
+}
+
+// TestInferMNIST checks the static shapes inferred for mnist_cnn against
+// the architecture in ../shared/fixtures/vision/README.md: valid 3×3
+// convolutions and 2×2 pools take 28 → 26 → 13 → 11 → 5, and Flatten gives
+// 64·5·5 = 1600 features (Linear(1600→128)).
+func TestInferMNIST(t *testing.T) {
+	p := filepath.Join("..", "..", "shared", "fixtures", "vision", "mnist_cnn.onnx")
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("shared fixtures not available: %v", err)
+	}
+	m, err := onnx.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inf := m.Infer()
+	want := map[string][]int64{
+		"/conv1/Conv_output_0":      {-1, 32, 26, 26},
+		"/pool1/MaxPool_output_0":   {-1, 32, 13, 13},
+		"/conv2/Conv_output_0":      {-1, 64, 11, 11},
+		"/pool2/MaxPool_output_0":   {-1, 64, 5, 5},
+		"/flatten/Flatten_output_0": {-1, 1600},
+		"/relu3/Relu_output_0":      {-1, 128},
+		"logits":                    {-1, 10},
+	}
+	for name, s := range want {
+		got := inf.Types[name]
+		if got.Elem != onnx.Float32 || len(got.Shape) != len(s) {
+			t.Errorf("%s: %+v, want float32 %v", name, got, s)
+			continue
+		}
+		for i := range s {
+			if got.Shape[i] != s[i] {
+				t.Errorf("%s: shape %v, want %v", name, got.Shape, s)
+				break
+			}
+		}
+	}
+}
+
+func TestBuilderOpsetForms(t *testing.T) {
+	for _, tc := range []struct {
+		opset      int64
+		axesInput  bool
+		reduceMean bool
+	}{{11, false, false}, {13, true, false}, {18, true, true}} {
+		m := onnx.NewModel("f", tc.opset)
+		b := onnx.NewBuilder(m, "")
+		b.AddInput("x", onnx.Float32, []int64{2, 3})
+		b.ReduceSum("x", []int64{1}, true)
+		b.Reduce("ReduceMean", "x", []int64{1}, true)
+		b.Unsqueeze("x", 0)
+		n := m.Proto.Graph.Node
+		if got := len(n[0].Input) == 2; got != tc.axesInput {
+			t.Errorf("opset %d: ReduceSum axes as input = %v", tc.opset, got)
+		}
+		if got := len(n[1].Input) == 2; got != tc.reduceMean {
+			t.Errorf("opset %d: ReduceMean axes as input = %v", tc.opset, got)
+		}
+		if got := len(n[2].Input) == 2; got != tc.axesInput {
+			t.Errorf("opset %d: Unsqueeze axes as input = %v", tc.opset, got)
+		}
+		if err := m.Check(); err != nil {
+			t.Errorf("opset %d: %v", tc.opset, err)
+		}
+	}
+}
