@@ -1,0 +1,182 @@
+package fairness
+
+import (
+	"context"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// Suite is the fairness suite.
+type Suite struct{}
+
+// Name implements suite.Suite.
+func (Suite) Name() string { return "fairness" }
+
+// Version implements suite.Suite.
+func (Suite) Version() string { return "1" }
+
+// Run implements suite.Suite.
+func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
+	cfg := cfgAny.(Config)
+	d := t.Data
+	if d.Y == nil {
+		return nil, errs.Invalidf("suite fairness needs labels: set data.label (CSV) or data.y")
+	}
+	k := t.Classes
+	if k < 2 {
+		return nil, errs.Invalidf("suite fairness needs a classifier with at least 2 outputs, the model has %d", k)
+	}
+	cols := make([][]string, len(cfg.Sensitive))
+	for i, name := range cfg.Sensitive {
+		col, ok := d.Columns[name]
+		if !ok {
+			kept := make([]string, 0, len(d.Columns))
+			for c := range d.Columns {
+				kept = append(kept, c)
+			}
+			slices.Sort(kept)
+			return nil, errs.Invalidf("config suites.fairness.sensitive[%d]: column %q is not in the data: list it in data.keep (kept now: [%s])", i, name, strings.Join(kept, ", "))
+		}
+		if len(col) != d.N {
+			return nil, errs.Invalidf("sensitive column %q has %d values for %d samples", name, len(col), d.N)
+		}
+		cols[i] = col
+	}
+	pos, posName, err := positiveClass(cfg.PositiveLabel, d, k)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(d.Y, int64(pos)) {
+		return nil, errs.Invalidf("config suites.fairness.positive_label: class %s does not occur in the labels of the data", posName)
+	}
+	part, err := NewPartition(cfg.Sensitive, cols, cfg.Intersections)
+	if err != nil {
+		return nil, err
+	}
+
+	dec := decider{k: k, pos: pos, probs: t.OutputKind == runtime.Probabilities, thr: -1}
+	if cfg.Threshold != nil {
+		dec.thr = *cfg.Threshold
+	}
+	in := &Input{Classes: k, Positive: pos, Y: d.Y, Pred: make([]int32, d.N), Score: make([]float64, d.N)}
+	err = suite.ForEachBatch(ctx, t, d, func(_, lo, hi int, out []float32) error {
+		for i := lo; i < hi; i++ {
+			in.Pred[i], in.Score[i] = dec.decide(out[(i-lo)*k : (i-lo+1)*k])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	ref := map[string]string{}
+	for _, a := range cfg.attributes() {
+		if g, ok := cfg.referenceFor(a); ok {
+			ref[a] = g
+		}
+	}
+	res, err := Compute(in, part, Options{MinGroupSize: cfg.MinGroupSize, NBoot: cfg.NBoot, Bins: cfg.Bins,
+		Seed: t.Seed, Level: t.ConfidenceLevel, Reference: ref})
+	if err != nil {
+		return nil, err
+	}
+	pred := map[string]any{"rule": "argmax"}
+	if cfg.Threshold != nil {
+		pred = map[string]any{"rule": "threshold", "threshold": *cfg.Threshold}
+	}
+	res.Details["prediction"] = pred
+	res.Details["positive_label"] = map[string]any{"class": pos, "name": posName}
+	res.Details["output_kind"] = string(t.OutputKind)
+
+	attrs := res.Details["attributes"].(map[string]any)
+	for i, cf := range cfg.Counterfactual {
+		det, warn, err := counterfactual(ctx, t, i, cf, dec, in.Pred, res)
+		if err != nil {
+			return nil, err
+		}
+		attrs[cf.Attribute].(map[string]any)["counterfactual"] = det
+		res.Warnings = append(res.Warnings, warn...)
+	}
+	return res, nil
+}
+
+// positiveClass resolves positive_label to a class id and its name.
+func positiveClass(label string, d *data.Dataset, k int) (int, string, error) {
+	if label == "" {
+		if k != 2 {
+			return 0, "", errs.Invalidf("config suites.fairness.positive_label: required for a %d-class model (the favourable class)", k)
+		}
+		if d.LabelNames != nil {
+			return 1, strconv.Quote(d.LabelNames[1]), nil
+		}
+		return 1, "1", nil
+	}
+	if d.LabelNames != nil {
+		for i, n := range d.LabelNames {
+			if n == label {
+				return i, strconv.Quote(n), nil
+			}
+		}
+		return 0, "", errs.Invalidf("config suites.fairness.positive_label: %q is not a label of the data (labels: %s)", label, strings.Join(d.LabelNames, ", "))
+	}
+	c, err := strconv.Atoi(strings.TrimSpace(label))
+	if err != nil || c < 0 || c >= k {
+		return 0, "", errs.Invalidf("config suites.fairness.positive_label: %q is not a class id of the %d-class model (0..%d)", label, k, k-1)
+	}
+	return c, strconv.Itoa(c), nil
+}
+
+// decider turns a model output row into a prediction and the positive
+// class probability.
+type decider struct {
+	k, pos int
+	probs  bool    // the row holds probabilities, else logits
+	thr    float64 // threshold on the positive probability; < 0: arg max
+}
+
+// decide returns the predicted class and the positive-class probability
+// (the row itself for probabilities, else its softmax, in float64). Arg
+// max ties go to the lowest index (numpy). With a threshold, the positive
+// class is predicted when its probability is at least the threshold, else
+// the arg max of the other classes.
+func (c decider) decide(row []float32) (int32, float64) {
+	var score float64
+	if c.probs {
+		score = float64(row[c.pos])
+	} else {
+		m := float64(row[0])
+		for _, z := range row[1:] {
+			m = math.Max(m, float64(z))
+		}
+		var s float64
+		for _, z := range row {
+			s += math.Exp(float64(z) - m)
+		}
+		score = math.Exp(float64(row[c.pos])-m) / s
+	}
+	if c.thr >= 0 {
+		if score >= c.thr {
+			return int32(c.pos), score
+		}
+		best := -1
+		for j, z := range row {
+			if j != c.pos && (best < 0 || z > row[best]) {
+				best = j
+			}
+		}
+		return int32(best), score
+	}
+	best := 0
+	for j := 1; j < len(row); j++ {
+		if row[j] > row[best] {
+			best = j
+		}
+	}
+	return int32(best), score
+}
