@@ -8,12 +8,14 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/accuracy"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/fairness"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
 // suites is the registry table, sorted by name (TestRegistrySorted checks it).
 var suites = []suite.Suite{
 	accuracy.Suite{},
+	fairness.Suite{},
 }
 
 // All returns every registered suite, sorted by name.
