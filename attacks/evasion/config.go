@@ -1,0 +1,282 @@
+package evasion
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// Attack names accepted in attacks[].name.
+const (
+	FGSM       = "fgsm"
+	PGD        = "pgd"
+	APGD       = "apgd"
+	Square     = "square"
+	AutoAttack = "autoattack"
+)
+
+// Norms accepted in attacks[].norm.
+const (
+	Linf = "linf"
+	L2   = "l2"
+)
+
+// Gradient modes (gradient_mode).
+const (
+	ModeAuto      = "auto"      // exact when the model has a gradient rule for every op
+	ModeExact     = "exact"     // ONNX gradient graph; an error when the model has none
+	ModeEstimated = "estimated" // NES estimates from forward passes only
+)
+
+// Defaults of the attack parameters (documented in docs/metrics/evasion.md).
+const (
+	DefaultPGDSteps      = 40   // ART's and Madry et al.'s max_iter
+	DefaultAPGDSteps     = 100  // Croce & Hein (2020)
+	DefaultTargetClasses = 9    // AutoAttack's n_target_classes
+	DefaultQueries       = 5000 // AutoAttack's Square budget
+	DefaultPInit         = 0.8  // AutoAttack's p_init for Square L∞
+	DefaultNESSamples    = 20   // antithetic pairs per NES gradient estimate
+	DefaultNESSigma      = 1e-3 // NES smoothing, relative to the input range width
+	maxSteps             = 100000
+	maxQueries           = 10000000
+)
+
+// Config is the evasion suite's config block.
+type Config struct {
+	// Attacks are run in order; each gives metrics for every eps.
+	Attacks []AttackConfig `mapstructure:"attacks"`
+	// SaveExamples writes that many adversarial examples (.npy, and a PNG
+	// grid for image inputs) to the run's output folder.
+	SaveExamples int `mapstructure:"save_examples"`
+	// GradientMode is auto, exact or estimated.
+	GradientMode string `mapstructure:"gradient_mode"`
+	// NESSamples and NESSigma configure the gradient estimator.
+	NESSamples int     `mapstructure:"nes_samples"`
+	NESSigma   float64 `mapstructure:"nes_sigma"`
+}
+
+// AttackConfig is one entry of attacks.
+type AttackConfig struct {
+	Name  string    `mapstructure:"name"`
+	Label string    `mapstructure:"label"` // metric prefix instead of name
+	Norm  string    `mapstructure:"norm"`
+	Eps   []float64 `mapstructure:"eps"`
+	// StepSize is the absolute step of pgd (default 2.5·eps/steps).
+	StepSize    float64 `mapstructure:"step_size"`
+	Steps       int     `mapstructure:"steps"`
+	RandomStart bool    `mapstructure:"random_start"`
+	Restarts    int     `mapstructure:"restarts"`
+	// EarlyStop stops a sample as soon as the attack succeeds on it
+	// (default true); false keeps iterating and judges the last iterate.
+	EarlyStop *bool `mapstructure:"early_stop"`
+	// Targeted attacks aim at Target (a class), or at a class drawn
+	// uniformly among the others when Target is unset. apgd with
+	// targeted: true is APGD-T over the TargetClasses top classes.
+	Targeted      bool   `mapstructure:"targeted"`
+	Target        *int   `mapstructure:"target"`
+	TargetClasses int    `mapstructure:"target_classes"`
+	Loss          string `mapstructure:"loss"`
+	// Queries is the Square budget per sample; PInit its initial share.
+	Queries int     `mapstructure:"queries"`
+	PInit   float64 `mapstructure:"p_init"`
+}
+
+// Key returns the metric prefix of the attack: its label, else its name.
+func (a AttackConfig) Key() string {
+	if a.Label != "" {
+		return a.Label
+	}
+	return a.Name
+}
+
+func (a AttackConfig) earlyStop() bool { return a.EarlyStop == nil || *a.EarlyStop }
+
+// whiteBox reports whether the attack needs gradients.
+func (a AttackConfig) whiteBox() bool { return a.Name != Square }
+
+// FormatEps writes eps as metric names do.
+func FormatEps(eps float64) string { return strconv.FormatFloat(eps, 'g', -1, 64) }
+
+// Prefix returns "<key>.<norm>.eps=<eps>".
+func Prefix(key, norm string, eps float64) string {
+	return key + "." + norm + ".eps=" + FormatEps(eps)
+}
+
+// Decode implements suite.Suite.
+func (s Suite) Decode(raw map[string]any) (any, error) {
+	cfg := Config{GradientMode: ModeAuto, NESSamples: DefaultNESSamples, NESSigma: DefaultNESSigma}
+	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
+		return nil, err
+	}
+	if len(cfg.Attacks) == 0 {
+		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, autoattack)")
+	}
+	switch cfg.GradientMode {
+	case ModeAuto, ModeExact, ModeEstimated:
+	default:
+		return nil, errs.Invalidf("config suites.evasion.gradient_mode %q: want auto, exact or estimated", cfg.GradientMode)
+	}
+	if cfg.SaveExamples < 0 || cfg.SaveExamples > 10000 {
+		return nil, errs.Invalidf("config suites.evasion.save_examples %d: want 0..10000", cfg.SaveExamples)
+	}
+	if cfg.NESSamples < 1 || cfg.NESSamples > 1000 {
+		return nil, errs.Invalidf("config suites.evasion.nes_samples %d: want 1..1000", cfg.NESSamples)
+	}
+	if !(cfg.NESSigma > 0 && cfg.NESSigma < 1) {
+		return nil, errs.Invalidf("config suites.evasion.nes_sigma %v: want a value in (0, 1)", cfg.NESSigma)
+	}
+	seen := map[string]int{}
+	for i := range cfg.Attacks {
+		a := &cfg.Attacks[i]
+		where := "config suites.evasion.attacks[" + strconv.Itoa(i) + "]"
+		if err := a.validate(where); err != nil {
+			return nil, err
+		}
+		for _, e := range a.Eps {
+			p := Prefix(a.Key(), a.Norm, e)
+			if j, dup := seen[p]; dup {
+				return nil, errs.Invalidf("%s: metrics %s.* are also produced by attacks[%d]; set label: to tell them apart", where, p, j)
+			}
+			seen[p] = i
+		}
+	}
+	return cfg, nil
+}
+
+func (a *AttackConfig) validate(where string) error {
+	switch a.Name {
+	case FGSM, PGD, APGD, Square, AutoAttack:
+	case "":
+		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square or autoattack", where)
+	default:
+		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square or autoattack", where, a.Name)
+	}
+	if a.Label != "" {
+		for _, r := range a.Label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+				return errs.Invalidf("%s.label %q: use lowercase letters, digits, _ and -", where, a.Label)
+			}
+		}
+	}
+	if a.Norm == "" {
+		a.Norm = Linf
+	}
+	if a.Norm != Linf && a.Norm != L2 {
+		return errs.Invalidf("%s.norm %q: unknown norm; want linf or l2", where, a.Norm)
+	}
+	if len(a.Eps) == 0 {
+		return errs.Invalidf("%s.eps: list at least one eps", where)
+	}
+	for j, e := range a.Eps {
+		if math.IsNaN(e) || math.IsInf(e, 0) || e < 0 {
+			return errs.Invalidf("%s.eps[%d] %v: eps must be a finite number ≥ 0", where, j, e)
+		}
+	}
+	if a.StepSize < 0 || math.IsNaN(a.StepSize) || math.IsInf(a.StepSize, 0) {
+		return errs.Invalidf("%s.step_size %v: must be > 0", where, a.StepSize)
+	}
+	if a.Steps < 0 || a.Steps > maxSteps {
+		return errs.Invalidf("%s.steps %d: want 1..%d", where, a.Steps, maxSteps)
+	}
+	if a.Restarts < 0 || a.Restarts > 1000 {
+		return errs.Invalidf("%s.restarts %d: want 1..1000", where, a.Restarts)
+	}
+	if a.Restarts == 0 {
+		a.Restarts = 1
+	}
+	if a.Queries < 0 || a.Queries > maxQueries {
+		return errs.Invalidf("%s.queries %d: want 1..%d", where, a.Queries, maxQueries)
+	}
+	if a.PInit < 0 || a.PInit > 1 || math.IsNaN(a.PInit) {
+		return errs.Invalidf("%s.p_init %v: want a share in (0, 1]", where, a.PInit)
+	}
+	if a.TargetClasses < 0 {
+		return errs.Invalidf("%s.target_classes %d: must be positive", where, a.TargetClasses)
+	}
+	if a.Target != nil && *a.Target < 0 {
+		return errs.Invalidf("%s.target %d: must be a class index ≥ 0", where, *a.Target)
+	}
+	if a.Target != nil && !a.Targeted {
+		return errs.Invalidf("%s.target is set but targeted is false", where)
+	}
+	bad := func(key string) error { return errs.Invalidf("%s.%s: not a parameter of %s", where, key, a.Name) }
+	switch a.Name {
+	case FGSM:
+		if a.StepSize != 0 {
+			return bad("step_size")
+		}
+		if a.Steps != 0 {
+			return bad("steps")
+		}
+		if a.Queries != 0 {
+			return bad("queries")
+		}
+		a.Steps = 1
+	case PGD:
+		if a.Steps == 0 {
+			a.Steps = DefaultPGDSteps
+		}
+		if a.Queries != 0 {
+			return bad("queries")
+		}
+	case APGD:
+		if a.Steps == 0 {
+			a.Steps = DefaultAPGDSteps
+		}
+		if a.StepSize != 0 {
+			return errs.Invalidf("%s.step_size: apgd adapts its own step size (it starts at 2·eps)", where)
+		}
+		switch a.Loss {
+		case "":
+			a.Loss = "ce"
+		case "ce", "dlr":
+		default:
+			return errs.Invalidf("%s.loss %q: want ce or dlr", where, a.Loss)
+		}
+		if a.Targeted && a.Loss == "dlr" {
+			return errs.Invalidf("%s.loss dlr: targeted apgd uses the targeted cross-entropy (no targeted DLR head yet)", where)
+		}
+		if a.Targeted && a.Target == nil && a.TargetClasses == 0 {
+			a.TargetClasses = DefaultTargetClasses
+		}
+		a.RandomStart = true
+	case Square:
+		if a.Queries == 0 {
+			a.Queries = DefaultQueries
+		}
+		if a.PInit == 0 {
+			a.PInit = DefaultPInit
+		}
+		if a.StepSize != 0 || a.Steps != 0 {
+			return errs.Invalidf("%s: square takes queries and p_init, not step_size or steps", where)
+		}
+		if a.Norm != Linf {
+			return errs.Invalidf("%s.norm %q: square supports linf only in this version", where, a.Norm)
+		}
+	case AutoAttack:
+		if a.Targeted || a.Target != nil {
+			return errs.Invalidf("%s.targeted: autoattack is untargeted (its APGD-T part picks its own targets)", where)
+		}
+		if a.StepSize != 0 {
+			return bad("step_size")
+		}
+		if a.Steps == 0 {
+			a.Steps = DefaultAPGDSteps
+		}
+		if a.Queries == 0 {
+			a.Queries = DefaultQueries
+		}
+		if a.PInit == 0 {
+			a.PInit = DefaultPInit
+		}
+		if a.TargetClasses == 0 {
+			a.TargetClasses = DefaultTargetClasses
+		}
+	}
+	if a.Loss != "" && a.Name != APGD {
+		return bad("loss")
+	}
+	return nil
+}

@@ -1,0 +1,17 @@
+// Package evasion is the evasion suite: white-box (FGSM, PGD, APGD-CE,
+// APGD-DLR, APGD-T) and score-based black-box (Square) attacks under L∞
+// and L2 budgets, and an AutoAttack-style ensemble, run on the deployed
+// ONNX model through ONNX Runtime.
+//
+// Gradients come from an ONNX gradient graph written by package autodiff
+// (gradient_mode exact) or, for models with operators that have no
+// gradient rule, from NES estimates made of forward passes only
+// (estimated). All samples of a batch advance together, one ONNX Runtime
+// call per step; a sample leaves the batch once the attack succeeds on it.
+// Batches run on the worker pool with per-batch random streams, so the
+// results do not depend on the number of workers.
+//
+// Every adversarial point lies inside data.range and within eps of the
+// clean point in the attack's norm, checked in float64 on the float32
+// values. Metric keys are documented in docs/metrics/evasion.md.
+package evasion

@@ -1,0 +1,362 @@
+package evasion
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/cuda"
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// openTarget opens model (relative to dir) and its evaluation data on one
+// ORT thread per worker.
+func openTarget(t testing.TB, model string, spec data.Spec, dir string, workers, batch int, limit int) *suite.Target {
+	t.Helper()
+	env, err := runtime.Init(testutil.ORTLibrary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
+	sess, err := runtime.Open(env, filepath.Join(dir, model), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	ds, err := data.Load(spec, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit > 0 && limit < ds.N {
+		ds.X = ds.X[:limit*ds.SampleSize()]
+		ds.Y = ds.Y[:limit]
+		ds.N = limit
+	}
+	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt, Data: ds,
+		Range: [2]float64{0, 1}, Classes: sess.NumClasses(), OutputKind: sess.OutputKind(), BatchSize: batch,
+		Pool: runtime.Pool{Workers: workers}, Seed: 20260101, OutDir: t.TempDir(), ConfidenceLevel: 0.95}
+}
+
+func digits(t testing.TB, model string, workers, batch int) *suite.Target {
+	return openTarget(t, model, data.Spec{X: "digits_eval_x.npy", Y: "digits_eval_y.npy"}, testutil.Example(t, ""), workers, batch, 0)
+}
+
+func decode(t testing.TB, raw map[string]any) Config {
+	t.Helper()
+	c, err := Suite{}.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.(Config)
+}
+
+// runOutcomes runs every attack of cfg and keeps the adversarial points.
+func runOutcomes(t testing.TB, tg *suite.Target, cfg Config) ([]*outcome, []bool) {
+	t.Helper()
+	ctx := context.Background()
+	k := tg.Classes
+	ds := tg.Data
+	clean := make([]float32, ds.N*k)
+	if err := suite.ForEachBatch(ctx, tg, ds, func(_, lo, hi int, out []float32) error {
+		copy(clean[lo*k:hi*k], out[:(hi-lo)*k])
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	correct := make([]bool, ds.N)
+	for i := range correct {
+		correct[i] = int64(argmax(clean[i*k:(i+1)*k])) == ds.Y[i]
+	}
+	mode, err := gradientMode(tg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := newRunners(tg, cfg, mode, ds.SampleSize(), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.close()
+	rt.keepAdv = true
+	var outs []*outcome
+	for _, a := range cfg.Attacks {
+		for _, e := range a.Eps {
+			o, err := rt.attack(ctx, tg, cfg, a, e, clean, correct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs = append(outs, o)
+		}
+	}
+	return outs, correct
+}
+
+// epsSlack is the float64 slack of the eps-ball check: none. Boxes are
+// rounded inward and L2 projections re-checked in float64, so every point
+// must satisfy the constraint exactly.
+const epsSlack = 0
+
+// checkConstraints asserts, for every sample, that the adversarial point is
+// inside data.range and within eps of the clean point in the attack's norm.
+func checkConstraints(t *testing.T, tg *suite.Target, o *outcome) {
+	t.Helper()
+	d := tg.Data.SampleSize()
+	for i := 0; i < tg.Data.N; i++ {
+		x, x0 := o.adv[i*d:(i+1)*d], tg.Data.Sample(i)
+		for p, v := range x {
+			if float64(v) < tg.Range[0] || float64(v) > tg.Range[1] || math.IsNaN(float64(v)) {
+				t.Fatalf("%s eps %v: sample %d value %d = %v outside data.range %v", o.a.Key(), o.eps, i, p, v, tg.Range)
+			}
+		}
+		var dist float64
+		if o.a.Norm == L2 {
+			dist = distL2(x, x0)
+		} else {
+			dist = distLinf(x, x0)
+		}
+		if dist > o.eps+epsSlack {
+			t.Fatalf("%s %s eps %v: sample %d perturbation %v exceeds eps", o.a.Key(), o.a.Norm, o.eps, i, dist)
+		}
+		if o.success[i] && dist == 0 {
+			t.Fatalf("%s eps %v: sample %d counted as a success with no perturbation", o.a.Key(), o.eps, i)
+		}
+	}
+}
+
+// TestConstraintsEveryAttack runs every attack, both norms where
+// supported, and checks every sample's adversarial point; it also checks
+// the robust flags against a fresh forward pass of the saved points.
+func TestConstraintsEveryAttack(t *testing.T) {
+	tg := digits(t, "digits_cnn.onnx", 2, 64)
+	cfg := decode(t, map[string]any{"attacks": []any{
+		map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.05, 0.1}},
+		map[string]any{"name": "fgsm", "norm": "l2", "eps": []any{0.5}},
+		map[string]any{"name": "fgsm", "label": "fgsm-t", "norm": "linf", "eps": []any{0.2}, "targeted": true},
+		map[string]any{"name": "pgd", "norm": "linf", "eps": []any{0.1}, "steps": 10, "step_size": 0.02, "random_start": true, "restarts": 2},
+		map[string]any{"name": "pgd", "norm": "l2", "eps": []any{0.5}, "steps": 10, "step_size": 0.1},
+		map[string]any{"name": "apgd", "norm": "linf", "eps": []any{0.1}, "steps": 20},
+		map[string]any{"name": "apgd", "label": "apgd-dlr", "loss": "dlr", "norm": "l2", "eps": []any{0.5}, "steps": 20},
+		map[string]any{"name": "apgd", "label": "apgd-t", "targeted": true, "target_classes": 3, "norm": "linf", "eps": []any{0.05}, "steps": 10},
+		map[string]any{"name": "square", "norm": "linf", "eps": []any{0.1}, "queries": 200},
+		map[string]any{"name": "autoattack", "norm": "linf", "eps": []any{0.05}, "steps": 10, "queries": 100},
+	}})
+	outs, correct := runOutcomes(t, tg, cfg)
+	ctx := context.Background()
+	r, err := tg.Session.NewRunner(tg.BatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	d, k := tg.Data.SampleSize(), tg.Classes
+	for _, o := range outs {
+		checkConstraints(t, tg, o)
+		// success and robust flags must agree with the model on the points
+		// (up to samples within float noise of a tie: none on this model).
+		for lo := 0; lo < tg.Data.N; lo += tg.BatchSize {
+			hi := min(lo+tg.BatchSize, tg.Data.N)
+			out, err := r.Run(ctx, o.adv[lo*d:hi*d], hi-lo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := lo; i < hi; i++ {
+				p := int64(argmax(out[(i-lo)*k : (i-lo+1)*k]))
+				y := tg.Data.Y[i]
+				if o.success[i] && !o.a.Targeted && p == y {
+					t.Errorf("%s eps %v: sample %d marked successful but the model predicts its label on the saved point", o.a.Key(), o.eps, i)
+				}
+				if o.success[i] && !correct[i] {
+					t.Errorf("%s: sample %d was misclassified clean but counted as attacked", o.a.Key(), i)
+				}
+			}
+		}
+		ns := 0
+		for _, s := range o.success {
+			if s {
+				ns++
+			}
+		}
+		t.Logf("%-10s %s eps=%-4v mode=%-9s successes %3d robust %.4f zero-grad %d/%d", o.a.Key(), o.a.Norm, o.eps, o.mode, ns, share(o.robust), o.zeroGrad, o.gradSeen)
+		if ns == 0 && o.eps >= 0.1 {
+			t.Errorf("%s eps %v: no successes at all on the digits model", o.a.Key(), o.eps)
+		}
+	}
+}
+
+// TestWorkersDeterminism: same seed, random starts on → identical metrics
+// and details for 1 and 4 workers.
+func TestWorkersDeterminism(t *testing.T) {
+	raw := map[string]any{"attacks": []any{
+		map[string]any{"name": "pgd", "norm": "linf", "eps": []any{0.05, 0.1}, "steps": 8, "step_size": 0.02, "random_start": true, "restarts": 2},
+		map[string]any{"name": "apgd", "norm": "l2", "eps": []any{0.5}, "steps": 10},
+		map[string]any{"name": "square", "norm": "linf", "eps": []any{0.1}, "queries": 50},
+		map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.1}, "targeted": true},
+	}}
+	var res []*suite.Result
+	for _, w := range []int{1, 4} {
+		tg := digits(t, "digits_cnn.onnx", w, 32)
+		r, err := Suite{}.Run(context.Background(), tg, decode(t, raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res = append(res, r)
+	}
+	if !reflect.DeepEqual(res[0].Metrics, res[1].Metrics) {
+		t.Fatalf("metrics differ between 1 and 4 workers:\n%v\n%v", res[0].Metrics, res[1].Metrics)
+	}
+	if !reflect.DeepEqual(res[0].Details, res[1].Details) {
+		t.Fatalf("details differ between 1 and 4 workers")
+	}
+	for _, k := range (Suite{}).Metrics(decode(t, raw), 10) {
+		_, ok := res[0].Metrics[k]
+		und := false
+		for _, u := range res[0].Undefined {
+			und = und || u == k
+		}
+		if !ok && !und {
+			t.Errorf("listed metric %s is neither reported nor undefined", k)
+		}
+	}
+	for k := range res[0].Metrics {
+		found := false
+		for _, l := range (Suite{}).Metrics(decode(t, raw), 10) {
+			found = found || l == k
+		}
+		if !found {
+			t.Errorf("reported metric %s is not listed by Metrics", k)
+		}
+	}
+}
+
+// TestWorstIsMinimum: worst robust accuracy is at most each attack's.
+func TestWorstAndSaveExamples(t *testing.T) {
+	tg := digits(t, "digits_cnn.onnx", 2, 64)
+	cfg := decode(t, map[string]any{"save_examples": 5, "attacks": []any{
+		map[string]any{"name": "fgsm", "eps": []any{0.1}},
+		map[string]any{"name": "pgd", "eps": []any{0.1}, "steps": 10, "step_size": 0.02},
+	}})
+	r, err := Suite{}.Run(context.Background(), tg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := r.Metrics
+	w := m["worst.linf.eps=0.1.robust_accuracy"]
+	if w > m["fgsm.linf.eps=0.1.robust_accuracy"] || w > m["pgd.linf.eps=0.1.robust_accuracy"] {
+		t.Errorf("worst %v above an attack's robust accuracy (%v)", w, m)
+	}
+	if m["pgd.linf.eps=0.1.robust_accuracy"] > m["clean_accuracy"] {
+		t.Errorf("robust accuracy above clean accuracy")
+	}
+	ex := r.Details["examples"].(map[string]any)
+	if ex["saved"] != 5 {
+		t.Fatalf("saved %v examples, want 5", ex["saved"])
+	}
+	files := ex["files"].(map[string]any)
+	for _, name := range []string{"adversarial.npy", "clean.npy", "labels.npy", "grid.png"} {
+		p, ok := files[name].(string)
+		if !ok {
+			t.Fatalf("no %s in %v", name, files)
+		}
+		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	ds, err := data.Load(data.Spec{X: files["adversarial.npy"].(string)}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds.N != 5 || !reflect.DeepEqual(ds.SampleShape, []int{1, 8, 8}) {
+		t.Fatalf("adversarial.npy: %d samples of %v", ds.N, ds.SampleShape)
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	cases := []struct {
+		raw  map[string]any
+		want string
+	}{
+		{map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "eps": []any{-0.1}}}}, "eps[0] -0.1"},
+		{map[string]any{"attacks": []any{map[string]any{"name": "pgd", "eps": []any{0.1}, "step_size": -1}}}, "step_size"},
+		{map[string]any{"attacks": []any{map[string]any{"name": "pgd", "norm": "l1", "eps": []any{0.1}}}}, `norm "l1"`},
+		{map[string]any{"attacks": []any{map[string]any{"name": "cw", "eps": []any{0.1}}}}, `name "cw"`},
+		{map[string]any{"attacks": []any{map[string]any{"name": "fgsm"}}}, "eps: list"},
+		{map[string]any{"attacks": []any{}}, "at least one attack"},
+		{map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "eps": []any{0.1}, "bogus": 1}}}, "bogus"},
+		{map[string]any{"gradient_mode": "magic", "attacks": []any{map[string]any{"name": "fgsm", "eps": []any{0.1}}}}, "gradient_mode"},
+		{map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "eps": []any{0.1}}, map[string]any{"name": "fgsm", "eps": []any{0.1}}}}, "set label"},
+	}
+	for _, c := range cases {
+		_, err := Suite{}.Decode(c.raw)
+		if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want an exit-2 error containing %q", c.raw, err, c.want)
+		}
+	}
+	// eps beyond the input range: found at run time, when the range is known
+	tg := digits(t, "digits_cnn.onnx", 1, 64)
+	for _, raw := range []map[string]any{
+		{"attacks": []any{map[string]any{"name": "fgsm", "eps": []any{1.5}}}},
+		{"attacks": []any{map[string]any{"name": "fgsm", "norm": "l2", "eps": []any{9}}}},
+	} {
+		_, err := Suite{}.Run(context.Background(), tg, decode(t, raw))
+		if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "diameter") {
+			t.Errorf("%v: got %v, want an exit-2 error about the range", raw, err)
+		}
+	}
+}
+
+// TestEstimatedMode runs PGD with NES gradients on the digits model: the
+// estimate must still break samples, and the report says estimated.
+func TestEstimatedMode(t *testing.T) {
+	tg := digits(t, "digits_cnn.onnx", 2, 64)
+	cfg := decode(t, map[string]any{"gradient_mode": "estimated", "nes_samples": 10, "attacks": []any{
+		map[string]any{"name": "pgd", "eps": []any{0.2}, "steps": 10, "step_size": 0.05},
+	}})
+	outs, _ := runOutcomes(t, tg, cfg)
+	o := outs[0]
+	checkConstraints(t, tg, o)
+	if o.mode != ModeEstimated {
+		t.Fatalf("mode %s", o.mode)
+	}
+	ns := 0
+	for _, s := range o.success {
+		if s {
+			ns++
+		}
+	}
+	t.Logf("NES PGD eps 0.2: %d successes", ns)
+	if ns == 0 {
+		t.Fatal("NES-PGD broke no sample at eps 0.2")
+	}
+}
+
+// TestProbabilityOutputs: the softmax model gives the same PGD result as
+// the logits model (the gradient graph reads the logits before the final
+// Softmax) and raises the probability-output flag.
+func TestProbabilityOutputs(t *testing.T) {
+	raw := map[string]any{"attacks": []any{map[string]any{"name": "pgd", "eps": []any{0.1}, "steps": 10, "step_size": 0.02}}}
+	var rob []float64
+	for _, m := range []string{"digits_cnn.onnx", "digits_cnn_softmax.onnx"} {
+		tg := digits(t, m, 1, 64)
+		r, err := Suite{}.Run(context.Background(), tg, decode(t, raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rob = append(rob, r.Metrics["pgd.linf.eps=0.1.robust_accuracy"])
+		flagged := false
+		for _, w := range r.Warnings {
+			flagged = flagged || strings.Contains(w, "outputs probabilities")
+		}
+		if flagged != (m == "digits_cnn_softmax.onnx") {
+			t.Errorf("%s: probability flag %v; warnings %v", m, flagged, r.Warnings)
+		}
+	}
+	if rob[0] != rob[1] {
+		t.Errorf("robust accuracy logits %v vs softmax %v", rob[0], rob[1])
+	}
+}

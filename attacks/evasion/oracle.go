@@ -1,0 +1,228 @@
+package evasion
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/gauntlet-ml/gauntlet/autodiff"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// Loss heads the attacks use. Targeted attacks feed the target as the
+// label of the ce head and descend on it.
+const (
+	headCE  = "ce"
+	headDLR = "dlr"
+)
+
+// oracle evaluates a batch of gathered samples: outputs, per-sample loss
+// and the gradient of each sample's loss with respect to its input.
+type oracle interface {
+	// in is the staging buffer for up to batch samples (n×d values);
+	// labels the matching labels (or targets).
+	in() []float32
+	labels() []int64
+	// eval evaluates the first n staged samples.
+	eval(ctx context.Context, n int, rng *rand.Rand) error
+	// logits, loss and grad hold the results of the last eval: n×K, n, n×d.
+	logits() []float32
+	loss() []float32
+	grad() []float32
+	// cost is the number of model evaluations per sample per eval.
+	cost() int32
+}
+
+// exactOracle runs an ONNX gradient graph (package autodiff).
+type exactOracle struct{ r *runtime.GraphRunner }
+
+func (o *exactOracle) in() []float32     { return o.r.F32In(0) }
+func (o *exactOracle) labels() []int64   { return o.r.I64In(1) }
+func (o *exactOracle) logits() []float32 { return o.r.Out(0) }
+func (o *exactOracle) loss() []float32   { return o.r.Out(1) }
+func (o *exactOracle) grad() []float32   { return o.r.Out(2) }
+func (o *exactOracle) cost() int32       { return 1 }
+func (o *exactOracle) eval(ctx context.Context, n int, _ *rand.Rand) error {
+	return o.r.Run(ctx, n)
+}
+
+// buildGraph writes the gradient graph of head for the target's model and
+// opens it on the target's device.
+func buildGraph(t *suite.Target, head string) (*runtime.Graph, error) {
+	kind := autodiff.OutputLogits
+	if t.OutputKind == runtime.Probabilities {
+		kind = autodiff.OutputProbabilities
+	}
+	in, out := t.Session.Input(), t.Session.Output()
+	if in.Type != "float32" {
+		return nil, fmt.Errorf("gradient graph: input %q has type %s; the evasion suite attacks float32 inputs", in.Name, in.Type)
+	}
+	m, nm, err := autodiff.BuildNamed(t.Model, autodiff.Spec{Input: in.Name, Output: out.Name, OutputKind: kind, Loss: head,
+		LabelsName: "gauntlet_labels", LossName: "gauntlet_loss", GradName: "gauntlet_grad"})
+	if err != nil {
+		return nil, fmt.Errorf("gradient graph (%s loss): %w", head, err)
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("gradient graph (%s loss): %w", head, err)
+	}
+	sample := t.Session.SampleShape()
+	ins := []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
+	outs := []runtime.GraphTensor{
+		{Name: nm.Output, Type: "float32", Sample: []int64{int64(t.Classes)}},
+		{Name: nm.Loss, Type: "float32"},
+		{Name: nm.Grad, Type: "float32", Sample: sample},
+	}
+	o := t.SessionOptions
+	return runtime.OpenGraph(t.Env, "gradient graph ("+head+" loss) of "+t.Session.Info().Path, b, ins, outs, o)
+}
+
+// nesOracle estimates gradients by natural evolution strategies (Ilyas et
+// al. 2018): q antithetic Gaussian pairs per sample, all in one forward
+// batch of n·(2q+1) rows.
+type nesOracle struct {
+	fwd     *runtime.Runner
+	head    string
+	probs   bool
+	q       int
+	sigma   float32
+	d, k    int
+	x       []float32 // staged samples, batch×d
+	y       []int64
+	big     []float32 // n(2q+1)×d forward input
+	u       []float32 // n·q×d directions
+	out     []float32 // n×k outputs of the unperturbed rows
+	lossBuf []float32
+	g       []float32
+}
+
+func newNES(s *runtime.Session, batch, d, k, q int, sigma float64, head string, probs bool) (*nesOracle, error) {
+	rows := batch * (2*q + 1)
+	fwd, err := s.NewRunner(rows)
+	if err != nil {
+		return nil, err
+	}
+	return &nesOracle{fwd: fwd, head: head, probs: probs, q: q, sigma: float32(sigma), d: d, k: k,
+		x: make([]float32, batch*d), y: make([]int64, batch), big: make([]float32, rows*d),
+		u: make([]float32, batch*q*d), out: make([]float32, batch*k), lossBuf: make([]float32, batch),
+		g: make([]float32, batch*d)}, nil
+}
+
+func (o *nesOracle) in() []float32     { return o.x }
+func (o *nesOracle) labels() []int64   { return o.y }
+func (o *nesOracle) logits() []float32 { return o.out }
+func (o *nesOracle) loss() []float32   { return o.lossBuf }
+func (o *nesOracle) grad() []float32   { return o.g }
+func (o *nesOracle) cost() int32       { return int32(2*o.q + 1) }
+
+func (o *nesOracle) eval(ctx context.Context, n int, rng *rand.Rand) error {
+	d, q, per := o.d, o.q, 2*o.q+1
+	for i := 0; i < n; i++ {
+		x := o.x[i*d : (i+1)*d]
+		base := i * per
+		copy(o.big[base*d:], x)
+		for j := 0; j < q; j++ {
+			u := o.u[(i*q+j)*d : (i*q+j+1)*d]
+			plus := o.big[(base+1+2*j)*d : (base+2+2*j)*d]
+			minus := o.big[(base+2+2*j)*d : (base+3+2*j)*d]
+			for p := range u {
+				v := float32(rng.NormFloat64())
+				u[p] = v
+				plus[p] = x[p] + o.sigma*v
+				minus[p] = x[p] - o.sigma*v
+			}
+		}
+	}
+	out, err := o.fwd.Run(ctx, o.big[:n*per*d], n*per)
+	if err != nil {
+		return err
+	}
+	k := o.k
+	scale := float32(1 / (2 * float64(o.sigma) * float64(q)))
+	for i := 0; i < n; i++ {
+		base := i * per
+		y := int(o.y[i])
+		copy(o.out[i*k:(i+1)*k], out[base*k:(base+1)*k])
+		o.lossBuf[i] = float32(lossRow(o.head, out[base*k:(base+1)*k], y, o.probs))
+		g := o.g[i*d : (i+1)*d]
+		clear(g)
+		for j := 0; j < q; j++ {
+			lp := lossRow(o.head, out[(base+1+2*j)*k:(base+2+2*j)*k], y, o.probs)
+			lm := lossRow(o.head, out[(base+2+2*j)*k:(base+3+2*j)*k], y, o.probs)
+			w := float32(lp-lm) * scale
+			u := o.u[(i*q+j)*d : (i*q+j+1)*d]
+			for p := range g {
+				g[p] += w * u[p]
+			}
+		}
+	}
+	return nil
+}
+
+// minProb floors probabilities before a log: −log p stays finite.
+const minProb = 1e-30
+
+// lossRow computes a loss head on one output row, in float64: the
+// cross-entropy of label y, or the DLR loss of Croce & Hein (2020).
+func lossRow(head string, row []float32, y int, probs bool) float64 {
+	switch head {
+	case headDLR:
+		// −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12)
+		var v1, v2, v3 = math.Inf(-1), math.Inf(-1), math.Inf(-1)
+		other := math.Inf(-1)
+		for j, z := range row {
+			v := float64(z)
+			if j != y && v > other {
+				other = v
+			}
+			switch {
+			case v > v1:
+				v1, v2, v3 = v, v1, v2
+			case v > v2:
+				v2, v3 = v, v2
+			case v > v3:
+				v3 = v
+			}
+		}
+		if len(row) < 3 {
+			v3 = v2
+		}
+		return -(float64(row[y]) - other) / (v1 - v3 + 1e-12)
+	}
+	if probs {
+		return -math.Log(max(float64(row[y]), minProb))
+	}
+	m := math.Inf(-1)
+	for _, z := range row {
+		m = max(m, float64(z))
+	}
+	var s float64
+	for _, z := range row {
+		s += math.Exp(float64(z) - m)
+	}
+	return m + math.Log(s) - float64(row[y])
+}
+
+// argmax returns the index of the largest value (ties: the lowest index).
+func argmax(row []float32) int {
+	best := 0
+	for j := 1; j < len(row); j++ {
+		if row[j] > row[best] {
+			best = j
+		}
+	}
+	return best
+}
+
+// margin returns z_c − max_{j≠c} z_j: positive when class c wins.
+func margin(row []float32, c int) float64 {
+	other := math.Inf(-1)
+	for j, z := range row {
+		if j != c {
+			other = max(other, float64(z))
+		}
+	}
+	return float64(row[c]) - other
+}

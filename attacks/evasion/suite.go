@@ -1,0 +1,713 @@
+package evasion
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gauntlet-ml/gauntlet/autodiff"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// Sanity thresholds (AutoAttack-style flags; docs/metrics/evasion.md).
+const (
+	// zeroGradWarn: warn when at least this share of attacked samples had
+	// an all-zero gradient at their first point (gradient masking).
+	zeroGradWarn = 0.01
+	// saturatedProb: a probability output this close to 1 is saturated in
+	// float32 (its softmax gradient is rounding noise).
+	saturatedProb = 1 - 1e-6
+)
+
+// Suite is the evasion suite.
+type Suite struct{}
+
+// Name implements suite.Suite.
+func (Suite) Name() string { return "evasion" }
+
+// Version implements suite.Suite.
+func (Suite) Version() string { return "1" }
+
+// perAttackKeys are the metric suffixes written for every attack, norm and eps.
+func perAttackKeys(prefix string) []string {
+	keys := suite.ProportionKeys(prefix + ".robust_accuracy")
+	keys = append(keys, suite.ProportionKeys(prefix+".attack_success_rate")...)
+	return append(keys, prefix+".mean_perturbation", prefix+".median_perturbation", prefix+".queries")
+}
+
+// Metrics implements suite.Suite.
+func (Suite) Metrics(cfgAny any, _ int) []string {
+	cfg := cfgAny.(Config)
+	keys := suite.ProportionKeys("clean_accuracy")
+	worst := map[string]bool{}
+	var worstKeys []string
+	for _, a := range cfg.Attacks {
+		for _, e := range a.Eps {
+			keys = append(keys, perAttackKeys(Prefix(a.Key(), a.Norm, e))...)
+			w := Prefix("worst", a.Norm, e)
+			if !worst[w] {
+				worst[w] = true
+				worstKeys = append(worstKeys, suite.ProportionKeys(w+".robust_accuracy")...)
+			}
+		}
+	}
+	return append(keys, worstKeys...)
+}
+
+// outcome is the result of one attack at one eps over the whole data.
+type outcome struct {
+	a        AttackConfig
+	eps      float64
+	mode     string // exact, estimated or none
+	success  []bool
+	robust   []bool
+	queries  []int32
+	pert     []float64 // perturbation norm of successful samples
+	zeroGrad int
+	gradSeen int
+	examples [][]example // per batch: the first successful samples
+	adv      []float32   // n×d adversarial points (only with runners.keepAdv)
+}
+
+type example struct {
+	i    int
+	pred int
+	x    []float32
+}
+
+// Run implements suite.Suite.
+func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
+	cfg := cfgAny.(Config)
+	ds := t.Data
+	if ds.Y == nil {
+		return nil, errs.Invalidf("suite evasion needs labels: set data.y (NumPy) or data.label (CSV)")
+	}
+	n, dim, k := ds.N, ds.SampleSize(), t.Classes
+	width := t.Range[1] - t.Range[0]
+	if !(width > 0) {
+		return nil, errs.Invalidf("suite evasion: data.range [%v, %v] is empty; attacks need the valid input domain", t.Range[0], t.Range[1])
+	}
+	for i, a := range cfg.Attacks {
+		for _, e := range a.Eps {
+			lim := width
+			if a.Norm == L2 {
+				lim = width * math.Sqrt(float64(dim))
+			}
+			if e > lim {
+				return nil, errs.Invalidf("config suites.evasion.attacks[%d].eps %v: larger than the %s diameter %v of data.range [%v, %v]", i, e, a.Norm, lim, t.Range[0], t.Range[1])
+			}
+		}
+		if a.Target != nil && *a.Target >= k {
+			return nil, errs.Invalidf("config suites.evasion.attacks[%d].target %d: the model has %d classes", i, *a.Target, k)
+		}
+		if a.Name == APGD && a.Loss == headDLR && k < 3 {
+			return nil, errs.Invalidf("config suites.evasion.attacks[%d].loss dlr: needs at least 3 classes, the model has %d", i, k)
+		}
+	}
+	if n == 0 {
+		return nil, errs.Invalidf("suite evasion: the data has no samples")
+	}
+
+	// clean outputs
+	clean := make([]float32, n*k)
+	err := suite.ForEachBatch(ctx, t, ds, func(_, lo, hi int, out []float32) error {
+		copy(clean[lo*k:hi*k], out[:(hi-lo)*k])
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	correct := make([]bool, n)
+	nCorrect := 0
+	for i := range correct {
+		correct[i] = int64(argmax(clean[i*k:(i+1)*k])) == ds.Y[i]
+		if correct[i] {
+			nCorrect++
+		}
+	}
+
+	mode, err := gradientMode(t, cfg)
+	if err != nil {
+		return nil, err
+	}
+	rt, err := newRunners(t, cfg, mode, dim, k)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.close()
+
+	var outs []*outcome
+	for _, a := range cfg.Attacks {
+		for _, e := range a.Eps {
+			o, err := rt.attack(ctx, t, cfg, a, e, clean, correct)
+			if err != nil {
+				return nil, fmt.Errorf("attack %s: %w", Prefix(a.Key(), a.Norm, e), err)
+			}
+			outs = append(outs, o)
+		}
+	}
+	res := summarise(t, cfg, outs, correct, nCorrect)
+	sanity(t, res, outs, clean)
+	if cfg.SaveExamples > 0 {
+		if err := saveExamples(t, cfg, res, outs, ds.SampleShape); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// gradientMode decides exact or estimated gradients for the run.
+func gradientMode(t *suite.Target, cfg Config) (string, error) {
+	need := false
+	for _, a := range cfg.Attacks {
+		need = need || a.whiteBox()
+	}
+	if !need || cfg.GradientMode == ModeEstimated {
+		return ModeEstimated, nil
+	}
+	ok, bad := autodiff.WhiteBox(t.Model)
+	if ok {
+		return ModeExact, nil
+	}
+	if cfg.GradientMode == ModeExact {
+		ops := make([]string, len(bad))
+		for i, u := range bad {
+			ops[i] = u.Op + " (node " + strconv.Quote(u.Node) + ")"
+		}
+		return "", errs.Invalidf("config suites.evasion.gradient_mode exact: the model has operators without a gradient rule: %s; use gradient_mode: auto or estimated", strings.Join(ops, ", "))
+	}
+	return ModeEstimated, nil
+}
+
+// runners holds the shared graphs and each worker's scratch and runners.
+type runners struct {
+	mode   string
+	graphs map[string]*runtime.Graph
+	works  []*work
+	// keepAdv makes attack keep every sample's adversarial point in
+	// outcome.adv (tests check the constraints on all of them).
+	keepAdv bool
+}
+
+func newRunners(t *suite.Target, cfg Config, mode string, dim, k int) (rt *runners, err error) {
+	rt = &runners{mode: mode, graphs: map[string]*runtime.Graph{}}
+	defer func() {
+		if err != nil {
+			rt.close()
+		}
+	}()
+	heads := map[string]bool{}
+	for _, a := range cfg.Attacks {
+		if a.whiteBox() {
+			heads[headCE] = true
+		}
+		if a.Name == APGD && a.Loss == headDLR {
+			heads[headDLR] = true
+		}
+	}
+	if mode == ModeExact {
+		for h := range heads {
+			if rt.graphs[h], err = buildGraph(t, h); err != nil {
+				return nil, err
+			}
+		}
+	}
+	workers := max(1, min(t.Pool.Workers, t.Batches(t.Data.N)))
+	probs := t.OutputKind == runtime.Probabilities
+	rlo, rhi := up32(t.Range[0]), down32(t.Range[1])
+	for range workers {
+		w := newWork(dim, k, t.BatchSize, rlo, rhi, probs)
+		w.shape = t.Data.SampleShape
+		rt.works = append(rt.works, w)
+		if w.fwd, err = t.Session.NewRunner(t.BatchSize); err != nil {
+			return nil, err
+		}
+		for h := range heads {
+			if mode == ModeExact {
+				r, err := rt.graphs[h].NewRunner(t.BatchSize)
+				if err != nil {
+					return nil, err
+				}
+				w.oracles[h] = &exactOracle{r: r}
+			} else {
+				sigma := cfg.NESSigma * (t.Range[1] - t.Range[0])
+				o, err := newNES(t.Session, t.BatchSize, dim, k, cfg.NESSamples, sigma, h, probs)
+				if err != nil {
+					return nil, err
+				}
+				w.oracles[h] = o
+			}
+		}
+	}
+	return rt, nil
+}
+
+func (rt *runners) close() {
+	for _, w := range rt.works {
+		if w.fwd != nil {
+			w.fwd.Close()
+		}
+		for _, o := range w.oracles {
+			switch o := o.(type) {
+			case *exactOracle:
+				o.r.Close()
+			case *nesOracle:
+				o.fwd.Close()
+			}
+		}
+	}
+	for _, g := range rt.graphs {
+		g.Close()
+	}
+}
+
+// attack runs one attack at one eps on every batch.
+func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a AttackConfig, eps float64, clean []float32, correct []bool) (*outcome, error) {
+	ds := t.Data
+	n, d, k := ds.N, ds.SampleSize(), t.Classes
+	nb := t.Batches(n)
+	o := &outcome{a: a, eps: eps, mode: rt.mode, success: make([]bool, n), robust: make([]bool, n),
+		queries: make([]int32, n), pert: make([]float64, n), examples: make([][]example, nb)}
+	if a.Name == Square {
+		o.mode = "none"
+	}
+	pred := make([]int, n)
+	if rt.keepAdv {
+		o.adv = make([]float32, n*d)
+	}
+	xadv := make([][]float32, len(rt.works))
+	for w := range xadv {
+		xadv[w] = make([]float32, t.BatchSize*d)
+	}
+	zero := make([][2]int, nb)
+	seed := suite.DeriveSeed(t.Seed, Prefix(a.Key(), a.Norm, eps))
+	pool := t.Pool
+	pool.Workers = len(rt.works)
+	err := pool.Run(ctx, nb, func(ctx context.Context, wi, b int) error {
+		w := rt.works[wi]
+		lo, hi := t.BatchRange(b, n)
+		j := &job{n: hi - lo, eps: eps, norm: a.Norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: correct[lo:hi],
+			clean: clean[lo*k : hi*k], success: o.success[lo:hi], pred: pred[lo:hi], queries: o.queries[lo:hi],
+			xadv: xadv[wi][:(hi-lo)*d]}
+		w.begin(j)
+		if eps > 0 {
+			if err := rt.runOne(ctx, w, j, a, seed, b); err != nil {
+				return err
+			}
+		}
+		zero[b] = [2]int{j.zeroGrad, j.gradSeen}
+		if o.adv != nil {
+			copy(o.adv[lo*d:hi*d], j.xadv)
+		}
+		for i := 0; i < j.n; i++ {
+			g := lo + i
+			o.robust[g] = correct[g] && int64(j.pred[i]) == ds.Y[g]
+			if !j.success[i] {
+				continue
+			}
+			xa, x0 := j.xadv[i*d:(i+1)*d], j.x0[i*d:(i+1)*d]
+			if a.Norm == L2 {
+				o.pert[g] = distL2(xa, x0)
+			} else {
+				o.pert[g] = distLinf(xa, x0)
+			}
+			if len(o.examples[b]) < cfg.SaveExamples {
+				o.examples[b] = append(o.examples[b], example{i: g, pred: j.pred[i], x: append([]float32(nil), xa...)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, z := range zero {
+		o.zeroGrad += z[0]
+		o.gradSeen += z[1]
+	}
+	return o, nil
+}
+
+// runOne dispatches one batch of one attack. Each part of an ensemble
+// draws from its own stream, so adding a part never shifts another's.
+func (rt *runners) runOne(ctx context.Context, w *work, j *job, a AttackConfig, seed uint64, b int) error {
+	rng := func(part string) *rand.Rand { return suite.BatchRand(suite.DeriveSeed(seed, part), b) }
+	switch a.Name {
+	case FGSM, PGD:
+		r := rng(a.Name)
+		targeted := a.Targeted
+		if targeted {
+			w.drawTargets(j, a.Target, r)
+		}
+		p := pgdParams{alpha: j.eps, steps: 1, restarts: 1, earlyStop: a.earlyStop(), targeted: targeted}
+		if a.Name == PGD {
+			p.alpha, p.steps, p.restarts, p.randomStart = a.StepSize, a.Steps, a.Restarts, a.RandomStart
+			if p.alpha == 0 {
+				p.alpha = 2.5 * j.eps / float64(a.Steps)
+			}
+		}
+		return w.pgd(ctx, j, w.oracles[headCE], p, r)
+	case APGD:
+		head := a.Loss
+		if a.Targeted {
+			head = headCE
+		}
+		o := w.oracles[head]
+		if !a.Targeted {
+			return w.apgd(ctx, j, o, apgdParams{steps: a.Steps, restarts: a.Restarts}, rng("apgd"))
+		}
+		if a.Target != nil {
+			w.drawTargets(j, a.Target, nil)
+			return w.apgd(ctx, j, o, apgdParams{steps: a.Steps, restarts: a.Restarts, targeted: true, hitTarget: true}, rng("apgd-t"))
+		}
+		return w.apgdT(ctx, j, o, a.Steps, a.Restarts, a.TargetClasses, rng("apgd-t"))
+	case Square:
+		if a.Targeted {
+			w.drawTargets(j, a.Target, rng("targets"))
+		}
+		return w.square(ctx, j, w.squareParams(a, a.Targeted), rng("square"))
+	case AutoAttack:
+		o := w.oracles[headCE]
+		if err := w.apgd(ctx, j, o, apgdParams{steps: a.Steps, restarts: a.Restarts}, rng("apgd-ce")); err != nil {
+			return err
+		}
+		if err := w.apgdT(ctx, j, o, a.Steps, 1, a.TargetClasses, rng("apgd-t")); err != nil {
+			return err
+		}
+		if a.Norm == Linf {
+			return w.square(ctx, j, w.squareParams(a, false), rng("square"))
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown attack %q", a.Name)
+}
+
+// apgdT runs APGD-T: targeted APGD towards each of the top-tc classes of
+// the clean output in turn, on the samples still correctly classified; a
+// sample falls as soon as it is misclassified.
+func (w *work) apgdT(ctx context.Context, j *job, o oracle, steps, restarts, tc int, r *rand.Rand) error {
+	for c := 1; c <= min(tc, w.k-1); c++ {
+		for i := 0; i < j.n; i++ {
+			w.tgt[i] = int64(rankClass(j.clean[i*w.k:(i+1)*w.k], c))
+		}
+		if err := w.apgd(ctx, j, o, apgdParams{steps: steps, restarts: restarts, targeted: true}, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rankClass returns the class with the (c+1)-th largest output (c = 0:
+// the arg max); ties go to the lower index.
+func rankClass(row []float32, c int) int {
+	for j := range row {
+		above := 0
+		for l, v := range row {
+			if v > row[j] || (v == row[j] && l < j) {
+				above++
+			}
+		}
+		if above == c {
+			return j
+		}
+	}
+	return 0
+}
+
+// drawTargets fills w.tgt: the fixed target, or a class drawn uniformly
+// among the k−1 others.
+func (w *work) drawTargets(j *job, fixed *int, r *rand.Rand) {
+	for i := 0; i < j.n; i++ {
+		if fixed != nil {
+			w.tgt[i] = int64(*fixed)
+			continue
+		}
+		w.tgt[i] = (j.y[i] + 1 + int64(r.IntN(w.k-1))) % int64(w.k)
+	}
+}
+
+// squareParams derives the image layout Square works on: [C,H,W], [H,W]
+// or a flat row of values.
+func (w *work) squareParams(a AttackConfig, targeted bool) squareParams {
+	p := squareParams{queries: a.Queries, pInit: a.PInit, targeted: targeted, c: 1, h: 1, w: w.d}
+	switch s := w.shape; len(s) {
+	case 3:
+		p.c, p.h, p.w = s[0], s[1], s[2]
+	case 2:
+		p.h, p.w = s[0], s[1]
+	}
+	return p
+}
+
+// summarise computes the metrics and details.
+func summarise(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCorrect int) *suite.Result {
+	r := suite.NewResult()
+	ds := t.Data
+	n, k := ds.N, t.Classes
+	level := t.ConfidenceLevel
+	r.SetProportion("clean_accuracy", nCorrect, n, level)
+
+	type worstAcc struct {
+		norm   string
+		eps    float64
+		robust []bool
+	}
+	var worstOrder []string
+	worst := map[string]*worstAcc{}
+	var attacks []map[string]any
+	modes := map[string]string{}
+	curves := map[string][]map[string]any{}
+	for _, o := range outs {
+		a := o.a
+		p := Prefix(a.Key(), a.Norm, o.eps)
+		nRobust, nSucc := 0, 0
+		var perts []float64
+		var q int64
+		nq := 0
+		for i := 0; i < n; i++ {
+			if o.robust[i] {
+				nRobust++
+			}
+			if o.success[i] {
+				nSucc++
+				perts = append(perts, o.pert[i])
+			}
+			if correct[i] {
+				q += int64(o.queries[i])
+				nq++
+			}
+		}
+		r.SetProportion(p+".robust_accuracy", nRobust, n, level)
+		r.SetProportion(p+".attack_success_rate", nSucc, nCorrect, level)
+		mean, median := meanMedian(perts)
+		r.Set(p+".mean_perturbation", mean, len(perts) > 0)
+		r.Set(p+".median_perturbation", median, len(perts) > 0)
+		r.Set(p+".queries", float64(q)/float64(nq), nq > 0)
+
+		wk := Prefix("worst", a.Norm, o.eps)
+		wa := worst[wk]
+		if wa == nil {
+			wa = &worstAcc{norm: a.Norm, eps: o.eps, robust: append([]bool(nil), correct...)}
+			worst[wk] = wa
+			worstOrder = append(worstOrder, wk)
+		}
+		for i, v := range o.robust {
+			wa.robust[i] = wa.robust[i] && v
+		}
+
+		perClass := make([]any, k)
+		sup := make([]int, k)
+		rob := make([]int, k)
+		for i := 0; i < n; i++ {
+			sup[ds.Y[i]]++
+			if o.robust[i] {
+				rob[ds.Y[i]]++
+			}
+		}
+		for c := range perClass {
+			if sup[c] > 0 {
+				perClass[c] = float64(rob[c]) / float64(sup[c])
+			}
+		}
+		modes[a.Key()] = o.mode
+		entry := map[string]any{
+			"attack": a.Key(), "name": a.Name, "norm": a.Norm, "eps": o.eps, "gradient_mode": o.mode,
+			"params":                    params(a),
+			"robust_accuracy":           float64(nRobust) / float64(n),
+			"successes":                 nSucc,
+			"per_class_robust_accuracy": perClass,
+			"robust":                    bits(o.robust),
+		}
+		if o.gradSeen > 0 {
+			entry["zero_gradient_share"] = float64(o.zeroGrad) / float64(o.gradSeen)
+		}
+		attacks = append(attacks, entry)
+		ck := a.Key() + "." + a.Norm
+		curves[ck] = append(curves[ck], map[string]any{"eps": o.eps, "robust_accuracy": float64(nRobust) / float64(n)})
+	}
+	var worstDetails []map[string]any
+	for _, wk := range worstOrder {
+		wa := worst[wk]
+		nr := 0
+		for _, v := range wa.robust {
+			if v {
+				nr++
+			}
+		}
+		r.SetProportion(wk+".robust_accuracy", nr, n, level)
+		worstDetails = append(worstDetails, map[string]any{"norm": wa.norm, "eps": wa.eps,
+			"robust_accuracy": float64(nr) / float64(n), "robust": bits(wa.robust)})
+	}
+	for _, c := range curves {
+		sort.SliceStable(c, func(i, j int) bool { return c[i]["eps"].(float64) < c[j]["eps"].(float64) })
+	}
+	r.Details["samples"] = n
+	r.Details["clean_correct"] = bits(correct)
+	r.Details["gradient_mode"] = modes
+	r.Details["attacks"] = attacks
+	r.Details["curves"] = curves
+	r.Details["worst"] = worstDetails
+	return r
+}
+
+// params lists an attack's effective parameters for the report.
+func params(a AttackConfig) map[string]any {
+	p := map[string]any{}
+	switch a.Name {
+	case PGD:
+		p["step_size"], p["steps"], p["random_start"], p["restarts"] = a.StepSize, a.Steps, a.RandomStart, a.Restarts
+		if a.StepSize == 0 {
+			p["step_size"] = "2.5·eps/steps"
+		}
+	case APGD:
+		p["loss"], p["steps"], p["restarts"] = a.Loss, a.Steps, a.Restarts
+		if a.Targeted {
+			p["target_classes"] = a.TargetClasses
+		}
+	case Square:
+		p["queries"], p["p_init"] = a.Queries, a.PInit
+	case AutoAttack:
+		p["steps"], p["restarts"], p["target_classes"], p["queries"], p["p_init"] = a.Steps, a.Restarts, a.TargetClasses, a.Queries, a.PInit
+		parts := []string{"apgd-ce", "apgd-t"}
+		if a.Norm == Linf {
+			parts = append(parts, "square")
+		}
+		p["parts"] = parts
+	}
+	if a.Name != APGD && a.Name != AutoAttack {
+		p["early_stop"] = a.earlyStop()
+	}
+	if a.Targeted {
+		p["targeted"] = true
+		if a.Target != nil {
+			p["target"] = *a.Target
+		} else if a.Name != APGD {
+			p["target"] = "random"
+		}
+	}
+	return p
+}
+
+// bits writes flags compactly: one '1' or '0' per sample.
+func bits(v []bool) string {
+	b := make([]byte, len(v))
+	for i, f := range v {
+		b[i] = '0'
+		if f {
+			b[i] = '1'
+		}
+	}
+	return string(b)
+}
+
+func meanMedian(v []float64) (float64, float64) {
+	if len(v) == 0 {
+		return 0, 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	var sum float64
+	for _, x := range s {
+		sum += x
+	}
+	m := len(s) / 2
+	med := s[m]
+	if len(s)%2 == 0 {
+		med = (s[m-1] + s[m]) / 2
+	}
+	return sum / float64(len(s)), med
+}
+
+// sanity adds AutoAttack-style warnings, each with its figure.
+func sanity(t *suite.Target, r *suite.Result, outs []*outcome, clean []float32) {
+	var flags []map[string]any
+	warn := func(kind, msg string, v float64) {
+		r.Warnings = append(r.Warnings, "evasion: "+msg)
+		flags = append(flags, map[string]any{"flag": kind, "message": msg, "value": v})
+	}
+	for _, o := range outs {
+		if o.gradSeen == 0 {
+			continue
+		}
+		share := float64(o.zeroGrad) / float64(o.gradSeen)
+		if share >= zeroGradWarn {
+			warn("zero_gradients", fmt.Sprintf("%s: %.1f%% of attacked samples (%d of %d) had an all-zero gradient at their first point; gradient-based results may overstate robustness (gradient masking)",
+				Prefix(o.a.Key(), o.a.Norm, o.eps), 100*share, o.zeroGrad, o.gradSeen), share)
+		}
+	}
+	// black-box beating white-box at the same norm and eps
+	type group struct{ white, black []*outcome }
+	groups := map[string]*group{}
+	var order []string
+	for _, o := range outs {
+		if o.a.Targeted {
+			continue
+		}
+		key := o.a.Norm + "/" + FormatEps(o.eps)
+		g := groups[key]
+		if g == nil {
+			g = &group{}
+			groups[key] = g
+			order = append(order, key)
+		}
+		if o.a.Name == Square {
+			g.black = append(g.black, o)
+		} else if o.a.Name != AutoAttack {
+			g.white = append(g.white, o)
+		}
+	}
+	for _, key := range order {
+		g := groups[key]
+		for _, b := range g.black {
+			for _, wo := range g.white {
+				broke := 0
+				for i := range b.robust {
+					if !b.robust[i] && wo.robust[i] {
+						broke++
+					}
+				}
+				rb, rw := share(b.robust), share(wo.robust)
+				if rb < rw {
+					warn("black_box_beats_white_box", fmt.Sprintf("%s robust accuracy %.4g is below white-box %s's %.4g (%d samples fall to the black-box attack only); the gradients may be masked or the white-box attack too weak",
+						Prefix(b.a.Key(), b.a.Norm, b.eps), rb, Prefix(wo.a.Key(), wo.a.Norm, wo.eps), rw, broke), rw-rb)
+				}
+			}
+		}
+	}
+	if t.OutputKind == runtime.Probabilities {
+		k := t.Classes
+		sat := 0
+		n := len(clean) / k
+		for i := 0; i < n; i++ {
+			row := clean[i*k : (i+1)*k]
+			if float64(row[argmax(row)]) >= saturatedProb {
+				sat++
+			}
+		}
+		sh := float64(sat) / float64(max(n, 1))
+		how := "the gradient graph differentiates −log p directly"
+		if t.Model != nil && t.Model.LastOp(t.Session.Output().Name) == "Softmax" {
+			how = "the gradient graph reads the logits before the final Softmax"
+		}
+		warn("probability_outputs", fmt.Sprintf("the model outputs probabilities: %.1f%% of clean samples (%d of %d) have a top probability ≥ 1−1e-6, where softmax saturation flattens gradients and margins (%s)",
+			100*sh, sat, n, how), sh)
+	}
+	if flags != nil {
+		r.Details["sanity"] = flags
+	}
+}
+
+func share(v []bool) float64 {
+	c := 0
+	for _, f := range v {
+		if f {
+			c++
+		}
+	}
+	return float64(c) / float64(max(len(v), 1))
+}
