@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gauntlet-ml/gauntlet/accuracy"
+	"github.com/gauntlet-ml/gauntlet/attacks/evasion"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/fairness"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -15,6 +16,7 @@ import (
 // suites is the registry table, sorted by name (TestRegistrySorted checks it).
 var suites = []suite.Suite{
 	accuracy.Suite{},
+	evasion.Suite{},
 	fairness.Suite{},
 }
 
