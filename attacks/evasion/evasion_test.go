@@ -360,3 +360,51 @@ func TestProbabilityOutputs(t *testing.T) {
 		t.Errorf("robust accuracy logits %v vs softmax %v", rob[0], rob[1])
 	}
 }
+
+// ortAllocsPerTensor and ortAllocsPerCall are onnxruntime_go v1.35.0's own
+// heap allocations in DynamicAdvancedSession.RunWithOptions: one
+// ValueInternalData per tensor and two OrtValue pointer slices per call
+// (runtime/allocs_test.go measured them).
+const (
+	ortAllocsPerTensor = 1
+	ortAllocsPerCall   = 2
+)
+
+// TestPGDLoopAllocs: a steady-state PGD attack on a batch allocates
+// nothing beyond onnxruntime_go's per-call allocations (5 tensors: input,
+// labels, logits, loss, gradient), for L∞ and L2.
+func TestPGDLoopAllocs(t *testing.T) {
+	tg := digits(t, "digits_cnn.onnx", 1, 64)
+	cfg := decode(t, map[string]any{"attacks": []any{map[string]any{"name": "pgd", "eps": []any{0.1}}}})
+	d, k := tg.Data.SampleSize(), tg.Classes
+	rt, err := newRunners(tg, cfg, ModeExact, d, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.close()
+	n := 64
+	j := &job{n: n, eps: 0.1, x0: tg.Data.X[:n*d], y: tg.Data.Y[:n], correct: make([]bool, n), clean: make([]float32, n*k),
+		success: make([]bool, n), pred: make([]int, n), queries: make([]int32, n), xadv: make([]float32, n*d)}
+	for i := range j.correct {
+		j.correct[i] = true
+	}
+	w := rt.works[0]
+	o := w.oracles[headCE]
+	ctx := context.Background()
+	const steps = 10
+	perCall := float64(ortAllocsPerCall + 5*ortAllocsPerTensor)
+	for _, norm := range []string{Linf, L2} {
+		j.norm = norm
+		run := func() {
+			w.begin(j)
+			if err := w.pgd(ctx, j, o, pgdParams{alpha: 0.01, steps: steps, restarts: 1}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		run()
+		got := testing.AllocsPerRun(3, run)
+		if want := perCall * (steps + 1); got > want {
+			t.Errorf("pgd %s: %v allocations per batch, want ≤ %v (onnxruntime_go's own)", norm, got, want)
+		}
+	}
+}
