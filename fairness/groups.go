@@ -56,7 +56,11 @@ func NewPartition(names []string, cols [][]string, intersections bool) (*Partiti
 		if len(col) != n {
 			return nil, errs.Invalidf("sensitive column %q has %d rows, %q has %d", names[j], len(col), names[0], n)
 		}
+		// One map lookup per row: provisional codes in first-seen order,
+		// renumbered to sorted order afterwards.
 		idx := map[string]int32{}
+		var seen []string
+		cs := make([]int32, n)
 		empty, first := 0, -1
 		for i, v := range col {
 			if v == "" {
@@ -66,27 +70,28 @@ func NewPartition(names []string, cols [][]string, intersections bool) (*Partiti
 				empty++
 				continue
 			}
-			if _, ok := idx[v]; !ok {
-				idx[v] = 0
+			c, ok := idx[v]
+			if !ok {
+				c = int32(len(seen))
+				idx[v] = c
+				seen = append(seen, v)
 			}
+			cs[i] = c
 		}
 		if empty > 0 {
 			return nil, errs.Invalidf("sensitive column %q: %d empty value(s); first at sample %d (fill or drop those rows)", names[j], empty, first)
 		}
-		vals := make([]string, 0, len(idx))
-		for v := range idx {
-			vals = append(vals, v)
-		}
+		vals := slices.Clone(seen)
 		slices.Sort(vals)
 		if len(vals) < 2 {
 			return nil, errs.Invalidf("sensitive column %q has a single group (%q): disparities need at least two", names[j], vals[0])
 		}
+		renum := make([]int32, len(seen))
 		for c, v := range vals {
-			idx[v] = int32(c)
+			renum[idx[v]] = int32(c)
 		}
-		cs := make([]int32, n)
-		for i, v := range col {
-			cs[i] = idx[v]
+		for i, c := range cs {
+			cs[i] = renum[c]
 		}
 		values[j], codes[j] = vals, cs
 	}
