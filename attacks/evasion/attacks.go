@@ -86,10 +86,12 @@ func (w *work) activate(j *job, targeted bool) {
 // evalActive stages the active samples' current points in o and evaluates
 // them; row r of o's outputs belongs to sample act[r].
 func (w *work) evalActive(ctx context.Context, j *job, o oracle, targeted bool, rng *rand.Rand) error {
-	in, lab := o.in(), o.labels()
+	in, lab, tg := o.in(), o.labels(), o.targets()
 	for r, i := range w.act {
 		copy(in[r*w.d:(r+1)*w.d], w.row(w.x, i))
-		if targeted {
+		if tg != nil { // targeted DLR reads both
+			lab[r], tg[r] = j.y[i], w.tgt[i]
+		} else if targeted {
 			lab[r] = w.tgt[i]
 		} else {
 			lab[r] = j.y[i]
@@ -206,7 +208,7 @@ func (w *work) pgd(ctx context.Context, j *job, o oracle, p pgdParams, rng *rand
 type apgdParams struct {
 	steps     int
 	restarts  int
-	targeted  bool // w.tgt holds targets: maximise −CE(target)
+	targeted  bool // w.tgt holds targets: maximise −CE(target), or the targeted DLR
 	hitTarget bool // success means predicting the target (else: any wrong class)
 }
 
@@ -224,7 +226,7 @@ const (
 // point, momentum 0.75.
 func (w *work) apgd(ctx context.Context, j *job, o oracle, p apgdParams, rng *rand.Rand) error {
 	dir := float32(1)
-	if p.targeted {
+	if p.targeted && o.targets() == nil { // descend on the target's cross-entropy
 		dir = -1
 	}
 	linf := j.norm == Linf

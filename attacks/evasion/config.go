@@ -96,6 +96,28 @@ func (a AttackConfig) earlyStop() bool { return a.EarlyStop == nil || *a.EarlySt
 // whiteBox reports whether the attack needs gradients.
 func (a AttackConfig) whiteBox() bool { return a.Name != Square }
 
+// heads lists the loss heads the attack uses on a model with k classes:
+// for apgd the one it runs, for autoattack APGD-CE's and APGD-T's.
+func (a AttackConfig) heads(k int) []string {
+	switch a.Name {
+	case Square:
+		return nil
+	case APGD:
+		switch {
+		case a.Loss == headDLR && a.Targeted:
+			return []string{headDLRT}
+		case a.Loss == headDLR:
+			return []string{headDLR}
+		}
+	case AutoAttack:
+		if k >= 4 {
+			return []string{headCE, headDLRT}
+		}
+		return []string{headCE, headCE} // too few classes for the targeted DLR
+	}
+	return []string{headCE}
+}
+
 // FormatEps writes eps as metric names do.
 func FormatEps(eps float64) string { return strconv.FormatFloat(eps, 'g', -1, 64) }
 
@@ -231,12 +253,12 @@ func (a *AttackConfig) validate(where string) error {
 		switch a.Loss {
 		case "":
 			a.Loss = "ce"
+			if a.Targeted {
+				a.Loss = "dlr" // APGD-T of AutoAttack: targeted DLR
+			}
 		case "ce", "dlr":
 		default:
 			return errs.Invalidf("%s.loss %q: want ce or dlr", where, a.Loss)
-		}
-		if a.Targeted && a.Loss == "dlr" {
-			return errs.Invalidf("%s.loss dlr: targeted apgd uses the targeted cross-entropy (no targeted DLR head yet)", where)
 		}
 		if a.Targeted && a.Target == nil && a.TargetClasses == 0 {
 			a.TargetClasses = DefaultTargetClasses

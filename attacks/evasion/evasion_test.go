@@ -6,9 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/cuda"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
@@ -407,4 +410,113 @@ func TestPGDLoopAllocs(t *testing.T) {
 			t.Errorf("pgd %s: %v allocations per batch, want ≤ %v (onnxruntime_go's own)", norm, got, want)
 		}
 	}
+}
+
+// TestTargetedDLRGraph checks the targeted-DLR gradient graph on the
+// digits model: its loss equals lossRow's float64 formula on the graph's
+// own logits, and its gradient equals the chain rule Σ_c ∂L/∂z_c · ∇z_c,
+// with ∂L/∂z from the closed form in float64 and each ∇z_c from autodiff's
+// logit:c head (checked against PyTorch by package autodiff).
+func TestTargetedDLRGraph(t *testing.T) {
+	tg := digits(t, "digits_cnn.onnx", 1, 16)
+	ctx := context.Background()
+	n, d, k := 16, tg.Data.SampleSize(), tg.Classes
+	// lossTol: float32 graph vs float64 formula on the same logits,
+	// relative (the loss is a ratio of logit differences of order 1–10).
+	// gradTol: per-sample relative L2 error of the gradient against the
+	// chain rule; both are float32 sums of the same terms in another order
+	// (measured 2.5e-7).
+	const (
+		lossTol = 1e-5
+		gradTol = 1e-4
+	)
+	g, err := buildGraph(tg, headDLRT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	r, err := g.NewRunner(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	o := &exactOracle{r: r, nIn: 3}
+	target := func(i int) int { return int((tg.Data.Y[i] + 3) % int64(k)) }
+	copy(o.in(), tg.Data.X[:n*d])
+	for i := 0; i < n; i++ {
+		o.labels()[i], o.targets()[i] = tg.Data.Y[i], int64(target(i))
+	}
+	if err := o.eval(ctx, n, nil); err != nil {
+		t.Fatal(err)
+	}
+	logits := o.logits()[:n*k]
+	// per-class logit gradients
+	jac := make([][]float32, k)
+	for c := 0; c < k; c++ {
+		m, nm, err := autodiff.BuildNamed(tg.Model, autodiff.Spec{Loss: "logit:" + strconv.Itoa(c)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := m.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := tg.Session.SampleShape()
+		lg, err := runtime.OpenGraph(tg.Env, "logit", b, []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: s}},
+			[]runtime.GraphTensor{{Name: nm.Grad, Type: "float32", Sample: s}}, tg.SessionOptions)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lr, err := lg.NewRunner(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(lr.F32In(0), tg.Data.X[:n*d])
+		if err := lr.Run(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		jac[c] = append([]float32(nil), lr.Out(0)[:n*d]...)
+		lr.Close()
+		lg.Close()
+	}
+	var worst float64
+	for i := 0; i < n; i++ {
+		row := logits[i*k : (i+1)*k]
+		y, tc := int(tg.Data.Y[i]), target(i)
+		want := lossRow(headDLRT, row, y, tc, false)
+		if got := float64(o.loss()[i]); math.Abs(got-want) > lossTol*max(1, math.Abs(want)) {
+			t.Errorf("sample %d: graph loss %v, formula %v", i, got, want)
+		}
+		// ∂L/∂z of L = −(z_y − z_t)/D, D = z_π1 − (z_π3 + z_π4)/2 + 1e-12
+		order := make([]int, k)
+		for c := range order {
+			order[c] = c
+		}
+		sort.SliceStable(order, func(a, b int) bool { return row[order[a]] > row[order[b]] })
+		top := sortedTop(row, 4)
+		den := top[0] - (top[2]+top[3])/2 + 1e-12
+		num := float64(row[y]) - float64(row[tc])
+		dz := make([]float64, k)
+		dz[y] -= 1 / den
+		dz[tc] += 1 / den
+		dz[order[0]] += num / (den * den)
+		dz[order[2]] -= num / (den * den) / 2
+		dz[order[3]] -= num / (den * den) / 2
+		var diff, ref float64
+		for p := 0; p < d; p++ {
+			var v float64
+			for c := 0; c < k; c++ {
+				v += dz[c] * float64(jac[c][i*d+p])
+			}
+			e := float64(o.grad()[i*d+p]) - v
+			diff += e * e
+			ref += v * v
+		}
+		rel := math.Sqrt(diff / ref)
+		worst = max(worst, rel)
+		if rel > gradTol {
+			t.Errorf("sample %d: gradient relative L2 error %v against the chain rule", i, rel)
+		}
+	}
+	t.Logf("worst relative L2 gradient error %.2g", worst)
 }

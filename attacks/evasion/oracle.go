@@ -14,8 +14,9 @@ import (
 // Loss heads the attacks use. Targeted attacks feed the target as the
 // label of the ce head and descend on it.
 const (
-	headCE  = "ce"
-	headDLR = "dlr"
+	headCE   = "ce"
+	headDLR  = "dlr"
+	headDLRT = "dlrt" // targeted DLR of AutoAttack's APGD-T: labels y and targets t
 )
 
 // oracle evaluates a batch of gathered samples: outputs, per-sample loss
@@ -25,6 +26,8 @@ type oracle interface {
 	// labels the matching labels (or targets).
 	in() []float32
 	labels() []int64
+	// targets holds the targets of the dlrt head (nil for other heads).
+	targets() []int64
 	// eval evaluates the first n staged samples.
 	eval(ctx context.Context, n int, rng *rand.Rand) error
 	// logits, loss and grad hold the results of the last eval: n×K, n, n×d.
@@ -36,13 +39,23 @@ type oracle interface {
 }
 
 // exactOracle runs an ONNX gradient graph (package autodiff).
-type exactOracle struct{ r *runtime.GraphRunner }
+type exactOracle struct {
+	r    *runtime.GraphRunner
+	nIn  int // 2, or 3 with a targets input (dlrt)
+	outs int // index of the first output
+}
 
 func (o *exactOracle) in() []float32     { return o.r.F32In(0) }
 func (o *exactOracle) labels() []int64   { return o.r.I64In(1) }
 func (o *exactOracle) logits() []float32 { return o.r.Out(0) }
 func (o *exactOracle) loss() []float32   { return o.r.Out(1) }
 func (o *exactOracle) grad() []float32   { return o.r.Out(2) }
+func (o *exactOracle) targets() []int64 {
+	if o.nIn < 3 {
+		return nil
+	}
+	return o.r.I64In(2)
+}
 func (o *exactOracle) cost() int32       { return 1 }
 func (o *exactOracle) eval(ctx context.Context, n int, _ *rand.Rand) error {
 	return o.r.Run(ctx, n)
@@ -59,8 +72,17 @@ func buildGraph(t *suite.Target, head string) (*runtime.Graph, error) {
 	if in.Type != "float32" {
 		return nil, fmt.Errorf("gradient graph: input %q has type %s; the evasion suite attacks float32 inputs", in.Name, in.Type)
 	}
-	m, nm, err := autodiff.BuildNamed(t.Model, autodiff.Spec{Input: in.Name, Output: out.Name, OutputKind: kind, Loss: head,
-		LabelsName: "gauntlet_labels", LossName: "gauntlet_loss", GradName: "gauntlet_grad"})
+	src := t.Model
+	spec := autodiff.Spec{Input: in.Name, Output: out.Name, OutputKind: kind, Loss: head,
+		LabelsName: "gauntlet_labels", LossName: "gauntlet_loss", GradName: "gauntlet_grad"}
+	if head == headDLRT {
+		var err error
+		if src, err = withTargetedDLR(t.Model, out.Name, t.Classes); err != nil {
+			return nil, fmt.Errorf("gradient graph (%s loss): %w", head, err)
+		}
+		spec.Loss, spec.Tensor, spec.ReduceOp = autodiff.LossReduce, dlrtTensor, "sum"
+	}
+	m, nm, err := autodiff.BuildNamed(src, spec)
 	if err != nil {
 		return nil, fmt.Errorf("gradient graph (%s loss): %w", head, err)
 	}
@@ -70,8 +92,12 @@ func buildGraph(t *suite.Target, head string) (*runtime.Graph, error) {
 	}
 	sample := t.Session.SampleShape()
 	ins := []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
+	if head == headDLRT {
+		ins[1].Name = dlrtLabels
+		ins = append(ins, runtime.GraphTensor{Name: dlrtTargets, Type: "int64"})
+	}
 	outs := []runtime.GraphTensor{
-		{Name: nm.Output, Type: "float32", Sample: []int64{int64(t.Classes)}},
+		{Name: out.Name, Type: "float32", Sample: []int64{int64(t.Classes)}},
 		{Name: nm.Loss, Type: "float32"},
 		{Name: nm.Grad, Type: "float32", Sample: sample},
 	}
@@ -90,7 +116,7 @@ type nesOracle struct {
 	sigma   float32
 	d, k    int
 	x       []float32 // staged samples, batch×d
-	y       []int64
+	y, t    []int64
 	big     []float32 // n(2q+1)×d forward input
 	u       []float32 // n·q×d directions
 	out     []float32 // n×k outputs of the unperturbed rows
@@ -105,12 +131,18 @@ func newNES(s *runtime.Session, batch, d, k, q int, sigma float64, head string, 
 		return nil, err
 	}
 	return &nesOracle{fwd: fwd, head: head, probs: probs, q: q, sigma: float32(sigma), d: d, k: k,
-		x: make([]float32, batch*d), y: make([]int64, batch), big: make([]float32, rows*d),
+		x: make([]float32, batch*d), y: make([]int64, batch), t: make([]int64, batch), big: make([]float32, rows*d),
 		u: make([]float32, batch*q*d), out: make([]float32, batch*k), lossBuf: make([]float32, batch),
 		g: make([]float32, batch*d)}, nil
 }
 
-func (o *nesOracle) in() []float32     { return o.x }
+func (o *nesOracle) in() []float32 { return o.x }
+func (o *nesOracle) targets() []int64 {
+	if o.head != headDLRT {
+		return nil
+	}
+	return o.t
+}
 func (o *nesOracle) labels() []int64   { return o.y }
 func (o *nesOracle) logits() []float32 { return o.out }
 func (o *nesOracle) loss() []float32   { return o.lossBuf }
@@ -143,14 +175,14 @@ func (o *nesOracle) eval(ctx context.Context, n int, rng *rand.Rand) error {
 	scale := float32(1 / (2 * float64(o.sigma) * float64(q)))
 	for i := 0; i < n; i++ {
 		base := i * per
-		y := int(o.y[i])
+		y, tg := int(o.y[i]), int(o.t[i])
 		copy(o.out[i*k:(i+1)*k], out[base*k:(base+1)*k])
-		o.lossBuf[i] = float32(lossRow(o.head, out[base*k:(base+1)*k], y, o.probs))
+		o.lossBuf[i] = float32(lossRow(o.head, out[base*k:(base+1)*k], y, tg, o.probs))
 		g := o.g[i*d : (i+1)*d]
 		clear(g)
 		for j := 0; j < q; j++ {
-			lp := lossRow(o.head, out[(base+1+2*j)*k:(base+2+2*j)*k], y, o.probs)
-			lm := lossRow(o.head, out[(base+2+2*j)*k:(base+3+2*j)*k], y, o.probs)
+			lp := lossRow(o.head, out[(base+1+2*j)*k:(base+2+2*j)*k], y, tg, o.probs)
+			lm := lossRow(o.head, out[(base+2+2*j)*k:(base+3+2*j)*k], y, tg, o.probs)
 			w := float32(lp-lm) * scale
 			u := o.u[(i*q+j)*d : (i*q+j+1)*d]
 			for p := range g {
@@ -165,9 +197,13 @@ func (o *nesOracle) eval(ctx context.Context, n int, rng *rand.Rand) error {
 const minProb = 1e-30
 
 // lossRow computes a loss head on one output row, in float64: the
-// cross-entropy of label y, or the DLR loss of Croce & Hein (2020).
-func lossRow(head string, row []float32, y int, probs bool) float64 {
+// cross-entropy of label y, the DLR loss of Croce & Hein (2020), or its
+// targeted form for target tg.
+func lossRow(head string, row []float32, y, tg int, probs bool) float64 {
 	switch head {
+	case headDLRT:
+		s := sortedTop(row, 4)
+		return -(float64(row[y]) - float64(row[tg])) / (s[0] - (s[2]+s[3])/2 + 1e-12)
 	case headDLR:
 		// −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12)
 		var v1, v2, v3 = math.Inf(-1), math.Inf(-1), math.Inf(-1)
@@ -225,4 +261,29 @@ func margin(row []float32, c int) float64 {
 		}
 	}
 	return float64(row[c]) - other
+}
+
+// sortedTop returns the n largest values of row in descending order
+// (repeating the smallest when the row is shorter).
+func sortedTop(row []float32, n int) [4]float64 {
+	var top [4]float64
+	for i := range top {
+		top[i] = math.Inf(-1)
+	}
+	for _, z := range row {
+		v := float64(z)
+		for i := 0; i < n; i++ {
+			if v > top[i] {
+				copy(top[i+1:n], top[i:n-1])
+				top[i] = v
+				break
+			}
+		}
+	}
+	for i := 1; i < n; i++ {
+		if math.IsInf(top[i], -1) {
+			top[i] = top[i-1]
+		}
+	}
+	return top
 }

@@ -106,8 +106,11 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		if a.Target != nil && *a.Target >= k {
 			return nil, errs.Invalidf("config suites.evasion.attacks[%d].target %d: the model has %d classes", i, *a.Target, k)
 		}
-		if a.Name == APGD && a.Loss == headDLR && k < 3 {
+		if a.Name == APGD && a.Loss == headDLR && !a.Targeted && k < 3 {
 			return nil, errs.Invalidf("config suites.evasion.attacks[%d].loss dlr: needs at least 3 classes, the model has %d", i, k)
+		}
+		if a.Name == APGD && a.Loss == headDLR && a.Targeted && k < 4 {
+			return nil, errs.Invalidf("config suites.evasion.attacks[%d].loss dlr: targeted DLR needs at least 4 classes, the model has %d; use loss: ce", i, k)
 		}
 	}
 	if n == 0 {
@@ -204,11 +207,8 @@ func newRunners(t *suite.Target, cfg Config, mode string, dim, k int) (rt *runne
 	}()
 	heads := map[string]bool{}
 	for _, a := range cfg.Attacks {
-		if a.whiteBox() {
-			heads[headCE] = true
-		}
-		if a.Name == APGD && a.Loss == headDLR {
-			heads[headDLR] = true
+		for _, h := range a.heads(k) {
+			heads[h] = true
 		}
 	}
 	if mode == ModeExact {
@@ -234,7 +234,11 @@ func newRunners(t *suite.Target, cfg Config, mode string, dim, k int) (rt *runne
 				if err != nil {
 					return nil, err
 				}
-				w.oracles[h] = &exactOracle{r: r}
+				nIn := 2
+				if h == headDLRT {
+					nIn = 3
+				}
+				w.oracles[h] = &exactOracle{r: r, nIn: nIn}
 			} else {
 				sigma := cfg.NESSigma * (t.Range[1] - t.Range[0])
 				o, err := newNES(t.Session, t.BatchSize, dim, k, cfg.NESSamples, sigma, h, probs)
@@ -353,11 +357,7 @@ func (rt *runners) runOne(ctx context.Context, w *work, j *job, a AttackConfig, 
 		}
 		return w.pgd(ctx, j, w.oracles[headCE], p, r)
 	case APGD:
-		head := a.Loss
-		if a.Targeted {
-			head = headCE
-		}
-		o := w.oracles[head]
+		o := w.oracles[a.heads(w.k)[0]]
 		if !a.Targeted {
 			return w.apgd(ctx, j, o, apgdParams{steps: a.Steps, restarts: a.Restarts}, rng("apgd"))
 		}
@@ -376,7 +376,7 @@ func (rt *runners) runOne(ctx context.Context, w *work, j *job, a AttackConfig, 
 		if err := w.apgd(ctx, j, o, apgdParams{steps: a.Steps, restarts: a.Restarts}, rng("apgd-ce")); err != nil {
 			return err
 		}
-		if err := w.apgdT(ctx, j, o, a.Steps, 1, a.TargetClasses, rng("apgd-t")); err != nil {
+		if err := w.apgdT(ctx, j, w.oracles[a.heads(w.k)[1]], a.Steps, 1, a.TargetClasses, rng("apgd-t")); err != nil {
 			return err
 		}
 		if a.Norm == Linf {
