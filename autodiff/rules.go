@@ -209,9 +209,10 @@ func ruleRelu(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, 
 	if c.masked[y] {
 		return []string{gy[0]}, nil
 	}
-	// y ≥ 0, so Sign(y) is the 0/1 mask [x > 0]; Sign and Mul are cheaper
-	// in ORT than Greater and Where.
-	return []string{c.op("Mul", []string{gy[0], c.op("Sign", []string{y})})}, nil
+	// Where(y > 0, g, 0): in ORT 1.30 on the CPU as fast as
+	// Mul(g, Cast(y > 0)) and faster than Mul(g, Sign(y)).
+	mask := c.op("Greater", []string{y, c.scalar(0, y)})
+	return []string{c.op("Where", []string{mask, gy[0], c.scalar(0, y)})}, nil
 }
 
 func ruleLeakyRelu(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
@@ -542,7 +543,7 @@ func ruleMaxPool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 		// MaxPool(Relu(·)): the selected element is > 0 iff the pooled
 		// value is, so apply the Relu mask here, on the smaller tensor.
 		y := out(n, 0)
-		g = c.op("Mul", []string{g, c.op("Sign", []string{y})})
+		g = c.op("Where", []string{c.op("Greater", []string{y, c.scalar(0, y)}), g, c.scalar(0, y)})
 		c.masked[x] = true
 	}
 	idx := out(n, 1)
