@@ -56,7 +56,7 @@ func (o *exactOracle) targets() []int64 {
 	}
 	return o.r.I64In(2)
 }
-func (o *exactOracle) cost() int32       { return 1 }
+func (o *exactOracle) cost() int32 { return 1 }
 func (o *exactOracle) eval(ctx context.Context, n int, _ *rand.Rand) error {
 	return o.r.Run(ctx, n)
 }
