@@ -213,14 +213,20 @@ func (c *ctx) sumTo(g, target string, outShape []int64) (string, error) {
 	for i, d := range ts {
 		o := outShape[lead+i]
 		switch {
+		case d == o && (d >= 0 || lead+i == 0 || c.b.Opset < 13):
+			// same size; two unknown sizes are taken as equal on the batch
+			// axis (and before opset 13, which has no run-time fallback)
 		case d == o:
-			// same size (or both unknown: taken as equal, as the forward
-			// pass would have failed on a mismatch other than 1 vs k)
+			// two unknown sizes elsewhere: decide at run time
+			return c.sumToDynamic(g, target, len(outShape)), nil
 		case d == 1:
 			keep = append(keep, int64(lead+i))
 		case d < 0 && o == 1:
 		default:
-			return "", fmt.Errorf("undo broadcasting to %q: cannot tell statically whether axis %d (size %d vs %d) was broadcast", target, i, d, o)
+			if c.b.Opset >= 13 {
+				return c.sumToDynamic(g, target, len(outShape)), nil
+			}
+			return "", fmt.Errorf("undo broadcasting to %q: cannot tell statically whether axis %d (size %d vs %d) was broadcast (opset 13+ decides at run time)", target, i, d, o)
 		}
 	}
 	if len(keep) > 0 {
@@ -234,6 +240,28 @@ func (c *ctx) sumTo(g, target string, outShape []int64) (string, error) {
 		g = c.b.ReduceSum(g, ax, false)
 	}
 	return g, nil
+}
+
+// sumToDynamic undoes broadcasting with run-time shapes (opset 13+, where
+// ReduceSum takes its axes as an input): it sums g over the axes where
+// target, padded with leading 1s to rank r, has size 1 and g does not,
+// then reshapes to target's shape.
+func (c *ctx) sumToDynamic(g, target string, r int) string {
+	b := c.b
+	ts := b.Shape(target)
+	lead := r - len(c.shape(target))
+	if lead > 0 {
+		ones := make([]int64, lead)
+		for i := range ones {
+			ones[i] = 1
+		}
+		ts = c.op("Concat", []string{b.ConstI64(ones...), ts}, onnx.AttrInt("axis", 0))
+	}
+	one := b.ConstI64(1)
+	bcast := c.op("And", []string{c.op("Equal", []string{ts, one}), c.op("Not", []string{c.op("Equal", []string{b.Shape(g), one})})})
+	axes := b.Reshape(c.op("NonZero", []string{bcast}), -1)
+	red := c.op("ReduceSum", []string{g, axes}, onnx.AttrInt("keepdims", 1), onnx.AttrInt("noop_with_empty_axes", 1))
+	return c.op("Reshape", []string{red, b.Shape(target)})
 }
 
 // negInf returns the most negative finite value of t's element type.

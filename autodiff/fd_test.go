@@ -50,6 +50,12 @@ type fdCase struct {
 	f32      bool   // the ops have no float64 kernel in ORT: run in float32
 	labels   []int64
 	kind     string // Spec.OutputKind for loss heads
+	// dynamic declares every input dim as dynamic (-1), so that rules
+	// must work without static sizes (run-time broadcasting fallbacks).
+	// outShape is the per-sample output shape of a dynamic case (for the
+	// loss weight; the graph cannot infer it).
+	dynamic  bool
+	outShape []int64
 }
 
 func randVals(r *rand.Rand, n int, lo, hi float64) []float64 {
@@ -83,12 +89,21 @@ func (fc fdCase) makeModel(t *testing.T, elem int32) (*onnx.Model, autodiff.Spec
 	}
 	m := onnx.NewModel(fc.name, opset)
 	b := onnx.NewBuilder(m, "t/")
-	b.AddInput("x", elem, append([]int64{-1}, fc.shape...), "N")
+	decl := append([]int64{-1}, fc.shape...)
+	if fc.dynamic {
+		for i := range decl {
+			decl[i] = -1
+		}
+	}
+	b.AddInput("x", elem, decl, "N")
 	y := fc.build(b, "x", elem, r)
 	spec := autodiff.Spec{Loss: fc.loss, Output: y, OutputKind: fc.kind}
 	if fc.loss == "" {
 		inf := m.Infer()
 		ys := inf.Types[y].Shape
+		if fc.dynamic {
+			ys = append([]int64{-1}, fc.outShape...)
+		}
 		if ys == nil || !(onnx.ValueType{Shape: ys[1:]}).Known() {
 			t.Fatalf("%s: output %q has no static shape (%v)", fc.name, y, ys)
 		}

@@ -85,6 +85,15 @@ func fdCases() []fdCase {
 			return b.Op("Clip", []string{x, scal(b, e, -0.2)})
 		}},
 
+		// --- dynamic sizes: broadcasting undone at run time (opset 13+)
+		{name: "Add_dynamic_dims", dynamic: true, shape: []int64{3, 4}, outShape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			col := b.ReduceSum(x, []int64{2}, true) // [N,?,1]
+			return b.Op("Mul", []string{b.Op("Add", []string{x, cst(b, e, r, 4)}), col})
+		}},
+		{name: "Concat_dynamic_dims", dynamic: true, shape: []int64{2, 3}, outShape: []int64{4, 3}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Concat", []string{x, b.Op("Exp", []string{x})}, ai("axis", 1))
+		}},
+
 		// --- linear algebra
 		{name: "Gemm_transB_bias", shape: []int64{5}, build: func(b *B, x string, e int32, r *rand.Rand) string {
 			return b.Op("Gemm", []string{x, cst(b, e, r, 3, 5), cst(b, e, r, 3)}, ai("transB", 1), af("alpha", 0.7), af("beta", 1.3))
