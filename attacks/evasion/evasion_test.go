@@ -520,3 +520,31 @@ func TestTargetedDLRGraph(t *testing.T) {
 	}
 	t.Logf("worst relative L2 gradient error %.2g", worst)
 }
+
+// TestSanityFlags feeds sanity made-up outcomes: a Square attack that
+// breaks a sample every white-box attack missed, and a PGD run with 3 of
+// 100 zero gradients. Figures: robust shares 2/4 vs 3/4 → 0.25; 3/100.
+func TestSanityFlags(t *testing.T) {
+	tg := &suite.Target{OutputKind: runtime.Logits}
+	mk := func(name string, robust []bool) *outcome {
+		return &outcome{a: AttackConfig{Name: name, Norm: Linf}, eps: 0.1, robust: robust}
+	}
+	pgd := mk(PGD, []bool{true, true, true, false})
+	pgd.zeroGrad, pgd.gradSeen = 3, 100
+	fgsm := mk(FGSM, []bool{true, true, true, true})
+	sq := mk(Square, []bool{true, false, true, false})
+	r := suite.NewResult()
+	sanity(tg, r, []*outcome{fgsm, pgd, sq}, nil)
+	flags, _ := r.Details["sanity"].([]map[string]any)
+	got := map[string]float64{}
+	for _, f := range flags {
+		got[f["flag"].(string)] = f["value"].(float64)
+	}
+	want := map[string]float64{"zero_gradients": 0.03, "black_box_beats_white_box": 0.25}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("flags %v, want %v (warnings %q)", got, want, r.Warnings)
+	}
+	if !strings.Contains(strings.Join(r.Warnings, "\n"), "1 samples fall to the black-box attack only") {
+		t.Errorf("warnings %q do not count the one sample only Square broke", r.Warnings)
+	}
+}

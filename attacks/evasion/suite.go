@@ -145,9 +145,20 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	}
 	defer rt.close()
 
+	// one progress bar over all attacks: each attack reports its batches
+	// after those of the attacks before it
+	runs := 0
+	for _, a := range cfg.Attacks {
+		runs += len(a.Eps)
+	}
+	nb := t.Batches(n)
 	var outs []*outcome
 	for _, a := range cfg.Attacks {
 		for _, e := range a.Eps {
+			if p := t.Pool.Progress; p != nil {
+				base := len(outs) * nb
+				rt.progress = func(done, _ int) { p(base+done, runs*nb) }
+			}
 			o, err := rt.attack(ctx, t, cfg, a, e, clean, correct)
 			if err != nil {
 				return nil, fmt.Errorf("attack %s: %w", Prefix(a.Key(), a.Norm, e), err)
@@ -193,6 +204,8 @@ type runners struct {
 	mode   string
 	graphs map[string]*runtime.Graph
 	works  []*work
+	// progress replaces the pool's progress callback during attacks.
+	progress func(done, total int)
 	// keepAdv makes attack keep every sample's adversarial point in
 	// outcome.adv (tests check the constraints on all of them).
 	keepAdv bool
@@ -293,6 +306,9 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 	seed := suite.DeriveSeed(t.Seed, Prefix(a.Key(), a.Norm, eps))
 	pool := t.Pool
 	pool.Workers = len(rt.works)
+	if rt.progress != nil {
+		pool.Progress = rt.progress
+	}
 	err := pool.Run(ctx, nb, func(ctx context.Context, wi, b int) error {
 		w := rt.works[wi]
 		lo, hi := t.BatchRange(b, n)
@@ -663,19 +679,32 @@ func sanity(t *suite.Target, r *suite.Result, outs []*outcome, clean []float32) 
 	}
 	for _, key := range order {
 		g := groups[key]
+		// the strongest iterative white-box attack (FGSM is a single step
+		// and is expected to lose to a query-based attack)
+		var strong *outcome
+		for _, wo := range g.white {
+			if wo.a.Name != FGSM && (strong == nil || share(wo.robust) < share(strong.robust)) {
+				strong = wo
+			}
+		}
+		if strong == nil {
+			continue
+		}
 		for _, b := range g.black {
-			for _, wo := range g.white {
-				broke := 0
-				for i := range b.robust {
-					if !b.robust[i] && wo.robust[i] {
-						broke++
-					}
+			broke := 0
+			for i := range b.robust {
+				allWhite := true
+				for _, wo := range g.white {
+					allWhite = allWhite && wo.robust[i]
 				}
-				rb, rw := share(b.robust), share(wo.robust)
-				if rb < rw {
-					warn("black_box_beats_white_box", fmt.Sprintf("%s robust accuracy %.4g is below white-box %s's %.4g (%d samples fall to the black-box attack only); the gradients may be masked or the white-box attack too weak",
-						Prefix(b.a.Key(), b.a.Norm, b.eps), rb, Prefix(wo.a.Key(), wo.a.Norm, wo.eps), rw, broke), rw-rb)
+				if !b.robust[i] && allWhite {
+					broke++
 				}
+			}
+			rb, rw := share(b.robust), share(strong.robust)
+			if rb < rw {
+				warn("black_box_beats_white_box", fmt.Sprintf("%s robust accuracy %.4g is below the strongest white-box attack %s's %.4g (%d samples fall to the black-box attack only); the gradients may be masked or the white-box attacks too weak",
+					Prefix(b.a.Key(), b.a.Norm, b.eps), rb, Prefix(strong.a.Key(), strong.a.Norm, strong.eps), rw, broke), rw-rb)
 			}
 		}
 	}
