@@ -1,0 +1,11 @@
+// Package membership is the `membership` suite: membership-inference
+// attacks against the model on a set of known training samples (members)
+// and known unseen samples (nonmembers). Threshold attacks on the loss
+// (Yeom et al. 2018), the max softmax confidence, the entropy and the
+// modified entropy (Song & Mittal 2021); offline LiRA with user-supplied
+// reference models (Carlini et al. 2022); and a learned attack classifier,
+// k-fold cross-validated. Each attack reports the ROC AUC, the membership
+// advantage, the balanced accuracy at the best threshold and the TPR at
+// low FPRs with Clopper-Pearson intervals; metric keys are documented in
+// docs/metrics/membership.md.
+package membership

@@ -1,0 +1,518 @@
+package membership
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/gauntlet-ml/gauntlet/attacks/privacy"
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// Attack names, in report order.
+const (
+	Loss            = "loss"
+	Confidence      = "confidence"
+	Entropy         = "entropy"
+	ModifiedEntropy = "modified_entropy"
+	LiRA            = "lira"
+	Learned         = "learned"
+)
+
+var knownAttacks = []string{Loss, Confidence, Entropy, ModifiedEntropy, LiRA, Learned}
+
+// Defaults of the config.
+const (
+	DefaultFolds     = 5
+	DefaultROCPoints = 40
+	// maxSortedProbs caps the sorted-probability features of the learned
+	// attack (the top entries carry the signal; C can be 1000).
+	maxSortedProbs = 10
+)
+
+// DefaultFPR are the false-positive rates TPR is reported at.
+var DefaultFPR = []float64{0.01, 0.001}
+
+// Config is the membership suite's config block.
+type Config struct {
+	// Members and Nonmembers are data blocks (like `data:`) with labels.
+	Members    data.Spec `mapstructure:"members"`
+	Nonmembers data.Spec `mapstructure:"nonmembers"`
+	// Attacks to run; default: the four threshold attacks and learned, and
+	// lira when reference models are given.
+	Attacks []string `mapstructure:"attacks"`
+	// ReferenceModels are ONNX models with the target's signature, trained
+	// without the members (offline LiRA).
+	ReferenceModels []string `mapstructure:"reference_models"`
+	// LiRAVariance is "per_example" (default) or "global".
+	LiRAVariance string `mapstructure:"lira_variance"`
+	// FPR lists the false-positive rates for tpr@fpr=<v>.
+	FPR []float64 `mapstructure:"fpr"`
+	// Folds is k of the learned attack's k-fold cross-validation.
+	Folds int `mapstructure:"folds"`
+	// ROCPoints is the grid size of the downsampled ROC in details.
+	ROCPoints int `mapstructure:"roc_points"`
+}
+
+// Suite is the membership-inference suite.
+type Suite struct{}
+
+// Name implements suite.Suite.
+func (Suite) Name() string { return "membership" }
+
+// Version implements suite.Suite.
+func (Suite) Version() string { return "1" }
+
+// Decode implements suite.Suite.
+func (s Suite) Decode(raw map[string]any) (any, error) {
+	cfg := Config{Folds: DefaultFolds, ROCPoints: DefaultROCPoints, LiRAVariance: "per_example"}
+	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
+		return nil, err
+	}
+	for _, b := range []struct {
+		name string
+		spec data.Spec
+	}{{"members", cfg.Members}, {"nonmembers", cfg.Nonmembers}} {
+		if b.spec.X == "" && b.spec.CSV == "" {
+			return nil, errs.Invalidf("config suites.membership.%s: set x (and y) or csv (and label)", b.name)
+		}
+	}
+	if cfg.FPR == nil {
+		cfg.FPR = DefaultFPR
+	}
+	for _, f := range cfg.FPR {
+		if !(f > 0 && f < 1) {
+			return nil, errs.Invalidf("config suites.membership.fpr: %v is outside (0, 1)", f)
+		}
+	}
+	if cfg.Attacks == nil {
+		cfg.Attacks = []string{Loss, Confidence, Entropy, ModifiedEntropy}
+		if len(cfg.ReferenceModels) > 0 {
+			cfg.Attacks = append(cfg.Attacks, LiRA)
+		}
+		cfg.Attacks = append(cfg.Attacks, Learned)
+	}
+	seen := map[string]bool{}
+	for _, a := range cfg.Attacks {
+		if !slices.Contains(knownAttacks, a) {
+			return nil, errs.Invalidf("config suites.membership.attacks: unknown attack %q (known: %v)", a, knownAttacks)
+		}
+		if seen[a] {
+			return nil, errs.Invalidf("config suites.membership.attacks: %q listed twice", a)
+		}
+		seen[a] = true
+	}
+	if seen[LiRA] && len(cfg.ReferenceModels) == 0 {
+		return nil, errs.Invalidf("config suites.membership.attacks: lira needs reference_models (ONNX models trained without the members)")
+	}
+	if cfg.LiRAVariance != "per_example" && cfg.LiRAVariance != "global" {
+		return nil, errs.Invalidf("config suites.membership.lira_variance: %q is not per_example or global", cfg.LiRAVariance)
+	}
+	if cfg.Folds < 2 || cfg.Folds > 100 {
+		return nil, errs.Invalidf("config suites.membership.folds: %d is outside 2..100", cfg.Folds)
+	}
+	if cfg.ROCPoints < 2 || cfg.ROCPoints > 10000 {
+		return nil, errs.Invalidf("config suites.membership.roc_points: %d is outside 2..10000", cfg.ROCPoints)
+	}
+	return cfg, nil
+}
+
+// FPRKey is the metric key of the TPR at false-positive rate f.
+func FPRKey(attack string, f float64) string {
+	return attack + ".tpr@fpr=" + strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// Metrics implements suite.Suite. The keys are documented in
+// docs/metrics/membership.md.
+func (Suite) Metrics(cfgAny any, _ int) []string {
+	cfg := cfgAny.(Config)
+	keys := append(suite.ProportionKeys("member_accuracy"), suite.ProportionKeys("nonmember_accuracy")...)
+	keys = append(keys, "generalisation_gap", "mean_loss.members", "mean_loss.nonmembers")
+	for _, a := range cfg.Attacks {
+		keys = append(keys, a+".auc", a+".advantage", a+".balanced_accuracy")
+		for _, f := range cfg.FPR {
+			keys = append(keys, suite.ProportionKeys(FPRKey(a, f))...)
+		}
+	}
+	return keys
+}
+
+// loadSet loads, fits and validates the members or nonmembers block.
+func loadSet(t *suite.Target, name string, spec data.Spec) (*data.Dataset, error) {
+	d, err := data.Load(spec, t.BaseDir)
+	if err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.membership.%s: %w", name, err))
+	}
+	if d.N == 0 {
+		return nil, errs.Invalidf("suites.membership.%s: the set is empty", name)
+	}
+	if d.Y == nil {
+		return nil, errs.Invalidf("suites.membership.%s: labels are needed (set y, or label for csv)", name)
+	}
+	in := t.Session.Input()
+	if err := d.FitInput(in.Name, in.Shape); err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.membership.%s: %w", name, err))
+	}
+	if err := d.Validate(t.Classes); err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.membership.%s: %w", name, err))
+	}
+	return d, nil
+}
+
+// perSample runs sess over d and returns the per-sample scores and, when
+// top > 0, each sample's top largest softmax probabilities in decreasing
+// order (d.N×top).
+func perSample(ctx context.Context, t *suite.Target, sess *runtime.Session, d *data.Dataset, top int) ([]privacy.Scores, []float64, error) {
+	tt := *t
+	tt.Session = sess
+	k := sess.NumClasses()
+	probs := sess.OutputKind() == runtime.Probabilities
+	out := make([]privacy.Scores, d.N)
+	tops := make([]float64, d.N*top)
+	err := suite.ForEachBatch(ctx, &tt, d, func(_, lo, hi int, o []float32) error {
+		z := make([]float64, k)
+		p := make([]float64, k)
+		scratch := make([]float64, 2*k)
+		for i := lo; i < hi; i++ {
+			privacy.Logits(z, o[(i-lo)*k:(i-lo+1)*k], probs)
+			out[i].Compute(z, int(d.Y[i]), scratch)
+			if top > 0 {
+				privacy.Softmax(p, z)
+				slices.Sort(p)
+				for j := 0; j < top; j++ {
+					tops[i*top+j] = p[k-1-j]
+				}
+			}
+		}
+		return nil
+	})
+	return out, tops, err
+}
+
+// run holds what the attacks share.
+type run struct {
+	cfg      Config
+	t        *suite.Target
+	mem, non *data.Dataset
+	scores   []privacy.Scores // members then nonmembers
+	member   []bool
+	labels   []int64
+	top      []float64 // sorted top probabilities, ntop per sample
+	ntop     int
+}
+
+// Run implements suite.Suite.
+func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
+	cfg := cfgAny.(Config)
+	mem, err := loadSet(t, "members", cfg.Members)
+	if err != nil {
+		return nil, err
+	}
+	non, err := loadSet(t, "nonmembers", cfg.Nonmembers)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Equal(mem.SampleShape, non.SampleShape) {
+		return nil, errs.Invalidf("suites.membership: members have sample shape %v but nonmembers %v", mem.SampleShape, non.SampleShape)
+	}
+	top := 0
+	if slices.Contains(cfg.Attacks, Learned) {
+		top = min(t.Classes, maxSortedProbs)
+	}
+	sm, tm, err := perSample(ctx, t, t.Session, mem, top)
+	if err != nil {
+		return nil, fmt.Errorf("members: %w", err)
+	}
+	sn, tn, err := perSample(ctx, t, t.Session, non, top)
+	if err != nil {
+		return nil, fmt.Errorf("nonmembers: %w", err)
+	}
+	r := &run{cfg: cfg, t: t, mem: mem, non: non, scores: append(sm, sn...), top: append(tm, tn...), ntop: top}
+	r.member = make([]bool, mem.N+non.N)
+	for i := range mem.N {
+		r.member[i] = true
+	}
+	r.labels = append(slices.Clone(mem.Y), non.Y...)
+
+	res := suite.NewResult()
+	r.generalisation(res)
+	attacks := map[string]any{}
+	attackScores := map[string][]float64{}
+	for _, a := range cfg.Attacks {
+		var sc []float64
+		var extra map[string]any
+		switch a {
+		case LiRA:
+			sc, extra, err = r.lira(ctx)
+		case Learned:
+			sc, extra, err = r.learned()
+		default:
+			sc = r.threshold(a)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("attack %s: %w", a, err)
+		}
+		attackScores[a] = sc
+		det := r.report(res, a, sc)
+		for k, v := range extra {
+			det[k] = v
+		}
+		attacks[a] = det
+	}
+	res.Details["members"] = mem.N
+	res.Details["nonmembers"] = non.N
+	res.Details["attacks"] = attacks
+	res.Details["per_class"] = r.perClass(attackScores)
+	return res, nil
+}
+
+// threshold returns the score vector of a threshold attack.
+func (r *run) threshold(a string) []float64 {
+	out := make([]float64, len(r.scores))
+	for i, s := range r.scores {
+		switch a {
+		case Loss:
+			out[i] = s.LogPY
+		case Confidence:
+			out[i] = s.LogConf
+		case Entropy:
+			out[i] = s.NegEntropy
+		case ModifiedEntropy:
+			out[i] = s.NegMEntropy
+		}
+	}
+	return out
+}
+
+// generalisation writes the member/nonmember accuracy, their gap and the
+// mean losses.
+func (r *run) generalisation(res *suite.Result) {
+	level := r.t.ConfidenceLevel
+	nm := r.mem.N
+	var cm, cn int
+	var lm, ln float64
+	for i, s := range r.scores {
+		if i < nm {
+			lm -= s.LogPY
+			if s.Correct {
+				cm++
+			}
+		} else {
+			ln -= s.LogPY
+			if s.Correct {
+				cn++
+			}
+		}
+	}
+	nn := r.non.N
+	res.SetProportion("member_accuracy", cm, nm, level)
+	res.SetProportion("nonmember_accuracy", cn, nn, level)
+	res.Set("generalisation_gap", float64(cm)/float64(nm)-float64(cn)/float64(nn), true)
+	res.Set("mean_loss.members", lm/float64(nm), true)
+	res.Set("mean_loss.nonmembers", ln/float64(nn), true)
+}
+
+// report writes attack a's metrics from its scores and returns its details.
+func (r *run) report(res *suite.Result, a string, sc []float64) map[string]any {
+	roc := privacy.NewROC(sc, r.member, nil)
+	adv, p := roc.Advantage()
+	res.Set(a+".auc", roc.AUC(), true)
+	res.Set(a+".advantage", adv, true)
+	res.Set(a+".balanced_accuracy", 0.5+adv/2, true)
+	at := map[string]any{}
+	for _, f := range r.cfg.FPR {
+		q := roc.TPRAt(f)
+		key := FPRKey(a, f)
+		res.SetProportion(key, roc.TP[q], roc.P, r.t.ConfidenceLevel)
+		at[strconv.FormatFloat(f, 'g', -1, 64)] = map[string]any{
+			"tp": roc.TP[q], "fp": roc.FP[q], "threshold": finite(roc.Threshold[q]),
+		}
+	}
+	return map[string]any{
+		"roc":                roc.Downsample(r.cfg.ROCPoints),
+		"distinct_scores":    len(roc.TP) - 1,
+		"best_threshold":     finite(roc.Threshold[p]),
+		"best_threshold_tpr": float64(roc.TP[p]) / float64(roc.P),
+		"best_threshold_fpr": float64(roc.FP[p]) / float64(roc.N),
+		"at_fpr":             at,
+	}
+}
+
+// finite returns v, or nil for ±Inf (JSON has no infinities).
+func finite(v float64) any {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return nil
+	}
+	return v
+}
+
+// perClass breaks AUC and advantage down by true class.
+func (r *run) perClass(attackScores map[string][]float64) []map[string]any {
+	k := r.t.Classes
+	out := make([]map[string]any, 0, k)
+	for c := 0; c < k; c++ {
+		var idx []int
+		var nm, nn, cm, cn int
+		for i, y := range r.labels {
+			if int(y) != c {
+				continue
+			}
+			idx = append(idx, i)
+			if r.member[i] {
+				nm++
+				if r.scores[i].Correct {
+					cm++
+				}
+			} else {
+				nn++
+				if r.scores[i].Correct {
+					cn++
+				}
+			}
+		}
+		row := map[string]any{"class": c, "members": nm, "nonmembers": nn,
+			"member_accuracy": ratio(cm, nm), "nonmember_accuracy": ratio(cn, nn)}
+		auc := map[string]any{}
+		adv := map[string]any{}
+		sub := make([]float64, len(idx))
+		lab := make([]bool, len(idx))
+		for _, a := range r.cfg.Attacks {
+			if nm == 0 || nn == 0 {
+				auc[a], adv[a] = nil, nil
+				continue
+			}
+			for j, i := range idx {
+				sub[j], lab[j] = attackScores[a][i], r.member[i]
+			}
+			roc := privacy.NewROC(sub, lab, nil)
+			v, _ := roc.Advantage()
+			auc[a], adv[a] = roc.AUC(), v
+		}
+		row["auc"], row["advantage"] = auc, adv
+		out = append(out, row)
+	}
+	return out
+}
+
+func ratio(k, n int) any {
+	if n == 0 {
+		return nil
+	}
+	return float64(k) / float64(n)
+}
+
+// lira runs offline LiRA: φ under every reference model, a Gaussian per
+// sample (or one global σ), and the one-sided z-score of the target's φ.
+func (r *run) lira(ctx context.Context) ([]float64, map[string]any, error) {
+	t := r.t
+	n := len(r.scores)
+	m := len(r.cfg.ReferenceModels)
+	phi := make([]float64, m*n) // reference k, sample i
+	for k, p := range r.cfg.ReferenceModels {
+		path := p
+		if !filepath.IsAbs(path) && t.BaseDir != "" {
+			path = filepath.Join(t.BaseDir, path)
+		}
+		if _, err := os.Stat(path); err != nil {
+			return nil, nil, errs.Invalidf("suites.membership.reference_models[%d] %s: %v", k, p, err)
+		}
+		sess, err := t.OpenModel(path)
+		if err != nil {
+			return nil, nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.membership.reference_models[%d] %s: %w", k, p, err))
+		}
+		err = checkSignature(t.Session, sess, p, k)
+		if err == nil {
+			var sm, sn []privacy.Scores
+			sm, _, err = perSample(ctx, t, sess, r.mem, 0)
+			if err == nil {
+				sn, _, err = perSample(ctx, t, sess, r.non, 0)
+			}
+			for i, s := range append(sm, sn...) {
+				phi[k*n+i] = s.Phi
+			}
+		}
+		sess.Close()
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	mu := make([]float64, n)
+	sigma := make([]float64, n)
+	var meanVar float64
+	for i := 0; i < n; i++ {
+		for k := 0; k < m; k++ {
+			mu[i] += phi[k*n+i]
+		}
+		mu[i] /= float64(m)
+		for k := 0; k < m; k++ {
+			d := phi[k*n+i] - mu[i]
+			sigma[i] += d * d
+		}
+		meanVar += sigma[i] / float64(m)
+		sigma[i] = math.Sqrt(sigma[i] / float64(m)) // ddof 0, as numpy
+	}
+	global := math.Sqrt(meanVar / float64(n))
+	sc := make([]float64, n)
+	for i := range sc {
+		s := sigma[i]
+		if r.cfg.LiRAVariance == "global" {
+			s = global
+		}
+		// The z-score ranks as the one-sided log Pr[Z ≤ φ] does, without
+		// its saturation at 0 for z above ~38.
+		sc[i] = (r.scores[i].Phi - mu[i]) / max(s, minSigma)
+	}
+	return sc, map[string]any{"reference_models": m, "variance": r.cfg.LiRAVariance, "sigma_global": global}, nil
+}
+
+// minSigma floors σ when all reference models agree exactly.
+const minSigma = 1e-12
+
+// checkSignature rejects a reference model whose input or output differs
+// from the target's.
+func checkSignature(target, ref *runtime.Session, path string, k int) error {
+	ti, ri := target.Input(), ref.Input()
+	if ti.Type != ri.Type || !slices.Equal(target.SampleShape(), ref.SampleShape()) || target.NumClasses() != ref.NumClasses() {
+		return errs.Invalidf("suites.membership.reference_models[%d] %s: signature input %s %v → %d classes differs from the target's %s %v → %d classes",
+			k, path, ri.Type, ref.SampleShape(), ref.NumClasses(), ti.Type, target.SampleShape(), target.NumClasses())
+	}
+	return nil
+}
+
+// learned trains the attack classifier on per-sample features with
+// stratified k-fold cross-validation and returns the out-of-fold
+// membership probabilities.
+func (r *run) learned() ([]float64, map[string]any, error) {
+	n := len(r.scores)
+	np := r.ntop
+	d := 3 + np
+	x := make([]float64, n*d)
+	y := make([]int, n)
+	for i, s := range r.scores {
+		row := x[i*d : (i+1)*d]
+		row[0], row[1], row[2] = s.LogPY, s.LogConf, s.NegEntropy
+		copy(row[3:], r.top[i*np:(i+1)*np])
+		if r.member[i] {
+			y[i] = 1
+		}
+	}
+	rng := rand.New(rand.NewPCG(suite.DeriveSeed(r.t.Seed, "membership/learned"), 0))
+	fold := privacy.Folds(y, 2, r.cfg.Folds, rng)
+	p, err := privacy.CrossValidate(x, d, y, 2, fold, r.cfg.Folds, privacy.DefaultL2)
+	if err != nil {
+		return nil, nil, err
+	}
+	sc := make([]float64, n)
+	for i := range sc {
+		sc[i] = p[2*i+1]
+	}
+	return sc, map[string]any{"folds": r.cfg.Folds, "model": "L2 logistic regression", "features": d}, nil
+}

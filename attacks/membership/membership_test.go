@@ -1,0 +1,275 @@
+package membership
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/cuda"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// Tolerances against the shared reference files. Their figures come from
+// ORT 1.20.1 logits; ours from ORT 1.30.0 on the same files, which agree to
+// about 1e-5 per logit. With every score distinct, a logit error that small
+// can only swap near-tied pairs, so the AUC moves by far less than these.
+const (
+	thresholdAUCTol = 0.002 // issue 6: loss, confidence, entropy, modified entropy
+	liraAUCTol      = 0.01  // issue 6: offline LiRA
+	exactTol        = 1e-12 // ratios of integer counts
+)
+
+func target(t *testing.T, model string, workers, batch int) *suite.Target {
+	t.Helper()
+	env, err := runtime.Init(testutil.ORTLibrary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
+	sess, err := runtime.Open(env, model, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt, Classes: sess.NumClasses(),
+		OutputKind: sess.OutputKind(), BatchSize: batch, Pool: runtime.Pool{Workers: workers}, ConfidenceLevel: 0.95,
+		BaseDir: filepath.Dir(model), Seed: 7}
+}
+
+type refAttack struct {
+	AUC   float64 `json:"auc"`
+	Adv   float64 `json:"max_advantage_tpr_minus_fpr"`
+	TPR1  float64 `json:"tpr_at_fpr_1pct"`
+	TPR01 float64 `json:"tpr_at_fpr_0.1pct"`
+	NUniq int     `json:"n_distinct_scores"`
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func runSuite(t *testing.T, tg *suite.Target, raw map[string]any) *suite.Result {
+	t.Helper()
+	cfg, err := Suite{}.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Suite{}.Run(context.Background(), tg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range (Suite{}).Metrics(cfg, tg.Classes) {
+		if _, ok := res.Metrics[k]; !ok {
+			t.Errorf("metric %s listed but not produced", k)
+		}
+	}
+	return res
+}
+
+func check(t *testing.T, res *suite.Result, attack string, want refAttack, aucTol float64, exact bool) {
+	t.Helper()
+	m := res.Metrics
+	if d := math.Abs(m[attack+".auc"] - want.AUC); d > aucTol {
+		t.Errorf("%s.auc = %.6f, want %.6f (|Δ| %.2g > %g)", attack, m[attack+".auc"], want.AUC, d, aucTol)
+	} else {
+		t.Logf("%s.auc = %.6f, reference %.6f", attack, m[attack+".auc"], want.AUC)
+	}
+	if !exact {
+		t.Logf("%s: advantage %.4f (ref %.4f), tpr@1%% %.4f [%.4f, %.4f] (ref %.4f), tpr@0.1%% %.4f (ref %.4f)", attack,
+			m[attack+".advantage"], want.Adv, m[FPRKey(attack, 0.01)], m[FPRKey(attack, 0.01)+".ci_low"], m[FPRKey(attack, 0.01)+".ci_high"], want.TPR1,
+			m[FPRKey(attack, 0.001)], want.TPR01)
+		if lo, hi := m[FPRKey(attack, 0.01)+".ci_low"], m[FPRKey(attack, 0.01)+".ci_high"]; !(lo <= want.TPR1 && want.TPR1 <= hi) {
+			t.Errorf("%s interval [%v, %v] excludes the reference %v", FPRKey(attack, 0.01), lo, hi, want.TPR1)
+		}
+		return
+	}
+	for _, c := range []struct {
+		key  string
+		want float64
+	}{{attack + ".advantage", want.Adv}, {FPRKey(attack, 0.01), want.TPR1}, {FPRKey(attack, 0.001), want.TPR01}} {
+		if d := math.Abs(m[c.key] - c.want); d > exactTol {
+			t.Errorf("%s = %v, want %v", c.key, m[c.key], c.want)
+		}
+	}
+	if lo, hi := m[FPRKey(attack, 0.01)+".ci_low"], m[FPRKey(attack, 0.01)+".ci_high"]; !(lo <= want.TPR1 && want.TPR1 <= hi) {
+		t.Errorf("%s interval [%v, %v] excludes %v", FPRKey(attack, 0.01), lo, hi, want.TPR1)
+	}
+	det := res.Details["attacks"].(map[string]any)[attack].(map[string]any)
+	if got := det["distinct_scores"].(int); got != want.NUniq {
+		t.Errorf("%s distinct scores = %d, want %d (ties from unstable scoring?)", attack, got, want.NUniq)
+	}
+}
+
+// TestVisionReference checks the suite against REFERENCE_MIA.json
+// (mnist_overfit_mlp, 500 members vs 500 nonmembers, 8 reference models;
+// figures from scikit-learn/scipy on ORT 1.20.1 logits).
+func TestVisionReference(t *testing.T) {
+	dir := testutil.Shared(t, "fixtures/vision")
+	var ref struct {
+		M struct {
+			GenGap  float64              `json:"generalisation_gap"`
+			Attacks map[string]refAttack `json:"attacks"`
+		} `json:"membership_overfit"`
+	}
+	readJSON(t, filepath.Join(dir, "REFERENCE_MIA.json"), &ref)
+	var refs []any
+	for k := 0; k < 8; k++ {
+		refs = append(refs, "mnist_ref_"+string(rune('0'+k))+".onnx")
+	}
+	raw := map[string]any{
+		"members":          map[string]any{"x": "mnist_members_x.npy", "y": "mnist_members_y.npy"},
+		"nonmembers":       map[string]any{"x": "mnist_nonmembers_x.npy", "y": "mnist_nonmembers_y.npy"},
+		"reference_models": refs,
+	}
+	res := runSuite(t, target(t, filepath.Join(dir, "mnist_overfit_mlp.onnx"), 2, 128), raw)
+	a := ref.M.Attacks
+	// Advantage and TPR@FPR are counts at thresholds; with 1000 distinct
+	// scores and logits within 1e-5 of the reference's they match exactly.
+	check(t, res, Loss, a["loss_threshold"], thresholdAUCTol, true)
+	check(t, res, Confidence, a["confidence_threshold_max_softmax"], thresholdAUCTol, true)
+	check(t, res, Entropy, a["entropy_threshold"], thresholdAUCTol, true)
+	check(t, res, ModifiedEntropy, a["modified_entropy_threshold"], thresholdAUCTol, true)
+	check(t, res, LiRA, a["lira_offline"], liraAUCTol, false)
+	if d := math.Abs(res.Metrics["generalisation_gap"] - ref.M.GenGap); d > exactTol {
+		t.Errorf("generalisation_gap = %v, want %v", res.Metrics["generalisation_gap"], ref.M.GenGap)
+	}
+	t.Logf("learned.auc = %.4f", res.Metrics["learned.auc"])
+
+	// Global variance: the file's lira_offline_fixed_variance.
+	raw["lira_variance"] = "global"
+	raw["attacks"] = []any{"lira"}
+	res = runSuite(t, target(t, filepath.Join(dir, "mnist_overfit_mlp.onnx"), 1, 64), raw)
+	check(t, res, LiRA, a["lira_offline_fixed_variance"], liraAUCTol, false)
+}
+
+// TestTabularReference checks the threshold attacks against
+// fixtures/tabular/REFERENCE.json (digits MLPs, 898 members vs 899
+// nonmembers, scikit-learn on ORT 1.20.1 logits). The signal is weak by
+// construction (see the fixture README): we match figures, not a ranking.
+func TestTabularReference(t *testing.T) {
+	dir := testutil.Shared(t, "fixtures/tabular")
+	var ref struct {
+		Models map[string]struct {
+			Attacks map[string]refAttack `json:"attacks_full_sets"`
+			GenGap  float64              `json:"generalisation_gap"`
+		} `json:"models"`
+	}
+	readJSON(t, filepath.Join(dir, "REFERENCE.json"), &ref)
+	for _, model := range []string{"digits_overfit_mlp", "digits_regularised_mlp"} {
+		t.Run(model, func(t *testing.T) {
+			raw := map[string]any{
+				"members":    map[string]any{"x": "digits_members_x.npy", "y": "digits_members_y.npy"},
+				"nonmembers": map[string]any{"x": "digits_nonmembers_x.npy", "y": "digits_nonmembers_y.npy"},
+			}
+			res := runSuite(t, target(t, filepath.Join(dir, model+".onnx"), 2, 100), raw)
+			a := ref.Models[model].Attacks
+			check(t, res, Loss, a["loss_threshold"], thresholdAUCTol, true)
+			check(t, res, Confidence, a["confidence_threshold_max_softmax"], thresholdAUCTol, true)
+			check(t, res, Entropy, a["entropy_threshold"], thresholdAUCTol, true)
+			t.Logf("generalisation_gap = %v (ref %v)", res.Metrics["generalisation_gap"], ref.Models[model].GenGap)
+		})
+	}
+}
+
+// TestWorkerIndependence: 1 worker with batch 7 and 2 workers with batch
+// 64 must give identical metrics (per-batch slots, batch-order reduction,
+// a seeded fold split).
+func TestWorkerIndependence(t *testing.T) {
+	dir := testutil.Shared(t, "fixtures/tabular")
+	raw := map[string]any{
+		"members":    map[string]any{"x": "digits_members_x.npy", "y": "digits_members_y.npy"},
+		"nonmembers": map[string]any{"x": "digits_nonmembers_x.npy", "y": "digits_nonmembers_y.npy"},
+	}
+	a := runSuite(t, target(t, filepath.Join(dir, "digits_overfit_mlp.onnx"), 1, 7), raw)
+	b := runSuite(t, target(t, filepath.Join(dir, "digits_overfit_mlp.onnx"), 2, 64), raw)
+	for k, v := range a.Metrics {
+		if b.Metrics[k] != v {
+			t.Errorf("%s: %v with 1 worker, %v with 2", k, v, b.Metrics[k])
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := testutil.Shared(t, "fixtures/vision")
+	tg := target(t, filepath.Join(dir, "mnist_overfit_mlp.onnx"), 1, 64)
+	tab := testutil.Shared(t, "fixtures/tabular")
+	good := map[string]any{"x": "mnist_members_x.npy", "y": "mnist_members_y.npy"}
+	tmp := t.TempDir()
+	bad := make([]int64, 500)
+	bad[3] = 10 // the model has classes 0..9
+	writeNPY(t, filepath.Join(tmp, "y10.npy"), bad, []int{500})
+	writeNPY(t, filepath.Join(tmp, "empty_x.npy"), []float32{}, []int{0, 1, 28, 28})
+	writeNPY(t, filepath.Join(tmp, "empty_y.npy"), []int64{}, []int{0})
+	for name, raw := range map[string]map[string]any{
+		"other feature shape": {"members": good, "nonmembers": map[string]any{"x": filepath.Join(tab, "digits_nonmembers_x.npy"), "y": filepath.Join(tab, "digits_nonmembers_y.npy")}},
+		"reference signature": {"members": good, "nonmembers": good, "reference_models": []any{filepath.Join(tab, "digits_overfit_mlp.onnx")}},
+		"missing reference":   {"members": good, "nonmembers": good, "reference_models": []any{"nope.onnx"}},
+		"no labels":           {"members": good, "nonmembers": map[string]any{"x": "mnist_nonmembers_x.npy"}},
+		"class out of range":  {"members": good, "nonmembers": map[string]any{"x": "mnist_members_x.npy", "y": filepath.Join(tmp, "y10.npy")}},
+		"empty set":           {"members": good, "nonmembers": map[string]any{"x": filepath.Join(tmp, "empty_x.npy"), "y": filepath.Join(tmp, "empty_y.npy")}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, err := Suite{}.Decode(raw)
+			if err == nil {
+				_, err = Suite{}.Run(context.Background(), tg, cfg)
+			}
+			if err == nil || errs.Code(err, 3) != errs.Invalid {
+				t.Fatalf("err = %v (code %d), want exit 2", err, errs.Code(err, 3))
+			}
+			t.Log(err)
+		})
+	}
+	for name, raw := range map[string]map[string]any{
+		"no members":     {"nonmembers": good},
+		"lira no models": {"members": good, "nonmembers": good, "attacks": []any{"lira"}},
+		"unknown attack": {"members": good, "nonmembers": good, "attacks": []any{"shadow"}},
+		"bad fpr":        {"members": good, "nonmembers": good, "fpr": []any{1.5}},
+	} {
+		if _, err := (Suite{}).Decode(raw); err == nil || errs.Code(err, 3) != errs.Invalid {
+			t.Errorf("%s: err = %v, want exit 2", name, err)
+		}
+	}
+}
+
+// writeNPY writes a little-endian NumPy v1.0 file of v ([]float32 or
+// []int64) with the given shape.
+func writeNPY(t *testing.T, path string, v any, shape []int) {
+	t.Helper()
+	descr := "<f4"
+	if _, ok := v.([]int64); ok {
+		descr = "<i8"
+	}
+	dims := ""
+	for _, d := range shape {
+		dims += strconv.Itoa(d) + ","
+	}
+	hdr := "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }"
+	for (10+len(hdr)+1)%64 != 0 {
+		hdr += " "
+	}
+	hdr += "\n"
+	var b bytes.Buffer
+	b.WriteString("\x93NUMPY\x01\x00")
+	binary.Write(&b, binary.LittleEndian, uint16(len(hdr)))
+	b.WriteString(hdr)
+	binary.Write(&b, binary.LittleEndian, v)
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
