@@ -8,6 +8,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/accuracy"
 	"github.com/gauntlet-ml/gauntlet/attacks/evasion"
+	"github.com/gauntlet-ml/gauntlet/attacks/membership"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/fairness"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -18,6 +19,7 @@ var suites = []suite.Suite{
 	accuracy.Suite{},
 	evasion.Suite{},
 	fairness.Suite{},
+	membership.Suite{},
 }
 
 // All returns every registered suite, sorted by name.
