@@ -33,6 +33,9 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if k < 2 {
 		return nil, errs.Invalidf("suite fairness needs a classifier with at least 2 outputs, the model has %d", k)
 	}
+	if d.Features == nil && d.Columns == nil {
+		return nil, errs.Invalidf("suite fairness needs CSV data (data.csv) with the sensitive columns %s listed in data.keep", strings.Join(cfg.Sensitive, ", "))
+	}
 	cols := make([][]string, len(cfg.Sensitive))
 	for i, name := range cfg.Sensitive {
 		col, ok := d.Columns[name]

@@ -421,6 +421,7 @@ func TestRunBadInput(t *testing.T) {
 		{"positive id out of range", badTarget(y, map[string][]string{"sex": {"F", "M", "F", "M"}}, nil),
 			cfg(map[string]any{"sensitive": []any{"sex"}, "positive_label": 2}), `"2" is not a class id`},
 		{"no labels", badTarget(nil, nil, nil), cfg(sexRace), "needs labels"},
+		{"numpy data", badTarget(y, nil, nil), cfg(sexRace), "needs CSV data (data.csv) with the sensitive columns sex, race listed in data.keep"},
 		{"unknown reference", badTarget(y, map[string][]string{"sex": {"F", "M", "F", "M"}}, nil),
 			cfg(map[string]any{"sensitive": []any{"sex"}, "reference_groups": map[string]any{"sex": "X"}}), `"X" is not a value of sex (values: F, M)`},
 	}
