@@ -11,6 +11,11 @@ import (
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
+// minDefinedShare is the share of bootstrap rounds below which an
+// interval built from the rounds where its metric is defined gets a
+// warning.
+const minDefinedShare = 0.9
+
 // Options are Compute's settings (the suite config, resolved).
 type Options struct {
 	// MinGroupSize: smaller groups are left out of disparities.
@@ -116,6 +121,7 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 			lo, hi, valid = bootstrap(gt, confs, elig, ref, pos, opt, rng)
 		}
 		definedRounds := map[string]any{}
+		sparse := 0 // intervals from fewer than minDefinedShare of the rounds
 		for m, name := range names {
 			key := a.Name + "." + name
 			set(res, key, vec[m])
@@ -133,7 +139,14 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 				set(res, key+".ci_low", l)
 				set(res, key+".ci_high", h)
 				definedRounds[name] = valid[m]
+				if !math.IsNaN(l) && float64(valid[m]) < minDefinedShare*float64(opt.NBoot) {
+					sparse++
+				}
 			}
+		}
+		if sparse > 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("bootstrap: %d interval(s) of %s rest on fewer than %g%% of the %d rounds, the others being undefined (small groups); details.attributes.%s.bootstrap.defined_rounds has the counts",
+				sparse, a.Name, 100*minDefinedShare, opt.NBoot, a.Name))
 		}
 		ff := a.Name + ".four_fifths_passed"
 		if r := vec[dpRatio]; math.IsNaN(r) {
