@@ -85,6 +85,30 @@ func fdCases() []fdCase {
 			return b.Op("Clip", []string{x, scal(b, e, -0.2)})
 		}},
 
+		// --- beyond the list
+		{name: "Abs", shape: []int64{8}, build: op1("Abs")},
+		{name: "Reciprocal", shape: []int64{5}, pos: true, build: op1("Reciprocal")},
+		{name: "Softplus", f32: true, shape: []int64{6}, build: op1("Softplus")},
+		{name: "Elu", f32: true, shape: []int64{8}, build: op1("Elu", af("alpha", 0.7))},
+		{name: "Selu", f32: true, shape: []int64{8}, build: op1("Selu")},
+		{name: "HardSigmoid", f32: true, shape: []int64{8}, distinct: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("HardSigmoid", []string{b.Op("Mul", []string{x, scal(b, e, 1.5)})}, af("alpha", 0.4))
+		}},
+		{name: "HardSwish", f32: true, shape: []int64{8}, distinct: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("HardSwish", []string{b.Op("Mul", []string{x, scal(b, e, 1.5)})})
+		}},
+		{name: "Gelu_20", f32: true, opset: 20, shape: []int64{6}, build: op1("Gelu")},
+		{name: "PRelu_both", shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			slope := b.Op("Tanh", []string{b.ReduceSum(x, []int64{2}, true)}) // [N,3,1], depends on x
+			return b.Op("PRelu", []string{x, slope})
+		}},
+		{name: "Expand", shape: []int64{3, 1}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Mul", []string{b.Op("Expand", []string{x, b.ConstI64(1, 3, 4)}), cst(b, e, r, 3, 4)})
+		}},
+		{name: "Mean_variadic", f32: true, shape: []int64{4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Mean", []string{x, b.Op("Exp", []string{x}), cst(b, e, r, 4)})
+		}},
+
 		// --- dynamic sizes: broadcasting undone at run time (opset 13+)
 		{name: "Add_dynamic_dims", dynamic: true, shape: []int64{3, 4}, outShape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
 			col := b.ReduceSum(x, []int64{2}, true) // [N,?,1]

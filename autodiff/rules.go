@@ -41,6 +41,10 @@ func init() {
 		"BatchNormalization": ruleBatchNorm, "LayerNormalization": ruleLayerNorm,
 		"Concat": ruleConcat, "Split": ruleSplit, "Slice": ruleSlice, "Clip": ruleClip,
 		"Pad": rulePad, "ReduceMean": ruleReduce, "ReduceSum": ruleReduce,
+		// beyond the list
+		"Abs": ruleAbs, "Reciprocal": ruleReciprocal, "Softplus": ruleSoftplus, "Elu": ruleElu,
+		"Selu": ruleSelu, "HardSigmoid": ruleHardSigmoid, "HardSwish": ruleHardSwish,
+		"Gelu": ruleGelu, "PRelu": rulePRelu, "Expand": ruleExpand, "Mean": ruleMean,
 	}
 }
 
@@ -969,4 +973,118 @@ func (c *ctx) convBackwardAsConv(n *onnxpb.NodeProto, g, w string, ws, k, s, d, 
 	flip := c.op("Slice", []string{wt, c.b.ConstI64(starts...), c.b.ConstI64(ends...), c.b.ConstI64(axes...), c.b.ConstI64(steps...)})
 	return c.op("Conv", []string{g, flip}, onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("dilations", d...),
 		onnx.AttrInts("pads", np...), onnx.AttrInt("group", grp))
+}
+
+func ruleAbs(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	return []string{c.op("Mul", []string{gy[0], c.op("Sign", []string{in(n, 0)})})}, nil
+}
+
+func ruleReciprocal(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	y := out(n, 0) // d(1/x)/dx = −y²
+	return []string{c.op("Neg", []string{c.op("Mul", []string{gy[0], c.op("Mul", []string{y, y})})})}, nil
+}
+
+func ruleSoftplus(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	return []string{c.op("Mul", []string{gy[0], c.op("Sigmoid", []string{in(n, 0)})})}, nil
+}
+
+// negWhere returns Where(x > 0, pos, neg).
+func (c *ctx) posWhere(x, pos, neg string) string {
+	return c.op("Where", []string{c.op("Greater", []string{x, c.scalar(0, x)}), pos, neg})
+}
+
+func ruleElu(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	x, y := in(n, 0), out(n, 0)
+	alpha := float64(onnx.AttrFloatOr(n, "alpha", 1))
+	// x ≤ 0: y = α(eˣ − 1), dy/dx = y + α
+	neg := c.op("Mul", []string{gy[0], c.op("Add", []string{y, c.scalar(alpha, x)})})
+	return []string{c.posWhere(x, gy[0], neg)}, nil
+}
+
+func ruleSelu(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	x, y := in(n, 0), out(n, 0)
+	alpha := float64(onnx.AttrFloatOr(n, "alpha", 1.67326319217681884765625))
+	gamma := float64(onnx.AttrFloatOr(n, "gamma", 1.05070102214813232421875))
+	// x > 0: γ; x ≤ 0: y = γα(eˣ − 1), dy/dx = y + γα
+	pos := c.op("Mul", []string{gy[0], c.scalar(gamma, x)})
+	neg := c.op("Mul", []string{gy[0], c.op("Add", []string{y, c.scalar(gamma*alpha, x)})})
+	return []string{c.posWhere(x, pos, neg)}, nil
+}
+
+// inside returns the mask lo < t < hi.
+func (c *ctx) inside(t string, lo, hi float64, like string) string {
+	return c.op("And", []string{c.op("Greater", []string{t, c.scalar(lo, like)}), c.op("Less", []string{t, c.scalar(hi, like)})})
+}
+
+func ruleHardSigmoid(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	x := in(n, 0)
+	alpha := float64(onnx.AttrFloatOr(n, "alpha", 0.2))
+	beta := float64(onnx.AttrFloatOr(n, "beta", 0.5))
+	t := c.op("Add", []string{c.op("Mul", []string{x, c.scalar(alpha, x)}), c.scalar(beta, x)})
+	g := c.op("Mul", []string{gy[0], c.scalar(alpha, x)})
+	return []string{c.op("Where", []string{c.inside(t, 0, 1, x), g, c.scalar(0, x)})}, nil
+}
+
+func ruleHardSwish(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	x := in(n, 0)
+	// y = x·clip(x/6 + 1/2, 0, 1): dy/dx = 0 below −3, 1 above 3, (2x + 3)/6 between
+	mid := c.op("Mul", []string{gy[0], c.op("Add", []string{c.op("Mul", []string{x, c.scalar(1.0/3, x)}), c.scalar(0.5, x)})})
+	hi := c.op("Where", []string{c.op("Greater", []string{x, c.scalar(3, x)}), gy[0], c.scalar(0, x)})
+	return []string{c.op("Where", []string{c.inside(x, -3, 3, x), mid, hi})}, nil
+}
+
+func ruleGelu(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	if a := onnx.AttrStringOr(n, "approximate", "none"); a != "none" {
+		return nil, fmt.Errorf("Gelu with approximate=%q is not supported", a)
+	}
+	x := in(n, 0)
+	// d/dx x·Φ(x) = Φ(x) + x·φ(x), Φ(x) = (1 + erf(x/√2))/2, φ(x) = e^(−x²/2)/√(2π)
+	phi := c.op("Mul", []string{c.op("Add", []string{c.op("Erf", []string{c.op("Mul", []string{x, c.scalar(1/math.Sqrt2, x)})}), c.scalar(1, x)}), c.scalar(0.5, x)})
+	dens := c.op("Mul", []string{c.op("Exp", []string{c.op("Mul", []string{c.op("Mul", []string{x, x}), c.scalar(-0.5, x)})}), c.scalar(1/math.Sqrt(2*math.Pi), x)})
+	d := c.op("Add", []string{phi, c.op("Mul", []string{x, dens})})
+	return []string{c.op("Mul", []string{gy[0], d})}, nil
+}
+
+func rulePRelu(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	x, slope := in(n, 0), in(n, 1)
+	os := c.shape(out(n, 0))
+	res := make([]string, 2)
+	pos := c.op("Greater", []string{x, c.scalar(0, x)})
+	if need[0] {
+		g, err := c.sumTo(c.op("Where", []string{pos, gy[0], c.op("Mul", []string{gy[0], slope})}), x, os)
+		if err != nil {
+			return nil, err
+		}
+		res[0] = g
+	}
+	if need[1] {
+		g, err := c.sumTo(c.op("Where", []string{pos, c.scalar(0, x), c.op("Mul", []string{gy[0], x})}), slope, os)
+		if err != nil {
+			return nil, err
+		}
+		res[1] = g
+	}
+	return res, nil
+}
+
+func ruleExpand(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	g, err := c.sumTo(gy[0], in(n, 0), c.shape(out(n, 0)))
+	return []string{g, ""}, err
+}
+
+func ruleMean(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	os := c.shape(out(n, 0))
+	k := float64(len(n.GetInput()))
+	g := c.op("Mul", []string{gy[0], c.scalar(1/k, out(n, 0))})
+	res := make([]string, len(n.GetInput()))
+	for i, t := range n.GetInput() {
+		if need[i] {
+			r, err := c.sumTo(g, t, os)
+			if err != nil {
+				return nil, err
+			}
+			res[i] = r
+		}
+	}
+	return res, nil
 }
