@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gauntlet-ml/gauntlet/accuracy"
+	"github.com/gauntlet-ml/gauntlet/attacks/attribute"
 	"github.com/gauntlet-ml/gauntlet/attacks/evasion"
 	"github.com/gauntlet-ml/gauntlet/attacks/membership"
 	"github.com/gauntlet-ml/gauntlet/errs"
@@ -17,6 +18,7 @@ import (
 // suites is the registry table, sorted by name (TestRegistrySorted checks it).
 var suites = []suite.Suite{
 	accuracy.Suite{},
+	attribute.Suite{},
 	evasion.Suite{},
 	fairness.Suite{},
 	membership.Suite{},

@@ -122,3 +122,23 @@ func Softmax(dst, z []float64) {
 		dst[j] /= s
 	}
 }
+
+// LogSoftmax writes log softmax(z) into dst (len(z)), as d − log1p(s).
+func LogSoftmax(dst, z []float64) {
+	a := 0
+	for j := range z {
+		if z[j] > z[a] {
+			a = j
+		}
+	}
+	var s float64
+	for j, v := range z {
+		if j != a {
+			s += math.Exp(v - z[a])
+		}
+	}
+	l := math.Log1p(s)
+	for j, v := range z {
+		dst[j] = v - z[a] - l
+	}
+}

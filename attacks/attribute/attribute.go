@@ -1,0 +1,274 @@
+package attribute
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/gauntlet-ml/gauntlet/attacks/privacy"
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// DefaultFolds is k of the k-fold cross-validation.
+const DefaultFolds = 5
+
+// Config is the attribute_inference suite's config block.
+type Config struct {
+	// Sensitive is the CSV column to infer; it must be listed in the data
+	// block's keep.
+	Sensitive string `mapstructure:"sensitive"`
+	// Data optionally replaces the run's data block (CSV with keep).
+	Data *data.Spec `mapstructure:"data"`
+	// UseFeatures adds the non-sensitive features to the attack's input
+	// (default true): the attacker knows the rest of the record.
+	UseFeatures *bool `mapstructure:"use_features"`
+	// ExcludeFeatures are features withheld from the attacker besides
+	// those derived from the sensitive column (name == column, or
+	// containing it as a "_"-separated token such as cat_sex_Female).
+	ExcludeFeatures []string `mapstructure:"exclude_features"`
+	// Folds is k of the stratified k-fold cross-validation.
+	Folds int `mapstructure:"folds"`
+	// L2 is the attack classifier's L2 penalty.
+	L2 float64 `mapstructure:"l2"`
+}
+
+// Suite is the attribute-inference suite.
+type Suite struct{}
+
+// Name implements suite.Suite.
+func (Suite) Name() string { return "attribute_inference" }
+
+// Version implements suite.Suite.
+func (Suite) Version() string { return "1" }
+
+// Decode implements suite.Suite.
+func (s Suite) Decode(raw map[string]any) (any, error) {
+	cfg := Config{Folds: DefaultFolds, L2: privacy.DefaultL2}
+	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Sensitive == "" {
+		return nil, errs.Invalidf("config suites.attribute_inference.sensitive: name the sensitive CSV column (listed in data.keep)")
+	}
+	if cfg.UseFeatures == nil {
+		t := true
+		cfg.UseFeatures = &t
+	}
+	if cfg.Folds < 2 || cfg.Folds > 100 {
+		return nil, errs.Invalidf("config suites.attribute_inference.folds: %d is outside 2..100", cfg.Folds)
+	}
+	if !(cfg.L2 >= 0) {
+		return nil, errs.Invalidf("config suites.attribute_inference.l2: %v is not >= 0", cfg.L2)
+	}
+	return cfg, nil
+}
+
+// Metrics implements suite.Suite. The keys are documented in
+// docs/metrics/attribute_inference.md.
+func (Suite) Metrics(cfgAny any, _ int) []string {
+	cfg := cfgAny.(Config)
+	keys := append(suite.ProportionKeys("accuracy"), "baseline", "advantage", "balanced_accuracy", "auc")
+	if *cfg.UseFeatures {
+		keys = append(keys, "features_only.accuracy", "features_only.auc", "output_gain")
+	}
+	return keys
+}
+
+// derived reports whether feature f encodes the sensitive column s.
+func derived(f, s string) bool {
+	if f == s || strings.HasPrefix(f, s+"_") {
+		return true
+	}
+	return slices.Contains(strings.Split(f, "_"), s) || strings.Contains(f, "_"+s+"_")
+}
+
+// Run implements suite.Suite.
+func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
+	cfg := cfgAny.(Config)
+	d := t.Data
+	where := "data"
+	if cfg.Data != nil {
+		where = "suites.attribute_inference.data"
+		var err error
+		if d, err = data.Load(*cfg.Data, t.BaseDir); err != nil {
+			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("%s: %w", where, err))
+		}
+		in := t.Session.Input()
+		if err := d.FitInput(in.Name, in.Shape); err != nil {
+			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("%s: %w", where, err))
+		}
+		if err := d.Validate(0); err != nil {
+			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("%s: %w", where, err))
+		}
+	}
+	col, ok := d.Columns[cfg.Sensitive]
+	if !ok {
+		return nil, errs.Invalidf("suites.attribute_inference.sensitive: column %q is not in %s.keep (CSV data only)", cfg.Sensitive, where)
+	}
+	if d.N < cfg.Folds {
+		return nil, errs.Invalidf("suites.attribute_inference: %d rows is fewer than folds = %d", d.N, cfg.Folds)
+	}
+	cats := slices.Sorted(maps.Keys(uniq(col)))
+	if len(cats) < 2 {
+		return nil, errs.Invalidf("suites.attribute_inference.sensitive: column %q has a single value %q: nothing to infer", cfg.Sensitive, cats[0])
+	}
+	y := make([]int, d.N)
+	count := make([]int, len(cats))
+	for i, v := range col {
+		y[i], _ = slices.BinarySearch(cats, v)
+		count[y[i]]++
+	}
+
+	// Features withheld: those derived from the sensitive column and those
+	// named in exclude_features.
+	var feats, withheld []int
+	if *cfg.UseFeatures {
+		for _, e := range cfg.ExcludeFeatures {
+			if !slices.Contains(d.Features, e) {
+				return nil, errs.Invalidf("suites.attribute_inference.exclude_features: %q is not a feature of %s (features: %s)", e, where, strings.Join(d.Features, ", "))
+			}
+		}
+		for j := 0; j < d.SampleSize(); j++ {
+			name := ""
+			if j < len(d.Features) {
+				name = d.Features[j]
+			}
+			if name != "" && (derived(name, cfg.Sensitive) || slices.Contains(cfg.ExcludeFeatures, name)) {
+				withheld = append(withheld, j)
+				continue
+			}
+			feats = append(feats, j)
+		}
+	}
+
+	logp, err := outputs(ctx, t, d)
+	if err != nil {
+		return nil, err
+	}
+	c := t.Classes
+	dim := c + len(feats)
+	x := make([]float64, d.N*dim)
+	size := d.SampleSize()
+	for i := 0; i < d.N; i++ {
+		row := x[i*dim : (i+1)*dim]
+		copy(row, logp[i*c:(i+1)*c])
+		for k, j := range feats {
+			row[c+k] = float64(d.X[i*size+j])
+		}
+	}
+	k := len(cats)
+	rng := rand.New(rand.NewPCG(suite.DeriveSeed(t.Seed, "attribute_inference/folds"), 0))
+	fold := privacy.Folds(y, k, cfg.Folds, rng)
+	p, err := privacy.CrossValidate(x, dim, y, k, fold, cfg.Folds, cfg.L2)
+	if err != nil {
+		return nil, err
+	}
+	res := suite.NewResult()
+	acc, bal, auc, aucOK := evaluate(p, y, k)
+	majority := slices.Max(count)
+	baseline := float64(majority) / float64(d.N)
+	res.SetProportion("accuracy", acc, d.N, t.ConfidenceLevel)
+	res.Set("baseline", baseline, true)
+	res.Set("advantage", float64(acc)/float64(d.N)-baseline, true)
+	res.Set("balanced_accuracy", bal, true)
+	res.Set("auc", auc, aucOK)
+	if *cfg.UseFeatures {
+		fx := make([]float64, d.N*len(feats))
+		for i := 0; i < d.N; i++ {
+			copy(fx[i*len(feats):(i+1)*len(feats)], x[i*dim+c:(i+1)*dim])
+		}
+		fp, err := privacy.CrossValidate(fx, len(feats), y, k, fold, cfg.Folds, cfg.L2)
+		if err != nil {
+			return nil, err
+		}
+		facc, _, fauc, _ := evaluate(fp, y, k)
+		res.Set("features_only.accuracy", float64(facc)/float64(d.N), true)
+		res.Set("features_only.auc", fauc, aucOK)
+		res.Set("output_gain", float64(acc-facc)/float64(d.N), true)
+	}
+	names := func(idx []int) []string {
+		out := []string{}
+		for _, j := range idx {
+			if j < len(d.Features) {
+				out = append(out, d.Features[j])
+			}
+		}
+		return out
+	}
+	dist := map[string]int{}
+	for i, v := range cats {
+		dist[v] = count[i]
+	}
+	res.Details["rows"] = d.N
+	res.Details["sensitive"] = cfg.Sensitive
+	res.Details["categories"] = dist
+	res.Details["attack_inputs"] = map[string]any{"model_log_probabilities": c, "features": names(feats), "withheld_features": names(withheld)}
+	res.Details["model"] = "L2 logistic regression (softmax regression), standardised inputs, L-BFGS"
+	res.Details["folds"] = cfg.Folds
+	return res, nil
+}
+
+func uniq(v []string) map[string]struct{} {
+	m := map[string]struct{}{}
+	for _, s := range v {
+		m[s] = struct{}{}
+	}
+	return m
+}
+
+// outputs runs the model over d and returns log p (N×C) per sample.
+func outputs(ctx context.Context, t *suite.Target, d *data.Dataset) ([]float64, error) {
+	c := t.Classes
+	probs := t.OutputKind == runtime.Probabilities
+	out := make([]float64, d.N*c)
+	err := suite.ForEachBatch(ctx, t, d, func(_, lo, hi int, o []float32) error {
+		z := make([]float64, c)
+		for i := lo; i < hi; i++ {
+			privacy.Logits(z, o[(i-lo)*c:(i-lo+1)*c], probs)
+			privacy.LogSoftmax(out[i*c:(i+1)*c], z)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// evaluate returns the number of correct arg-max predictions, the balanced
+// accuracy (mean recall over categories) and, for two categories, the AUC
+// of P(category 1).
+func evaluate(p []float64, y []int, k int) (correct int, balanced, auc float64, aucOK bool) {
+	hit := make([]int, k)
+	n := make([]int, k)
+	for i, yi := range y {
+		row := p[i*k : (i+1)*k]
+		pred := 0
+		for j := 1; j < k; j++ {
+			if row[j] > row[pred] {
+				pred = j
+			}
+		}
+		n[yi]++
+		if pred == yi {
+			correct++
+			hit[yi]++
+		}
+	}
+	for j := range n {
+		balanced += float64(hit[j]) / float64(n[j])
+	}
+	balanced /= float64(k)
+	if k == 2 {
+		sc := make([]float64, len(y))
+		lab := make([]bool, len(y))
+		for i := range y {
+			sc[i], lab[i] = p[2*i+1], y[i] == 1
+		}
+		auc, aucOK = privacy.NewROC(sc, lab, nil).AUC(), true
+	}
+	return correct, balanced, auc, aucOK
+}

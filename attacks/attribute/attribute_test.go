@@ -1,0 +1,122 @@
+package attribute
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/cuda"
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+func adultTarget(t *testing.T, workers, batch int) *suite.Target {
+	t.Helper()
+	dir := testutil.Shared(t, "fixtures/tabular")
+	env, err := runtime.Init(testutil.ORTLibrary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
+	sess, err := runtime.Open(env, filepath.Join(dir, "adult_mlp.onnx"), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	ds, err := data.Load(data.Spec{CSV: "adult_test.csv", Label: "label", Keep: []string{"sex", "race"}, Exclude: []string{"age"}}, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := sess.Input()
+	if err := ds.FitInput(in.Name, in.Shape); err != nil {
+		t.Fatal(err)
+	}
+	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt, Data: ds, Classes: sess.NumClasses(),
+		OutputKind: sess.OutputKind(), BatchSize: batch, Pool: runtime.Pool{Workers: workers}, ConfidenceLevel: 0.95,
+		BaseDir: dir, Seed: 11}
+}
+
+func run(t *testing.T, tg *suite.Target, raw map[string]any) *suite.Result {
+	t.Helper()
+	cfg, err := Suite{}.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Suite{}.Run(context.Background(), tg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestAdultSex(t *testing.T) {
+	tg := adultTarget(t, 2, 512)
+	res := run(t, tg, map[string]any{"sensitive": "sex"})
+	m := res.Metrics
+	// Baseline: 10147 Male of 15060 rows (counted from adult_test.csv with
+	// awk; the README's file description).
+	if want := 10147.0 / 15060; m["baseline"] != want {
+		t.Errorf("baseline = %v, want %v", m["baseline"], want)
+	}
+	// The attacker must not be handed the sex one-hot columns.
+	w := res.Details["attack_inputs"].(map[string]any)["withheld_features"].([]string)
+	if len(w) != 2 || w[0] != "cat_sex_Female" || w[1] != "cat_sex_Male" {
+		t.Errorf("withheld = %v, want the two cat_sex_ columns", w)
+	}
+	// Relationship (Husband/Wife) reveals sex for most rows: an attack with
+	// the features must beat the majority baseline clearly.
+	if !(m["advantage"] > 0.05) || !(m["auc"] > 0.8) {
+		t.Errorf("advantage %v, auc %v: the features' sex signal was not learned", m["advantage"], m["auc"])
+	}
+	t.Logf("sex: accuracy %.4f [%.4f, %.4f], baseline %.4f, auc %.4f; features only %.4f (auc %.4f), output gain %.4f",
+		m["accuracy"], m["accuracy.ci_low"], m["accuracy.ci_high"], m["baseline"], m["auc"], m["features_only.accuracy"], m["features_only.auc"], m["output_gain"])
+
+	// Outputs only: the attacker sees just the model's two log-probabilities.
+	res = run(t, tg, map[string]any{"sensitive": "sex", "use_features": false})
+	t.Logf("sex from outputs only: accuracy %.4f, auc %.4f, advantage %.4f", res.Metrics["accuracy"], res.Metrics["auc"], res.Metrics["advantage"])
+	if _, ok := res.Metrics["features_only.accuracy"]; ok {
+		t.Error("features_only reported without features")
+	}
+
+	// Five categories: no AUC, listed as undefined.
+	res = run(t, adultTarget(t, 1, 100), map[string]any{"sensitive": "race"})
+	if _, ok := res.Metrics["auc"]; ok {
+		t.Error("auc defined for a 5-category attribute")
+	}
+	if want := 12970.0 / 15060; res.Metrics["baseline"] != want { // White rows, counted with awk
+		t.Errorf("race baseline = %v, want %v", res.Metrics["baseline"], want)
+	}
+	t.Logf("race: accuracy %.4f, baseline %.4f, balanced %.4f", res.Metrics["accuracy"], res.Metrics["baseline"], res.Metrics["balanced_accuracy"])
+}
+
+func TestWorkerIndependence(t *testing.T) {
+	a := run(t, adultTarget(t, 1, 97), map[string]any{"sensitive": "sex"})
+	b := run(t, adultTarget(t, 2, 1024), map[string]any{"sensitive": "sex"})
+	for k, v := range a.Metrics {
+		if b.Metrics[k] != v {
+			t.Errorf("%s: %v vs %v", k, v, b.Metrics[k])
+		}
+	}
+}
+
+func TestBadConfig(t *testing.T) {
+	tg := adultTarget(t, 1, 256)
+	for name, raw := range map[string]map[string]any{
+		"not kept":        {"sensitive": "age"},
+		"unknown exclude": {"sensitive": "sex", "exclude_features": []any{"nope"}},
+	} {
+		cfg, err := Suite{}.Decode(raw)
+		if err == nil {
+			_, err = Suite{}.Run(context.Background(), tg, cfg)
+		}
+		if err == nil || errs.Code(err, 3) != errs.Invalid {
+			t.Errorf("%s: err = %v, want exit 2", name, err)
+		}
+	}
+	if _, err := (Suite{}).Decode(map[string]any{}); err == nil || errs.Code(err, 3) != errs.Invalid {
+		t.Errorf("no sensitive: err = %v", err)
+	}
+}
