@@ -160,6 +160,9 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 		for g := range ng {
 			gd := groupDetails(gt, g, confs[g], pos)
 			gd["group"] = a.Groups[g]
+			gd["share"] = num(ratio(confs[g].n, oc.n))
+			// Aequitas' ppr: the group's share of all positive predictions.
+			gd["predicted_positive_share"] = num(ratio(confs[g].tp+confs[g].fp, oc.tp+oc.fp))
 			vals := map[string]any{}
 			for j, part := range a.Parts {
 				vals[part] = a.Values[g][j]

@@ -101,6 +101,8 @@ func TestHandTable(t *testing.T) {
 		// bin 0 {.3 (y=1)}: |1 − .3|; bin 1 {.9, .8, .6}: |2/3 − 2.3/3|;
 		// 1/4·0.7 + 3/4·0.1.
 		"mean_score": 0.65, "ece": 0.25,
+		// 4 of 10 rows; 3 of the 6 positive predictions (3 in A, 3 in B).
+		"share": 0.4, "predicted_positive_share": 0.5,
 	} {
 		near(t, "A "+k, a[k].(float64), v, 1e-12)
 	}
