@@ -46,6 +46,7 @@ type work struct {
 	inc                                  []int32
 	wh, ww                               []int // Square: window corner per sample
 	shape                                []int // sample shape
+	perts                                map[int][2][]float32
 }
 
 func newWork(d, k, batch int, rlo, rhi float32, probs bool) *work {

@@ -274,9 +274,6 @@ func (a *AttackConfig) validate(where string) error {
 		if a.StepSize != 0 || a.Steps != 0 {
 			return errs.Invalidf("%s: square takes queries and p_init, not step_size or steps", where)
 		}
-		if a.Norm != Linf {
-			return errs.Invalidf("%s.norm %q: square supports linf only in this version", where, a.Norm)
-		}
 	case AutoAttack:
 		if a.Targeted || a.Target != nil {
 			return errs.Invalidf("%s.targeted: autoattack is untargeted (its APGD-T part picks its own targets)", where)

@@ -148,7 +148,9 @@ func TestConstraintsEveryAttack(t *testing.T) {
 		map[string]any{"name": "apgd", "label": "apgd-dlr", "loss": "dlr", "norm": "l2", "eps": []any{0.5}, "steps": 20},
 		map[string]any{"name": "apgd", "label": "apgd-t", "targeted": true, "target_classes": 3, "norm": "linf", "eps": []any{0.05}, "steps": 10},
 		map[string]any{"name": "square", "norm": "linf", "eps": []any{0.1}, "queries": 200},
+		map[string]any{"name": "square", "norm": "l2", "eps": []any{0.5}, "queries": 200},
 		map[string]any{"name": "autoattack", "norm": "linf", "eps": []any{0.05}, "steps": 10, "queries": 100},
+		map[string]any{"name": "autoattack", "norm": "l2", "eps": []any{0.3}, "steps": 10, "queries": 100},
 	}})
 	outs, correct := runOutcomes(t, tg, cfg)
 	ctx := context.Background()

@@ -103,6 +103,9 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 				return nil, errs.Invalidf("config suites.evasion.attacks[%d].eps %v: larger than the %s diameter %v of data.range [%v, %v]", i, e, a.Norm, lim, t.Range[0], t.Range[1])
 			}
 		}
+		if a.Name == Square && a.Norm == L2 && !squareL2Fits(shapeParams(ds.SampleShape)) {
+			return nil, errs.Invalidf("config suites.evasion.attacks[%d]: L2 square needs image inputs ([C,H,W] or [H,W], H and W ≥ 3); the samples have shape %v", i, ds.SampleShape)
+		}
 		if a.Target != nil && *a.Target >= k {
 			return nil, errs.Invalidf("config suites.evasion.attacks[%d].target %d: the model has %d classes", i, *a.Target, k)
 		}
@@ -386,6 +389,9 @@ func (rt *runners) runOne(ctx context.Context, w *work, j *job, a AttackConfig, 
 		if a.Targeted {
 			w.drawTargets(j, a.Target, rng("targets"))
 		}
+		if a.Norm == L2 {
+			return w.squareL2(ctx, j, w.squareParams(a, a.Targeted), rng("square"))
+		}
 		return w.square(ctx, j, w.squareParams(a, a.Targeted), rng("square"))
 	case AutoAttack:
 		o := w.oracles[headCE]
@@ -397,6 +403,9 @@ func (rt *runners) runOne(ctx context.Context, w *work, j *job, a AttackConfig, 
 		}
 		if a.Norm == Linf {
 			return w.square(ctx, j, w.squareParams(a, false), rng("square"))
+		}
+		if sp := w.squareParams(a, false); squareL2Fits(sp) {
+			return w.squareL2(ctx, j, sp, rng("square"))
 		}
 		return nil
 	}
@@ -450,15 +459,30 @@ func (w *work) drawTargets(j *job, fixed *int, r *rand.Rand) {
 // squareParams derives the image layout Square works on: [C,H,W], [H,W]
 // or a flat row of values.
 func (w *work) squareParams(a AttackConfig, targeted bool) squareParams {
-	p := squareParams{queries: a.Queries, pInit: a.PInit, targeted: targeted, c: 1, h: 1, w: w.d}
-	switch s := w.shape; len(s) {
+	p := shapeParams(w.shape)
+	p.queries, p.pInit, p.targeted = a.Queries, a.PInit, targeted
+	return p
+}
+
+// shapeParams lays a sample out as channels × height × width.
+func shapeParams(s []int) squareParams {
+	p := squareParams{c: 1, h: 1, w: 1}
+	switch len(s) {
 	case 3:
 		p.c, p.h, p.w = s[0], s[1], s[2]
 	case 2:
 		p.h, p.w = s[0], s[1]
+	default:
+		for _, v := range s {
+			p.w *= v
+		}
 	}
 	return p
 }
+
+// squareL2Fits reports whether the L2 Square attack's windows (at least
+// 3×3) fit the layout.
+func squareL2Fits(p squareParams) bool { return p.h >= 3 && p.w >= 3 }
 
 // summarise computes the metrics and details.
 func summarise(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCorrect int) *suite.Result {
@@ -589,10 +613,7 @@ func params(a AttackConfig) map[string]any {
 		p["queries"], p["p_init"] = a.Queries, a.PInit
 	case AutoAttack:
 		p["steps"], p["restarts"], p["target_classes"], p["queries"], p["p_init"] = a.Steps, a.Restarts, a.TargetClasses, a.Queries, a.PInit
-		parts := []string{"apgd-ce", "apgd-t"}
-		if a.Norm == Linf {
-			parts = append(parts, "square")
-		}
+		parts := []string{"apgd-ce", "apgd-t", "square"}
 		p["parts"] = parts
 	}
 	if a.Name != APGD && a.Name != AutoAttack {
