@@ -115,6 +115,9 @@ func positiveClass(label string, d *data.Dataset, k int) (int, string, error) {
 		if k != 2 {
 			return 0, "", errs.Invalidf("config suites.fairness.positive_label: required for a %d-class model (the favourable class)", k)
 		}
+		if len(d.LabelNames) == 1 {
+			return 0, "", errs.Invalidf("config suites.fairness.positive_label: the labels hold a single class (%q); the favourable class is missing", d.LabelNames[0])
+		}
 		if d.LabelNames != nil {
 			return 1, strconv.Quote(d.LabelNames[1]), nil
 		}

@@ -423,6 +423,8 @@ func TestRunBadInput(t *testing.T) {
 		{"positive id out of range", badTarget(y, map[string][]string{"sex": {"F", "M", "F", "M"}}, nil),
 			cfg(map[string]any{"sensitive": []any{"sex"}, "positive_label": 2}), `"2" is not a class id`},
 		{"no labels", badTarget(nil, nil, nil), cfg(sexRace), "needs labels"},
+		{"one label name", badTarget([]int64{0, 0, 0, 0}, map[string][]string{"sex": {"F", "M", "F", "M"}}, []string{"no"}),
+			cfg(map[string]any{"sensitive": []any{"sex"}}), `the labels hold a single class ("no")`},
 		{"numpy data", badTarget(y, nil, nil), cfg(sexRace), "needs CSV data (data.csv) with the sensitive columns sex, race listed in data.keep"},
 		{"unknown reference", badTarget(y, map[string][]string{"sex": {"F", "M", "F", "M"}}, nil),
 			cfg(map[string]any{"sensitive": []any{"sex"}, "reference_groups": map[string]any{"sex": "X"}}), `"X" is not a value of sex (values: F, M)`},
