@@ -3,6 +3,7 @@ package evasion
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +17,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/onnx"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -549,4 +551,83 @@ func TestSanityFlags(t *testing.T) {
 	if !strings.Contains(strings.Join(r.Warnings, "\n"), "1 samples fall to the black-box attack only") {
 		t.Errorf("warnings %q do not count the one sample only Square broke", r.Warnings)
 	}
+}
+
+// TestNoGradientRule: a model with an operator autodiff has no rule for
+// (Sin) falls back to NES under gradient_mode auto, and is an exit-2
+// error under gradient_mode exact.
+func TestNoGradientRule(t *testing.T) {
+	const n, f, k = 64, 4, 5
+	m := onnx.NewModel("sin", 13)
+	b := onnx.NewBuilder(m, "s/")
+	b.AddInput("x", onnx.Float32, []int64{-1, f}, "N")
+	rng := rand.New(rand.NewPCG(1, 2))
+	w := make([]float64, k*f)
+	for i := range w {
+		w[i] = rng.NormFloat64() * 3
+	}
+	wn := b.ConstFloat("w", onnx.Float32, []int64{k, f}, w)
+	bn := b.ConstFloat("b", onnx.Float32, []int64{k}, make([]float64, k))
+	h := b.Op("Sin", []string{"x"})
+	b.NodeOut("Gemm", []string{h, wn, bn}, []string{"logits"}, onnx.AttrInt("transB", 1))
+	b.AddOutput("logits", onnx.Float32, []int64{-1, k}, "N")
+	path := filepath.Join(t.TempDir(), "sin.onnx")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	env, err := runtime.Init(testutil.ORTLibrary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
+	sess, err := runtime.Open(env, path, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	x := make([]float32, n*f)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	// labels: the model's own predictions, so every sample is attackable
+	r, err := sess.NewRunner(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.Run(context.Background(), x, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := make([]int64, n)
+	for i := range y {
+		y[i] = int64(argmax(out[i*k : (i+1)*k]))
+	}
+	r.Close()
+	tg := &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt,
+		Data: &data.Dataset{X: x, N: n, SampleShape: []int{f}, Y: y}, Range: [2]float64{0, 1}, Classes: k,
+		OutputKind: runtime.Logits, BatchSize: 16, Pool: runtime.Pool{Workers: 2}, Seed: 7, ConfidenceLevel: 0.95}
+	raw := func(mode string) map[string]any {
+		return map[string]any{"gradient_mode": mode, "attacks": []any{
+			map[string]any{"name": "pgd", "eps": []any{0.3}, "steps": 10, "step_size": 0.05}}}
+	}
+	_, err = Suite{}.Run(context.Background(), tg, decode(t, raw("exact")))
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "Sin") {
+		t.Fatalf("gradient_mode exact on a Sin model: got %v, want an exit-2 error naming Sin", err)
+	}
+	res, err := Suite{}.Run(context.Background(), tg, decode(t, raw("auto")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Details["gradient_mode"].(map[string]string)["pgd"]; got != ModeEstimated {
+		t.Fatalf("gradient_mode %q, want estimated", got)
+	}
+	if sr := res.Metrics["pgd.linf.eps=0.3.attack_success_rate"]; sr == 0 {
+		t.Errorf("NES-PGD broke no sample of the Sin model")
+	}
+	// 10 steps + 1 evaluation, each 2·20+1 forward rows
+	if q := res.Metrics["pgd.linf.eps=0.3.queries"]; q > 11*41 {
+		t.Errorf("queries %v above the budget of 11 NES evaluations", q)
+	}
+	outs, _ := runOutcomes(t, tg, decode(t, raw("auto")))
+	checkConstraints(t, tg, outs[0])
 }
