@@ -631,3 +631,62 @@ func TestNoGradientRule(t *testing.T) {
 	outs, _ := runOutcomes(t, tg, decode(t, raw("auto")))
 	checkConstraints(t, tg, outs[0])
 }
+
+// TestFixedBatchAndFloat64Models: models whose gradient graphs the suite
+// cannot run in shrinking batches (fixed batch 4) or on float32 (float64
+// input) fall back to NES under auto and are exit-2 errors under exact.
+func TestFixedBatchAndFloat64Models(t *testing.T) {
+	for _, model := range []string{"fixed_batch4.onnx", "mlp_float64.onnx"} {
+		t.Run(model, func(t *testing.T) {
+			env, err := runtime.Init(testutil.ORTLibrary(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
+			sess, err := runtime.Open(env, filepath.Join(testutil.RepoRoot(t), "runtime", "testdata", model), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sess.Close()
+			const n = 10
+			d, k := sess.SampleSize(), sess.NumClasses()
+			rng := rand.New(rand.NewPCG(3, 4))
+			x := make([]float32, n*d)
+			for i := range x {
+				x[i] = rng.Float32()
+			}
+			r, err := sess.NewRunner(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := r.Run(context.Background(), x, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			y := make([]int64, n)
+			for i := range y {
+				y[i] = int64(argmax(out[i*k : (i+1)*k]))
+			}
+			r.Close()
+			tg := &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt,
+				Data: &data.Dataset{X: x, N: n, SampleShape: []int{d}, Y: y}, Range: [2]float64{0, 1}, Classes: k,
+				OutputKind: runtime.Logits, BatchSize: 6, Pool: runtime.Pool{Workers: 2}, Seed: 7, ConfidenceLevel: 0.95}
+			raw := func(mode string) map[string]any {
+				return map[string]any{"gradient_mode": mode, "nes_samples": 5, "attacks": []any{
+					map[string]any{"name": "pgd", "eps": []any{0.5}, "steps": 5, "step_size": 0.2}}}
+			}
+			if _, err := (Suite{}).Run(context.Background(), tg, decode(t, raw("exact"))); err == nil || errs.Code(err, 0) != errs.Invalid {
+				t.Fatalf("gradient_mode exact: got %v, want an exit-2 error", err)
+			}
+			res, err := Suite{}.Run(context.Background(), tg, decode(t, raw("auto")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Details["gradient_mode"].(map[string]string)["pgd"]; got != ModeEstimated {
+				t.Fatalf("gradient_mode %q, want estimated", got)
+			}
+			outs, _ := runOutcomes(t, tg, decode(t, raw("auto")))
+			checkConstraints(t, tg, outs[0])
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
+	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -70,7 +71,7 @@ func buildGraph(t *suite.Target, head string) (*runtime.Graph, error) {
 	}
 	in, out := t.Session.Input(), t.Session.Output()
 	if in.Type != "float32" {
-		return nil, fmt.Errorf("gradient graph: input %q has type %s; the evasion suite attacks float32 inputs", in.Name, in.Type)
+		return nil, errs.Invalidf("gradient graph: input %q has type %s; gradient graphs are run on float32 inputs (use gradient_mode: estimated)", in.Name, in.Type)
 	}
 	src := t.Model
 	spec := autodiff.Spec{Input: in.Name, Output: out.Name, OutputKind: kind, Loss: head,

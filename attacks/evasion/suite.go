@@ -91,7 +91,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	n, dim, k := ds.N, ds.SampleSize(), t.Classes
 	width := t.Range[1] - t.Range[0]
 	if !(width > 0) {
-		return nil, errs.Invalidf("suite evasion: data.range [%v, %v] is empty; attacks need the valid input domain", t.Range[0], t.Range[1])
+		return nil, errs.Invalidf("suite evasion needs data.range, the valid input domain (for example [0, 1]); it is unset or empty (%v)", t.Range)
 	}
 	for i, a := range cfg.Attacks {
 		for _, e := range a.Eps {
@@ -188,16 +188,25 @@ func gradientMode(t *suite.Target, cfg Config) (string, error) {
 	if !need || cfg.GradientMode == ModeEstimated {
 		return ModeEstimated, nil
 	}
-	ok, bad := autodiff.WhiteBox(t.Model)
-	if ok {
-		return ModeExact, nil
-	}
-	if cfg.GradientMode == ModeExact {
+	// Gradient graphs need a float32 input and a dynamic batch axis (the
+	// attacks run shrinking batches).
+	var why string
+	if in := t.Session.Input(); in.Type != "float32" {
+		why = fmt.Sprintf("its input %q is %s, gradient graphs are run on float32 inputs", in.Name, in.Type)
+	} else if fb := t.Session.FixedBatch(); fb > 0 {
+		why = fmt.Sprintf("its input %q has a fixed batch size %d", in.Name, fb)
+	} else if ok, bad := autodiff.WhiteBox(t.Model); !ok {
 		ops := make([]string, len(bad))
 		for i, u := range bad {
 			ops[i] = u.Op + " (node " + strconv.Quote(u.Node) + ")"
 		}
-		return "", errs.Invalidf("config suites.evasion.gradient_mode exact: the model has operators without a gradient rule: %s; use gradient_mode: auto or estimated", strings.Join(ops, ", "))
+		why = "it has operators without a gradient rule: " + strings.Join(ops, ", ")
+	}
+	if why == "" {
+		return ModeExact, nil
+	}
+	if cfg.GradientMode == ModeExact {
+		return "", errs.Invalidf("config suites.evasion.gradient_mode exact: the model has no exact gradients: %s; use gradient_mode: auto or estimated", why)
 	}
 	return ModeEstimated, nil
 }
