@@ -131,6 +131,13 @@ func fdCases() []fdCase {
 			y := b.Op("Gemm", []string{cst(b, e, r, 4, 3), xt}, ai("transA", 1))
 			return b.Op("Transpose", []string{y}, ais("perm", 1, 0))
 		}},
+		{name: "Gemm_transA_on_x", shape: []int64{4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			xt := b.Op("Transpose", []string{b.Op("Tanh", []string{x})}, ais("perm", 1, 0))
+			return b.Op("Gemm", []string{xt, cst(b, e, r, 4, 3)}, ai("transA", 1))
+		}},
+		{name: "ReduceSum_13_noop_empty", opset: 13, shape: []int64{3}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("ReduceSum", []string{b.Op("Exp", []string{x}), b.ConstI64()}, ai("noop_with_empty_axes", 1))
+		}},
 		{name: "MatMul_3d_2d", shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
 			return b.Op("MatMul", []string{x, cst(b, e, r, 4, 2)})
 		}},
@@ -167,6 +174,9 @@ func fdCases() []fdCase {
 		}},
 		{name: "MaxPool_pads", distinct: true, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
 			return b.Op("MaxPool", []string{x}, ais("kernel_shape", 2, 3), ais("strides", 2, 3), ais("pads", 1, 1, 0, 0))
+		}},
+		{name: "MaxPool_ceil_16", opset: 16, distinct: true, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("MaxPool", []string{x}, ais("kernel_shape", 2, 3), ais("strides", 2, 3), ai("ceil_mode", 1))
 		}},
 		{name: "MaxPool_overlap_16", distinct: true, opset: 16, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
 			return b.Op("MaxPool", []string{x}, ais("kernel_shape", 3, 3), ais("strides", 2, 2))

@@ -567,6 +567,19 @@ func ruleMaxPool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 			overlap = true
 		}
 	}
+	// MaxUnpool reads the Indices as flat positions in its output, so its
+	// output must have x's shape; with ceil_mode its minimum output can be
+	// larger, and then only the scatter below is correct.
+	if !overlap && onnx.AttrIntOr(n, "ceil_mode", 0) != 0 {
+		xs, ys := c.shape(x), c.shape(out(n, 0))
+		_, _, _, pb, pe, _ := c.window(n, x, nil)
+		for i := range k {
+			if len(xs) != len(k)+2 || len(ys) != len(k)+2 || xs[2+i] < 0 || ys[2+i] < 0 ||
+				(ys[2+i]-1)*s[i]+k[i]-pb[i]-pe[i] > xs[2+i] {
+				overlap = true
+			}
+		}
+	}
 	if !overlap {
 		// MaxUnpool scatters each gradient to its argmax; windows do not
 		// overlap, so no two indices collide.
@@ -576,7 +589,7 @@ func ruleMaxPool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 			onnx.AttrInts("pads", append(append([]int64{}, pb...), pe...)...))}, nil
 	}
 	if c.b.Opset < 16 {
-		return nil, fmt.Errorf("MaxPool with overlapping windows needs ScatterElements with reduction=add (opset 16+); the model has opset %d", c.b.Opset)
+		return nil, fmt.Errorf("MaxPool with overlapping windows (or ceil_mode windows past the input) needs ScatterElements with reduction=add (opset 16+); the model has opset %d", c.b.Opset)
 	}
 	flat := c.b.Reshape(g, -1)
 	fi := c.b.Reshape(idx, -1)
@@ -885,10 +898,10 @@ func ruleReduce(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string
 	x, y := in(n, 0), out(n, 0)
 	axes, ok := c.inf.ReduceAxes(n)
 	if !ok {
-		if in(n, 1) != "" {
+		if _, known := c.inf.Ints[in(n, 1)]; in(n, 1) != "" && !known {
 			return nil, fmt.Errorf("axes must be a constant")
 		}
-		// noop_with_empty_axes=1 and no axes: identity
+		// noop_with_empty_axes=1 and no (or empty) axes: identity
 		return []string{gy[0]}, nil
 	}
 	g := gy[0]

@@ -608,7 +608,10 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 			axes = []int64{AttrIntOr(n, "axis", 0)}
 		} else {
 			axes, ok = inf.ReduceAxes(n)
-			if ok && axes == nil && x.Shape != nil && AttrIntOr(n, "noop_with_empty_axes", 0) != 0 && inf.in(n, 1) == "" {
+			v, known := inf.Ints[inf.in(n, 1)]
+			empty := inf.in(n, 1) == "" || (known && len(v) == 0)
+			if !ok && empty && AttrIntOr(n, "noop_with_empty_axes", 0) != 0 {
+				// no axes and noop_with_empty_axes: the identity
 				vt.Shape = clone(x.Shape)
 				set(0, vt)
 				return
