@@ -9,6 +9,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/accuracy"
 	"github.com/gauntlet-ml/gauntlet/attacks/attribute"
 	"github.com/gauntlet-ml/gauntlet/attacks/evasion"
+	"github.com/gauntlet-ml/gauntlet/attacks/inversion"
 	"github.com/gauntlet-ml/gauntlet/attacks/membership"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/fairness"
@@ -21,6 +22,7 @@ var suites = []suite.Suite{
 	attribute.Suite{},
 	evasion.Suite{},
 	fairness.Suite{},
+	inversion.Suite{},
 	membership.Suite{},
 }
 

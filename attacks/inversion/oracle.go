@@ -1,0 +1,172 @@
+package inversion
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/gauntlet-ml/gauntlet/attacks/privacy"
+	"github.com/gauntlet-ml/gauntlet/autodiff"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// oracle gives the cross-entropy of each row's target class and its
+// gradient with respect to the row.
+type oracle interface {
+	// eval writes CE_y(x_r) into loss[r] and, when g is not nil, ∇CE_y
+	// into g (n×d). step numbers the call, for seeded estimates.
+	eval(ctx context.Context, x []float32, y []int64, loss []float64, g []float32, step int) error
+	close()
+}
+
+func newOracle(t *suite.Target, mode string, cfg Config, n, d int, lo, hi float64) (oracle, error) {
+	if mode == GradExact {
+		return newExact(t, n)
+	}
+	return newNES(t, cfg, n, d, lo, hi)
+}
+
+// exact runs the model's cross-entropy gradient graph (package autodiff).
+type exact struct {
+	g *runtime.Graph
+	r *runtime.GraphRunner
+}
+
+func newExact(t *suite.Target, n int) (*exact, error) {
+	kind := autodiff.OutputLogits
+	if t.OutputKind == runtime.Probabilities {
+		kind = autodiff.OutputProbabilities
+	}
+	in, out := t.Session.Input(), t.Session.Output()
+	spec := autodiff.Spec{Input: in.Name, Output: out.Name, OutputKind: kind, Loss: autodiff.LossCE,
+		LabelsName: "gauntlet_inversion_labels", LossName: "gauntlet_inversion_loss", GradName: "gauntlet_inversion_grad"}
+	m, nm, err := autodiff.BuildNamed(t.Model, spec)
+	if err != nil {
+		return nil, fmt.Errorf("gradient graph: %w", err)
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		return nil, fmt.Errorf("gradient graph: %w", err)
+	}
+	sample := t.Session.SampleShape()
+	ins := []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
+	outs := []runtime.GraphTensor{{Name: nm.Loss, Type: "float32"}, {Name: nm.Grad, Type: "float32", Sample: sample}}
+	g, err := runtime.OpenGraph(t.Env, "inversion gradient graph of "+t.Session.Info().Path, b, ins, outs, t.SessionOptions)
+	if err != nil {
+		return nil, err
+	}
+	r, err := g.NewRunner(n)
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
+	return &exact{g: g, r: r}, nil
+}
+
+func (o *exact) eval(ctx context.Context, x []float32, y []int64, loss []float64, g []float32, _ int) error {
+	n := len(y)
+	copy(o.r.F32In(0), x)
+	copy(o.r.I64In(1), y)
+	if err := o.r.Run(ctx, n); err != nil {
+		return err
+	}
+	for i, v := range o.r.Out(0)[:n] {
+		loss[i] = float64(v)
+	}
+	if g != nil {
+		copy(g, o.r.Out(1)[:len(x)])
+	}
+	return nil
+}
+
+func (o *exact) close() {
+	o.r.Close()
+	o.g.Close()
+}
+
+// nes estimates the gradient by natural evolution strategies (Ilyas et al.
+// 2018): q antithetic Gaussian pairs per row, all rows and perturbations
+// in one forward batch of n·(2q+1).
+type nes struct {
+	r       *runtime.Runner
+	probs   bool
+	q, d, k int
+	sigma   float64
+	seed    uint64
+	pcg     *rand.PCG
+	rng     *rand.Rand
+	big     []float32 // n(2q+1)×d
+	u       []float32 // n·q×d directions
+	f       []float64 // n(2q+1) losses
+	z, lp   []float64 // one output row as float64, its log-softmax
+}
+
+func newNES(t *suite.Target, cfg Config, n, d int, lo, hi float64) (*nes, error) {
+	q := cfg.NESPairs
+	rows := n * (2*q + 1)
+	r, err := t.Session.NewRunner(rows)
+	if err != nil {
+		return nil, err
+	}
+	pcg := rand.NewPCG(0, 0)
+	return &nes{r: r, probs: t.OutputKind == runtime.Probabilities, q: q, d: d, k: t.Classes,
+		sigma: cfg.NESSigma * (hi - lo), seed: suite.DeriveSeed(t.Seed, "inversion/nes"), pcg: pcg, rng: rand.New(pcg),
+		big: make([]float32, rows*d), u: make([]float32, n*q*d), f: make([]float64, rows),
+		z: make([]float64, t.Classes), lp: make([]float64, t.Classes)}, nil
+}
+
+func (o *nes) eval(ctx context.Context, x []float32, y []int64, loss []float64, g []float32, step int) error {
+	n, q, d := len(y), o.q, o.d
+	per := 2*q + 1
+	o.pcg.Seed(o.seed, uint64(step))
+	sig := float32(o.sigma)
+	for r := 0; r < n; r++ {
+		xr := x[r*d : (r+1)*d]
+		base := r * per
+		copy(o.big[base*d:(base+1)*d], xr)
+		for k := 0; k < q; k++ {
+			u := o.u[(r*q+k)*d : (r*q+k+1)*d]
+			plus := o.big[(base+1+2*k)*d : (base+2+2*k)*d]
+			minus := o.big[(base+2+2*k)*d : (base+3+2*k)*d]
+			for j := range u {
+				u[j] = float32(o.rng.NormFloat64())
+				plus[j] = xr[j] + sig*u[j]
+				minus[j] = xr[j] - sig*u[j]
+			}
+		}
+	}
+	rows := n * per
+	out, err := o.r.Run(ctx, o.big[:rows*d], rows)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < rows; i++ {
+		privacy.Logits(o.z, out[i*o.k:(i+1)*o.k], o.probs)
+		privacy.LogSoftmax(o.lp, o.z)
+		o.f[i] = -o.lp[y[i/per]]
+	}
+	for r := 0; r < n; r++ {
+		loss[r] = o.f[r*per]
+		if g == nil {
+			continue
+		}
+		gr := g[r*d : (r+1)*d]
+		clear(gr)
+		scale := 1 / (2 * float64(q) * o.sigma)
+		for k := 0; k < q; k++ {
+			c := float32((o.f[r*per+1+2*k] - o.f[r*per+2+2*k]) * scale)
+			if math.IsNaN(float64(c)) || math.IsInf(float64(c), 0) {
+				continue
+			}
+			u := o.u[(r*q+k)*d : (r*q+k+1)*d]
+			for j, v := range u {
+				gr[j] += c * v
+			}
+		}
+	}
+	return nil
+}
+
+func (o *nes) close() { o.r.Close() }
