@@ -36,6 +36,20 @@ func compositionCases() []fdCase {
 		{name: "head_cw_on_softmax_output", shape: []int64{6}, loss: "cw", labels: []int64{0}, build: func(b *B, x string, e int32, r *rand.Rand) string {
 			return b.Op("Softmax", []string{mlp2(6, 7, 5)(b, x, e, r)})
 		}},
+		// the heads at the ends of the opset range (attribute forms at 11)
+		{name: "head_ce_opset11", opset: 11, shape: []int64{6}, loss: "ce", labels: []int64{1}, build: mlp2(6, 7, 5)},
+		{name: "head_dlr_opset11", opset: 11, shape: []int64{6}, loss: "dlr", labels: []int64{2}, build: mlp2(6, 7, 5)},
+		{name: "head_cw_opset21", opset: 21, shape: []int64{6}, loss: "cw", labels: []int64{1}, build: mlp2(6, 7, 5)},
+		{name: "head_logit_opset11_softmax", opset: 11, shape: []int64{6}, loss: "logit:4", build: func(b *B, x string, e int32, r *rand.Rand) string {
+			return b.Op("Softmax", []string{mlp2(6, 7, 5)(b, x, e, r)})
+		}},
+		{name: "cnn_opset11_ce", opset: 11, shape: []int64{1, 8, 8}, f32: true, distinct: true, step: 1e-3, loss: "ce", labels: []int64{2}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+			c1 := b.Op("Relu", []string{b.Op("Conv", []string{x, cst(b, e, r, 4, 1, 3, 3), cst(b, e, r, 4)}, ais("pads", 1, 1, 1, 1))})
+			p := b.Op("MaxPool", []string{c1}, ais("kernel_shape", 2, 2), ais("strides", 2, 2))
+			f := b.Op("Flatten", []string{p})
+			return b.Op("Gemm", []string{f, cst(b, e, r, 3, 64), cst(b, e, r, 3)}, ai("transB", 1))
+		}},
+
 		// compositions
 		{name: "mlp_gelu_layernorm_softmax", shape: []int64{6}, f32: true, loss: "ce", labels: []int64{2}, build: func(b *B, x string, e int32, r *rand.Rand) string {
 			h := b.Op("Gemm", []string{x, cst(b, e, r, 6, 8)})
