@@ -9,9 +9,15 @@
 //   - ParseGate parses a gate such as "accuracy.top1 >= 0.9"; Evaluate and
 //     EvaluateAll check gates against a report; ValidateGates checks, before
 //     a run, that every gate names a known suite and metric.
-//   - Writer renders a report in one format; WriterFor picks one by name
-//     (only "json" so far). WriteFileAtomic writes a file so that a failed
-//     write never leaves a partial report.
+//   - Writer renders a report in one format; WriterFor picks one by name:
+//     json, junit, sarif, markdown, html (docs/reports.md). WriteFileAtomic
+//     writes a file so that a failed write never leaves a partial report.
+//   - Waivers excuse failed gates until a date (ApplyWaivers); Compare
+//     compares a report with its baseline (deltas, regression gates,
+//     McNemar's test on per-sample outcomes, see PerSampleKey).
+//   - Finding, ScanResult and ScanRules are the model scan's findings
+//     (package scan produces them); ValidateSARIF checks SARIF output
+//     against the committed SARIF 2.1.0 schema.
 //   - ValidateJSON checks report JSON against the embedded JSON Schema,
 //     schema/report.schema.json (draft 2020-12).
 package reports

@@ -35,7 +35,14 @@ type Report struct {
 	Environment   Environment   `json:"environment"`
 	Suites        []SuiteResult `json:"suites"`
 	Gates         []GateResult  `json:"gates"`
-	Warnings      []string      `json:"warnings"`
+	// Baseline compares this report with an earlier one (run --baseline):
+	// per-metric deltas, regression gates and McNemar tests. Absent when
+	// no baseline was given.
+	Baseline *Comparison `json:"baseline,omitempty"`
+	// Scan is the static scan of the model file that ran before the suites
+	// (findings at or above warning are listed). Absent when none ran.
+	Scan     *ScanResult `json:"scan,omitempty"`
+	Warnings []string    `json:"warnings"`
 }
 
 // Tool identifies the program that wrote the report.
@@ -118,4 +125,7 @@ type GateResult struct {
 	// Reason explains a gate that could not be evaluated (suite error,
 	// undefined metric).
 	Reason string `json:"reason,omitempty"`
+	// Waiver is the waiver naming this failed gate, active or expired.
+	// A failure with an active waiver does not fail the run.
+	Waiver *WaiverStatus `json:"waiver,omitempty"`
 }

@@ -26,6 +26,10 @@ type Writer interface {
 // sarif, markdown, html) plugs in by adding its Writer here.
 var writers = []Writer{
 	JSONWriter{},
+	JUnitWriter{},
+	SARIFWriter{},
+	MarkdownWriter{},
+	HTMLWriter{},
 }
 
 // Formats returns the names of the known formats, in registry order.

@@ -129,7 +129,7 @@ func TestWriterFor(t *testing.T) {
 		t.Fatalf("WriterFor(json) = %v, %v", w, err)
 	}
 	_, err = WriterFor("yaml")
-	want := `report format "yaml": unknown format (known: json)`
+	want := `report format "yaml": unknown format (known: json, junit, sarif, markdown, html)`
 	if err == nil || err.Error() != want {
 		t.Errorf("WriterFor(yaml) error = %v, want %s", err, want)
 	}

@@ -1,0 +1,370 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// Chart sizes.
+const (
+	chartWidth  = 5.5 * vg.Inch
+	chartHeight = 3.6 * vg.Inch
+	// maxImageBytes bounds an image file embedded into the HTML report.
+	maxImageBytes = 8 << 20
+	// maxBarGroups bounds the groups drawn in one fairness bar chart.
+	maxBarGroups = 24
+)
+
+// figure is one chart or image of the HTML report: Src is a data: URI.
+type figure struct {
+	Title   string
+	Caption string
+	Src     string
+}
+
+// generic returns v as encoding/json would read it back (maps of any,
+// float64 numbers), so that charts read the in-memory and the on-disk
+// forms of Details alike.
+func generic(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var out any
+	if json.Unmarshal(b, &out) != nil {
+		return nil
+	}
+	return out
+}
+
+func asMap(v any) map[string]any  { m, _ := v.(map[string]any); return m }
+func asList(v any) []any          { l, _ := v.([]any); return l }
+func asNum(v any) (float64, bool) { f, ok := v.(float64); return f, ok }
+func asString(v any) string       { s, _ := v.(string); return s }
+
+func sortedKeys(m map[string]any) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// svgURI renders p as an SVG data URI.
+func svgURI(p *plot.Plot) (string, error) {
+	wt, err := p.WriterTo(chartWidth, chartHeight, "svg")
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return "", err
+	}
+	return "data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
+func newPlot(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = true
+	return p
+}
+
+// suiteFigures returns the charts and images the HTML report draws for a
+// suite, from the Details conventions of docs/reports.md:
+//
+//   - "curves": {"<attack>.<norm>": [{"eps", "robust_accuracy"}, …]} —
+//     robustness curves, one chart per norm, one line per attack;
+//   - "attacks": {"<name>": {"roc": [{"fpr", "tpr"}, …]}} — ROC curves of
+//     membership-inference attacks, one chart, one line per attack;
+//   - "attributes": {"<attr>": {"groups": [{"group", "<rate>", …}]}} — per-
+//     group bars of selection, true-positive and false-positive rates;
+//   - "calibration_bins": [{"accuracy", "confidence", "count"}] — a
+//     reliability diagram;
+//   - "images": [{"title", "png" (base64) or "path"}] and
+//     "examples": {"files": {"grid.png": path}} — embedded pictures
+//     (inversions, adversarial grids).
+//
+// A malformed entry is skipped and named in the returned notes; nothing
+// here fails the report.
+func suiteFigures(s SuiteResult) (figs []figure, notes []string) {
+	d := asMap(generic(s.Details))
+	if d == nil {
+		return nil, nil
+	}
+	add := func(f []figure, err error, what string) {
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("%s: %s chart not drawn: %v", s.Name, what, err))
+			return
+		}
+		figs = append(figs, f...)
+	}
+	if c := asMap(d["curves"]); c != nil {
+		f, err := robustnessCharts(s.Name, c)
+		add(f, err, "robustness")
+	}
+	if a := asMap(d["attacks"]); a != nil {
+		f, err := rocChart(s.Name, a)
+		add(f, err, "ROC")
+	}
+	if a := asMap(d["attributes"]); a != nil {
+		f, err := groupCharts(s.Name, a)
+		add(f, err, "per-group")
+	}
+	if b := asList(d["calibration_bins"]); b != nil {
+		f, err := reliabilityChart(s.Name, b)
+		add(f, err, "reliability")
+	}
+	f, n := images(d)
+	figs = append(figs, f...)
+	for _, x := range n {
+		notes = append(notes, s.Name+": "+x)
+	}
+	return figs, notes
+}
+
+func robustnessCharts(suite string, curves map[string]any) ([]figure, error) {
+	byNorm := map[string][]string{}
+	for _, k := range sortedKeys(curves) {
+		i := strings.LastIndexByte(k, '.')
+		norm := k[i+1:]
+		byNorm[norm] = append(byNorm[norm], k)
+	}
+	norms := make([]string, 0, len(byNorm))
+	for n := range byNorm {
+		norms = append(norms, n)
+	}
+	sort.Strings(norms)
+	var figs []figure
+	for _, norm := range norms {
+		p := newPlot(suite+": robust accuracy, "+norm, "ε ("+norm+")", "robust accuracy")
+		p.Y.Min, p.Y.Max = 0, 1
+		var args []any
+		for _, k := range byNorm[norm] {
+			pts := asList(curves[k])
+			xys := make(plotter.XYs, 0, len(pts))
+			for _, pt := range pts {
+				m := asMap(pt)
+				x, ok1 := asNum(m["eps"])
+				y, ok2 := asNum(m["robust_accuracy"])
+				if ok1 && ok2 {
+					xys = append(xys, plotter.XY{X: x, Y: y})
+				}
+			}
+			if len(xys) == 0 {
+				return nil, fmt.Errorf("curve %q has no {eps, robust_accuracy} points", k)
+			}
+			name := k
+			if i := strings.LastIndexByte(k, '.'); i >= 0 {
+				name = k[:i]
+			}
+			args = append(args, name, xys)
+		}
+		if err := plotutil.AddLinePoints(p, args...); err != nil {
+			return nil, err
+		}
+		uri, err := svgURI(p)
+		if err != nil {
+			return nil, err
+		}
+		figs = append(figs, figure{Title: "Robustness curve (" + norm + ")", Caption: "Robust accuracy against the attack budget ε, one line per attack.", Src: uri})
+	}
+	return figs, nil
+}
+
+func rocChart(suite string, attacks map[string]any) ([]figure, error) {
+	var args []any
+	for _, name := range sortedKeys(attacks) {
+		roc := asList(asMap(attacks[name])["roc"])
+		if roc == nil {
+			continue
+		}
+		xys := make(plotter.XYs, 0, len(roc))
+		for _, pt := range roc {
+			m := asMap(pt)
+			x, ok1 := asNum(m["fpr"])
+			y, ok2 := asNum(m["tpr"])
+			if ok1 && ok2 {
+				xys = append(xys, plotter.XY{X: x, Y: y})
+			}
+		}
+		if len(xys) > 0 {
+			args = append(args, name, xys)
+		}
+	}
+	if len(args) == 0 {
+		return nil, nil // "attacks" without ROC points: not a membership suite
+	}
+	p := newPlot(suite+": ROC of the attacks", "false positive rate", "true positive rate")
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
+	diag, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}})
+	if err != nil {
+		return nil, err
+	}
+	diag.Color = color.Gray{Y: 160}
+	diag.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(diag)
+	p.Legend.Add("chance", diag)
+	if err := plotutil.AddLines(p, args...); err != nil {
+		return nil, err
+	}
+	uri, err := svgURI(p)
+	if err != nil {
+		return nil, err
+	}
+	return []figure{{Title: "ROC curves", Caption: "Membership-inference attacks: true against false positive rate; the dashed diagonal is guessing.", Src: uri}}, nil
+}
+
+// groupRates are the rates drawn per group.
+var groupRates = []string{"selection_rate", "true_positive_rate", "false_positive_rate"}
+
+func groupCharts(suite string, attrs map[string]any) ([]figure, error) {
+	var figs []figure
+	for _, attr := range sortedKeys(attrs) {
+		groups := asList(asMap(attrs[attr])["groups"])
+		if len(groups) == 0 {
+			continue
+		}
+		if len(groups) > maxBarGroups {
+			groups = groups[:maxBarGroups]
+		}
+		names := make([]string, len(groups))
+		for i, g := range groups {
+			names[i] = asString(asMap(g)["group"])
+		}
+		p := newPlot(suite+": rates by "+attr, "group", "rate")
+		p.Y.Min, p.Y.Max = 0, 1
+		w := vg.Points(40 / float64(len(groupRates)) * 6 / float64(max(len(groups), 3)) * 2)
+		var undefined int
+		for j, rate := range groupRates {
+			vals := make(plotter.Values, len(groups))
+			for i, g := range groups {
+				v, ok := asNum(asMap(g)[rate])
+				if !ok {
+					undefined++
+				}
+				vals[i] = v
+			}
+			bc, err := plotter.NewBarChart(vals, w)
+			if err != nil {
+				return nil, err
+			}
+			bc.Color = plotutil.Color(j)
+			bc.LineStyle.Width = 0
+			bc.Offset = w * vg.Length(float64(j)-float64(len(groupRates)-1)/2)
+			p.Add(bc)
+			p.Legend.Add(strings.ReplaceAll(rate, "_", " "), bc)
+		}
+		p.NominalX(names...)
+		uri, err := svgURI(p)
+		if err != nil {
+			return nil, err
+		}
+		cap := "Selection, true-positive and false-positive rate of each group of " + attr + "."
+		if undefined > 0 {
+			cap += fmt.Sprintf(" %d undefined rate(s) (0/0) are drawn as 0; the JSON report has them as null.", undefined)
+		}
+		figs = append(figs, figure{Title: "Per-group rates: " + attr, Caption: cap, Src: uri})
+	}
+	return figs, nil
+}
+
+func reliabilityChart(suite string, bins []any) ([]figure, error) {
+	var xys plotter.XYs
+	for _, b := range bins {
+		m := asMap(b)
+		c, ok1 := asNum(m["confidence"])
+		a, ok2 := asNum(m["accuracy"])
+		if ok1 && ok2 {
+			xys = append(xys, plotter.XY{X: c, Y: a})
+		}
+	}
+	if len(xys) == 0 {
+		return nil, nil
+	}
+	p := newPlot(suite+": reliability diagram", "mean confidence in bin", "accuracy in bin")
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
+	diag, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}})
+	if err != nil {
+		return nil, err
+	}
+	diag.Color = color.Gray{Y: 160}
+	diag.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(diag)
+	p.Legend.Add("perfect calibration", diag)
+	if err := plotutil.AddLinePoints(p, "model", xys); err != nil {
+		return nil, err
+	}
+	uri, err := svgURI(p)
+	if err != nil {
+		return nil, err
+	}
+	return []figure{{Title: "Calibration", Caption: "Accuracy against mean confidence per non-empty confidence bin; the dashed diagonal is perfect calibration.", Src: uri}}, nil
+}
+
+// images collects embedded pictures: details["images"] entries and the
+// evasion suite's adversarial grid.
+func images(d map[string]any) (figs []figure, notes []string) {
+	type img struct{ title, png, path string }
+	var list []img
+	for _, e := range asList(d["images"]) {
+		m := asMap(e)
+		list = append(list, img{asString(m["title"]), asString(m["png"]), asString(m["path"])})
+	}
+	if p := asString(asMap(asMap(d["examples"])["files"])["grid.png"]); p != "" {
+		list = append(list, img{"Adversarial examples (clean above, adversarial below)", "", p})
+	}
+	for _, im := range list {
+		data := im.png
+		if data == "" && im.path != "" {
+			b, err := readImage(im.path)
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("image %q not embedded: %v", im.title, err))
+				continue
+			}
+			data = base64.StdEncoding.EncodeToString(b)
+		}
+		if data == "" {
+			continue
+		}
+		figs = append(figs, figure{Title: im.title, Src: "data:image/png;base64," + data})
+	}
+	return figs, notes
+}
+
+func readImage(path string) ([]byte, error) {
+	if !filepath.IsAbs(path) {
+		return nil, fmt.Errorf("path %s is not absolute", path)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > maxImageBytes {
+		return nil, fmt.Errorf("%s is %d bytes, more than %d", path, st.Size(), maxImageBytes)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) {
+		return nil, fmt.Errorf("%s is not a PNG file", path)
+	}
+	return b, nil
+}
