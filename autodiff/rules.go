@@ -77,7 +77,7 @@ func ruleDropout(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 			}
 		}
 		if !ok || len(v) != 1 || v[0] != 0 {
-			return nil, fmt.Errorf("Dropout in training mode (training_mode input not a constant false) is not supported")
+			return nil, fmt.Errorf("training mode (a training_mode input that is not a constant false) is not supported")
 		}
 	}
 	return []string{gy[0]}, nil
@@ -181,7 +181,7 @@ func ruleNeg(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, e
 func rulePow(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	a, p, os := c.binary(n)
 	if need[1] {
-		return nil, fmt.Errorf("Pow with an exponent that depends on the input is not supported")
+		return nil, fmt.Errorf("an exponent that depends on the input is not supported")
 	}
 	var d string // p · a^(p−1)
 	if ct := c.inf.Consts[p]; ct != nil {
@@ -322,7 +322,7 @@ func ruleTranspose(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]str
 	p := onnx.AttrIntsOr(n, "perm", nil)
 	if p == nil {
 		if s == nil {
-			return nil, fmt.Errorf("Transpose without perm on a tensor of unknown rank")
+			return nil, fmt.Errorf("no perm and the rank of the input is unknown")
 		}
 		p = onnx.TransposePerm(n, len(s))
 	}
@@ -385,7 +385,7 @@ func ruleMatMul(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string
 	a, b := in(n, 0), in(n, 1)
 	sa, sb := c.shape(a), c.shape(b)
 	if len(sa) < 2 || len(sb) < 2 {
-		return nil, fmt.Errorf("MatMul with an operand of rank below 2 or unknown rank is not supported")
+		return nil, fmt.Errorf("operands of rank below 2 or of unknown rank are not supported")
 	}
 	g := gy[0]
 	os := c.shape(out(n, 0))
@@ -482,7 +482,7 @@ func (c *ctx) outputPadding(x string, k, s, d, pb, pe []int64, ceil bool) ([]int
 func ruleConv(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	x, w := in(n, 0), in(n, 1)
 	if need[1] {
-		return nil, fmt.Errorf("Conv weights that depend on the input are not supported")
+		return nil, fmt.Errorf("weights that depend on the input are not supported")
 	}
 	ws := c.shape(w)
 	if len(ws) < 3 {
@@ -536,7 +536,7 @@ func ruleMaxPool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 		return []string{""}, nil // only Indices used: no gradient
 	}
 	if onnx.AttrIntOr(n, "storage_order", 0) != 0 {
-		return nil, fmt.Errorf("MaxPool with storage_order=1 is not supported")
+		return nil, fmt.Errorf("storage_order=1 is not supported")
 	}
 	k, s, d, _, _, err := c.window(n, x, nil)
 	if err != nil {
@@ -589,7 +589,7 @@ func ruleMaxPool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 			onnx.AttrInts("pads", append(append([]int64{}, pb...), pe...)...))}, nil
 	}
 	if c.b.Opset < 16 {
-		return nil, fmt.Errorf("MaxPool with overlapping windows (or ceil_mode windows past the input) needs ScatterElements with reduction=add (opset 16+); the model has opset %d", c.b.Opset)
+		return nil, fmt.Errorf("overlapping windows (or ceil_mode windows past the input) need ScatterElements with reduction=add (opset 16+); the model has opset %d", c.b.Opset)
 	}
 	flat := c.b.Reshape(g, -1)
 	fi := c.b.Reshape(idx, -1)
@@ -603,14 +603,14 @@ func ruleAveragePool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]s
 	xs := c.shape(x)
 	ceil := onnx.AttrIntOr(n, "ceil_mode", 0) != 0
 	if ceil {
-		return nil, fmt.Errorf("AveragePool with ceil_mode=1 is not supported")
+		return nil, fmt.Errorf("ceil_mode=1 is not supported")
 	}
 	k, s, d, pb, pe, err := c.window(n, x, nil)
 	if err != nil {
 		return nil, err
 	}
 	if len(xs) < 3 || xs[1] < 0 {
-		return nil, fmt.Errorf("AveragePool gradient needs a static channel count")
+		return nil, fmt.Errorf("the channel count must be static")
 	}
 	ch := xs[1]
 	op, err := c.outputPadding(x, k, s, d, pb, pe, false)
@@ -691,11 +691,11 @@ func (c *ctx) channelShape(r int) string {
 func ruleBatchNorm(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	x := in(n, 0)
 	if onnx.AttrIntOr(n, "training_mode", 0) != 0 || (c.b.Opset < 14 && len(n.GetOutput()) > 1 && out(n, 1) != "") {
-		return nil, fmt.Errorf("BatchNormalization in training mode is not supported")
+		return nil, fmt.Errorf("training mode is not supported")
 	}
 	for i := 1; i < len(need); i++ {
 		if need[i] {
-			return nil, fmt.Errorf("BatchNormalization parameters that depend on the input are not supported")
+			return nil, fmt.Errorf("parameters that depend on the input are not supported")
 		}
 	}
 	xs := c.shape(x)
@@ -716,7 +716,7 @@ func ruleLayerNorm(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]str
 	x := in(n, 0)
 	for i := 1; i < len(need); i++ {
 		if need[i] {
-			return nil, fmt.Errorf("LayerNormalization scale or bias that depend on the input are not supported")
+			return nil, fmt.Errorf("a scale or bias that depends on the input is not supported")
 		}
 	}
 	ax := onnx.AttrIntOr(n, "axis", -1)
@@ -809,11 +809,11 @@ func ruleSlice(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string,
 	pads := make([]int64, 2*len(xs))
 	for i, a := range axes {
 		if steps[i] != 1 {
-			return nil, fmt.Errorf("Slice with step %d is not supported (only step 1)", steps[i])
+			return nil, fmt.Errorf("step %d is not supported (only step 1)", steps[i])
 		}
 		d := xs[a]
 		if d < 0 {
-			return nil, fmt.Errorf("Slice on dynamic axis %d of %q is not supported", a, x)
+			return nil, fmt.Errorf("slicing dynamic axis %d of %q is not supported", a, x)
 		}
 		b, e := onnx.ClampSlice(st[i], en[i], steps[i], d)
 		if e < b {
@@ -835,7 +835,7 @@ func ruleClip(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, 
 		hi = c.scalar(float64(a.GetF()), x)
 	}
 	if (len(need) > 1 && need[1]) || (len(need) > 2 && need[2]) {
-		return nil, fmt.Errorf("Clip bounds that depend on the input are not supported")
+		return nil, fmt.Errorf("bounds that depend on the input are not supported")
 	}
 	// The gradient passes where lo ≤ x ≤ hi (PyTorch's clamp convention).
 	var mask string
@@ -859,7 +859,7 @@ func ruleClip(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, 
 func rulePad(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	x := in(n, 0)
 	if m := onnx.AttrStringOr(n, "mode", "constant"); m != "constant" {
-		return nil, fmt.Errorf("Pad mode %q is not supported (only constant)", m)
+		return nil, fmt.Errorf("mode %q is not supported (only constant)", m)
 	}
 	if len(need) > 2 && need[2] {
 		return nil, fmt.Errorf("a Pad value that depends on the input is not supported")
@@ -1048,7 +1048,7 @@ func ruleHardSwish(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]str
 
 func ruleGelu(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	if a := onnx.AttrStringOr(n, "approximate", "none"); a != "none" {
-		return nil, fmt.Errorf("Gelu with approximate=%q is not supported", a)
+		return nil, fmt.Errorf("approximate=%q is not supported", a)
 	}
 	x := in(n, 0)
 	// d/dx x·Φ(x) = Φ(x) + x·φ(x), Φ(x) = (1 + erf(x/√2))/2, φ(x) = e^(−x²/2)/√(2π)
