@@ -61,6 +61,26 @@ func newWork(d, k, batch int, rlo, rhi float32, probs bool) *work {
 
 func (w *work) row(v []float32, i int) []float32 { return v[i*w.d : (i+1)*w.d] }
 
+// rowShrink is the ratio of the batch-size ladder: as samples leave an
+// attack, ORT runs on the smallest ladder size ≥ the active count, so a
+// batch sees a handful of shapes (ORT plans memory per shape) instead of
+// one per count; padding rows hold stale, valid inputs whose results are
+// ignored. The waste is below 1/rowShrink − 1 = 33 %.
+const rowShrink = 0.75
+
+// rows returns the ladder size for n active samples: the smallest of
+// batch, ⌈batch·¾⌉, ⌈batch·(¾)²⌉, … that is ≥ n.
+func (w *work) rows(n int) int {
+	m := w.batch
+	for {
+		next := int(math.Ceil(float64(m) * rowShrink))
+		if next < n || next >= m {
+			return m
+		}
+		m = next
+	}
+}
+
 // begin prepares the box of every sample and resets the job's outputs.
 func (w *work) begin(j *job) {
 	for i := 0; i < j.n; i++ {
@@ -98,7 +118,7 @@ func (w *work) evalActive(ctx context.Context, j *job, o oracle, targeted bool, 
 			lab[r] = j.y[i]
 		}
 	}
-	if err := o.eval(ctx, len(w.act), rng); err != nil {
+	if err := o.eval(ctx, w.rows(len(w.act)), rng); err != nil {
 		return err
 	}
 	c := o.cost()
@@ -501,7 +521,8 @@ func (w *work) square(ctx context.Context, j *job, p squareParams, rng *rand.Ran
 				}
 			}
 		}
-		out, err := w.fwd.Run(ctx, in[:len(w.act)*w.d], len(w.act))
+		m := w.rows(len(w.act))
+		out, err := w.fwd.Run(ctx, in[:m*w.d], m)
 		if err != nil {
 			return err
 		}
@@ -534,7 +555,8 @@ func (w *work) fwdActive(ctx context.Context, j *job, in, src []float32) ([]floa
 	for r, i := range w.act {
 		copy(in[r*w.d:(r+1)*w.d], w.row(src, i))
 	}
-	out, err := w.fwd.Run(ctx, in[:len(w.act)*w.d], len(w.act))
+	m := w.rows(len(w.act))
+	out, err := w.fwd.Run(ctx, in[:m*w.d], m)
 	if err != nil {
 		return nil, err
 	}

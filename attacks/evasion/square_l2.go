@@ -216,7 +216,8 @@ func (w *work) squareL2(ctx context.Context, j *job, p squareParams, rng *rand.R
 			}
 			w.applyL2(in[r*d:(r+1)*d], x0, delta, w.row(w.lo, i), w.row(w.hi, i), j.eps)
 		}
-		out, err := w.fwd.Run(ctx, in[:len(w.act)*d], len(w.act))
+		m := w.rows(len(w.act))
+		out, err := w.fwd.Run(ctx, in[:m*d], m)
 		if err != nil {
 			return err
 		}
