@@ -64,7 +64,7 @@ type AttackConfig struct {
 	Norm  string    `mapstructure:"norm"`
 	Eps   []float64 `mapstructure:"eps"`
 	// StepSize is the absolute step of pgd (default 2.5·eps/steps).
-	StepSize    float64 `mapstructure:"step_size"`
+	StepSize    *float64 `mapstructure:"step_size"`
 	Steps       int     `mapstructure:"steps"`
 	RandomStart bool    `mapstructure:"random_start"`
 	Restarts    int     `mapstructure:"restarts"`
@@ -196,8 +196,8 @@ func (a *AttackConfig) validate(where string) error {
 			return errs.Invalidf("%s.eps[%d] %v: eps must be a finite number ≥ 0", where, j, e)
 		}
 	}
-	if a.StepSize < 0 || math.IsNaN(a.StepSize) || math.IsInf(a.StepSize, 0) {
-		return errs.Invalidf("%s.step_size %v: must be > 0", where, a.StepSize)
+	if v := a.StepSize; v != nil && (!(*v > 0) || math.IsInf(*v, 0)) {
+		return errs.Invalidf("%s.step_size %v: must be a finite number > 0", where, *v)
 	}
 	if a.Steps < 0 || a.Steps > maxSteps {
 		return errs.Invalidf("%s.steps %d: want 1..%d", where, a.Steps, maxSteps)
@@ -226,7 +226,7 @@ func (a *AttackConfig) validate(where string) error {
 	bad := func(key string) error { return errs.Invalidf("%s.%s: not a parameter of %s", where, key, a.Name) }
 	switch a.Name {
 	case FGSM:
-		if a.StepSize != 0 {
+		if a.StepSize != nil {
 			return bad("step_size")
 		}
 		if a.Steps != 0 {
@@ -247,7 +247,7 @@ func (a *AttackConfig) validate(where string) error {
 		if a.Steps == 0 {
 			a.Steps = DefaultAPGDSteps
 		}
-		if a.StepSize != 0 {
+		if a.StepSize != nil {
 			return errs.Invalidf("%s.step_size: apgd adapts its own step size (it starts at 2·eps)", where)
 		}
 		switch a.Loss {
@@ -271,14 +271,14 @@ func (a *AttackConfig) validate(where string) error {
 		if a.PInit == 0 {
 			a.PInit = DefaultPInit
 		}
-		if a.StepSize != 0 || a.Steps != 0 {
+		if a.StepSize != nil || a.Steps != 0 {
 			return errs.Invalidf("%s: square takes queries and p_init, not step_size or steps", where)
 		}
 	case AutoAttack:
 		if a.Targeted || a.Target != nil {
 			return errs.Invalidf("%s.targeted: autoattack is untargeted (its APGD-T part picks its own targets)", where)
 		}
-		if a.StepSize != 0 {
+		if a.StepSize != nil {
 			return bad("step_size")
 		}
 		if a.Steps == 0 {

@@ -290,6 +290,9 @@ func TestBadConfig(t *testing.T) {
 	}{
 		{map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "eps": []any{-0.1}}}}, "eps[0] -0.1"},
 		{map[string]any{"attacks": []any{map[string]any{"name": "pgd", "eps": []any{0.1}, "step_size": -1}}}, "step_size"},
+		{map[string]any{"attacks": []any{map[string]any{"name": "pgd", "eps": []any{0.1}, "step_size": 0}}}, "step_size 0"},
+		{map[string]any{"attacks": []any{map[string]any{"name": "apgd", "eps": []any{0.1}, "loss": "hinge"}}}, `loss "hinge"`},
+		{map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "eps": []any{0.1}, "target": 3}}}, "targeted is false"},
 		{map[string]any{"attacks": []any{map[string]any{"name": "pgd", "norm": "l1", "eps": []any{0.1}}}}, `norm "l1"`},
 		{map[string]any{"attacks": []any{map[string]any{"name": "cw", "eps": []any{0.1}}}}, `name "cw"`},
 		{map[string]any{"attacks": []any{map[string]any{"name": "fgsm"}}}, "eps: list"},
@@ -306,14 +309,24 @@ func TestBadConfig(t *testing.T) {
 	}
 	// eps beyond the input range: found at run time, when the range is known
 	tg := digits(t, "digits_cnn.onnx", 1, 64)
-	for _, raw := range []map[string]any{
-		{"attacks": []any{map[string]any{"name": "fgsm", "eps": []any{1.5}}}},
-		{"attacks": []any{map[string]any{"name": "fgsm", "norm": "l2", "eps": []any{9}}}},
+	for _, c := range []struct {
+		raw  map[string]any
+		want string
+	}{
+		{map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "eps": []any{1.5}}}}, "diameter"},
+		// L2 diameter of [0,1]^64 is 8
+		{map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "norm": "l2", "eps": []any{9}}}}, "diameter"},
+		{map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "eps": []any{0.1}, "targeted": true, "target": 10}}}, "has 10 classes"},
 	} {
-		_, err := Suite{}.Run(context.Background(), tg, decode(t, raw))
-		if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "diameter") {
-			t.Errorf("%v: got %v, want an exit-2 error about the range", raw, err)
+		_, err := Suite{}.Run(context.Background(), tg, decode(t, c.raw))
+		if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: got %v, want an exit-2 error containing %q", c.raw, err, c.want)
 		}
+	}
+	tg.Range = [2]float64{}
+	_, err := Suite{}.Run(context.Background(), tg, decode(t, map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "eps": []any{0.1}}}}))
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "needs data.range") {
+		t.Errorf("no data.range: got %v", err)
 	}
 }
 

@@ -378,9 +378,10 @@ func (rt *runners) runOne(ctx context.Context, w *work, j *job, a AttackConfig, 
 		}
 		p := pgdParams{alpha: j.eps, steps: 1, restarts: 1, earlyStop: a.earlyStop(), targeted: targeted}
 		if a.Name == PGD {
-			p.alpha, p.steps, p.restarts, p.randomStart = a.StepSize, a.Steps, a.Restarts, a.RandomStart
-			if p.alpha == 0 {
-				p.alpha = 2.5 * j.eps / float64(a.Steps)
+			p.steps, p.restarts, p.randomStart = a.Steps, a.Restarts, a.RandomStart
+			p.alpha = 2.5 * j.eps / float64(a.Steps)
+			if a.StepSize != nil {
+				p.alpha = *a.StepSize
 			}
 		}
 		return w.pgd(ctx, j, w.oracles[headCE], p, r)
@@ -609,9 +610,9 @@ func params(a AttackConfig) map[string]any {
 	p := map[string]any{}
 	switch a.Name {
 	case PGD:
-		p["step_size"], p["steps"], p["random_start"], p["restarts"] = a.StepSize, a.Steps, a.RandomStart, a.Restarts
-		if a.StepSize == 0 {
-			p["step_size"] = "2.5·eps/steps"
+		p["step_size"], p["steps"], p["random_start"], p["restarts"] = "2.5·eps/steps", a.Steps, a.RandomStart, a.Restarts
+		if a.StepSize != nil {
+			p["step_size"] = *a.StepSize
 		}
 	case APGD:
 		p["loss"], p["steps"], p["restarts"] = a.Loss, a.Steps, a.Restarts
