@@ -65,9 +65,9 @@ type AttackConfig struct {
 	Eps   []float64 `mapstructure:"eps"`
 	// StepSize is the absolute step of pgd (default 2.5·eps/steps).
 	StepSize    *float64 `mapstructure:"step_size"`
-	Steps       int     `mapstructure:"steps"`
-	RandomStart bool    `mapstructure:"random_start"`
-	Restarts    int     `mapstructure:"restarts"`
+	Steps       int      `mapstructure:"steps"`
+	RandomStart bool     `mapstructure:"random_start"`
+	Restarts    int      `mapstructure:"restarts"`
 	// EarlyStop stops a sample as soon as the attack succeeds on it
 	// (default true); false keeps iterating and judges the last iterate.
 	EarlyStop *bool `mapstructure:"early_stop"`
