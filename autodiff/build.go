@@ -271,6 +271,18 @@ func WhiteBox(m *onnx.Model) (bool, []UnsupportedOp) {
 	return len(u) == 0, u
 }
 
+// WhiteBoxInfo is what `gauntlet inspect` reports about gradients.
+type WhiteBoxInfo struct {
+	WhiteBox    bool            `json:"white_box"`
+	Unsupported []UnsupportedOp `json:"unsupported,omitempty"`
+}
+
+// Inspect returns m's WhiteBoxInfo.
+func Inspect(m *onnx.Model) WhiteBoxInfo {
+	ok, u := WhiteBox(m)
+	return WhiteBoxInfo{WhiteBox: ok, Unsupported: u}
+}
+
 // unsupported lists dependent nodes that lead to a graph output and have
 // no rule.
 func (c *ctx) unsupported() []UnsupportedOp {

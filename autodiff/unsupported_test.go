@@ -45,6 +45,9 @@ func TestUnsupported(t *testing.T) {
 	if ok, _ := autodiff.WhiteBox(m); ok {
 		t.Error("WhiteBox = true")
 	}
+	if info := autodiff.Inspect(m); info.WhiteBox || len(info.Unsupported) != 3 {
+		t.Errorf("Inspect = %+v", info)
+	}
 	_, err := autodiff.Build(m, autodiff.Spec{Loss: "reduce", Tensor: "out"})
 	if err == nil {
 		t.Fatal("Build succeeded")
