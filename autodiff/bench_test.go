@@ -48,15 +48,16 @@ func benchSessions(b *testing.B, threads int) (fwd, grad *ortexec.Session, in []
 //
 // Measured (ORT 1.30.0 CPU, 2-core x86-64 shared with other builds, so
 // absolute times vary 2–4× with the load): at 1 intra-op thread forward
-// 6.4–6.8 ms, forward + gradient 34 ms, ratio 5.1–5.4; at 2 threads the
-// alternating-block ratio is 3.6–4.5. The ORT profiler puts the excess in
+// 6.4–6.8 ms, forward + gradient 34 ms, ratio 5.1–5.4 (thread CPU time,
+// which the load disturbs least: 6.0–7.0 ms and 31–35 ms, ratio 5.0–5.3);
+// at 2 threads the alternating-block ratio is 3.6–4.5. The ORT profiler puts the excess in
 // MaxPool with its Indices output (a slower kernel that also leaves the
 // blocked NCHWc layout, adding reorders) and MaxUnpool, i.e. in routing
 // the pooling gradient; conv backward costs about 1.4× the forward conv.
 // Measured and dropped: Sign-based Relu masks (slower than Where),
 // routing by strided slices (Slice/Concat/Transpose dominate), a fused
 // Conv→Relu→MaxPool backward by strided convolutions and a stacked-kernel
-// ConvTranspose (no gain beyond noise), ORT_ENABLE_EXTENDED instead of
+// ConvTranspose (CPU-time ratio 5.35–5.46, no gain), ORT_ENABLE_EXTENDED instead of
 // ALL (forward 2× slower).
 func BenchmarkMNISTCNN(b *testing.B) {
 	for _, threads := range []int{2, 1} {
