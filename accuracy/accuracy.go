@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -91,6 +92,8 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	k := t.Classes
 	probs := t.OutputKind == runtime.Probabilities
 	parts := make([]*counts, t.Batches(d.N))
+	// correct[i] is written by the one batch that holds sample i.
+	correct := make([]bool, d.N)
 	err := suite.ForEachBatch(ctx, t, d, func(b, lo, hi int, out []float32) error {
 		c := newCounts(k, cfg.Bins)
 		for i := lo; i < hi; i++ {
@@ -103,6 +106,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 			c.binConf[bin] += conf
 			if pred == y {
 				c.binHit[bin]++
+				correct[i] = true
 			}
 			c.conf += conf
 		}
@@ -116,7 +120,23 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	for _, p := range parts { // batch order: deterministic float sums
 		total.add(p)
 	}
-	return summarise(total, k, d.N, cfg.Bins, t.ConfidenceLevel), nil
+	r := summarise(total, k, d.N, cfg.Bins, t.ConfidenceLevel)
+	r.Details[reports.PerSampleKey] = perSample(correct, d.Columns[IDColumn])
+	return r, nil
+}
+
+// IDColumn is the CSV column (kept with data.keep) whose values become the
+// sample ids of the per-sample outcomes; without it, ids are row indices.
+const IDColumn = "id"
+
+// perSample packs per-sample correctness in the reports.PerSampleKey
+// convention (outcome "correct"), for baseline comparisons.
+func perSample(correct []bool, ids []string) map[string]any {
+	bits := reports.NewBits(len(correct))
+	for i, c := range correct {
+		bits.Set(i, c)
+	}
+	return reports.PerSampleDetails(len(correct), ids, map[string]reports.Bits{"correct": bits})
 }
 
 // Top returns the arg max of a row of logits or probabilities and the

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
@@ -20,6 +21,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/reports"
+	"github.com/gauntlet-ml/gauntlet/scan"
 )
 
 // Version is the only config version this release reads.
@@ -38,6 +40,14 @@ type Config struct {
 	Output  Output                    `mapstructure:"output" json:"output"`
 	// Statistics sets how intervals are computed.
 	Statistics Statistics `mapstructure:"statistics" json:"statistics"`
+	// ModelAllowSHA256 is the allow-list of model file digests; when set,
+	// run refuses any other model (docs/scan.md).
+	ModelAllowSHA256 []string `mapstructure:"model_allow_sha256" json:"model_allow_sha256"`
+	// Waivers excuse failed gates until a date (docs/reports.md).
+	Waivers []reports.Waiver `mapstructure:"waivers" json:"waivers"`
+	// Regressions are regression gates against a baseline report
+	// (run --baseline, docs/reports.md).
+	Regressions []reports.Regression `mapstructure:"regressions" json:"regressions"`
 
 	// Path is the config file; Dir its folder.
 	Path string `mapstructure:"-" json:"-"`
@@ -216,7 +226,10 @@ func Load(o Options) (*Config, error) {
 		Result:           &c,
 		WeaklyTypedInput: true,
 		ErrorUnused:      true,
-		DecodeHook:       mapstructure.StringToSliceHookFunc(","),
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToSliceHookFunc(","),
+			timeToDateHook,
+		),
 	})
 	if err != nil {
 		return nil, err
@@ -243,6 +256,18 @@ func Load(o Options) (*Config, error) {
 	return &c, nil
 }
 
+// timeToDateHook turns a YAML date (until: 2027-01-31, which YAML reads as
+// a timestamp) back into its YYYY-MM-DD text for string fields.
+func timeToDateHook(from, to reflect.Type, data any) (any, error) {
+	if t, ok := data.(time.Time); ok && to.Kind() == reflect.String {
+		if t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0 {
+			return t.Format(reports.DateLayout), nil
+		}
+		return t.Format(time.RFC3339), nil
+	}
+	return data, nil
+}
+
 func envName(key string) string {
 	return "GAUNTLET_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
@@ -251,7 +276,9 @@ func envName(key string) string {
 // a CI variable is not silently ignored. GAUNTLET_ORT_LIBRARY is the library
 // search's own variable.
 func checkEnv(environ []string) error {
-	known := map[string]bool{"GAUNTLET_ORT_LIBRARY": true}
+	known := map[string]bool{"GAUNTLET_ORT_LIBRARY": true,
+		// Keys of gauntlet sign and verify (docs/reports.md).
+		"GAUNTLET_SIGNING_KEY": true, "GAUNTLET_VERIFY_KEY": true}
 	for k := range defaults {
 		known[envName(k)] = true
 	}
@@ -413,6 +440,15 @@ func (c *Config) validate() error {
 		if !contains(c.Output.Formats, f) {
 			return fmt.Errorf("output.paths.%s: format %q is not in output.formats", f, f)
 		}
+	}
+	if err := scan.ValidateAllowList("model_allow_sha256", c.ModelAllowSHA256); err != nil {
+		return err
+	}
+	if err := reports.ValidateWaivers(c.Waivers); err != nil {
+		return err
+	}
+	if err := reports.ValidateRegressions(c.Regressions); err != nil {
+		return err
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/registry"
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/scan"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -48,6 +49,10 @@ type Options struct {
 	// Suites is the suite table; registry.All() when nil (tests inject
 	// their own).
 	Suites []suite.Suite
+	// Baseline is an earlier report to compare with (run --baseline);
+	// BaselinePath is its file, as the user gave it.
+	Baseline     *reports.Report
+	BaselinePath string
 }
 
 // Run executes cfg. An error returned with a nil report means nothing ran
@@ -125,6 +130,21 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	if cfg.Runtime.OutputKind != "auto" {
 		ropts.OutputKind = runtime.OutputKind(cfg.Runtime.OutputKind)
 	}
+	// The allow-list is checked, and the static scan run, before the
+	// model is handed to ONNX Runtime.
+	var scanned *reports.ScanResult
+	if len(cfg.ModelAllowSHA256) > 0 {
+		digest, err := scan.Digest(cfg.Model)
+		if err != nil {
+			return nil, errs.Invalidf("model %s: %w", cfg.Model, unwrapPath(err))
+		}
+		if !scan.Allowed(digest, cfg.ModelAllowSHA256) {
+			return nil, errs.Invalidf("model %s: sha256 %s is not in model_allow_sha256 (%d digest(s) allowed)", cfg.Model, digest, len(cfg.ModelAllowSHA256))
+		}
+	}
+	if sr, err := scan.File(cfg.Model, scan.Options{AllowSHA256: cfg.ModelAllowSHA256}); err == nil {
+		scanned = sr
+	}
 	sess, err := runtime.Open(env, cfg.Model, ropts)
 	if err != nil {
 		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
@@ -164,7 +184,11 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	for _, p := range plan {
 		plannedNames = append(plannedNames, p.s.Name())
 	}
-	if err := reports.ValidateGates(cfg.ParsedGates, func(s string) ([]string, bool) {
+	toValidate := append([]reports.Gate(nil), cfg.ParsedGates...)
+	for _, r := range cfg.Regressions {
+		toValidate = append(toValidate, r.Gate())
+	}
+	if err := reports.ValidateGates(toValidate, func(s string) ([]string, bool) {
 		keys, ok := metrics[s]
 		if !ok {
 			return plannedNames, false // offered as "did you mean" suite names
@@ -178,6 +202,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 
 	rep := newReport(cfg, model, sess, env, ds, start)
 	rep.Model.OutputKind = string(kind)
+	rep.Scan = scanned
+	if scanned != nil {
+		if n, _ := scan.Count(scanned, reports.SeverityError); n > 0 {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("model scan: %d finding(s) of severity error (see the report's scan section or run gauntlet scan)", n))
+		}
+	}
 	rep.Environment.Workers = workers
 	rep.Environment.IntraOpThreads = intra
 	rep.Environment.BatchSize = cfg.Runtime.BatchSize
@@ -206,7 +236,22 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	}
 
 	rep.Gates = reports.EvaluateAll(cfg.ParsedGates, rep)
-	rep.Passed = reports.Passed(rep.Gates)
+	reports.ApplyWaivers(rep.Gates, cfg.Waivers, rep.StartedAt)
+	exprs := append([]string(nil), cfg.Gates...)
+	for _, g := range cfg.ParsedGates {
+		exprs = append(exprs, g.String())
+	}
+	for _, r := range cfg.Regressions {
+		exprs = append(exprs, r.String())
+	}
+	rep.Warnings = append(rep.Warnings, reports.UnusedWaivers(cfg.Waivers, exprs)...)
+	switch {
+	case o.Baseline != nil:
+		rep.Baseline = reports.Compare(o.Baseline, rep, o.BaselinePath, cfg.Regressions, cfg.Waivers)
+	case len(cfg.Regressions) > 0:
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d regression gate(s) configured but no baseline given (run --baseline FILE): not evaluated", len(cfg.Regressions)))
+	}
+	rep.Passed = reports.Passed(rep.Gates) && reports.RegressionsPassed(rep.Baseline)
 	rep.ExitCode = exitCode(rep, codes)
 	if rep.ExitCode == errs.Interrupted {
 		rep.Status = reports.StatusInterrupted
@@ -282,8 +327,15 @@ func safeRun(ctx context.Context, s suite.Suite, t *suite.Target, cfg any) (res 
 func exitCode(r *reports.Report, codes []int) int {
 	failedSuite := map[string]bool{}
 	for _, g := range r.Gates {
-		if !g.Passed {
+		if !g.Passed && !g.Waived() {
 			failedSuite[strings.SplitN(g.Metric, ".", 2)[0]] = true
+		}
+	}
+	if r.Baseline != nil {
+		for _, g := range r.Baseline.Regressions {
+			if g.Status == reports.RegressionFailed && !g.Waived() {
+				failedSuite[strings.SplitN(g.Metric, ".", 2)[0]] = true
+			}
 		}
 	}
 	for i := range r.Suites {

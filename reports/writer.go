@@ -262,3 +262,16 @@ func syncDir(dir string) {
 	d.Sync()
 	d.Close()
 }
+
+// MarshalAny writes any JSON-able value as the JSON writer writes reports:
+// two-space indent, HTML characters unescaped, a trailing newline.
+func MarshalAny(v any) ([]byte, error) {
+	var sb strings.Builder
+	enc := json.NewEncoder(&sb)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("marshal json: %w", err)
+	}
+	return []byte(sb.String()), nil
+}

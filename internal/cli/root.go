@@ -51,6 +51,11 @@ gate-ready reports for CI.
 		newInitCmd(s),
 		newDoctorCmd(s),
 		newInspectCmd(s),
+		newDiffCmd(s),
+		newScanCmd(s),
+		newSignCmd(s),
+		newVerifyCmd(s),
+		newKeygenCmd(s),
 	)
 	return root
 }

@@ -29,6 +29,9 @@ type RunOptions struct {
 	// Progress: "auto" (a bar on a terminal, log lines otherwise), "bar",
 	// "plain" or "none".
 	Progress string
+	// Baseline is an earlier JSON report to compare with: deltas,
+	// regression gates, McNemar tests (docs/reports.md).
+	Baseline string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -65,6 +68,7 @@ built-in defaults. See docs/config.md.
 	f.StringArrayVar(&o.Sets, "set", nil, "override a config key: --set runtime.workers=2 (repeatable)")
 	f.StringVar(&o.ORTLibrary, "ort-library", "", "path to the ONNX Runtime shared library")
 	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto, bar, plain or none")
+	f.StringVar(&o.Baseline, "baseline", "", "earlier JSON report to compare with (regression gates, McNemar)")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
@@ -79,11 +83,18 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
+	var baseline *reports.Report
+	if o.Baseline != "" {
+		if baseline, err = ReadReport(o.Baseline); err != nil {
+			return err
+		}
+	}
 	prog, err := newProgress(o.Progress, s.Err, o.Now)
 	if err != nil {
 		return err
 	}
-	rep, err := engine.Run(ctx, cfg, engine.Options{Now: o.Now, Progress: prog, ORTFlag: o.ORTLibrary})
+	rep, err := engine.Run(ctx, cfg, engine.Options{Now: o.Now, Progress: prog, ORTFlag: o.ORTLibrary,
+		Baseline: baseline, BaselinePath: o.Baseline})
 	if err != nil {
 		if ctx.Err() != nil {
 			return errs.WithCode(errs.Interrupted, fmt.Errorf("interrupted before any suite ran: %w", err))
@@ -99,6 +110,9 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 	case errs.OK:
 		return nil
 	case errs.GateFailed:
+		if !reports.RegressionsPassed(rep.Baseline) {
+			return errs.WithCode(errs.GateFailed, fmt.Errorf("gates failed: regression against %s", o.Baseline))
+		}
 		return errs.WithCode(errs.GateFailed, fmt.Errorf("gates failed"))
 	case errs.Interrupted:
 		return errs.WithCode(errs.Interrupted, fmt.Errorf("interrupted; partial report written"))
@@ -183,7 +197,10 @@ func PrintSummary(w io.Writer, r *reports.Report, paths map[string]string) {
 		fmt.Fprintln(w, "\nGates:")
 		for _, g := range r.Gates {
 			mark, val := "PASS", "n/a"
-			if !g.Passed {
+			switch {
+			case g.Waived():
+				mark = "WAIVED"
+			case !g.Passed:
 				mark = "FAIL"
 			}
 			if g.Value != nil {
@@ -193,8 +210,18 @@ func PrintSummary(w io.Writer, r *reports.Report, paths map[string]string) {
 			if g.Reason != "" {
 				line += " — " + g.Reason
 			}
+			if wv := g.Waiver; wv != nil {
+				if wv.Expired {
+					line += " — waiver expired on " + wv.Until + " (" + wv.Reason + ")"
+				} else {
+					line += " — waived until " + wv.Until + ": " + wv.Reason
+				}
+			}
 			fmt.Fprintln(w, line)
 		}
+	}
+	if r.Baseline != nil {
+		PrintComparison(w, r.Baseline)
 	}
 	for _, wn := range r.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", wn)
