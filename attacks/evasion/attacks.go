@@ -258,7 +258,7 @@ func (w *work) apgd(ctx context.Context, j *job, o oracle, p apgdParams, rng *ra
 			return nil
 		}
 		for _, i := range w.act {
-			randomStart(w.row(w.x, i), j.x0[i*w.d:(i+1)*w.d], w.row(w.lo, i), w.row(w.hi, i), j.eps, linf, rng)
+			apgdStart(w.row(w.x, i), j.x0[i*w.d:(i+1)*w.d], w.row(w.lo, i), w.row(w.hi, i), j.eps, linf, rng)
 		}
 		// initial point
 		if err := w.evalActive(ctx, j, o, p.targeted, rng); err != nil {
@@ -280,7 +280,7 @@ func (w *work) apgd(ctx context.Context, j *job, o oracle, p apgdParams, rng *ra
 			copy(w.row(w.xbest, i), w.row(w.x, i))
 			copy(w.row(w.xprev, i), w.row(w.x, i))
 			w.objBest[i], w.objPrev[i], w.objBestLast[i] = obj, obj, obj
-			w.reducedLast[i], w.inc[i] = false, 0
+			w.reducedLast[i], w.inc[i] = true, 0 // as the reference code: no stall check at the first checkpoint
 			w.step[i] = 2 * j.eps
 			w.next = append(w.next, i)
 		}

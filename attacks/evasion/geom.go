@@ -149,3 +149,35 @@ func randomStart(x, x0, lo, hi []float32, eps float64, linf bool, rng *rand.Rand
 	clampBox(x, lo, hi)
 	projectL2(x, x0, eps)
 }
+
+// apgdStart is APGD's random start (reference code): L∞, x0 + eps·t/max|t|
+// with t uniform in [−1, 1]^d (one coordinate at ±eps); L2, x0 + eps·t/‖t‖₂
+// with t Gaussian (on the sphere); both clamped into [lo, hi].
+func apgdStart(x, x0, lo, hi []float32, eps float64, linf bool, rng *rand.Rand) {
+	var m float64
+	for p := range x {
+		var v float64
+		if linf {
+			v = 2*rng.Float64() - 1
+			m = max(m, math.Abs(v))
+		} else {
+			v = rng.NormFloat64()
+			m += v * v
+		}
+		x[p] = float32(v)
+	}
+	if !linf {
+		m = math.Sqrt(m)
+	}
+	f := 0.0
+	if m > 0 {
+		f = eps / m
+	}
+	for p := range x {
+		x[p] = x0[p] + float32(float64(x[p])*f)
+	}
+	clampBox(x, lo, hi)
+	if !linf {
+		projectL2(x, x0, eps)
+	}
+}
