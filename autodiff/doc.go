@@ -30,6 +30,8 @@
 //     convention at 0); Clip where lo ≤ x ≤ hi.
 //
 // The model Build returns can be extended after the gradient (Extend), for
-// example with an L∞ FGSM step (FGSMStep), so that whole attack steps run
-// inside one ORT call. Package autodiff/ortexec runs such models.
+// example with an L∞ FGSM step (FGSMStep) or a PGD step (PGDStep), so that
+// whole attack steps run inside one ORT call; BuildPGD puts the gradient
+// graph and the step in the body of an ONNX Loop, so that a whole L∞ PGD
+// attack is one call. Package autodiff/ortexec runs such models.
 package autodiff

@@ -78,6 +78,23 @@ func AttrTensor(name string, v *onnxpb.TensorProto) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{Name: proto.String(name), Type: &t, T: v}
 }
 
+// AttrGraph returns a GRAPH attribute (the body of Loop, If, Scan).
+func AttrGraph(name string, g *onnxpb.GraphProto) *onnxpb.AttributeProto {
+	t := onnxpb.AttributeProto_GRAPH
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: &t, G: g}
+}
+
+// TensorBool returns a bool tensor with the given dims and values.
+func TensorBool(name string, dims []int64, v []bool) *onnxpb.TensorProto {
+	d := make([]int32, len(v))
+	for i, b := range v {
+		if b {
+			d[i] = 1
+		}
+	}
+	return &onnxpb.TensorProto{Name: proto.String(name), Dims: append([]int64{}, dims...), DataType: proto.Int32(Bool), Int32Data: d}
+}
+
 // Attr returns the attribute of n called name, or nil.
 func Attr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
 	for _, a := range n.GetAttribute() {
