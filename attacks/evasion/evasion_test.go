@@ -270,11 +270,12 @@ func TestWorstAndSaveExamples(t *testing.T) {
 		if !ok {
 			t.Fatalf("no %s in %v", name, files)
 		}
+		p = filepath.Join(tg.OutDir, p)
 		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
 			t.Fatalf("%s: %v", p, err)
 		}
 	}
-	ds, err := data.Load(data.Spec{X: files["adversarial.npy"].(string)}, "")
+	ds, err := data.Load(data.Spec{X: files["adversarial.npy"].(string)}, tg.OutDir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,7 +79,7 @@ func saveExamples(t *suite.Target, cfg Config, r *suite.Result, outs []*outcome,
 		if err := reports.WriteFileAtomic(p, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 			return fmt.Errorf("save_examples: %w", err)
 		}
-		files[name] = p
+		files[name] = filepath.Join("evasion", stem+"_"+name) // relative to output.dir
 		return nil
 	}
 	if err := write("adversarial.npy", npyF32(adv, full)); err != nil {
