@@ -34,8 +34,10 @@ type Config struct {
 	ExcludeFeatures []string `mapstructure:"exclude_features"`
 	// Folds is k of the stratified k-fold cross-validation.
 	Folds int `mapstructure:"folds"`
-	// L2 is the attack classifier's L2 penalty.
+	// L2 is the logistic attack classifier's L2 penalty.
 	L2 float64 `mapstructure:"l2"`
+	// AttackModel is mlp (a gorgonia network, default) or logistic.
+	AttackModel string `mapstructure:"attack_model"`
 }
 
 // Suite is the attribute-inference suite.
@@ -49,7 +51,7 @@ func (Suite) Version() string { return "1" }
 
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
-	cfg := Config{Folds: DefaultFolds, L2: privacy.DefaultL2}
+	cfg := Config{Folds: DefaultFolds, L2: privacy.DefaultL2, AttackModel: "mlp"}
 	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
 		return nil, err
 	}
@@ -62,6 +64,9 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	}
 	if cfg.Folds < 2 || cfg.Folds > 100 {
 		return nil, errs.Invalidf("config suites.attribute_inference.folds: %d is outside 2..100", cfg.Folds)
+	}
+	if cfg.AttackModel != "mlp" && cfg.AttackModel != "logistic" {
+		return nil, errs.Invalidf("config suites.attribute_inference.attack_model: %q is not mlp or logistic", cfg.AttackModel)
 	}
 	if !(cfg.L2 >= 0) {
 		return nil, errs.Invalidf("config suites.attribute_inference.l2: %v is not >= 0", cfg.L2)
@@ -165,7 +170,12 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	k := len(cats)
 	rng := rand.New(rand.NewPCG(suite.DeriveSeed(t.Seed, "attribute_inference/folds"), 0))
 	fold := privacy.Folds(y, k, cfg.Folds, rng)
-	p, err := privacy.CrossValidate(x, dim, y, k, fold, cfg.Folds, cfg.L2)
+	seed := suite.DeriveSeed(t.Seed, "attribute_inference/train")
+	train, model := privacy.MLP(privacy.DefaultMLP), fmt.Sprintf("gorgonia MLP (%d hidden ReLU units, Adam), standardised inputs", privacy.DefaultMLP.Hidden)
+	if cfg.AttackModel == "logistic" {
+		train, model = privacy.Logistic(cfg.L2), "L2 logistic regression (softmax regression), standardised inputs, L-BFGS"
+	}
+	p, err := privacy.CrossValidate(x, dim, y, k, fold, cfg.Folds, train, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +193,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		for i := 0; i < d.N; i++ {
 			copy(fx[i*len(feats):(i+1)*len(feats)], x[i*dim+c:(i+1)*dim])
 		}
-		fp, err := privacy.CrossValidate(fx, len(feats), y, k, fold, cfg.Folds, cfg.L2)
+		fp, err := privacy.CrossValidate(fx, len(feats), y, k, fold, cfg.Folds, train, seed)
 		if err != nil {
 			return nil, err
 		}
@@ -209,7 +219,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	res.Details["sensitive"] = cfg.Sensitive
 	res.Details["categories"] = dist
 	res.Details["attack_inputs"] = map[string]any{"model_log_probabilities": c, "features": names(feats), "withheld_features": names(withheld)}
-	res.Details["model"] = "L2 logistic regression (softmax regression), standardised inputs, L-BFGS"
+	res.Details["model"] = model
 	res.Details["folds"] = cfg.Folds
 	return res, nil
 }

@@ -68,7 +68,7 @@ func TestAdultSex(t *testing.T) {
 	}
 	// Relationship (Husband/Wife) reveals sex for most rows: an attack with
 	// the features must beat the majority baseline clearly.
-	if !(m["advantage"] > 0.05) || !(m["auc"] > 0.8) {
+	if !(m["advantage"] > 0.05) || !(m["auc"] > 0.8) || !(m["output_gain"] > 0) {
 		t.Errorf("advantage %v, auc %v: the features' sex signal was not learned", m["advantage"], m["auc"])
 	}
 	t.Logf("sex: accuracy %.4f [%.4f, %.4f], baseline %.4f, auc %.4f; features only %.4f (auc %.4f), output gain %.4f",
@@ -82,7 +82,7 @@ func TestAdultSex(t *testing.T) {
 	}
 
 	// Five categories: no AUC, listed as undefined.
-	res = run(t, adultTarget(t, 1, 100), map[string]any{"sensitive": "race"})
+	res = run(t, adultTarget(t, 1, 100), map[string]any{"sensitive": "race", "attack_model": "logistic"})
 	if _, ok := res.Metrics["auc"]; ok {
 		t.Error("auc defined for a 5-category attribute")
 	}
@@ -93,8 +93,12 @@ func TestAdultSex(t *testing.T) {
 }
 
 func TestWorkerIndependence(t *testing.T) {
-	a := run(t, adultTarget(t, 1, 97), map[string]any{"sensitive": "sex"})
-	b := run(t, adultTarget(t, 2, 1024), map[string]any{"sensitive": "sex"})
+	// The attack model sees the same inputs whatever the worker count; the
+	// logistic model keeps this test short (the MLP's seeding is tested in
+	// package privacy).
+	cfg := map[string]any{"sensitive": "sex", "attack_model": "logistic"}
+	a := run(t, adultTarget(t, 1, 97), cfg)
+	b := run(t, adultTarget(t, 2, 1024), cfg)
 	for k, v := range a.Metrics {
 		if b.Metrics[k] != v {
 			t.Errorf("%s: %v vs %v", k, v, b.Metrics[k])

@@ -60,6 +60,9 @@ type Config struct {
 	Folds int `mapstructure:"folds"`
 	// ROCPoints is the grid size of the downsampled ROC in details.
 	ROCPoints int `mapstructure:"roc_points"`
+	// AttackModel is the learned attack's classifier: mlp (a gorgonia
+	// network, default) or logistic.
+	AttackModel string `mapstructure:"attack_model"`
 }
 
 // Suite is the membership-inference suite.
@@ -73,7 +76,7 @@ func (Suite) Version() string { return "1" }
 
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
-	cfg := Config{Folds: DefaultFolds, ROCPoints: DefaultROCPoints, LiRAVariance: "per_example"}
+	cfg := Config{Folds: DefaultFolds, ROCPoints: DefaultROCPoints, LiRAVariance: "per_example", AttackModel: "mlp"}
 	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
 		return nil, err
 	}
@@ -115,6 +118,9 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	}
 	if cfg.LiRAVariance != "per_example" && cfg.LiRAVariance != "global" {
 		return nil, errs.Invalidf("config suites.membership.lira_variance: %q is not per_example or global", cfg.LiRAVariance)
+	}
+	if cfg.AttackModel != "mlp" && cfg.AttackModel != "logistic" {
+		return nil, errs.Invalidf("config suites.membership.attack_model: %q is not mlp or logistic", cfg.AttackModel)
 	}
 	if cfg.Folds < 2 || cfg.Folds > 100 {
 		return nil, errs.Invalidf("config suites.membership.folds: %d is outside 2..100", cfg.Folds)
@@ -504,9 +510,13 @@ func (r *run) learned() ([]float64, map[string]any, error) {
 			y[i] = 1
 		}
 	}
-	rng := rand.New(rand.NewPCG(suite.DeriveSeed(r.t.Seed, "membership/learned"), 0))
-	fold := privacy.Folds(y, 2, r.cfg.Folds, rng)
-	p, err := privacy.CrossValidate(x, d, y, 2, fold, r.cfg.Folds, privacy.DefaultL2)
+	seed := suite.DeriveSeed(r.t.Seed, "membership/learned")
+	fold := privacy.Folds(y, 2, r.cfg.Folds, rand.New(rand.NewPCG(seed, 0)))
+	train, model := privacy.MLP(privacy.DefaultMLP), fmt.Sprintf("gorgonia MLP (%d hidden ReLU units, Adam)", privacy.DefaultMLP.Hidden)
+	if r.cfg.AttackModel == "logistic" {
+		train, model = privacy.Logistic(privacy.DefaultL2), "L2 logistic regression"
+	}
+	p, err := privacy.CrossValidate(x, d, y, 2, fold, r.cfg.Folds, train, suite.DeriveSeed(seed, "train"))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -514,5 +524,5 @@ func (r *run) learned() ([]float64, map[string]any, error) {
 	for i := range sc {
 		sc[i] = p[2*i+1]
 	}
-	return sc, map[string]any{"folds": r.cfg.Folds, "model": "L2 logistic regression", "features": d}, nil
+	return sc, map[string]any{"folds": r.cfg.Folds, "model": model, "features": d}, nil
 }

@@ -34,27 +34,8 @@ func Fit(x []float64, d int, y []int, k int, rows []int, l2 float64) (*Classifie
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("attack classifier: no training rows")
 	}
-	c := &Classifier{K: k, D: d, Mean: make([]float64, d), Std: make([]float64, d)}
-	for _, i := range rows {
-		for j := 0; j < d; j++ {
-			c.Mean[j] += x[i*d+j]
-		}
-	}
-	for j := range c.Mean {
-		c.Mean[j] /= float64(len(rows))
-	}
-	for _, i := range rows {
-		for j := 0; j < d; j++ {
-			v := x[i*d+j] - c.Mean[j]
-			c.Std[j] += v * v
-		}
-	}
-	for j := range c.Std {
-		c.Std[j] = math.Sqrt(c.Std[j] / float64(len(rows)))
-		if c.Std[j] == 0 {
-			c.Std[j] = 1
-		}
-	}
+	c := &Classifier{K: k, D: d}
+	c.Mean, c.Std = standardisation(x, d, rows)
 	xs := make([]float64, len(rows)*(d+1)) // standardised, with a 1 for the bias
 	for r, i := range rows {
 		for j := 0; j < d; j++ {
@@ -171,24 +152,42 @@ func Folds(y []int, classes, k int, rng *rand.Rand) []int {
 	return fold
 }
 
+// Model is a trained attack classifier.
+type Model interface {
+	// Prob writes the class probabilities of one row x (len D) into dst.
+	Prob(dst, x []float64)
+}
+
+// Trainer fits an attack classifier on the rows of x (n×d) listed in rows,
+// labels y in [0, k). seed feeds any randomness the trainer needs.
+type Trainer func(x []float64, d int, y []int, k int, rows []int, seed uint64) (Model, error)
+
+// Logistic returns a Trainer for Fit with L2 penalty l2 (it needs no seed).
+func Logistic(l2 float64) Trainer {
+	return func(x []float64, d int, y []int, k int, rows []int, _ uint64) (Model, error) {
+		return Fit(x, d, y, k, rows, l2)
+	}
+}
+
 // CrossValidate returns out-of-fold class probabilities (n×classes): each
-// sample is scored by the classifier trained on the other folds.
-func CrossValidate(x []float64, d int, y []int, classes int, fold []int, k int, l2 float64) ([]float64, error) {
+// sample is scored by the classifier trained on the other folds. Fold f
+// trains with seed seeds(f).
+func CrossValidate(x []float64, d int, y []int, classes int, fold []int, k int, train Trainer, seed uint64) ([]float64, error) {
 	n := len(y)
 	out := make([]float64, n*classes)
 	for f := 0; f < k; f++ {
-		var train, test []int
+		var tr, test []int
 		for i := 0; i < n; i++ {
 			if fold[i] == f {
 				test = append(test, i)
 			} else {
-				train = append(train, i)
+				tr = append(tr, i)
 			}
 		}
 		if len(test) == 0 {
 			continue
 		}
-		c, err := Fit(x, d, y, classes, train, l2)
+		c, err := train(x, d, y, classes, tr, seed+uint64(f))
 		if err != nil {
 			return nil, fmt.Errorf("fold %d: %w", f, err)
 		}
