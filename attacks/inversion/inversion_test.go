@@ -147,6 +147,16 @@ func TestDigitsCNN(t *testing.T) {
 		t.Errorf("gradient = %v, want exact", res.Details["gradient"])
 	}
 
+	// The same weights with a Softmax appended: the gradient graph reads
+	// the Softmax's input, so the reconstructions match the logits model's.
+	tp := target(t, testutil.Example(t, "digits_cnn_softmax.onnx"), ds, "")
+	mp := run(t, tp, map[string]any{"steps": 300, "learning_rate": 0.1, "tv": 0.002}).Metrics
+	for _, k := range []string{"mse", "ssim", "probability"} {
+		if math.Abs(mp[k]-m[k]) > 1e-4 {
+			t.Errorf("softmax model %s = %v, logits model %v", k, mp[k], m[k])
+		}
+	}
+
 	tg.OutDir = ""
 	res = run(t, tg, map[string]any{"steps": 100, "learning_rate": 0.1, "gradient": "estimated", "classes": []any{0, 1, 7}})
 	m = res.Metrics
