@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/gauntlet-ml/gauntlet/internal/version.Version=$(VERSION)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: help ort build test demo bench lint clean
+.PHONY: help ort build test demo nightly render bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -32,6 +32,20 @@ test: ort ## run every test (fetches ONNX Runtime first)
 
 demo: ort build ## run the demo job on the shipped digits model and data
 	./bin/gauntlet run -c examples/demo.yaml --out out --ort-library $(ORT_LIB)
+
+nightly: ort build ## two nightly runs of a model pair: the regression gate fails (exit 1) with a McNemar test
+	rm -rf out/nightly
+	./bin/gauntlet run -c examples/nightly/nightly.yaml --set model=examples/digits_cnn.onnx --out out/nightly/before --ort-library $(ORT_LIB) --progress none
+	@set +e; ./bin/gauntlet run -c examples/nightly/nightly.yaml --set model=examples/nightly/after.onnx --out out/nightly/after \
+		--baseline out/nightly/before/report.json --ort-library $(ORT_LIB) --progress none | tee out/nightly/after.txt; \
+		code=$${PIPESTATUS[0]}; echo "exit code $$code (expected 1: the regression gate failed)"; test $$code -eq 1
+	@grep -q "McNemar" out/nightly/after.txt
+	./bin/gauntlet keygen out/nightly/key
+	./bin/gauntlet sign out/nightly/after/report.json --key out/nightly/key.key
+	./bin/gauntlet verify out/nightly/after/report.json --key out/nightly/key.pub
+
+render: build ## render out/nightly/after/report.html to a PNG in headless Chromium (scripts/render-html.sh)
+	scripts/render-html.sh out/nightly/after/report.html out/nightly/after/report.png
 
 bench: ort ## run the Go benchmarks and the benchmarks/ harness
 	$(GO) test -run '^$$' -bench . -benchmem ./...

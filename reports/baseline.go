@@ -346,11 +346,11 @@ func evalRegression(r Regression, suites map[string]*SuiteComparison, old, cur *
 	// Exact comparisons, as for gates: a bound means what it says.
 	if r.MaxDrop != nil && -d > *r.MaxDrop {
 		res.Status = RegressionFailed
-		res.Reason = fmt.Sprintf("dropped by %s, more than max_drop %s", formatFloat(-d), formatFloat(*r.MaxDrop))
+		res.Reason = fmt.Sprintf("dropped by %.6g, more than max_drop %s", -d, formatFloat(*r.MaxDrop))
 	}
 	if r.MaxRise != nil && d > *r.MaxRise {
 		res.Status = RegressionFailed
-		res.Reason = fmt.Sprintf("rose by %s, more than max_rise %s", formatFloat(d), formatFloat(*r.MaxRise))
+		res.Reason = fmt.Sprintf("rose by %.6g, more than max_rise %s", d, formatFloat(*r.MaxRise))
 	}
 	return res
 }

@@ -212,6 +212,7 @@ func rocChart(suite string, attacks map[string]any) ([]figure, error) {
 		return nil, nil // "attacks" without ROC points: not a membership suite
 	}
 	p := newPlot(suite+": ROC of the attacks", "false positive rate", "true positive rate")
+	p.Legend.Top, p.Legend.Left = false, false
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
 	diag, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}})
 	if err != nil {
@@ -249,7 +250,7 @@ func groupCharts(suite string, attrs map[string]any) ([]figure, error) {
 			names[i] = asString(asMap(g)["group"])
 		}
 		p := newPlot(suite+": rates by "+attr, "group", "rate")
-		p.Y.Min, p.Y.Max = 0, 1
+		p.Y.Min, p.Y.Max = 0, 1.3 // headroom for the legend
 		w := vg.Points(40 / float64(len(groupRates)) * 6 / float64(max(len(groups), 3)) * 2)
 		var undefined int
 		for j, rate := range groupRates {
@@ -299,6 +300,7 @@ func reliabilityChart(suite string, bins []any) ([]figure, error) {
 		return nil, nil
 	}
 	p := newPlot(suite+": reliability diagram", "mean confidence in bin", "accuracy in bin")
+	p.Legend.Top, p.Legend.Left = false, false
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
 	diag, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}})
 	if err != nil {

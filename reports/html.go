@@ -81,12 +81,12 @@ main{max-width:1100px;margin:0 auto;padding:24px}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bottom:1px solid #d7dae0;padding-bottom:4px}h3{font-size:15px;margin:18px 0 6px}
 .banner{padding:16px 20px;border-radius:8px;color:#fff;margin-bottom:16px}
 .pass{background:#1f883d}.fail{background:#cf222e}.error{background:#9a6700}.interrupted{background:#57606a}
-.meta{color:#e8f0ff;font-size:13px}
+.meta{color:#e8f0ff;font-size:13px}.banner code{background:rgba(255,255,255,.22);color:#fff}
 table{border-collapse:collapse;width:100%;background:#fff;margin:6px 0 12px}
 th,td{border:1px solid #d7dae0;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eef0f3}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .ok{color:#1f883d;font-weight:600}.bad{color:#cf222e;font-weight:600}.waived{color:#9a6700;font-weight:600}.skip{color:#57606a}
-.figs{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;background:#fff;border:1px solid #d7dae0;border-radius:6px;padding:8px;max-width:540px}
+.figs{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0;background:#fff;border:1px solid #d7dae0;border-radius:6px;padding:8px;max-width:500px}
 figure img{max-width:100%;display:block}figcaption{font-size:12px;color:#57606a;margin-top:4px}
 .warn{background:#fff8c5;border:1px solid #d4a72c;padding:6px 10px;border-radius:6px;margin:6px 0}
 code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#eef0f3;padding:1px 4px;border-radius:4px}
