@@ -13,7 +13,7 @@ import (
 )
 
 // gpuHint ends the error of an explicit GPU device that cannot be used.
-const gpuHint = "use `runtime.device: auto` to fall back to the CPU, or point --ort-library at a CUDA build of ONNX Runtime (see cuda/GPU.md)"
+const gpuHint = "use `runtime.device: auto` to fall back to the CPU, or point --ort-library at a CUDA build of ONNX Runtime (see docs/gpu.md)"
 
 // Configure appends the execution providers for d to so and says what was
 // chosen. ONNX Runtime must be initialised.

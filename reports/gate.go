@@ -66,7 +66,7 @@ func (g Gate) String() string {
 //	suite   = segment
 //	key     = segment { "." segment }
 //	segment = char { char }
-//	char    = "A".."Z" | "a".."z" | "0".."9" | "_" | "-" | "@" | "="
+//	char    = "A".."Z" | "a".."z" | "0".."9" | "_" | "-" | "@" | "=" | "&"
 //	op      = "<" | "<=" | ">" | ">=" | "==" | "!="
 //	number  = a finite Go floating-point literal as accepted by
 //	          strconv.ParseFloat: 0.9, -1, 1e-3, .5, 0x1p-4
@@ -75,7 +75,8 @@ func (g Gate) String() string {
 // The metric is tokenised on white space and operators, never on dots, so a
 // dot inside a number that is part of a name is part of the name:
 // "evasion.pgd.linf.eps=0.03.robust_accuracy >= 0.5" names key
-// "pgd.linf.eps=0.03.robust_accuracy" of suite "evasion". A single "=" is a
+// "pgd.linf.eps=0.03.robust_accuracy" of suite "evasion". "&" joins
+// intersectional attributes: "fairness.sex&race.demographic_parity_ratio". A single "=" is a
 // name character; "==" always starts an operator. The number ends at white
 // space; NaN and infinities are rejected.
 //
@@ -155,7 +156,7 @@ func (p *gateParser) parse() (Gate, error) {
 	}, nil
 }
 
-const nameChars = "a letter, digit, _, -, @, =, . or an operator"
+const nameChars = "a letter, digit, _, -, @, =, &, . or an operator"
 
 // metric scans "<suite>.<key>" up to white space or an operator.
 func (p *gateParser) metric() (string, error) {
@@ -231,7 +232,7 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 
 func isNameChar(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
-		c == '_' || c == '-' || c == '@' || c == '='
+		c == '_' || c == '-' || c == '@' || c == '=' || c == '&'
 }
 
 // startsOp reports whether s begins with an operator. A lone "=" is a name

@@ -20,6 +20,7 @@ func TestParseGateValid(t *testing.T) {
 		key       string
 	}{
 		{"accuracy.top1 >= 0.9", "accuracy.top1", ">=", 0.9, "accuracy", "top1"},
+		{"fairness.sex&race.demographic_parity_ratio >= 0.8", "fairness.sex&race.demographic_parity_ratio", ">=", 0.8, "fairness", "sex&race.demographic_parity_ratio"},
 		{"accuracy.top1>=0.9", "accuracy.top1", ">=", 0.9, "accuracy", "top1"},
 		{"  accuracy.top1\t<  1 ", "accuracy.top1", "<", 1, "accuracy", "top1"},
 		{"evasion.pgd.linf.eps=0.03.robust_accuracy >= 0.5", "evasion.pgd.linf.eps=0.03.robust_accuracy", ">=", 0.5, "evasion", "pgd.linf.eps=0.03.robust_accuracy"},
@@ -65,10 +66,10 @@ func TestParseGateInvalid(t *testing.T) {
 		{"   ", `gate "   ": column 4: expected a metric name, got end of input`},
 		{">= 1", `gate ">= 1": column 1: expected a metric name, got ">="`},
 		{"$ > 1", `gate "$ > 1": column 1: expected a metric name, got "$"`},
-		{"a.b$ > 1", `gate "a.b$ > 1": column 4: expected a letter, digit, _, -, @, =, . or an operator, got "$"`},
-		{"a.b! 1", `gate "a.b! 1": column 4: expected a letter, digit, _, -, @, =, . or an operator, got "!"`},
+		{"a.b$ > 1", `gate "a.b$ > 1": column 4: expected a letter, digit, _, -, @, =, &, . or an operator, got "$"`},
+		{"a.b! 1", `gate "a.b! 1": column 4: expected a letter, digit, _, -, @, =, &, . or an operator, got "!"`},
 		{"évasion.x > 1", `gate "évasion.x > 1": column 1: expected a metric name, got "é"`},
-		{"a.é > 1", `gate "a.é > 1": column 3: expected a letter, digit, _, -, @, =, . or an operator, got "é"`},
+		{"a.é > 1", `gate "a.é > 1": column 3: expected a letter, digit, _, -, @, =, &, . or an operator, got "é"`},
 		{".a > 1", `gate ".a > 1": column 1: expected a metric name segment, got "."`},
 		{"a..b > 1", `gate "a..b > 1": column 3: expected a metric name segment, got "."`},
 		{"a.b. > 1", `gate "a.b. > 1": column 5: expected a metric name segment after ".", got white space`},
