@@ -18,6 +18,13 @@ import (
 
 func target(t *testing.T, model string, ds *data.Dataset, out string) *suite.Target {
 	t.Helper()
+	tg := targetTB(t, model, ds)
+	tg.OutDir = out
+	return tg
+}
+
+func targetTB(t testing.TB, model string, ds *data.Dataset) *suite.Target {
+	t.Helper()
 	env, err := runtime.Init(testutil.ORTLibrary(t))
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +42,7 @@ func target(t *testing.T, model string, ds *data.Dataset, out string) *suite.Tar
 	}
 	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt, Data: ds, Classes: sess.NumClasses(),
 		OutputKind: sess.OutputKind(), BatchSize: 64, Pool: runtime.Pool{Workers: 1}, ConfidenceLevel: 0.95,
-		BaseDir: filepath.Dir(model), OutDir: out, Range: [2]float64{0, 1}, Seed: 5}
+		BaseDir: filepath.Dir(model), Range: [2]float64{0, 1}, Seed: 5}
 }
 
 func run(t *testing.T, tg *suite.Target, raw map[string]any) *suite.Result {

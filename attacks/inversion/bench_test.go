@@ -1,0 +1,71 @@
+package inversion
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+)
+
+// digitsOracle opens the exact oracle on the demo CNN for n rows.
+func digitsOracle(tb testing.TB, n int) (oracle, Config) {
+	ds, err := data.Load(data.Spec{X: "digits_eval_x.npy", Y: "digits_eval_y.npy"}, testutil.Example(tb, ""))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tg := targetTB(tb, testutil.Example(tb, "digits_cnn.onnx"), ds)
+	o, err := newExact(tg, n)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(o.close)
+	cfg, _ := Suite{}.Decode(map[string]any{"steps": 10, "tv": 0.01, "l2": 0.01})
+	return o, cfg.(Config)
+}
+
+// TestDescendAllocatesNothingPerStep: 10 extra steps cost no allocations
+// beyond those of the 10 extra ONNX Runtime calls (onnxruntime_go's
+// RunWithOptions makes its C value arrays per call); the step's own
+// buffers are made once per descent.
+func TestDescendAllocatesNothingPerStep(t *testing.T) {
+	o, cfg := digitsOracle(t, 10)
+	x := make([]float32, 10*64)
+	y := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	prob := make([]float64, 10)
+	ctx := context.Background()
+	measure := func(steps int) float64 {
+		c := cfg
+		c.Steps = steps
+		return testing.AllocsPerRun(5, func() {
+			if err := descend(ctx, o, c, x, y, prob, 64, 1, 8, 8, 0, 1, 1); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	e := o.(*exact)
+	run := testing.AllocsPerRun(5, func() {
+		if err := e.r.Run(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if a, b := measure(10), measure(20); b-a != 10*run {
+		t.Errorf("allocations: %v for 10 steps, %v for 20; ORT calls alone make %v each", a, b, run)
+	}
+}
+
+// BenchmarkMIFaceStep is one MIFace step for all 10 classes of the demo
+// CNN (gradient graph run, penalties, update).
+func BenchmarkMIFaceStep(b *testing.B) {
+	o, cfg := digitsOracle(b, 10)
+	cfg.Steps = 1
+	x := make([]float32, 10*64)
+	y := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	prob := make([]float64, 10)
+	ctx := context.Background()
+	for b.Loop() {
+		if err := descend(ctx, o, cfg, x, y, prob, 64, 1, 8, 8, 0, 1, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
