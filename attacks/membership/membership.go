@@ -23,11 +23,12 @@ const (
 	Confidence      = "confidence"
 	Entropy         = "entropy"
 	ModifiedEntropy = "modified_entropy"
+	Correctness     = "correctness"
 	LiRA            = "lira"
 	Learned         = "learned"
 )
 
-var knownAttacks = []string{Loss, Confidence, Entropy, ModifiedEntropy, LiRA, Learned}
+var knownAttacks = []string{Correctness, Loss, Confidence, Entropy, ModifiedEntropy, LiRA, Learned}
 
 // Defaults of the config.
 const (
@@ -46,8 +47,8 @@ type Config struct {
 	// Members and Nonmembers are data blocks (like `data:`) with labels.
 	Members    data.Spec `mapstructure:"members"`
 	Nonmembers data.Spec `mapstructure:"nonmembers"`
-	// Attacks to run; default: the four threshold attacks and learned, and
-	// lira when reference models are given.
+	// Attacks to run; default: correctness, the four threshold attacks and
+	// learned, and lira when reference models are given.
 	Attacks []string `mapstructure:"attacks"`
 	// ReferenceModels are ONNX models with the target's signature, trained
 	// without the members (offline LiRA).
@@ -97,7 +98,7 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		}
 	}
 	if cfg.Attacks == nil {
-		cfg.Attacks = []string{Loss, Confidence, Entropy, ModifiedEntropy}
+		cfg.Attacks = []string{Correctness, Loss, Confidence, Entropy, ModifiedEntropy}
 		if len(cfg.ReferenceModels) > 0 {
 			cfg.Attacks = append(cfg.Attacks, LiRA)
 		}
@@ -293,6 +294,10 @@ func (r *run) threshold(a string) []float64 {
 			out[i] = s.NegEntropy
 		case ModifiedEntropy:
 			out[i] = s.NegMEntropy
+		case Correctness:
+			if s.Correct {
+				out[i] = 1
+			}
 		}
 	}
 	return out

@@ -168,6 +168,9 @@ func TestTabularReference(t *testing.T) {
 		Models map[string]struct {
 			Attacks map[string]refAttack `json:"attacks_full_sets"`
 			GenGap  float64              `json:"generalisation_gap"`
+			Rule    struct {
+				Acc float64 `json:"accuracy_balanced"`
+			} `json:"art_rule_based"`
 		} `json:"models"`
 	}
 	readJSON(t, filepath.Join(dir, "REFERENCE.json"), &ref)
@@ -182,7 +185,18 @@ func TestTabularReference(t *testing.T) {
 			check(t, res, Loss, a["loss_threshold"], thresholdAUCTol, true)
 			check(t, res, Confidence, a["confidence_threshold_max_softmax"], thresholdAUCTol, true)
 			check(t, res, Entropy, a["entropy_threshold"], thresholdAUCTol, true)
-			t.Logf("generalisation_gap = %v (ref %v)", res.Metrics["generalisation_gap"], ref.Models[model].GenGap)
+			if d := math.Abs(res.Metrics["generalisation_gap"] - ref.Models[model].GenGap); d > exactTol {
+				t.Errorf("generalisation_gap = %v, want %v", res.Metrics["generalisation_gap"], ref.Models[model].GenGap)
+			}
+			// ART's rule-based attack ("member iff correctly classified")
+			// on its balanced set (the first 898 rows of each file) against
+			// our correctness attack on all 898 + 899 rows: (TPR + TNR)/2
+			// differs only by one nonmember row's weight (1/898 vs 1/899
+			// of the nonmember errors, ≤ 3e-5 here).
+			const ruleTol = 1e-4
+			if d := math.Abs(res.Metrics["correctness.balanced_accuracy"] - ref.Models[model].Rule.Acc); d > ruleTol {
+				t.Errorf("correctness.balanced_accuracy = %v, ART rule-based %v", res.Metrics["correctness.balanced_accuracy"], ref.Models[model].Rule.Acc)
+			}
 		})
 	}
 }
