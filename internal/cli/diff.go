@@ -135,6 +135,7 @@ func Diff(oldPath, newPath string, o *DiffOptions, s Streams) error {
 		return errs.Invalidf("--format %q: want text, json or markdown", o.Format)
 	}
 	if !reports.RegressionsPassed(c) {
+		fmt.Fprintln(s.Err, "gauntlet: regression gates failed")
 		return errs.WithCode(errs.GateFailed, fmt.Errorf("regression gates failed"))
 	}
 	return nil

@@ -101,6 +101,7 @@ func Scan(path string, o *ScanOptions, s Streams) error {
 	}
 	n, _ := scan.Count(res, o.FailOn)
 	if n > 0 {
+		fmt.Fprintf(s.Err, "gauntlet: scan %s: %d finding(s) at or above %s\n", path, n, o.FailOn)
 		return errs.WithCode(errs.GateFailed, fmt.Errorf("scan %s: %d finding(s) at or above %s", path, n, o.FailOn))
 	}
 	return nil

@@ -163,6 +163,9 @@ func Verify(path string, o *SignOptions, s Streams) error {
 	}
 	if err := sign.Verify(doc, sig, pub); err != nil {
 		if errors.Is(err, sign.ErrBadSignature) {
+			// Exit 1 is not printed by Main (it means "a gate failed");
+			// say why here.
+			fmt.Fprintf(s.Err, "gauntlet: %s: %v\n", path, err)
 			return errs.WithCode(errs.GateFailed, fmt.Errorf("%s: %w", path, err))
 		}
 		return fmt.Errorf("%s: %w", path, err)
