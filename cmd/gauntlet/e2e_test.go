@@ -351,6 +351,26 @@ func TestOtherCommands(t *testing.T) {
 			t.Errorf("--help lacks %q", want)
 		}
 	}
+	g := filepath.Join(t.TempDir(), "g.npy")
+	r = runArgs(t, []string{"grad", "-m", testutil.Example(t, "digits_cnn.onnx"), "--x", testutil.Example(t, "digits_eval_x.npy"),
+		"--y", testutil.Example(t, "digits_eval_y.npy"), "--out", g, "--ort-library", lib}, "")
+	if r.code != 0 {
+		t.Fatalf("grad: exit %d\n%s", r.code, r.stderr)
+	}
+	f, err := os.Open(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grads []float32
+	if err := npyio.Read(f, &grads); err != nil || len(grads) != 400*64 {
+		t.Errorf("grad output: %v, %d values, want 400×64", err, len(grads))
+	}
+	f.Close()
+	r = runArgs(t, []string{"grad", "-m", testutil.Example(t, "digits_cnn.onnx"), "--x", testutil.Example(t, "digits_eval_x.npy"),
+		"--loss", "hinge", "--out", g, "--ort-library", lib}, "")
+	if r.code != 2 || !strings.Contains(r.stderr, "hinge") {
+		t.Errorf("grad bad loss: exit %d %s", r.code, r.stderr)
+	}
 	r = runArgs(t, []string{"init"}, "")
 	if r.code != 0 || !strings.Contains(r.stdout, "version: 1") {
 		t.Errorf("init: exit %d", r.code)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/onnx"
 	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
@@ -31,6 +32,9 @@ type ModelDescription struct {
 	Nodes     int            `json:"nodes"`
 	Params    int64          `json:"parameters"`
 	Ops       []onnx.OpCount `json:"ops"`
+	// WhiteBox says whether Gauntlet can build a gradient graph of the
+	// model; Unsupported lists every op and node in the way when it cannot.
+	autodiff.WhiteBoxInfo
 }
 
 // TensorDesc is one graph input or output; a symbolic or unknown dimension
@@ -87,6 +91,14 @@ func Inspect(o *InspectOptions, s Streams) error {
 		ops = append(ops, fmt.Sprintf("%s×%d", name, c.Count))
 	}
 	fmt.Fprintf(s.Out, "ops       %s\n", strings.Join(ops, " "))
+	if d.WhiteBox {
+		fmt.Fprintln(s.Out, "white_box true (gradient graphs can be built: white-box attacks available)")
+	} else {
+		fmt.Fprintf(s.Out, "white_box false (%d unsupported node(s); black-box attacks only)\n", len(d.Unsupported))
+		for _, u := range d.Unsupported {
+			fmt.Fprintf(s.Out, "          %v\n", u)
+		}
+	}
 	return nil
 }
 
@@ -95,7 +107,7 @@ func Describe(m *onnx.Model) ModelDescription {
 	g := m.Proto.GetGraph()
 	d := ModelDescription{Path: m.Path, SHA256: m.SHA256, IRVersion: m.Proto.GetIrVersion(), Opset: m.Opset(),
 		Opsets: map[string]int{}, Producer: strings.TrimSpace(m.Proto.GetProducerName() + " " + m.Proto.GetProducerVersion()),
-		Nodes: len(g.GetNode()), Ops: m.OpHistogram()}
+		Nodes: len(g.GetNode()), Ops: m.OpHistogram(), WhiteBoxInfo: autodiff.Inspect(m)}
 	for _, o := range m.Proto.GetOpsetImport() {
 		dom := o.GetDomain()
 		if dom == "" {
@@ -129,7 +141,7 @@ func describeValue(v *onnxpb.ValueInfoProto) TensorDesc {
 	if tt == nil {
 		return td
 	}
-	td.Type = strings.ToLower(onnxpb.TensorProto_DataType(tt.GetElemType()).String())
+	td.Type = typeName(onnxpb.TensorProto_DataType(tt.GetElemType()))
 	for _, dim := range tt.GetShape().GetDim() {
 		switch {
 		case dim.GetDimParam() != "":
@@ -144,4 +156,18 @@ func describeValue(v *onnxpb.ValueInfoProto) TensorDesc {
 		}
 	}
 	return td
+}
+
+// typeName names an ONNX element type as Go and NumPy do (float32, int64).
+func typeName(t onnxpb.TensorProto_DataType) string {
+	switch t {
+	case onnxpb.TensorProto_FLOAT:
+		return "float32"
+	case onnxpb.TensorProto_DOUBLE:
+		return "float64"
+	case onnxpb.TensorProto_FLOAT16:
+		return "float16"
+	default:
+		return strings.ToLower(t.String())
+	}
 }

@@ -51,6 +51,7 @@ gate-ready reports for CI.
 		newInitCmd(s),
 		newDoctorCmd(s),
 		newInspectCmd(s),
+		newGradCmd(s),
 		newDiffCmd(s),
 		newScanCmd(s),
 		newSignCmd(s),
