@@ -175,7 +175,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if cfg.AttackModel == "logistic" {
 		train, model = privacy.Logistic(cfg.L2), "L2 logistic regression (softmax regression), standardised inputs, L-BFGS"
 	}
-	p, err := privacy.CrossValidate(x, dim, y, k, fold, cfg.Folds, train, seed)
+	p, err := privacy.CrossValidate(ctx, x, dim, y, k, fold, cfg.Folds, train, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +193,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		for i := 0; i < d.N; i++ {
 			copy(fx[i*len(feats):(i+1)*len(feats)], x[i*dim+c:(i+1)*dim])
 		}
-		fp, err := privacy.CrossValidate(fx, len(feats), y, k, fold, cfg.Folds, train, seed)
+		fp, err := privacy.CrossValidate(ctx, fx, len(feats), y, k, fold, cfg.Folds, train, seed)
 		if err != nil {
 			return nil, err
 		}

@@ -260,7 +260,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		case LiRA:
 			sc, extra, err = r.lira(ctx)
 		case Learned:
-			sc, extra, err = r.learned()
+			sc, extra, err = r.learned(ctx)
 		default:
 			sc = r.threshold(a)
 		}
@@ -501,7 +501,7 @@ func checkSignature(target, ref *runtime.Session, path string, k int) error {
 // learned trains the attack classifier on per-sample features with
 // stratified k-fold cross-validation and returns the out-of-fold
 // membership probabilities.
-func (r *run) learned() ([]float64, map[string]any, error) {
+func (r *run) learned(ctx context.Context) ([]float64, map[string]any, error) {
 	n := len(r.scores)
 	np := r.ntop
 	d := 3 + np
@@ -521,7 +521,7 @@ func (r *run) learned() ([]float64, map[string]any, error) {
 	if r.cfg.AttackModel == "logistic" {
 		train, model = privacy.Logistic(privacy.DefaultL2), "L2 logistic regression"
 	}
-	p, err := privacy.CrossValidate(x, d, y, 2, fold, r.cfg.Folds, train, suite.DeriveSeed(seed, "train"))
+	p, err := privacy.CrossValidate(ctx, x, d, y, 2, fold, r.cfg.Folds, train, suite.DeriveSeed(seed, "train"))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,7 @@
 package privacy
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -172,10 +173,14 @@ func Logistic(l2 float64) Trainer {
 // CrossValidate returns out-of-fold class probabilities (n×classes): each
 // sample is scored by the classifier trained on the other folds. Fold f
 // trains with seed seeds(f).
-func CrossValidate(x []float64, d int, y []int, classes int, fold []int, k int, train Trainer, seed uint64) ([]float64, error) {
+// It stops between folds when ctx is cancelled.
+func CrossValidate(ctx context.Context, x []float64, d int, y []int, classes int, fold []int, k int, train Trainer, seed uint64) ([]float64, error) {
 	n := len(y)
 	out := make([]float64, n*classes)
 	for f := 0; f < k; f++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		var tr, test []int
 		for i := 0; i < n; i++ {
 			if fold[i] == f {
