@@ -40,11 +40,27 @@ suites:
 gates:
   - "accuracy.accuracy >= 0.9"
   - "accuracy.ece <= 0.05"
+  # - "accuracy.accuracy.ci_low >= 0.85"   # statistical gate: the interval's lower bound
+
+# Waivers accept a failed gate until a date, with a reason (docs/reports.md).
+# waivers:
+#   - gate: "accuracy.ece <= 0.05"
+#     until: 2027-01-31
+#     reason: "calibration fix lands in January (JIRA-123)"
+
+# Regression gates against a baseline report (run --baseline last.json).
+# regressions:
+#   - metric: accuracy.accuracy
+#     max_drop: 0.02
+
+# Only these model files may run (SHA-256; gauntlet inspect prints it).
+# model_allow_sha256: [cf3636e82c161c968cc9ae08738bad2379a650e6cf0a5399952d81a814c4a094]
 
 statistics:
   confidence_level: 0.95  # level of every confidence interval (<metric>.ci_low / .ci_high)
 
 output:
   dir: out             # report.json and the other formats go here
-  formats: [json]
+  formats: [json]      # json, junit, sarif, markdown, html (docs/reports.md)
+  # paths: {junit: test-results/gauntlet.xml}   # per-format file, relative to dir
 `
