@@ -2,7 +2,10 @@ package reports
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/xml"
+	"image"
+	pngenc "image/png"
 	"math"
 	"os"
 	"os/exec"
@@ -225,6 +228,7 @@ print(t, f, e, s)
 
 func TestHTMLSelfContained(t *testing.T) {
 	_, cur := richReports()
+	cur.Suites[1].Warnings = append(cur.Suites[1].Warnings, "a <b> & c")
 	b := render(t, HTMLWriter{}, cur)
 	for _, bad := range []string{"<script", `src="http`, `href="http`, "@import", "url(http"} {
 		if bytes.Contains(b, []byte(bad)) {
@@ -237,11 +241,11 @@ func TestHTMLSelfContained(t *testing.T) {
 		t.Errorf("%d SVG charts, want 5", n)
 	}
 	for _, want := range []string{"McNemar exact p = 0.375", "WAIVED", "waiver expired on 2026-10-31", "a &lt;b&gt; &amp; c"} {
-		if !bytes.Contains(b, []byte(want)) && want != "a &lt;b&gt; &amp; c" {
+		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("HTML lacks %q", want)
 		}
 	}
-	if bytes.Contains(b, []byte("<b> & c")) {
+	if bytes.Contains(b, []byte("a <b> & c")) {
 		t.Errorf("HTML does not escape report text")
 	}
 }
@@ -415,5 +419,39 @@ func TestValidateRegressions(t *testing.T) {
 	}
 	if err := ValidateRegressions([]Regression{{Metric: "a.b", MaxRise: &f}}); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestHTMLImages(t *testing.T) {
+	// A 2×2 PNG, embedded from base64 and from a file; a relative path and
+	// a non-PNG file are named in the warnings instead.
+	img := image.NewGray(image.Rect(0, 0, 2, 2))
+	img.Pix = []byte{0, 255, 255, 0}
+	var png bytes.Buffer
+	if err := pngenc.Encode(&png, img); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	grid := filepath.Join(dir, "grid.png")
+	os.WriteFile(grid, png.Bytes(), 0o644)
+	notPNG := filepath.Join(dir, "x.png")
+	os.WriteFile(notPNG, []byte("GIF89a"), 0o644)
+	r := fixtureReport()
+	r.Suites[0].Details = map[string]any{
+		"images": []any{
+			map[string]any{"title": "inversion of class 3", "png": base64.StdEncoding.EncodeToString(png.Bytes())},
+			map[string]any{"title": "relative", "path": "grid.png"},
+			map[string]any{"title": "not a png", "path": notPNG},
+		},
+		"examples": map[string]any{"files": map[string]any{"grid.png": grid}},
+	}
+	b := render(t, HTMLWriter{}, r)
+	if n := bytes.Count(b, []byte(`src="data:image/png;base64,`)); n != 2 {
+		t.Errorf("%d embedded PNGs, want 2 (base64 and the evasion grid)", n)
+	}
+	for _, want := range []string{"inversion of class 3", "Adversarial examples", `image &#34;relative&#34; not embedded: path grid.png is not absolute`, "is not a PNG file"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("HTML lacks %q", want)
+		}
 	}
 }
