@@ -15,7 +15,8 @@ import (
 // pngScale is the nearest-neighbour upscaling of small images in PNGs.
 func pngScale(h, w int) int { return max(1, 64/max(h, w)) }
 
-// writeArtifacts writes reconstructions.npy ([n, sample...] as the model
+// writeArtifacts writes, under dir (output.dir/inversion; the paths in the
+// returned details are relative to output.dir), reconstructions.npy ([n, sample...] as the model
 // input), class_means.npy and, for image inputs, one PNG per class and a
 // montage (top row reconstructions, bottom row the reference class means).
 func writeArtifacts(dir string, classes []int, x, means []float32, sample []int, ch, h, w int, isImage bool, lo, hi float64) (map[string]any, error) {
@@ -30,7 +31,8 @@ func writeArtifacts(dir string, classes []int, x, means []float32, sample []int,
 	if err := grad.WriteNPY(rec, x, shape); err != nil {
 		return nil, err
 	}
-	files["reconstructions"] = rec
+	rel := func(p string) string { return filepath.Join("inversion", filepath.Base(p)) }
+	files["reconstructions"] = rel(rec)
 	cm := make([]float32, 0, n*d)
 	for _, c := range classes {
 		cm = append(cm, means[c*d:(c+1)*d]...)
@@ -39,7 +41,7 @@ func writeArtifacts(dir string, classes []int, x, means []float32, sample []int,
 	if err := grad.WriteNPY(mp, cm, shape); err != nil {
 		return nil, err
 	}
-	files["class_means"] = mp
+	files["class_means"] = rel(mp)
 	files["classes"] = classes
 	if !isImage || (ch != 1 && ch != 3) {
 		return files, nil
@@ -51,7 +53,7 @@ func writeArtifacts(dir string, classes []int, x, means []float32, sample []int,
 		if err := writePNG(p, scaled(img, pngScale(h, w))); err != nil {
 			return nil, err
 		}
-		pngs = append(pngs, p)
+		pngs = append(pngs, rel(p))
 	}
 	files["png"] = pngs
 	mont := Montage(x, cm, n, ch, h, w, lo, hi)
@@ -59,7 +61,7 @@ func writeArtifacts(dir string, classes []int, x, means []float32, sample []int,
 	if err := writePNG(mpath, mont); err != nil {
 		return nil, err
 	}
-	files["montage"] = mpath
+	files["montage"] = rel(mpath)
 	return files, nil
 }
 

@@ -146,7 +146,7 @@ func TestDigitsCNN(t *testing.T) {
 	}
 	files := res.Details["files"].(map[string]any)
 	for _, k := range []string{"reconstructions", "class_means", "montage"} {
-		if _, err := os.Stat(files[k].(string)); err != nil {
+		if _, err := os.Stat(filepath.Join(out, files[k].(string))); err != nil {
 			t.Errorf("%s: %v", k, err)
 		}
 	}
