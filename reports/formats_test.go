@@ -455,3 +455,15 @@ func TestHTMLImages(t *testing.T) {
 		}
 	}
 }
+
+func TestFileURI(t *testing.T) {
+	for in, want := range map[string]string{
+		"/models/a b.onnx":     "file:///models/a%20b.onnx",
+		"examples/digits.onnx": "examples/digits.onnx",
+		"":                     "",
+	} {
+		if got := fileURI(in); got != want {
+			t.Errorf("fileURI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
+	"path/filepath"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -170,6 +172,7 @@ func (b *sarifBuilder) add(ruleID, level, msg, uri, logical, fingerprint string,
 		Message: sarifMessage{msg}, Properties: props,
 		PartialFingerprints: map[string]string{"gauntlet/v1": fingerprint}}
 	loc := sarifLocation{}
+	uri = fileURI(uri)
 	if uri != "" {
 		loc.PhysicalLocation = &sarifPhysical{ArtifactLocation: sarifArtifactLocation{URI: uri}}
 	}
@@ -209,6 +212,18 @@ func (b *sarifBuilder) log(version, start string, ok bool, exit *int, artifacts 
 		Artifacts:   artifacts,
 		Results:     results,
 	}}}
+}
+
+// fileURI turns an absolute path into a file: URI (SARIF locations are
+// URIs); a relative path stays a relative reference, slash-separated.
+func fileURI(p string) string {
+	if p == "" {
+		return ""
+	}
+	if filepath.IsAbs(p) {
+		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(p)}).String()
+	}
+	return (&url.URL{Path: filepath.ToSlash(p)}).String()
 }
 
 func writeSARIF(w io.Writer, l sarifLog) error {
@@ -291,7 +306,7 @@ func (SARIFWriter) Write(w io.Writer, r *Report) error {
 	exit := r.ExitCode
 	ok := r.ExitCode == 0 || r.ExitCode == 1
 	l := b.log(r.Tool.Version, r.StartedAt.UTC().Format("2006-01-02T15:04:05.000Z"), ok, &exit,
-		[]sarifArtifact{{Location: sarifArtifactLocation{URI: uri}, Hashes: map[string]string{"sha-256": r.Model.SHA256}}})
+		[]sarifArtifact{{Location: sarifArtifactLocation{URI: fileURI(uri)}, Hashes: map[string]string{"sha-256": r.Model.SHA256}}})
 	return writeSARIF(w, l)
 }
 
@@ -301,7 +316,7 @@ func WriteScanSARIF(w io.Writer, sr *ScanResult, version string) error {
 	b.addFindings(sr)
 	var arts []sarifArtifact
 	if sr != nil {
-		a := sarifArtifact{Location: sarifArtifactLocation{URI: sr.Path}}
+		a := sarifArtifact{Location: sarifArtifactLocation{URI: fileURI(sr.Path)}}
 		if sr.SHA256 != "" {
 			a.Hashes = map[string]string{"sha-256": sr.SHA256}
 		}
