@@ -47,8 +47,11 @@ nightly: ort build ## two nightly runs of a model pair: the regression gate fail
 render: build ## render out/nightly/after/report.html to a PNG in headless Chromium (scripts/render-html.sh)
 	scripts/render-html.sh out/nightly/after/report.html out/nightly/after/report.png
 
-bench: ort ## run the Go benchmarks and the benchmarks/ harness
+BENCH_MODEL ?= $(if $(wildcard ../shared/fixtures/vision/mnist_cnn.onnx),../shared/fixtures/vision/mnist_cnn.onnx,examples/digits_cnn.onnx)
+
+bench: ort ## run the Go benchmarks and the benchmarks/ harness (harness/bare ORT throughput ratio)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./benchmarks/ortratio -model $(BENCH_MODEL)
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
