@@ -132,18 +132,22 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	}
 	// The allow-list is checked, and the static scan run, before the
 	// model is handed to ONNX Runtime.
-	var scanned *reports.ScanResult
+	// An unreadable or unparsable file is left to runtime.Open to report.
+	scanned, _ := scan.File(cfg.Model, scan.Options{AllowSHA256: cfg.ModelAllowSHA256})
 	if len(cfg.ModelAllowSHA256) > 0 {
-		digest, err := scan.Digest(cfg.Model)
-		if err != nil {
-			return nil, errs.Invalidf("model %s: %w", cfg.Model, unwrapPath(err))
+		digest := ""
+		if scanned != nil {
+			digest = scanned.SHA256
+		} else {
+			d, err := scan.Digest(cfg.Model)
+			if err != nil {
+				return nil, errs.Invalidf("model %s: %w", cfg.Model, unwrapPath(err))
+			}
+			digest = d
 		}
 		if !scan.Allowed(digest, cfg.ModelAllowSHA256) {
 			return nil, errs.Invalidf("model %s: sha256 %s is not in model_allow_sha256 (%d digest(s) allowed)", cfg.Model, digest, len(cfg.ModelAllowSHA256))
 		}
-	}
-	if sr, err := scan.File(cfg.Model, scan.Options{AllowSHA256: cfg.ModelAllowSHA256}); err == nil {
-		scanned = sr
 	}
 	sess, err := runtime.Open(env, cfg.Model, ropts)
 	if err != nil {
