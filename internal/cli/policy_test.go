@@ -196,4 +196,11 @@ func TestNightlyRegression(t *testing.T) {
 	if code != errs.Invalid || !strings.Contains(e, "not in model_allow_sha256") {
 		t.Errorf("allow-list: exit %d %s", code, e)
 	}
+	// A regression gate on a metric the suite cannot produce is refused
+	// before anything runs, with a suggestion.
+	code, _, e = mainArgs(t, "run", "-c", testutil.Example(t, "nightly/nightly.yaml"), "--out", filepath.Join(dir, "typo"),
+		"--ort-library", testutil.ORTLibrary(t), "--progress", "none", "--set", `regressions=[{metric: accuracy.acurracy, max_drop: 0.1}]`)
+	if code != errs.Invalid || !strings.Contains(e, `no metric "acurracy"`) || !strings.Contains(e, `did you mean "accuracy"`) {
+		t.Errorf("regression typo: exit %d %s", code, e)
+	}
 }
