@@ -146,6 +146,8 @@ func TestConstraintsEveryAttack(t *testing.T) {
 		map[string]any{"name": "fgsm", "label": "fgsm-t", "norm": "linf", "eps": []any{0.2}, "targeted": true},
 		map[string]any{"name": "pgd", "norm": "linf", "eps": []any{0.1}, "steps": 10, "step_size": 0.02, "random_start": true, "restarts": 2},
 		map[string]any{"name": "pgd", "norm": "l2", "eps": []any{0.5}, "steps": 10, "step_size": 0.1},
+		map[string]any{"name": "pgd", "label": "pgd-t3", "norm": "linf", "eps": []any{0.2}, "steps": 10, "step_size": 0.05, "targeted": true, "target": 3},
+		map[string]any{"name": "square", "label": "square-t3", "norm": "linf", "eps": []any{0.2}, "queries": 100, "targeted": true, "target": 3},
 		map[string]any{"name": "apgd", "norm": "linf", "eps": []any{0.1}, "steps": 20},
 		map[string]any{"name": "apgd", "label": "apgd-dlr", "loss": "dlr", "norm": "l2", "eps": []any{0.5}, "steps": 20},
 		map[string]any{"name": "apgd", "label": "apgd-t", "targeted": true, "target_classes": 3, "norm": "linf", "eps": []any{0.05}, "steps": 10},
@@ -177,6 +179,15 @@ func TestConstraintsEveryAttack(t *testing.T) {
 				y := tg.Data.Y[i]
 				if o.success[i] && !o.a.Targeted && p == y {
 					t.Errorf("%s eps %v: sample %d marked successful but the model predicts its label on the saved point", o.a.Key(), o.eps, i)
+				}
+				if o.success[i] && o.a.Target != nil && p != int64(*o.a.Target) {
+					t.Errorf("%s eps %v: sample %d marked successful but the model predicts %d, not the target %d", o.a.Key(), o.eps, i, p, *o.a.Target)
+				}
+				if o.success[i] && o.a.Target != nil && y == int64(*o.a.Target) {
+					t.Errorf("%s: sample %d of the target class was attacked", o.a.Key(), i)
+				}
+				if o.robust[i] != (correct[i] && p == y) && (o.success[i] || !correct[i]) {
+					t.Errorf("%s eps %v: sample %d robust flag %v, but clean-correct %v and prediction %d on the saved point (label %d)", o.a.Key(), o.eps, i, o.robust[i], correct[i], p, y)
 				}
 				if o.success[i] && !correct[i] {
 					t.Errorf("%s: sample %d was misclassified clean but counted as attacked", o.a.Key(), i)
