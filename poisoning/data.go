@@ -1,0 +1,245 @@
+package poisoning
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/sbinet/npyio"
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/reports"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// runData runs the poisoned-data detectors on the training set.
+func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Result) error {
+	d, err := loadTrain(t, cfg.Train, "suites.poisoning.data.train")
+	if err != nil {
+		return err
+	}
+	var truth []bool
+	if cfg.IsPoisoned != "" {
+		if truth, err = readBools(resolve(t.BaseDir, cfg.IsPoisoned)); err != nil {
+			return errs.WithCode(errs.Invalid, fmt.Errorf("config suites.poisoning.data.is_poisoned: %w", err))
+		}
+		if len(truth) != d.N {
+			return errs.Invalidf("config suites.poisoning.data.is_poisoned: %s has %d values; the training set has %d samples", cfg.IsPoisoned, len(truth), d.N)
+		}
+	}
+	layer := cfg.Layer
+	if layer == "" {
+		if layer, err = DefaultLayer(t.Model); err != nil {
+			return err
+		}
+	}
+	acts, size, err := Activations(ctx, t, d, layer)
+	if err != nil {
+		return err
+	}
+	// Rows of each class, in sample order.
+	byClass := make([][]int, t.Classes)
+	for i, y := range d.Y {
+		byClass[y] = append(byClass[y], i)
+	}
+	details := map[string]any{"layer": layer, "layer_size": size, "samples": d.N}
+	for _, method := range cfg.Methods {
+		flag := make([]bool, d.N)
+		score := make([]float64, d.N)
+		var perClass []map[string]any
+		for k, rows := range byClass {
+			if len(rows) == 0 {
+				continue
+			}
+			a := mat.NewDense(len(rows), size, nil)
+			for ri, i := range rows {
+				row := a.RawRowView(ri)
+				for j, v := range acts[i*size : (i+1)*size] {
+					row[j] = float64(v)
+				}
+			}
+			cf := make([]bool, len(rows))
+			pc := map[string]any{"class": k, "samples": len(rows)}
+			switch method {
+			case MethodSpectral:
+				sc := make([]float64, len(rows))
+				if !SpectralScores(sc, a, cfg.Spectral.Score) {
+					return fmt.Errorf("spectral signatures, class %d: the SVD did not converge", k)
+				}
+				SpectralFlags(cf, sc, cfg.Spectral.ExpectedPoisonRate, cfg.Spectral.EpsMultiplier)
+				for ri, i := range rows {
+					score[i] = sc[ri]
+				}
+			case MethodClustering:
+				red, ok := PCA(a, cfg.Clustering.Dims)
+				if !ok {
+					return fmt.Errorf("activation clustering, class %d: the SVD did not converge", k)
+				}
+				labels := make([]int, len(rows))
+				KMeans2(labels, red, cfg.Clustering.Restarts, suite.BatchRand(suite.DeriveSeed(t.Seed, "poisoning/kmeans"), k))
+				var sil any
+				silV, silOK := 0.0, false
+				if cfg.Clustering.Analysis == AnalysisSilhouette {
+					silV, silOK = Silhouette(red, labels)
+					if silOK {
+						sil = silV
+					}
+				}
+				sizes, poisoned := ClusterFlags(cf, labels, cfg.Clustering.Analysis, cfg.Clustering.SizeThreshold, silV, cfg.Clustering.SilhouetteThreshold)
+				pc["cluster_sizes"] = []int{sizes[0], sizes[1]}
+				pc["silhouette"] = sil
+				pc["suspicious"] = poisoned >= 0
+			}
+			nf := 0
+			for ri, i := range rows {
+				flag[i] = cf[ri]
+				if cf[ri] {
+					nf++
+				}
+			}
+			pc["flagged"] = nf
+			if truth != nil {
+				c := 0
+				for _, i := range rows {
+					if truth[i] {
+						c++
+					}
+				}
+				pc["poisoned"] = c
+			}
+			perClass = append(perClass, pc)
+		}
+		nf := 0
+		var flagged []int
+		for i, f := range flag {
+			if f {
+				nf++
+				flagged = append(flagged, i)
+			}
+		}
+		r.SetProportion(method+".flagged_fraction", nf, d.N, t.ConfidenceLevel)
+		md := map[string]any{"per_class": perClass, "flagged": len(flagged), "flagged_indices": flagged}
+		if truth != nil {
+			c := Count(flag, truth)
+			r.SetProportion(method+".precision", c.TP, c.TP+c.FP, t.ConfidenceLevel)
+			r.SetProportion(method+".recall", c.TP, c.TP+c.FN, t.ConfidenceLevel)
+			f1, ok := c.F1()
+			r.Set(method+".f1", f1, ok)
+			md["tp"], md["fp"], md["fn"], md["tn"] = c.TP, c.FP, c.FN, c.TN
+		}
+		if t.OutDir != "" {
+			name := "poisoning_" + method + "_flagged.csv"
+			if err := writeFlagged(filepath.Join(t.OutDir, name), flag, d.Y, score, truth, method == MethodSpectral); err != nil {
+				return err
+			}
+			md["csv"] = name
+		}
+		details[method] = md
+	}
+	r.Details["data"] = details
+	return nil
+}
+
+// writeFlagged writes the flagged samples as CSV: index (0-based row of
+// the training set), label, score (spectral only) and is_poisoned (with
+// ground truth).
+func writeFlagged(path string, flag []bool, y []int64, score []float64, truth []bool, withScore bool) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return reports.WriteFileAtomic(path, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		bw.WriteString("index,label")
+		if withScore {
+			bw.WriteString(",score")
+		}
+		if truth != nil {
+			bw.WriteString(",is_poisoned")
+		}
+		bw.WriteString("\n")
+		for i, f := range flag {
+			if !f {
+				continue
+			}
+			bw.WriteString(strconv.Itoa(i))
+			bw.WriteString(",")
+			bw.WriteString(strconv.FormatInt(y[i], 10))
+			if withScore {
+				bw.WriteString(",")
+				bw.WriteString(strconv.FormatFloat(score[i], 'g', -1, 64))
+			}
+			if truth != nil {
+				bw.WriteString(",")
+				bw.WriteString(strconv.FormatBool(truth[i]))
+			}
+			bw.WriteString("\n")
+		}
+		return bw.Flush()
+	})
+}
+
+// readBools reads a .npy of N booleans (bool, or integers 0/1).
+func readBools(path string) ([]bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := npyio.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	shape := r.Header.Descr.Shape
+	if len(shape) != 1 && !(len(shape) == 2 && shape[1] == 1) {
+		return nil, fmt.Errorf("%s: shape %v; want [N]", path, shape)
+	}
+	switch r.Header.Descr.Type {
+	case "|b1", "b1":
+		var v []bool
+		if err := r.Read(&v); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return v, nil
+	case "<i8", "<i4", "|u1", "|i1":
+		var v []int64
+		switch r.Header.Descr.Type {
+		case "<i8":
+			err = r.Read(&v)
+		case "<i4":
+			var w []int32
+			err = r.Read(&w)
+			for _, x := range w {
+				v = append(v, int64(x))
+			}
+		case "|u1":
+			var w []uint8
+			err = r.Read(&w)
+			for _, x := range w {
+				v = append(v, int64(x))
+			}
+		default:
+			var w []int8
+			err = r.Read(&w)
+			for _, x := range w {
+				v = append(v, int64(x))
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		out := make([]bool, len(v))
+		for i, x := range v {
+			if x != 0 && x != 1 {
+				return nil, fmt.Errorf("%s: row %d holds %d; want 0 or 1", path, i, x)
+			}
+			out[i] = x == 1
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%s: dtype %s; want bool or integer 0/1", path, r.Header.Descr.Type)
+}

@@ -1,0 +1,17 @@
+// Package poisoning implements the poisoning and backdoor suite in three
+// parts that are enabled separately:
+//
+//   - data: poisoned-data detection on a training set through the model's
+//     activations at one layer (exposed by graph surgery): spectral
+//     signatures (Tran et al. 2018) and activation clustering (Chen et al.
+//     2018), with precision and recall against optional ground truth;
+//   - model: backdoor scans of the model: STRIP (Gao et al. 2019) and
+//     Neural Cleanse (Wang et al. 2019) on white-box gradients, and the
+//     attack success rate of a known trigger;
+//   - susceptibility: poisoned copies of a training set (BadNets patch,
+//     blended trigger, label flipping) at several rates, each trained with
+//     the built-in gorgonia trainer (package poisoning/train) or a user
+//     command, and evaluated on clean and triggered data.
+//
+// Metric names are documented in docs/metrics/poisoning.md.
+package poisoning

@@ -1,0 +1,271 @@
+package poisoning
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// Detection methods of the data part and scan methods of the model part.
+const (
+	MethodSpectral   = "spectral_signatures"
+	MethodClustering = "activation_clustering"
+	MethodSTRIP      = "strip"
+	MethodCleanse    = "neural_cleanse"
+)
+
+// Config is the poisoning suite's config block: three parts, each enabled
+// by its presence.
+type Config struct {
+	Data           *DataConfig           `mapstructure:"data"`
+	Model          *ModelConfig          `mapstructure:"model"`
+	Susceptibility *SusceptibilityConfig `mapstructure:"susceptibility"`
+}
+
+// DataConfig configures poisoned-data detection on a training set.
+type DataConfig struct {
+	Train      data.Spec        `mapstructure:"train"`
+	IsPoisoned string           `mapstructure:"is_poisoned"`
+	Layer      string           `mapstructure:"layer"`
+	Methods    []string         `mapstructure:"methods"`
+	Spectral   SpectralConfig   `mapstructure:"spectral_signatures"`
+	Clustering ClusteringConfig `mapstructure:"activation_clustering"`
+}
+
+// SpectralConfig are the spectral-signature settings (ART's names and
+// defaults): the top eps_multiplier·expected_poison_rate share of each
+// class's scores is flagged.
+type SpectralConfig struct {
+	ExpectedPoisonRate float64 `mapstructure:"expected_poison_rate"`
+	EpsMultiplier      float64 `mapstructure:"eps_multiplier"`
+	Score              string  `mapstructure:"score"`
+}
+
+// ClusteringConfig are the activation-clustering settings (ART's names and
+// defaults, except the analysis: relative-size is the default here).
+type ClusteringConfig struct {
+	Dims                int     `mapstructure:"dims"`
+	Analysis            string  `mapstructure:"analysis"`
+	SizeThreshold       float64 `mapstructure:"size_threshold"`
+	SilhouetteThreshold float64 `mapstructure:"silhouette_threshold"`
+	Restarts            int     `mapstructure:"restarts"`
+}
+
+// ModelConfig configures the backdoor scan of the model.
+type ModelConfig struct {
+	Methods       []string      `mapstructure:"methods"`
+	Trigger       *Trigger      `mapstructure:"trigger"`
+	Target        *int          `mapstructure:"target"`
+	STRIP         STRIPConfig   `mapstructure:"strip"`
+	NeuralCleanse CleanseConfig `mapstructure:"neural_cleanse"`
+}
+
+// STRIPConfig are the STRIP settings.
+type STRIPConfig struct {
+	Overlays int     `mapstructure:"overlays"` // clean inputs superimposed on each input
+	Samples  int     `mapstructure:"samples"`  // inputs scored (the first ones of the eval data); 0: all
+	FRR      float64 `mapstructure:"frr"`      // false-rejection rate fixing the threshold
+}
+
+// CleanseConfig are the Neural Cleanse settings.
+type CleanseConfig struct {
+	Samples      int     `mapstructure:"samples"`       // clean inputs the trigger must flip
+	Steps        int     `mapstructure:"steps"`         // Adam steps per class
+	LearningRate float64 `mapstructure:"learning_rate"` // Adam step size on the mask and pattern parameters
+	InitCost     float64 `mapstructure:"init_cost"`     // starting weight of the mask L1 term
+	Success      float64 `mapstructure:"success"`       // attack success a mask must reach to count
+	Threshold    float64 `mapstructure:"threshold"`     // anomaly index above which a class is flagged
+	Classes      []int   `mapstructure:"classes"`       // classes to scan (default all)
+}
+
+// SusceptibilityConfig configures the poisoning experiments.
+type SusceptibilityConfig struct {
+	Train        data.Spec     `mapstructure:"train"`
+	Attacks      []Trigger     `mapstructure:"attacks"`
+	Rates        []float64     `mapstructure:"rates"`
+	Trainer      string        `mapstructure:"trainer"`
+	TrainCommand string        `mapstructure:"train_command"`
+	Training     TrainerConfig `mapstructure:"training"`
+}
+
+// TrainerConfig are the built-in trainer's settings.
+type TrainerConfig struct {
+	Hidden       int     `mapstructure:"hidden"`
+	Epochs       int     `mapstructure:"epochs"`
+	Batch        int     `mapstructure:"batch"`
+	LearningRate float64 `mapstructure:"learning_rate"`
+}
+
+// Trainers.
+const (
+	TrainerLogReg  = "logreg"
+	TrainerMLP     = "mlp"
+	TrainerCommand = "command"
+)
+
+// Suite is the poisoning and backdoor suite.
+type Suite struct{}
+
+// Name implements suite.Suite.
+func (Suite) Name() string { return "poisoning" }
+
+// Version implements suite.Suite.
+func (Suite) Version() string { return "1" }
+
+// Decode implements suite.Suite.
+func (s Suite) Decode(raw map[string]any) (any, error) {
+	var cfg Config
+	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.Data == nil && cfg.Model == nil && cfg.Susceptibility == nil {
+		return nil, errs.Invalidf("config suites.poisoning: enable at least one of data, model, susceptibility")
+	}
+	if d := cfg.Data; d != nil {
+		if d.Train.X == "" && d.Train.CSV == "" {
+			return nil, errs.Invalidf("config suites.poisoning.data.train: set x (and y) or csv")
+		}
+		if len(d.Methods) == 0 {
+			d.Methods = []string{MethodSpectral, MethodClustering}
+		}
+		for _, m := range d.Methods {
+			if m != MethodSpectral && m != MethodClustering {
+				return nil, errs.Invalidf("config suites.poisoning.data.methods: %q: want %s or %s", m, MethodSpectral, MethodClustering)
+			}
+		}
+		sp := &d.Spectral
+		if sp.ExpectedPoisonRate == 0 {
+			sp.ExpectedPoisonRate = 0.33
+		}
+		if sp.EpsMultiplier == 0 {
+			sp.EpsMultiplier = 1.5
+		}
+		if sp.Score == "" {
+			sp.Score = ScoreCentred
+		}
+		if !(sp.ExpectedPoisonRate > 0 && sp.ExpectedPoisonRate < 1) {
+			return nil, errs.Invalidf("config suites.poisoning.data.spectral_signatures.expected_poison_rate: %g is outside (0, 1)", sp.ExpectedPoisonRate)
+		}
+		if sp.EpsMultiplier <= 0 {
+			return nil, errs.Invalidf("config suites.poisoning.data.spectral_signatures.eps_multiplier: %g must be positive", sp.EpsMultiplier)
+		}
+		if sp.Score != ScoreCentred && sp.Score != ScoreART {
+			return nil, errs.Invalidf("config suites.poisoning.data.spectral_signatures.score: %q: want centred or art", sp.Score)
+		}
+		cl := &d.Clustering
+		if cl.Dims == 0 {
+			cl.Dims = 10
+		}
+		if cl.Analysis == "" {
+			cl.Analysis = AnalysisRelativeSize
+		}
+		if cl.SizeThreshold == 0 {
+			cl.SizeThreshold = 0.35
+		}
+		if cl.SilhouetteThreshold == 0 {
+			cl.SilhouetteThreshold = 0.1
+		}
+		if cl.Restarts == 0 {
+			cl.Restarts = 10
+		}
+		if cl.Dims < 1 || cl.Restarts < 1 {
+			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering: dims and restarts must be positive")
+		}
+		switch cl.Analysis {
+		case AnalysisSmaller, AnalysisRelativeSize, AnalysisSilhouette:
+		default:
+			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.analysis: %q: want smaller, relative-size or silhouette", cl.Analysis)
+		}
+		if !(cl.SizeThreshold > 0 && cl.SizeThreshold < 0.5) {
+			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.size_threshold: %g is outside (0, 0.5)", cl.SizeThreshold)
+		}
+	}
+	if m := cfg.Model; m != nil {
+		if err := decodeModel(m); err != nil {
+			return nil, err
+		}
+	}
+	if sc := cfg.Susceptibility; sc != nil {
+		if err := decodeSusceptibility(sc); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// Metrics implements suite.Suite. The keys are documented in
+// docs/metrics/poisoning.md.
+func (Suite) Metrics(cfgAny any, classes int) []string {
+	cfg := cfgAny.(Config)
+	var keys []string
+	if d := cfg.Data; d != nil {
+		for _, m := range d.Methods {
+			keys = append(keys, suite.ProportionKeys(m+".flagged_fraction")...)
+			if d.IsPoisoned != "" {
+				keys = append(keys, suite.ProportionKeys(m+".precision")...)
+				keys = append(keys, suite.ProportionKeys(m+".recall")...)
+				keys = append(keys, m+".f1")
+			}
+		}
+	}
+	if m := cfg.Model; m != nil {
+		keys = append(keys, modelKeys(m, classes)...)
+	}
+	if s := cfg.Susceptibility; s != nil {
+		keys = append(keys, susceptibilityKeys(s)...)
+	}
+	return keys
+}
+
+// Run implements suite.Suite.
+func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
+	cfg := cfgAny.(Config)
+	r := suite.NewResult()
+	if cfg.Data != nil {
+		if err := runData(ctx, t, cfg.Data, r); err != nil {
+			return nil, fmt.Errorf("data: %w", err)
+		}
+	}
+	if cfg.Model != nil {
+		if err := runModel(ctx, t, cfg.Model, r); err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+	}
+	if cfg.Susceptibility != nil {
+		if err := runSusceptibility(ctx, t, cfg.Susceptibility, r); err != nil {
+			return nil, fmt.Errorf("susceptibility: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// loadTrain loads a training set from spec, fitted to the model input and
+// checked against its classes; field names the config block in errors.
+func loadTrain(t *suite.Target, spec data.Spec, field string) (*data.Dataset, error) {
+	d, err := data.Load(spec, t.BaseDir)
+	if err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", field, err))
+	}
+	in := t.Session.Input()
+	if err := d.FitInput(in.Name, in.Shape); err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", field, err))
+	}
+	if d.Y == nil {
+		return nil, errs.Invalidf("config %s: the training set needs labels (y, or label for CSV)", field)
+	}
+	if err := d.Validate(t.Classes); err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", field, err))
+	}
+	return d, nil
+}
+
+// fmtRate writes a rate or eps as metric names do.
+func fmtRate(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// hasMethod reports whether ms lists m.
+func hasMethod(ms []string, m string) bool { return slices.Contains(ms, m) }
