@@ -97,13 +97,14 @@ func newPlot(title, x, y string) *plot.Plot {
 //     group bars of selection, true-positive and false-positive rates;
 //   - "calibration_bins": [{"accuracy", "confidence", "count"}] — a
 //     reliability diagram;
-//   - "images": [{"title", "png" (base64) or "path"}] and
-//     "examples": {"files": {"grid.png": path}} — embedded pictures
-//     (inversions, adversarial grids).
+//   - "images": [{"title", "png" (base64) or "path"}],
+//     "examples": {"files": {"grid.png": path}} (evasion) and
+//     "files": {"montage": path} (inversion) — embedded pictures. Relative
+//     paths are relative to the output folder, dir.
 //
 // A malformed entry is skipped and named in the returned notes; nothing
 // here fails the report.
-func suiteFigures(s SuiteResult) (figs []figure, notes []string) {
+func suiteFigures(s SuiteResult, dir string) (figs []figure, notes []string) {
 	d := asMap(generic(s.Details))
 	if d == nil {
 		return nil, nil
@@ -131,7 +132,7 @@ func suiteFigures(s SuiteResult) (figs []figure, notes []string) {
 		f, err := reliabilityChart(s.Name, b)
 		add(f, err, "reliability")
 	}
-	f, n := images(d)
+	f, n := images(d, dir)
 	figs = append(figs, f...)
 	for _, x := range n {
 		notes = append(notes, s.Name+": "+x)
@@ -320,9 +321,10 @@ func reliabilityChart(suite string, bins []any) ([]figure, error) {
 	return []figure{{Title: "Calibration", Caption: "Accuracy against mean confidence per non-empty confidence bin; the dashed diagonal is perfect calibration.", Src: uri}}, nil
 }
 
-// images collects embedded pictures: details["images"] entries and the
-// evasion suite's adversarial grid.
-func images(d map[string]any) (figs []figure, notes []string) {
+// images collects embedded pictures: details["images"] entries, the
+// evasion suite's adversarial grid and the inversion suite's montage.
+// Relative paths are resolved against dir (the output folder).
+func images(d map[string]any, dir string) (figs []figure, notes []string) {
 	type img struct{ title, png, path string }
 	var list []img
 	for _, e := range asList(d["images"]) {
@@ -332,10 +334,13 @@ func images(d map[string]any) (figs []figure, notes []string) {
 	if p := asString(asMap(asMap(d["examples"])["files"])["grid.png"]); p != "" {
 		list = append(list, img{"Adversarial examples (clean above, adversarial below)", "", p})
 	}
+	if p := asString(asMap(d["files"])["montage"]); p != "" {
+		list = append(list, img{"Model inversion: reconstructions (top) over class means (bottom)", "", p})
+	}
 	for _, im := range list {
 		data := im.png
 		if data == "" && im.path != "" {
-			b, err := readImage(im.path)
+			b, err := readImage(im.path, dir)
 			if err != nil {
 				notes = append(notes, fmt.Sprintf("image %q not embedded: %v", im.title, err))
 				continue
@@ -350,9 +355,16 @@ func images(d map[string]any) (figs []figure, notes []string) {
 	return figs, notes
 }
 
-func readImage(path string) ([]byte, error) {
+func readImage(path, dir string) ([]byte, error) {
 	if !filepath.IsAbs(path) {
-		return nil, fmt.Errorf("path %s is not absolute", path)
+		if dir == "" {
+			return nil, fmt.Errorf("path %s is relative and the output folder is not known", path)
+		}
+		clean := filepath.Clean(path)
+		if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+			return nil, fmt.Errorf("path %s leaves the output folder", path)
+		}
+		path = filepath.Join(dir, clean)
 	}
 	st, err := os.Stat(path)
 	if err != nil {

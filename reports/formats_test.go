@@ -441,15 +441,30 @@ func TestHTMLImages(t *testing.T) {
 		"images": []any{
 			map[string]any{"title": "inversion of class 3", "png": base64.StdEncoding.EncodeToString(png.Bytes())},
 			map[string]any{"title": "relative", "path": "grid.png"},
+			map[string]any{"title": "escaping", "path": "../grid.png"},
 			map[string]any{"title": "not a png", "path": notPNG},
 		},
 		"examples": map[string]any{"files": map[string]any{"grid.png": grid}},
+		"files":    map[string]any{"montage": "grid.png"},
 	}
 	b := render(t, HTMLWriter{}, r)
+	// Without the output folder only the base64 picture and the absolute
+	// grid are embedded.
 	if n := bytes.Count(b, []byte(`src="data:image/png;base64,`)); n != 2 {
 		t.Errorf("%d embedded PNGs, want 2 (base64 and the evasion grid)", n)
 	}
-	for _, want := range []string{"inversion of class 3", "Adversarial examples", `image &#34;relative&#34; not embedded: path grid.png is not absolute`, "is not a PNG file"} {
+	for _, want := range []string{"inversion of class 3", "Adversarial examples", `image &#34;relative&#34; not embedded: path grid.png is relative and the output folder is not known`, "is not a PNG file"} {
+		if !bytes.Contains(b, []byte(want)) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+	// With it, the relative picture and the inversion montage are too; a
+	// path out of the folder is refused.
+	b = render(t, HTMLWriter{ArtifactDir: dir}, r)
+	if n := bytes.Count(b, []byte(`src="data:image/png;base64,`)); n != 4 {
+		t.Errorf("%d embedded PNGs with ArtifactDir, want 4", n)
+	}
+	for _, want := range []string{"Model inversion: reconstructions", "path ../grid.png leaves the output folder"} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("HTML lacks %q", want)
 		}

@@ -16,7 +16,13 @@ import (
 // the verdict, gates and waivers, the baseline comparison, every suite's
 // metrics with their confidence intervals, the charts, scan findings and
 // warnings. Text from the report is escaped by html/template.
-type HTMLWriter struct{}
+//
+// ArtifactDir is the run's output folder, against which relative picture
+// paths in Details are resolved (suites write them relative to
+// output.dir); without it such pictures are listed as not embedded.
+type HTMLWriter struct {
+	ArtifactDir string
+}
 
 // Format returns "html".
 func (HTMLWriter) Format() string { return "html" }
@@ -142,7 +148,7 @@ details{margin:6px 0}summary{cursor:pointer;color:#0969da}
 `))
 
 // Write implements Writer.
-func (HTMLWriter) Write(w io.Writer, r *Report) error {
+func (hw HTMLWriter) Write(w io.Writer, r *Report) error {
 	if r == nil {
 		return fmt.Errorf("write html report: nil report")
 	}
@@ -178,7 +184,7 @@ func (HTMLWriter) Write(w io.Writer, r *Report) error {
 			}
 			hs.Rows = append(hs.Rows, row)
 		}
-		figs, notes := suiteFigures(s)
+		figs, notes := suiteFigures(s, hw.ArtifactDir)
 		hs.Figures = figs
 		d.Notes = append(d.Notes, notes...)
 		d.Suites = append(d.Suites, hs)

@@ -144,6 +144,10 @@ func WriteReports(cfg *config.Config, rep *reports.Report) (map[string]string, e
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return nil, errs.Invalidf("report %s: %w", p, err)
 		}
+		if hw, ok := w.(reports.HTMLWriter); ok {
+			hw.ArtifactDir = cfg.Output.Dir // suites' pictures are relative to it
+			w = hw
+		}
 		if err := reports.WriteFileAtomic(p, func(wr io.Writer) error { return w.Write(wr, rep) }); err != nil {
 			return nil, fmt.Errorf("write %s report: %w", f, err)
 		}
