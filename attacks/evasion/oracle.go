@@ -106,9 +106,13 @@ func buildGraph(t *suite.Target, head string) (*runtime.Graph, error) {
 	return runtime.OpenGraph(t.Env, "gradient graph ("+head+" loss) of "+t.Session.Info().Path, b, ins, outs, o)
 }
 
+// nesMaxBytes caps the memory of one NES forward batch (its input rows and
+// their directions); larger batches are estimated in chunks of samples.
+const nesMaxBytes = 256 << 20
+
 // nesOracle estimates gradients by natural evolution strategies (Ilyas et
-// al. 2018): q antithetic Gaussian pairs per sample, all in one forward
-// batch of n·(2q+1) rows.
+// al. 2018): q antithetic Gaussian pairs per sample, evaluated in forward
+// batches of up to chunk·(2q+1) rows.
 type nesOracle struct {
 	fwd     *runtime.Runner
 	head    string
@@ -116,24 +120,26 @@ type nesOracle struct {
 	q       int
 	sigma   float32
 	d, k    int
+	chunk   int       // samples per forward batch
 	x       []float32 // staged samples, batch×d
 	y, t    []int64
-	big     []float32 // n(2q+1)×d forward input
-	u       []float32 // n·q×d directions
-	out     []float32 // n×k outputs of the unperturbed rows
+	big     []float32 // chunk·(2q+1)×d forward input
+	u       []float32 // chunk·q×d directions
+	out     []float32 // batch×k outputs of the unperturbed rows
 	lossBuf []float32
 	g       []float32
 }
 
 func newNES(s *runtime.Session, batch, d, k, q int, sigma float64, head string, probs bool) (*nesOracle, error) {
-	rows := batch * (2*q + 1)
-	fwd, err := s.NewRunner(rows)
+	per := 2*q + 1
+	chunk := min(batch, max(1, nesMaxBytes/(4*d*(per+q))))
+	fwd, err := s.NewRunner(chunk * per)
 	if err != nil {
 		return nil, err
 	}
-	return &nesOracle{fwd: fwd, head: head, probs: probs, q: q, sigma: float32(sigma), d: d, k: k,
-		x: make([]float32, batch*d), y: make([]int64, batch), t: make([]int64, batch), big: make([]float32, rows*d),
-		u: make([]float32, batch*q*d), out: make([]float32, batch*k), lossBuf: make([]float32, batch),
+	return &nesOracle{fwd: fwd, head: head, probs: probs, q: q, sigma: float32(sigma), d: d, k: k, chunk: chunk,
+		x: make([]float32, batch*d), y: make([]int64, batch), t: make([]int64, batch), big: make([]float32, chunk*per*d),
+		u: make([]float32, chunk*q*d), out: make([]float32, batch*k), lossBuf: make([]float32, batch),
 		g: make([]float32, batch*d)}, nil
 }
 
@@ -151,13 +157,23 @@ func (o *nesOracle) grad() []float32   { return o.g }
 func (o *nesOracle) cost() int32       { return int32(2*o.q + 1) }
 
 func (o *nesOracle) eval(ctx context.Context, n int, rng *rand.Rand) error {
+	for c0 := 0; c0 < n; c0 += o.chunk {
+		if err := o.evalChunk(ctx, c0, min(o.chunk, n-c0), rng); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// evalChunk estimates the gradients of samples c0 … c0+m−1.
+func (o *nesOracle) evalChunk(ctx context.Context, c0, m int, rng *rand.Rand) error {
 	d, q, per := o.d, o.q, 2*o.q+1
-	for i := 0; i < n; i++ {
-		x := o.x[i*d : (i+1)*d]
-		base := i * per
+	for r := 0; r < m; r++ {
+		x := o.x[(c0+r)*d : (c0+r+1)*d]
+		base := r * per
 		copy(o.big[base*d:], x)
 		for j := 0; j < q; j++ {
-			u := o.u[(i*q+j)*d : (i*q+j+1)*d]
+			u := o.u[(r*q+j)*d : (r*q+j+1)*d]
 			plus := o.big[(base+1+2*j)*d : (base+2+2*j)*d]
 			minus := o.big[(base+2+2*j)*d : (base+3+2*j)*d]
 			for p := range u {
@@ -168,14 +184,15 @@ func (o *nesOracle) eval(ctx context.Context, n int, rng *rand.Rand) error {
 			}
 		}
 	}
-	out, err := o.fwd.Run(ctx, o.big[:n*per*d], n*per)
+	out, err := o.fwd.Run(ctx, o.big[:m*per*d], m*per)
 	if err != nil {
 		return err
 	}
 	k := o.k
 	scale := float32(1 / (2 * float64(o.sigma) * float64(q)))
-	for i := 0; i < n; i++ {
-		base := i * per
+	for r := 0; r < m; r++ {
+		i := c0 + r
+		base := r * per
 		y, tg := int(o.y[i]), int(o.t[i])
 		copy(o.out[i*k:(i+1)*k], out[base*k:(base+1)*k])
 		o.lossBuf[i] = float32(lossRow(o.head, out[base*k:(base+1)*k], y, tg, o.probs))
@@ -185,7 +202,7 @@ func (o *nesOracle) eval(ctx context.Context, n int, rng *rand.Rand) error {
 			lp := lossRow(o.head, out[(base+1+2*j)*k:(base+2+2*j)*k], y, tg, o.probs)
 			lm := lossRow(o.head, out[(base+2+2*j)*k:(base+3+2*j)*k], y, tg, o.probs)
 			w := float32(lp-lm) * scale
-			u := o.u[(i*q+j)*d : (i*q+j+1)*d]
+			u := o.u[(r*q+j)*d : (r*q+j+1)*d]
 			for p := range g {
 				g[p] += w * u[p]
 			}
