@@ -120,9 +120,26 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		return nil, errs.Invalidf("suite evasion: the data has no samples")
 	}
 
+	// one progress count over the clean pass and every attack: each pass
+	// reports its batches after those of the passes before it
+	runs := 1
+	for _, a := range cfg.Attacks {
+		runs += len(a.Eps)
+	}
+	nb := t.Batches(n)
+	progress := func(pass int) func(done, total int) {
+		p := t.Pool.Progress
+		if p == nil {
+			return nil
+		}
+		return func(done, _ int) { p(pass*nb+done, runs*nb) }
+	}
+	tc := *t
+	tc.Pool.Progress = progress(0)
+
 	// clean outputs
 	clean := make([]float32, n*k)
-	err := suite.ForEachBatch(ctx, t, ds, func(_, lo, hi int, out []float32) error {
+	err := suite.ForEachBatch(ctx, &tc, ds, func(_, lo, hi int, out []float32) error {
 		copy(clean[lo*k:hi*k], out[:(hi-lo)*k])
 		return nil
 	})
@@ -148,20 +165,10 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	}
 	defer rt.close()
 
-	// one progress bar over all attacks: each attack reports its batches
-	// after those of the attacks before it
-	runs := 0
-	for _, a := range cfg.Attacks {
-		runs += len(a.Eps)
-	}
-	nb := t.Batches(n)
 	var outs []*outcome
 	for _, a := range cfg.Attacks {
 		for _, e := range a.Eps {
-			if p := t.Pool.Progress; p != nil {
-				base := len(outs) * nb
-				rt.progress = func(done, _ int) { p(base+done, runs*nb) }
-			}
+			rt.progress = progress(1 + len(outs))
 			o, err := rt.attack(ctx, t, cfg, a, e, clean, correct)
 			if err != nil {
 				return nil, fmt.Errorf("attack %s: %w", Prefix(a.Key(), a.Norm, e), err)
