@@ -2,6 +2,7 @@ package evasion
 
 import (
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/cuda"
@@ -739,5 +741,22 @@ func TestNESChunks(t *testing.T) {
 	}
 	if !reflect.DeepEqual(grads[0], grads[1]) {
 		t.Fatal("chunked NES estimate differs from the one-batch estimate")
+	}
+}
+
+// TestCancel: cancelling the context stops a long attack promptly with the
+// context's error.
+func TestCancel(t *testing.T) {
+	tg := digits(t, "digits_cnn.onnx", 2, 64)
+	cfg := decode(t, map[string]any{"attacks": []any{
+		map[string]any{"name": "apgd", "eps": []any{0.001}, "steps": 100000},
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	// Without cancellation the 100000 steps would run for minutes and
+	// end without an error.
+	_, err := Suite{}.Run(ctx, tg, cfg)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want the context's deadline error", err)
 	}
 }
