@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,6 +16,7 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
 )
 
 // Chart sizes.
@@ -25,7 +27,24 @@ const (
 	maxImageBytes = 8 << 20
 	// maxBarGroups bounds the groups drawn in one fairness bar chart.
 	maxBarGroups = 24
+	// barPlotWidth is about the width of a chart's data area.
+	barPlotWidth = chartWidth - 1.1*vg.Inch
 )
+
+// longLabels reports whether group names would collide written flat under
+// their bars: more than 4 of them, or any longer than the room each has.
+func longLabels(names []string) bool {
+	if len(names) > 4 {
+		return true
+	}
+	room := 40 / max(len(names), 1) // characters per category, roughly
+	for _, n := range names {
+		if len(n) > room {
+			return true
+		}
+	}
+	return false
+}
 
 // figure is one chart or image of the HTML report: Src is a data: URI.
 type figure struct {
@@ -252,7 +271,9 @@ func groupCharts(suite string, attrs map[string]any) ([]figure, error) {
 		}
 		p := newPlot(suite+": rates by "+attr, "group", "rate")
 		p.Y.Min, p.Y.Max = 0, 1.3 // headroom for the legend
-		w := vg.Points(40 / float64(len(groupRates)) * 6 / float64(max(len(groups), 3)) * 2)
+		// Each group's category is about plotWidth/len(groups) wide; its
+		// bars fill 70% of it.
+		w := barPlotWidth / vg.Length(len(groups)) * 0.7 / vg.Length(len(groupRates))
 		var undefined int
 		for j, rate := range groupRates {
 			vals := make(plotter.Values, len(groups))
@@ -274,6 +295,11 @@ func groupCharts(suite string, attrs map[string]any) ([]figure, error) {
 			p.Legend.Add(strings.ReplaceAll(rate, "_", " "), bc)
 		}
 		p.NominalX(names...)
+		if longLabels(names) {
+			p.X.Tick.Label.Rotation = math.Pi / 4
+			p.X.Tick.Label.XAlign = draw.XRight
+			p.X.Tick.Label.YAlign = draw.YCenter
+		}
 		uri, err := svgURI(p)
 		if err != nil {
 			return nil, err
