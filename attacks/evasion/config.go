@@ -2,7 +2,9 @@ package evasion
 
 import (
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -167,6 +169,16 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	return cfg, nil
 }
 
+// attackParams lists the parameters each attack takes besides name,
+// label, norm and eps.
+var attackParams = map[string][]string{
+	FGSM:       {"targeted", "target", "early_stop"},
+	PGD:        {"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target"},
+	APGD:       {"loss", "steps", "restarts", "targeted", "target", "target_classes"},
+	Square:     {"queries", "p_init", "targeted", "target"},
+	AutoAttack: {"steps", "restarts", "target_classes", "queries", "p_init"},
+}
+
 func (a *AttackConfig) validate(where string) error {
 	switch a.Name {
 	case FGSM, PGD, APGD, Square, AutoAttack:
@@ -180,6 +192,18 @@ func (a *AttackConfig) validate(where string) error {
 			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
 				return errs.Invalidf("%s.label %q: use lowercase letters, digits, _ and -", where, a.Label)
 			}
+		}
+	}
+	// every parameter set must be one the attack takes
+	set := map[string]bool{
+		"step_size": a.StepSize != nil, "steps": a.Steps != 0, "random_start": a.RandomStart,
+		"restarts": a.Restarts != 0, "early_stop": a.EarlyStop != nil, "targeted": a.Targeted,
+		"target": a.Target != nil, "target_classes": a.TargetClasses != 0, "loss": a.Loss != "",
+		"queries": a.Queries != 0, "p_init": a.PInit != 0,
+	}
+	for _, key := range []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init"} {
+		if set[key] && !slices.Contains(attackParams[a.Name], key) {
+			return errs.Invalidf("%s.%s: not a parameter of %s (it takes %s)", where, key, a.Name, strings.Join(attackParams[a.Name], ", "))
 		}
 	}
 	if a.Norm == "" {
@@ -223,32 +247,19 @@ func (a *AttackConfig) validate(where string) error {
 	if a.Target != nil && !a.Targeted {
 		return errs.Invalidf("%s.target is set but targeted is false", where)
 	}
-	bad := func(key string) error { return errs.Invalidf("%s.%s: not a parameter of %s", where, key, a.Name) }
+	if a.Name == APGD && a.TargetClasses != 0 && (!a.Targeted || a.Target != nil) {
+		return errs.Invalidf("%s.target_classes: only for targeted apgd without a fixed target (APGD-T)", where)
+	}
 	switch a.Name {
 	case FGSM:
-		if a.StepSize != nil {
-			return bad("step_size")
-		}
-		if a.Steps != 0 {
-			return bad("steps")
-		}
-		if a.Queries != 0 {
-			return bad("queries")
-		}
 		a.Steps = 1
 	case PGD:
 		if a.Steps == 0 {
 			a.Steps = DefaultPGDSteps
 		}
-		if a.Queries != 0 {
-			return bad("queries")
-		}
 	case APGD:
 		if a.Steps == 0 {
 			a.Steps = DefaultAPGDSteps
-		}
-		if a.StepSize != nil {
-			return errs.Invalidf("%s.step_size: apgd adapts its own step size (it starts at 2·eps)", where)
 		}
 		switch a.Loss {
 		case "":
@@ -271,16 +282,7 @@ func (a *AttackConfig) validate(where string) error {
 		if a.PInit == 0 {
 			a.PInit = DefaultPInit
 		}
-		if a.StepSize != nil || a.Steps != 0 {
-			return errs.Invalidf("%s: square takes queries and p_init, not step_size or steps", where)
-		}
 	case AutoAttack:
-		if a.Targeted || a.Target != nil {
-			return errs.Invalidf("%s.targeted: autoattack is untargeted (its APGD-T part picks its own targets)", where)
-		}
-		if a.StepSize != nil {
-			return bad("step_size")
-		}
 		if a.Steps == 0 {
 			a.Steps = DefaultAPGDSteps
 		}
@@ -293,9 +295,6 @@ func (a *AttackConfig) validate(where string) error {
 		if a.TargetClasses == 0 {
 			a.TargetClasses = DefaultTargetClasses
 		}
-	}
-	if a.Loss != "" && a.Name != APGD {
-		return bad("loss")
 	}
 	return nil
 }
