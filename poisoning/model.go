@@ -1,0 +1,366 @@
+package poisoning
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// STRIP and Neural Cleanse defaults.
+const (
+	DefaultSTRIPOverlays  = 20   // Gao et al. find N = 20 enough
+	DefaultSTRIPSamples   = 500  // inputs scored, per set
+	DefaultSTRIPFRR       = 0.01 // the paper's false-rejection rate
+	DefaultCleanseSamples = 64
+	DefaultCleanseSteps   = 100
+	DefaultCleanseLR      = 0.1
+	DefaultCleanseCost    = 1e-3 // Wang et al.'s init_cost
+	DefaultCleanseSuccess = 0.99 // Wang et al.'s attack_succ_threshold
+	DefaultAnomaly        = 2    // Wang et al.'s anomaly-index cut-off
+)
+
+func decodeModel(m *ModelConfig) error {
+	if len(m.Methods) == 0 {
+		m.Methods = []string{MethodSTRIP, MethodCleanse}
+	}
+	for _, me := range m.Methods {
+		if me != MethodSTRIP && me != MethodCleanse {
+			return errs.Invalidf("config suites.poisoning.model.methods: %q: want %s or %s", me, MethodSTRIP, MethodCleanse)
+		}
+	}
+	if m.Trigger != nil {
+		if err := m.Trigger.check("config suites.poisoning.model.trigger"); err != nil {
+			return err
+		}
+		if m.Trigger.Target != nil || m.Trigger.Name != "" {
+			return errs.Invalidf("config suites.poisoning.model.trigger: target and name belong to susceptibility attacks; set suites.poisoning.model.target")
+		}
+		if m.Target == nil {
+			return errs.Invalidf("config suites.poisoning.model: a trigger needs its target class (target)")
+		}
+	}
+	if m.Target != nil && *m.Target < 0 {
+		return errs.Invalidf("config suites.poisoning.model.target: %d is negative", *m.Target)
+	}
+	s := &m.STRIP
+	if s.Overlays == 0 {
+		s.Overlays = DefaultSTRIPOverlays
+	}
+	if s.Samples == 0 {
+		s.Samples = DefaultSTRIPSamples
+	}
+	if s.FRR == 0 {
+		s.FRR = DefaultSTRIPFRR
+	}
+	if s.Overlays < 1 || s.Samples < 1 || !(s.FRR > 0 && s.FRR < 1) {
+		return errs.Invalidf("config suites.poisoning.model.strip: overlays and samples must be positive and frr in (0, 1)")
+	}
+	c := &m.NeuralCleanse
+	if c.Samples == 0 {
+		c.Samples = DefaultCleanseSamples
+	}
+	if c.Steps == 0 {
+		c.Steps = DefaultCleanseSteps
+	}
+	if c.LearningRate == 0 {
+		c.LearningRate = DefaultCleanseLR
+	}
+	if c.InitCost == 0 {
+		c.InitCost = DefaultCleanseCost
+	}
+	if c.Success == 0 {
+		c.Success = DefaultCleanseSuccess
+	}
+	if c.Threshold == 0 {
+		c.Threshold = DefaultAnomaly
+	}
+	if c.Samples < 1 || c.Steps < 1 || c.LearningRate <= 0 || c.InitCost < 0 || !(c.Success > 0 && c.Success <= 1) || c.Threshold <= 0 {
+		return errs.Invalidf("config suites.poisoning.model.neural_cleanse: samples, steps, learning_rate and threshold must be positive, init_cost not negative and success in (0, 1]")
+	}
+	for _, k := range c.Classes {
+		if k < 0 {
+			return errs.Invalidf("config suites.poisoning.model.neural_cleanse.classes: %d is negative", k)
+		}
+	}
+	return nil
+}
+
+func modelKeys(m *ModelConfig, classes int) []string {
+	var keys []string
+	if m.Trigger != nil {
+		keys = append(keys, suite.ProportionKeys("backdoor.attack_success_rate")...)
+	}
+	if hasMethod(m.Methods, MethodSTRIP) {
+		keys = append(keys, "strip.entropy_threshold")
+		if m.Trigger != nil {
+			keys = append(keys, suite.ProportionKeys("strip.far")...)
+		}
+	}
+	if hasMethod(m.Methods, MethodCleanse) {
+		keys = append(keys, "neural_cleanse.max_anomaly_index", "neural_cleanse.flagged_count")
+		for _, k := range cleanseClasses(m.NeuralCleanse, classes) {
+			keys = append(keys, "neural_cleanse.class="+strconv.Itoa(k)+".anomaly_index")
+		}
+	}
+	return keys
+}
+
+// cleanseClasses lists the classes Neural Cleanse scans.
+func cleanseClasses(c CleanseConfig, classes int) []int {
+	if len(c.Classes) > 0 {
+		return c.Classes
+	}
+	out := make([]int, classes)
+	for k := range out {
+		out[k] = k
+	}
+	return out
+}
+
+func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.Result) error {
+	d := t.Data
+	if d == nil || d.N == 0 {
+		return errs.Invalidf("suites.poisoning.model needs evaluation data (data.x)")
+	}
+	if cfg.Target != nil && *cfg.Target >= t.Classes {
+		return errs.Invalidf("config suites.poisoning.model.target: %d is not a class of the model (%d classes)", *cfg.Target, t.Classes)
+	}
+	for _, k := range cfg.NeuralCleanse.Classes {
+		if k >= t.Classes {
+			return errs.Invalidf("config suites.poisoning.model.neural_cleanse.classes: %d is not a class of the model (%d classes)", k, t.Classes)
+		}
+	}
+	details := map[string]any{}
+	var triggered *data.Dataset
+	if cfg.Trigger != nil {
+		if d.Y == nil {
+			return errs.Invalidf("suites.poisoning.model.trigger needs labels in the evaluation data (data.y)")
+		}
+		c, err := cfg.Trigger.Compile("config suites.poisoning.model.trigger", d.SampleShape, t.Range[0], t.Range[1], t.BaseDir)
+		if err != nil {
+			return err
+		}
+		triggered = Triggered(d, c, *cfg.Target)
+		hit, err := countPredicted(ctx, t, triggered, *cfg.Target)
+		if err != nil {
+			return fmt.Errorf("backdoor attack success rate: %w", err)
+		}
+		r.SetProportion("backdoor.attack_success_rate", hit, triggered.N, t.ConfidenceLevel)
+		details["backdoor"] = map[string]any{"target": *cfg.Target, "triggered_inputs": triggered.N, "classified_as_target": hit}
+	}
+	if hasMethod(cfg.Methods, MethodSTRIP) {
+		sd, err := runSTRIP(ctx, t, cfg.STRIP, triggered, r)
+		if err != nil {
+			return fmt.Errorf("strip: %w", err)
+		}
+		details[MethodSTRIP] = sd
+	}
+	if hasMethod(cfg.Methods, MethodCleanse) {
+		nd, err := runCleanse(ctx, t, cfg.NeuralCleanse, r)
+		if err != nil {
+			return fmt.Errorf("neural cleanse: %w", err)
+		}
+		details[MethodCleanse] = nd
+	}
+	r.Details["model"] = details
+	return nil
+}
+
+// Triggered returns the samples of d whose label is not target, with the
+// trigger applied and the label set to target.
+func Triggered(d *data.Dataset, c *Compiled, target int) *data.Dataset {
+	size := d.SampleSize()
+	out := &data.Dataset{SampleShape: d.SampleShape}
+	for i := 0; i < d.N; i++ {
+		if d.Y[i] == int64(target) {
+			continue
+		}
+		out.X = append(out.X, make([]float32, size)...)
+		c.Apply(out.X[out.N*size:(out.N+1)*size], d.X[i*size:(i+1)*size])
+		out.Y = append(out.Y, int64(target))
+		out.N++
+	}
+	return out
+}
+
+// countPredicted counts the samples of d the model classifies as class k.
+func countPredicted(ctx context.Context, t *suite.Target, d *data.Dataset, k int) (int, error) {
+	parts := make([]int, t.Batches(d.N))
+	err := suite.ForEachBatch(ctx, t, d, func(b, lo, hi int, out []float32) error {
+		for i := 0; i < hi-lo; i++ {
+			if argmax(out[i*t.Classes:(i+1)*t.Classes]) == k {
+				parts[b]++
+			}
+		}
+		return nil
+	})
+	n := 0
+	for _, p := range parts {
+		n += p
+	}
+	return n, err
+}
+
+// argmax returns the index of the largest value; ties go to the lowest.
+func argmax(row []float32) int {
+	best := 0
+	for j := 1; j < len(row); j++ {
+		if row[j] > row[best] {
+			best = j
+		}
+	}
+	return best
+}
+
+// entropy returns the Shannon entropy (nats) of the softmax of a row of
+// logits, or of a row of probabilities when probs is true.
+func entropy(row []float32, probs bool) float64 {
+	if probs {
+		var s, h float64
+		for _, p := range row {
+			s += float64(max(p, 0))
+		}
+		if s <= 0 {
+			return 0
+		}
+		for _, p := range row {
+			q := float64(max(p, 0)) / s
+			if q > 0 {
+				h -= q * math.Log(q)
+			}
+		}
+		return h
+	}
+	m := float64(row[argmax(row)])
+	var z float64
+	for _, v := range row {
+		z += math.Exp(float64(v) - m)
+	}
+	lz := math.Log(z)
+	var h float64
+	for _, v := range row {
+		lp := float64(v) - m - lz
+		h -= math.Exp(lp) * lp
+	}
+	return h
+}
+
+// runSTRIP scores clean inputs (and triggered ones, when given) by the
+// mean prediction entropy over superimposed clean inputs.
+func runSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig, triggered *data.Dataset, r *suite.Result) (map[string]any, error) {
+	d := t.Data
+	if d.N < 2 {
+		return nil, errs.Invalidf("strip needs at least 2 evaluation inputs")
+	}
+	seed := suite.DeriveSeed(t.Seed, "poisoning/strip")
+	clean, err := stripEntropies(ctx, t, d, min(cfg.Samples, d.N), cfg.Overlays, seed, true)
+	if err != nil {
+		return nil, err
+	}
+	th := Quantile(clean, cfg.FRR)
+	r.Set("strip.entropy_threshold", th, true)
+	out := map[string]any{"overlays": cfg.Overlays, "clean_inputs": len(clean), "frr": cfg.FRR,
+		"clean_mean_entropy": mean(clean)}
+	if triggered != nil {
+		trig, err := stripEntropies(ctx, t, triggered, min(cfg.Samples, triggered.N), cfg.Overlays, suite.DeriveSeed(seed, "triggered"), false)
+		if err != nil {
+			return nil, err
+		}
+		accepted := 0
+		for _, h := range trig {
+			if h >= th {
+				accepted++
+			}
+		}
+		r.SetProportion("strip.far", accepted, len(trig), t.ConfidenceLevel)
+		out["triggered_inputs"] = len(trig)
+		if len(trig) > 0 {
+			out["triggered_mean_entropy"] = mean(trig)
+		}
+	}
+	return out, nil
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// stripEntropies returns, for the first n inputs of src, the mean entropy
+// of the model's predictions on (x + o)/2 over overlays clean inputs o
+// drawn from t.Data (excluding the input itself when self is true). Each
+// input's overlays come from its own seeded stream.
+func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n, overlays int, seed uint64, self bool) ([]float64, error) {
+	clean := t.Data
+	size := src.SampleSize()
+	per := max(1, t.BatchSize/overlays) // inputs per task
+	tasks := (n + per - 1) / per
+	workers := max(1, min(t.Pool.Workers, tasks))
+	runners := make([]*runtime.Runner, workers)
+	bufs := make([][]float32, workers)
+	defer func() {
+		for _, rr := range runners {
+			if rr != nil {
+				rr.Close()
+			}
+		}
+	}()
+	for w := range runners {
+		var err error
+		if runners[w], err = t.Session.NewRunner(per * overlays); err != nil {
+			return nil, err
+		}
+		bufs[w] = make([]float32, per*overlays*size)
+	}
+	probs := t.OutputKind == runtime.Probabilities
+	h := make([]float64, n)
+	pool := t.Pool
+	pool.Workers = workers
+	err := pool.Run(ctx, tasks, func(ctx context.Context, w, task int) error {
+		lo, hi := task*per, min((task+1)*per, n)
+		buf := bufs[w]
+		for i := lo; i < hi; i++ {
+			rng := suite.BatchRand(seed, i)
+			x := src.X[i*size : (i+1)*size]
+			for o := 0; o < overlays; o++ {
+				j := rng.IntN(clean.N)
+				if self {
+					j = rng.IntN(clean.N - 1)
+					if j >= i {
+						j++
+					}
+				}
+				ov := clean.X[j*size : (j+1)*size]
+				dst := buf[((i-lo)*overlays+o)*size : ((i-lo)*overlays+o+1)*size]
+				for e := range dst {
+					dst[e] = 0.5*x[e] + 0.5*ov[e]
+				}
+			}
+		}
+		rows := (hi - lo) * overlays
+		out, err := runners[w].Run(ctx, buf[:rows*size], rows)
+		if err != nil {
+			return err
+		}
+		k := t.Classes
+		for i := lo; i < hi; i++ {
+			var s float64
+			for o := 0; o < overlays; o++ {
+				row := (i-lo)*overlays + o
+				s += entropy(out[row*k:(row+1)*k], probs)
+			}
+			h[i] = s / float64(overlays)
+		}
+		return nil
+	})
+	return h, err
+}
