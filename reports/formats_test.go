@@ -8,11 +8,12 @@ import (
 	pngenc "image/png"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/joshdk/go-junit"
 )
 
 // golden compares got with testdata/<name>, rewriting it under -update.
@@ -185,44 +186,32 @@ func TestJUnitStructure(t *testing.T) {
 	}
 }
 
-// TestJUnitConsumer reads the JUnit output with junitparser (Debian
-// python3-junitparser), the parser behind several CI result uploaders,
-// where it is installed; elsewhere it skips (TestJUnitStructure still
-// checks the structure).
+// TestJUnitConsumer reads the JUnit output with github.com/joshdk/go-junit,
+// the parser Go CI tools (e.g. test result uploaders) use to ingest JUnit
+// XML, and checks it sees the same cases and outcomes as
+// TestJUnitStructure.
 func TestJUnitConsumer(t *testing.T) {
-	py := ""
-	for _, cand := range []string{"/usr/bin/python3", "python3"} {
-		if p, err := exec.LookPath(cand); err == nil && exec.Command(p, "-c", "import junitparser").Run() == nil {
-			py = p
-			break
+	_, cur := richReports()
+	suites, err := junit.Ingest(render(t, JUnitWriter{}, cur))
+	if err != nil {
+		t.Fatalf("go-junit cannot read the output: %v", err)
+	}
+	var n, failed, errored, skipped int
+	for _, s := range suites {
+		for _, c := range s.Tests {
+			n++
+			switch c.Status {
+			case junit.StatusFailed:
+				failed++
+			case junit.StatusError:
+				errored++
+			case junit.StatusSkipped:
+				skipped++
+			}
 		}
 	}
-	if py == "" {
-		t.Skip("no python3 with junitparser (apt-get install python3-junitparser)")
-	}
-	_, cur := richReports()
-	path := filepath.Join(t.TempDir(), "report.junit.xml")
-	if err := os.WriteFile(path, render(t, JUnitWriter{}, cur), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	script := `
-import sys, junitparser
-x = junitparser.JUnitXml.fromfile(sys.argv[1])
-t = f = e = s = 0
-for suite in x:
-    for case in suite:
-        t += 1
-        for r in case.result:
-            k = type(r).__name__
-            f += k == "Failure"; e += k == "Error"; s += k == "Skipped"
-print(t, f, e, s)
-`
-	out, err := exec.Command(py, "-c", script, path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("junitparser: %v\n%s", err, out)
-	}
-	if got := strings.TrimSpace(string(out)); got != "12 4 1 1" {
-		t.Errorf("junitparser counts %q, want \"12 4 1 1\" (see TestJUnitStructure)", got)
+	if n != 12 || failed != 4 || errored != 1 || skipped != 1 {
+		t.Errorf("go-junit counts %d/%d/%d/%d, want 12/4/1/1 (see TestJUnitStructure)", n, failed, errored, skipped)
 	}
 }
 
