@@ -1,0 +1,122 @@
+package train
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/cuda"
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+)
+
+// blobs returns n samples of 2×2 "images" in k well-separated Gaussian
+// blobs (centre c has value 1 at pixel c mod 4), seeded.
+func blobs(n, k int, seed uint64) ([]float32, []int64) {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	x := make([]float32, n*4)
+	y := make([]int64, n)
+	for i := range y {
+		c := rng.IntN(k)
+		y[i] = int64(c)
+		for j := 0; j < 4; j++ {
+			v := 0.1 * rng.NormFloat64()
+			if j == c%4 {
+				v += 1
+			}
+			x[i*4+j] = float32(v)
+		}
+	}
+	return x, y
+}
+
+// TestFitSeparable trains both architectures on 4 separable blobs: the
+// training accuracy must be 1 (the blobs are 10σ apart), and the same seed
+// must give the same weights.
+func TestFitSeparable(t *testing.T) {
+	x, y := blobs(400, 4, 7)
+	for _, arch := range []string{LogReg, MLP} {
+		cfg := Config{Arch: arch, Hidden: 8, Epochs: 20, Batch: 32, LearningRate: 0.01, Seed: 3}
+		net, err := Fit(x, 4, y, 4, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := make([]float64, 4)
+		hid := make([]float64, net.H)
+		correct := 0
+		for i := range y {
+			net.Logits(z, x[i*4:(i+1)*4], hid)
+			best := 0
+			for c := range z {
+				if z[c] > z[best] {
+					best = c
+				}
+			}
+			if int64(best) == y[i] {
+				correct++
+			}
+		}
+		if correct != len(y) {
+			t.Errorf("%s: %d/%d correct on separable blobs", arch, correct, len(y))
+		}
+		again, _ := Fit(x, 4, y, 4, cfg)
+		for i := range net.W1 {
+			if net.W1[i] != again.W1[i] {
+				t.Fatalf("%s: same seed, different weights", arch)
+			}
+		}
+	}
+}
+
+// TestONNXMatchesNet writes a trained network as ONNX and runs it through
+// ONNX Runtime: the logits must equal Net.Logits up to float32 rounding of
+// the weights (tolerance 1e-4 on logits of order 10).
+func TestONNXMatchesNet(t *testing.T) {
+	x, y := blobs(200, 4, 9)
+	env, err := runtime.Init(testutil.ORTLibrary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, arch := range []string{LogReg, MLP} {
+		net, err := Fit(x, 4, y, 4, Config{Arch: arch, Hidden: 8, Epochs: 5, Batch: 16, LearningRate: 0.01, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := net.ONNX("input", []int{1, 2, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), arch+".onnx")
+		if err := m.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		sess, err := runtime.Open(env, path, runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := sess.NewRunner(len(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.Run(context.Background(), x, len(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		z := make([]float64, 4)
+		hid := make([]float64, net.H)
+		var worst float64
+		for i := range y {
+			net.Logits(z, x[i*4:(i+1)*4], hid)
+			for c := range z {
+				worst = max(worst, math.Abs(z[c]-float64(out[i*4+c])))
+			}
+		}
+		r.Close()
+		sess.Close()
+		if worst > 1e-4 {
+			t.Errorf("%s: ORT logits differ from the Go network by %g", arch, worst)
+		}
+	}
+}
