@@ -11,6 +11,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -508,6 +509,9 @@ func summarise(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCo
 	n, k := ds.N, t.Classes
 	level := t.ConfidenceLevel
 	r.SetProportion("clean_accuracy", nCorrect, n, level)
+	// Per-sample outcomes in the reports.PerSampleKey convention, so that
+	// baselines can run McNemar tests on clean and robust correctness.
+	outcomes := map[string]reports.Bits{"clean_correct": packBits(correct)}
 
 	type worstAcc struct {
 		norm   string
@@ -541,6 +545,7 @@ func summarise(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCo
 		}
 		r.SetProportion(p+".robust_accuracy", nRobust, n, level)
 		r.SetProportion(p+".attack_success_rate", nSucc, nCorrect, level)
+		outcomes[p+".robust"] = packBits(o.robust)
 		mean, median := meanMedian(perts)
 		r.Set(p+".mean_perturbation", mean, len(perts) > 0)
 		r.Set(p+".median_perturbation", median, len(perts) > 0)
@@ -597,6 +602,7 @@ func summarise(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCo
 			}
 		}
 		r.SetProportion(wk+".robust_accuracy", nr, n, level)
+		outcomes[wk+".robust"] = packBits(wa.robust)
 		worstDetails = append(worstDetails, map[string]any{"norm": wa.norm, "eps": wa.eps,
 			"robust_accuracy": float64(nr) / float64(n), "robust": bits(wa.robust)})
 	}
@@ -604,6 +610,7 @@ func summarise(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCo
 		sort.SliceStable(c, func(i, j int) bool { return c[i]["eps"].(float64) < c[j]["eps"].(float64) })
 	}
 	r.Details["samples"] = n
+	r.Details[reports.PerSampleKey] = reports.PerSampleDetails(n, nil, outcomes)
 	r.Details["clean_correct"] = bits(correct)
 	r.Details["gradient_mode"] = modes
 	r.Details["attacks"] = attacks
@@ -645,6 +652,15 @@ func params(a AttackConfig) map[string]any {
 		}
 	}
 	return p
+}
+
+// packBits packs flags into the reports.Bits of the per-sample convention.
+func packBits(v []bool) reports.Bits {
+	b := reports.NewBits(len(v))
+	for i, f := range v {
+		b.Set(i, f)
+	}
+	return b
 }
 
 // bits writes flags compactly: one '1' or '0' per sample.
