@@ -1,0 +1,397 @@
+package poisoning
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/sbinet/npyio"
+
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/grad"
+	"github.com/gauntlet-ml/gauntlet/suite"
+	"github.com/gauntlet-ml/gauntlet/train"
+)
+
+// DefaultRates are the poison rates tried unless configured.
+var DefaultRates = []float64{0.01, 0.05, 0.1}
+
+// stderrTail is how much of a failed train command's stderr goes into the
+// error.
+const stderrTail = 2000
+
+func decodeSusceptibility(s *SusceptibilityConfig) error {
+	const f = "config suites.poisoning.susceptibility"
+	if s.Train.X == "" && s.Train.CSV == "" {
+		return errs.Invalidf("%s.train: set x (and y) or csv", f)
+	}
+	if len(s.Attacks) == 0 {
+		return errs.Invalidf("%s.attacks: list at least one attack (patch, blend or label_flip)", f)
+	}
+	seen := map[string]bool{}
+	for i := range s.Attacks {
+		a := &s.Attacks[i]
+		field := fmt.Sprintf("%s.attacks[%d]", f, i)
+		if a.Type == LabelFlip {
+			if a.X != 0 || a.Y != 0 || a.Width != 0 || a.Height != 0 || a.Value != nil || a.Image != "" || a.Pattern != "" || a.Alpha != nil {
+				return errs.Invalidf("%s: label_flip takes only name and target", field)
+			}
+		} else {
+			if err := a.check(field); err != nil {
+				return err
+			}
+			if a.Target == nil {
+				return errs.Invalidf("%s: a %s attack needs its target class (target)", field, a.Type)
+			}
+		}
+		if a.Target != nil && *a.Target < 0 {
+			return errs.Invalidf("%s.target: %d is negative", field, *a.Target)
+		}
+		if a.Name == "" {
+			a.Name = a.Type
+		}
+		if strings.ContainsAny(a.Name, ". =") {
+			return errs.Invalidf("%s.name: %q: metric name segments may not contain '.', '=' or spaces", field, a.Name)
+		}
+		if seen[a.Name] {
+			return errs.Invalidf("%s.name: %q is used twice; give each attack its own name", field, a.Name)
+		}
+		seen[a.Name] = true
+	}
+	if len(s.Rates) == 0 {
+		s.Rates = append([]float64(nil), DefaultRates...)
+	}
+	for i, r := range s.Rates {
+		if !(r > 0 && r < 1) {
+			return errs.Invalidf("%s.rates[%d]: %g is outside (0, 1)", f, i, r)
+		}
+	}
+	if s.Trainer == "" {
+		s.Trainer = TrainerMLP
+		if s.TrainCommand != "" {
+			s.Trainer = TrainerCommand
+		}
+	}
+	switch s.Trainer {
+	case TrainerLogReg, TrainerMLP:
+		if s.TrainCommand != "" {
+			return errs.Invalidf("%s: train_command is set but trainer is %s; set trainer: command", f, s.Trainer)
+		}
+	case TrainerCommand:
+		if s.TrainCommand == "" {
+			return errs.Invalidf("%s.train_command: trainer command needs a command template with {train_x}, {train_y} and {out_model}", f)
+		}
+		for _, p := range []string{"{train_x}", "{train_y}", "{out_model}"} {
+			if !strings.Contains(s.TrainCommand, p) {
+				return errs.Invalidf("%s.train_command: the template has no %s", f, p)
+			}
+		}
+	case "cnn":
+		return errs.Invalidf("%s.trainer: cnn is not available in the built-in trainer (gorgonia's convolution is not wired up yet); use mlp, logreg or command", f)
+	default:
+		return errs.Invalidf("%s.trainer: %q: want logreg, mlp or command", f, s.Trainer)
+	}
+	tc := &s.Training
+	def := train.Defaults
+	if tc.Hidden == 0 {
+		tc.Hidden = def.Hidden
+	}
+	if tc.Epochs == 0 {
+		tc.Epochs = def.Epochs
+	}
+	if tc.Batch == 0 {
+		tc.Batch = def.Batch
+	}
+	if tc.LearningRate == 0 {
+		tc.LearningRate = def.LearningRate
+	}
+	if tc.Hidden < 1 || tc.Epochs < 1 || tc.Batch < 1 || tc.LearningRate <= 0 {
+		return errs.Invalidf("%s.training: hidden, epochs, batch and learning_rate must be positive", f)
+	}
+	return nil
+}
+
+func susceptibilityKeys(s *SusceptibilityConfig) []string {
+	keys := suite.ProportionKeys("susceptibility.baseline.clean_accuracy")
+	for _, a := range s.Attacks {
+		p := "susceptibility." + a.Name
+		if a.Type != LabelFlip {
+			keys = append(keys, suite.ProportionKeys(p+".baseline.attack_success_rate")...)
+		}
+		for _, r := range s.Rates {
+			q := p + ".rate=" + fmtRate(r)
+			keys = append(keys, suite.ProportionKeys(q+".clean_accuracy")...)
+			if a.Type != LabelFlip {
+				keys = append(keys, suite.ProportionKeys(q+".attack_success_rate")...)
+			}
+		}
+	}
+	return keys
+}
+
+// experiment is one training run: an attack at a rate, or the baseline.
+type experiment struct {
+	attack   int // index in cfg.Attacks, -1 for the baseline
+	rate     float64
+	poisoned int
+	path     string // the trained model
+}
+
+func runSusceptibility(ctx context.Context, t *suite.Target, cfg *SusceptibilityConfig, r *suite.Result) error {
+	const f = "config suites.poisoning.susceptibility"
+	ev := t.Data
+	if ev == nil || ev.N == 0 || ev.Y == nil {
+		return errs.Invalidf("suites.poisoning.susceptibility needs labelled evaluation data (data.x and data.y)")
+	}
+	tr, err := loadTrain(t, cfg.Train, f[len("config "):]+".train")
+	if err != nil {
+		return err
+	}
+	compiled := make([]*Compiled, len(cfg.Attacks))
+	triggered := make([]*data.Dataset, len(cfg.Attacks))
+	for i, a := range cfg.Attacks {
+		if a.Target != nil && *a.Target >= t.Classes {
+			return errs.Invalidf("%s.attacks[%d].target: %d is not a class of the model (%d classes)", f, i, *a.Target, t.Classes)
+		}
+		if a.Type == LabelFlip {
+			continue
+		}
+		if compiled[i], err = a.Compile(fmt.Sprintf("%s.attacks[%d]", f, i), tr.SampleShape, t.Range[0], t.Range[1], t.BaseDir); err != nil {
+			return err
+		}
+		triggered[i] = Triggered(ev, compiled[i], *a.Target)
+	}
+	dir := filepath.Join(t.OutDir, "poisoning_susceptibility")
+	if t.OutDir == "" {
+		if dir, err = os.MkdirTemp("", "gauntlet-poisoning-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	exps := []*experiment{{attack: -1}}
+	for i := range cfg.Attacks {
+		for _, rate := range cfg.Rates {
+			exps = append(exps, &experiment{attack: i, rate: rate})
+		}
+	}
+	seed := suite.DeriveSeed(t.Seed, "poisoning/susceptibility")
+	pool := t.Pool
+	pool.Workers = max(1, min(pool.Workers, len(exps)))
+	if cfg.Trainer == TrainerCommand {
+		pool.Workers = 1 // one user command at a time
+	}
+	var warnings []string
+	err = pool.Run(ctx, len(exps), func(ctx context.Context, _, i int) error {
+		e := exps[i]
+		name, label := "baseline", "baseline"
+		x, y := tr.X, tr.Y
+		if e.attack >= 0 {
+			a := cfg.Attacks[e.attack]
+			name = a.Name + "_rate=" + fmtRate(e.rate)
+			label = a.Name + ".rate=" + fmtRate(e.rate)
+			x, y, e.poisoned = Poison(tr, a, compiled[e.attack], e.rate, t.Classes, suite.DeriveSeed(seed, "poison/"+label))
+		}
+		e.path = filepath.Join(dir, name+".onnx")
+		if cfg.Trainer == TrainerCommand {
+			return runCommand(ctx, cfg.TrainCommand, dir, name, x, tr.SampleShape, y, e.path)
+		}
+		net, err := train.Fit(x, tr.SampleSize(), y, t.Classes, train.Config{Arch: cfg.Trainer, Hidden: cfg.Training.Hidden,
+			Epochs: cfg.Training.Epochs, Batch: cfg.Training.Batch, LearningRate: cfg.Training.LearningRate,
+			Seed: suite.DeriveSeed(seed, "train/"+label)})
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		m, err := net.ONNX("input", tr.SampleShape)
+		if err != nil {
+			return fmt.Errorf("%s: %w", label, err)
+		}
+		return m.Save(e.path)
+	})
+	if err != nil {
+		return err
+	}
+	var rows []map[string]any
+	for _, e := range exps {
+		prefix := "susceptibility.baseline"
+		if e.attack >= 0 {
+			prefix = "susceptibility." + cfg.Attacks[e.attack].Name + ".rate=" + fmtRate(e.rate)
+		}
+		sess, err := t.OpenModel(e.path)
+		if err != nil {
+			if cfg.Trainer == TrainerCommand {
+				return errs.WithCode(errs.Invalid, fmt.Errorf("%s.train_command wrote %s, which ONNX Runtime cannot open: %w", f, e.path, err))
+			}
+			return err
+		}
+		tt := *t
+		tt.Session, tt.Model, tt.OutputKind = sess, sess.Model(), sess.OutputKind()
+		if sess.NumClasses() != t.Classes {
+			sess.Close()
+			return errs.Invalidf("%s: the trained model %s has %d outputs; the target has %d classes", f, e.path, sess.NumClasses(), t.Classes)
+		}
+		correct, err := countCorrect(ctx, &tt, ev)
+		if err != nil {
+			sess.Close()
+			return err
+		}
+		r.SetProportion(prefix+".clean_accuracy", correct, ev.N, t.ConfidenceLevel)
+		row := map[string]any{"model": filepath.Base(e.path), "poisoned_samples": e.poisoned, "clean_accuracy": float64(correct) / float64(ev.N)}
+		if e.attack >= 0 {
+			row["attack"], row["rate"] = cfg.Attacks[e.attack].Name, e.rate
+			if e.poisoned == 0 {
+				warnings = append(warnings, fmt.Sprintf("susceptibility %s rate %g: no sample was poisoned (rate × %d training samples rounds to 0)", cfg.Attacks[e.attack].Name, e.rate, tr.N))
+			}
+		}
+		for i, trg := range triggered {
+			if trg == nil || (e.attack >= 0 && e.attack != i) {
+				continue
+			}
+			hit, err := countPredicted(ctx, &tt, trg, *cfg.Attacks[i].Target)
+			if err != nil {
+				sess.Close()
+				return err
+			}
+			key := prefix + ".attack_success_rate"
+			if e.attack < 0 {
+				key = "susceptibility." + cfg.Attacks[i].Name + ".baseline.attack_success_rate"
+			} else {
+				row["attack_success_rate"] = float64(hit) / float64(trg.N)
+			}
+			r.SetProportion(key, hit, trg.N, t.ConfidenceLevel)
+		}
+		sess.Close()
+		rows = append(rows, row)
+	}
+	r.Warnings = append(r.Warnings, warnings...)
+	r.Details["susceptibility"] = map[string]any{"trainer": cfg.Trainer, "training_samples": tr.N, "runs": rows}
+	return nil
+}
+
+// Poison returns a poisoned copy of the training set: round(rate·n)
+// samples chosen at random (from those not already of the target class,
+// for trigger attacks) get the trigger and the target label, or, for
+// label flipping, the target label or a random other class. It returns the
+// number of poisoned samples.
+func Poison(d *data.Dataset, a Trigger, c *Compiled, rate float64, classes int, seed uint64) ([]float32, []int64, int) {
+	rng := suite.BatchRand(seed, 0)
+	var cand []int
+	for i, y := range d.Y {
+		if a.Target == nil || y != int64(*a.Target) {
+			cand = append(cand, i)
+		}
+	}
+	m := min(int(rate*float64(d.N)+0.5), len(cand))
+	perm := rng.Perm(len(cand))[:m]
+	x := append([]float32(nil), d.X...)
+	y := append([]int64(nil), d.Y...)
+	size := d.SampleSize()
+	for _, p := range perm {
+		i := cand[p]
+		switch {
+		case c != nil:
+			c.Apply(x[i*size:(i+1)*size], x[i*size:(i+1)*size])
+			y[i] = int64(*a.Target)
+		case a.Target != nil:
+			y[i] = int64(*a.Target)
+		default:
+			k := int64(rng.IntN(classes - 1))
+			if k >= y[i] {
+				k++
+			}
+			y[i] = k
+		}
+	}
+	return x, y, m
+}
+
+// countCorrect counts the samples of d the model classifies as labelled.
+func countCorrect(ctx context.Context, t *suite.Target, d *data.Dataset) (int, error) {
+	parts := make([]int, t.Batches(d.N))
+	err := suite.ForEachBatch(ctx, t, d, func(b, lo, hi int, out []float32) error {
+		for i := lo; i < hi; i++ {
+			if int64(argmax(out[(i-lo)*t.Classes:(i-lo+1)*t.Classes])) == d.Y[i] {
+				parts[b]++
+			}
+		}
+		return nil
+	})
+	n := 0
+	for _, p := range parts {
+		n += p
+	}
+	return n, err
+}
+
+// runCommand writes the poisoned set as train_x.npy (float32, [n,
+// sample...]) and train_y.npy (int64 [n]) under dir/name, runs the user's
+// command template through sh -c with the placeholders replaced by the
+// shell-quoted paths, and checks that out holds a model. A failing command
+// or a missing model is a config error carrying the stderr tail.
+func runCommand(ctx context.Context, tmpl, dir, name string, x []float32, sample []int, y []int64, out string) error {
+	work := filepath.Join(dir, name)
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		return err
+	}
+	xp, yp := filepath.Join(work, "train_x.npy"), filepath.Join(work, "train_y.npy")
+	shape := append([]int{len(y)}, sample...)
+	if err := grad.WriteNPY(xp, x, shape); err != nil {
+		return err
+	}
+	if err := writeY(yp, y); err != nil {
+		return err
+	}
+	os.Remove(out)
+	cmd := strings.NewReplacer("{train_x}", shellQuote(xp), "{train_y}", shellQuote(yp), "{out_model}", shellQuote(out)).Replace(tmpl)
+	c := exec.CommandContext(ctx, "sh", "-c", cmd)
+	c.Dir = work
+	var stderr bytes.Buffer
+	c.Stderr = &stderr
+	c.Stdout = &stderr
+	if err := c.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return errs.Invalidf("config suites.poisoning.susceptibility.train_command failed for %s (%v); output tail: %s", name, err, tail(stderr.Bytes()))
+	}
+	if st, err := os.Stat(out); err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+		return errs.Invalidf("config suites.poisoning.susceptibility.train_command wrote no model to %s for %s; output tail: %s", out, name, tail(stderr.Bytes()))
+	}
+	return nil
+}
+
+func tail(b []byte) string {
+	if len(b) > stderrTail {
+		b = b[len(b)-stderrTail:]
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "(empty)"
+	}
+	return s
+}
+
+// shellQuote quotes p for sh.
+func shellQuote(p string) string { return "'" + strings.ReplaceAll(p, "'", `'\''`) + "'" }
+
+// writeY writes int64 labels as a 1-D .npy.
+func writeY(path string, y []int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = npyio.Write(f, y)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,46 @@
+package poisoning
+
+import (
+	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// digitsTarget is the 8×8 digits CNN (examples/) with its 400 eval images.
+func digitsTarget(t testing.TB) *suite.Target {
+	t.Helper()
+	return target(t, testutil.Example(t, "digits_cnn.onnx"), "digits_eval_x.npy", "digits_eval_y.npy")
+}
+
+// TestSusceptibilityDigits poisons the committed 1397-image digits
+// training split (examples/poisoning, made by make_digits_train.py) with a
+// 2×2 patch of 1.0 in the bottom-right corner (target 0) and with label
+// flipping, trains the built-in MLP on each copy and evaluates it on the
+// 400 eval images. The attack success rate must rise with the poison rate
+// and stay near the baseline's when nothing is poisoned.
+func TestSusceptibilityDigits(t *testing.T) {
+	tg := digitsTarget(t)
+	res := run(t, tg, map[string]any{"susceptibility": map[string]any{
+		"train": map[string]any{"x": "poisoning/digits_train_x.npy", "y": "poisoning/digits_train_y.npy"},
+		"attacks": []any{
+			map[string]any{"type": "patch", "x": 6, "y": 6, "width": 2, "height": 2, "value": 1.0, "target": 0},
+			map[string]any{"type": "label_flip"},
+		},
+		"rates":   []any{0.01, 0.05, 0.1},
+		"trainer": "mlp",
+	}})
+	for k, v := range res.Metrics {
+		t.Logf("%s = %.4f", k, v)
+	}
+	asr := func(r string) float64 { return res.Metrics["susceptibility.patch.rate="+r+".attack_success_rate"] }
+	if !(asr("0.01") < asr("0.05") && asr("0.05") <= asr("0.1")) {
+		t.Errorf("attack success rate does not rise with the rate: %.3f %.3f %.3f", asr("0.01"), asr("0.05"), asr("0.1"))
+	}
+	if asr("0.1") < 0.9 {
+		t.Errorf("attack success at 10%% poison %.3f; a 2×2 patch on 8×8 digits should be learnt", asr("0.1"))
+	}
+	if b := res.Metrics["susceptibility.patch.baseline.attack_success_rate"]; b > 0.2 {
+		t.Errorf("baseline model classifies %.3f of triggered inputs as the target", b)
+	}
+}
