@@ -13,6 +13,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/attacks/membership"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/fairness"
+	"github.com/gauntlet-ml/gauntlet/poisoning"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -24,6 +25,7 @@ var suites = []suite.Suite{
 	fairness.Suite{},
 	inversion.Suite{},
 	membership.Suite{},
+	poisoning.Suite{},
 }
 
 // All returns every registered suite, sorted by name.
