@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strconv"
 
 	"github.com/gauntlet-ml/gauntlet/data"
@@ -176,15 +177,21 @@ func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.R
 // trigger applied and the label set to target.
 func Triggered(d *data.Dataset, c *Compiled, target int) *data.Dataset {
 	size := d.SampleSize()
-	out := &data.Dataset{SampleShape: d.SampleShape}
+	n := 0
+	for _, y := range d.Y {
+		if y != int64(target) {
+			n++
+		}
+	}
+	out := &data.Dataset{SampleShape: d.SampleShape, X: make([]float32, n*size), Y: make([]int64, n), N: n}
+	j := 0
 	for i := 0; i < d.N; i++ {
 		if d.Y[i] == int64(target) {
 			continue
 		}
-		out.X = append(out.X, make([]float32, size)...)
-		c.Apply(out.X[out.N*size:(out.N+1)*size], d.X[i*size:(i+1)*size])
-		out.Y = append(out.Y, int64(target))
-		out.N++
+		c.Apply(out.X[j*size:(j+1)*size], d.X[i*size:(i+1)*size])
+		out.Y[j] = int64(target)
+		j++
 	}
 	return out
 }
@@ -307,6 +314,8 @@ func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n, 
 	workers := max(1, min(t.Pool.Workers, tasks))
 	runners := make([]*runtime.Runner, workers)
 	bufs := make([][]float32, workers)
+	pcgs := make([]*rand.PCG, workers)
+	rngs := make([]*rand.Rand, workers)
 	defer func() {
 		for _, rr := range runners {
 			if rr != nil {
@@ -320,6 +329,8 @@ func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n, 
 			return nil, err
 		}
 		bufs[w] = make([]float32, per*overlays*size)
+		pcgs[w] = rand.NewPCG(0, 0)
+		rngs[w] = rand.New(pcgs[w])
 	}
 	probs := t.OutputKind == runtime.Probabilities
 	h := make([]float64, n)
@@ -328,8 +339,9 @@ func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n, 
 	err := pool.Run(ctx, tasks, func(ctx context.Context, w, task int) error {
 		lo, hi := task*per, min((task+1)*per, n)
 		buf := bufs[w]
+		rng := rngs[w]
 		for i := lo; i < hi; i++ {
-			rng := suite.BatchRand(seed, i)
+			pcgs[w].Seed(seed, uint64(i)) // each input's own stream, whatever the worker
 			x := src.X[i*size : (i+1)*size]
 			for o := 0; o < overlays; o++ {
 				j := rng.IntN(clean.N)
