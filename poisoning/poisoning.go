@@ -96,6 +96,7 @@ type SusceptibilityConfig struct {
 // TrainerConfig are the built-in trainer's settings.
 type TrainerConfig struct {
 	Hidden       int     `mapstructure:"hidden"`
+	Filters      int     `mapstructure:"filters"`
 	Epochs       int     `mapstructure:"epochs"`
 	Batch        int     `mapstructure:"batch"`
 	LearningRate float64 `mapstructure:"learning_rate"`
@@ -105,6 +106,7 @@ type TrainerConfig struct {
 const (
 	TrainerLogReg  = "logreg"
 	TrainerMLP     = "mlp"
+	TrainerCNN     = "cnn"
 	TrainerCommand = "command"
 )
 

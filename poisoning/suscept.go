@@ -78,7 +78,7 @@ func decodeSusceptibility(s *SusceptibilityConfig) error {
 		}
 	}
 	switch s.Trainer {
-	case TrainerLogReg, TrainerMLP:
+	case TrainerLogReg, TrainerMLP, TrainerCNN:
 		if s.TrainCommand != "" {
 			return errs.Invalidf("%s: train_command is set but trainer is %s; set trainer: command", f, s.Trainer)
 		}
@@ -91,15 +91,16 @@ func decodeSusceptibility(s *SusceptibilityConfig) error {
 				return errs.Invalidf("%s.train_command: the template has no %s", f, p)
 			}
 		}
-	case "cnn":
-		return errs.Invalidf("%s.trainer: cnn is not available in the built-in trainer (gorgonia's convolution is not wired up yet); use mlp, logreg or command", f)
 	default:
-		return errs.Invalidf("%s.trainer: %q: want logreg, mlp or command", f, s.Trainer)
+		return errs.Invalidf("%s.trainer: %q: want logreg, mlp, cnn or command", f, s.Trainer)
 	}
 	tc := &s.Training
 	def := train.Defaults
 	if tc.Hidden == 0 {
 		tc.Hidden = def.Hidden
+	}
+	if tc.Filters == 0 {
+		tc.Filters = def.Filters
 	}
 	if tc.Epochs == 0 {
 		tc.Epochs = def.Epochs
@@ -110,8 +111,8 @@ func decodeSusceptibility(s *SusceptibilityConfig) error {
 	if tc.LearningRate == 0 {
 		tc.LearningRate = def.LearningRate
 	}
-	if tc.Hidden < 1 || tc.Epochs < 1 || tc.Batch < 1 || tc.LearningRate <= 0 {
-		return errs.Invalidf("%s.training: hidden, epochs, batch and learning_rate must be positive", f)
+	if tc.Hidden < 1 || tc.Filters < 1 || tc.Epochs < 1 || tc.Batch < 1 || tc.LearningRate <= 0 {
+		return errs.Invalidf("%s.training: hidden, filters, epochs, batch and learning_rate must be positive", f)
 	}
 	return nil
 }
@@ -202,7 +203,7 @@ func runSusceptibility(ctx context.Context, t *suite.Target, cfg *Susceptibility
 		if cfg.Trainer == TrainerCommand {
 			return runCommand(ctx, cfg.TrainCommand, dir, name, x, tr.SampleShape, y, e.path)
 		}
-		net, err := train.Fit(x, tr.SampleSize(), y, t.Classes, train.Config{Arch: cfg.Trainer, Hidden: cfg.Training.Hidden,
+		net, err := train.Fit(x, tr.SampleShape, y, t.Classes, train.Config{Arch: cfg.Trainer, Hidden: cfg.Training.Hidden, Filters: cfg.Training.Filters,
 			Epochs: cfg.Training.Epochs, Batch: cfg.Training.Batch, LearningRate: cfg.Training.LearningRate,
 			Seed: suite.DeriveSeed(seed, "train/"+label)})
 		if err != nil {

@@ -32,19 +32,19 @@ func blobs(n, k int, seed uint64) ([]float32, []int64) {
 	return x, y
 }
 
-// TestFitSeparable trains both architectures on 4 separable blobs: the
+// TestFitSeparable trains the three architectures on 4 separable blobs: the
 // training accuracy must be 1 (the blobs are 10σ apart), and the same seed
 // must give the same weights.
 func TestFitSeparable(t *testing.T) {
 	x, y := blobs(400, 4, 7)
-	for _, arch := range []string{LogReg, MLP} {
-		cfg := Config{Arch: arch, Hidden: 8, Epochs: 20, Batch: 32, LearningRate: 0.01, Seed: 3}
-		net, err := Fit(x, 4, y, 4, cfg)
+	for _, arch := range []string{LogReg, MLP, CNN} {
+		cfg := Config{Arch: arch, Hidden: 8, Filters: 4, Epochs: 20, Batch: 32, LearningRate: 0.01, Seed: 3}
+		net, err := Fit(x, []int{1, 2, 2}, y, 4, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		z := make([]float64, 4)
-		hid := make([]float64, net.H)
+		hid := make([]float64, net.ScratchSize())
 		correct := 0
 		for i := range y {
 			net.Logits(z, x[i*4:(i+1)*4], hid)
@@ -61,7 +61,7 @@ func TestFitSeparable(t *testing.T) {
 		if correct != len(y) {
 			t.Errorf("%s: %d/%d correct on separable blobs", arch, correct, len(y))
 		}
-		again, _ := Fit(x, 4, y, 4, cfg)
+		again, _ := Fit(x, []int{1, 2, 2}, y, 4, cfg)
 		for i := range net.W1 {
 			if net.W1[i] != again.W1[i] {
 				t.Fatalf("%s: same seed, different weights", arch)
@@ -70,7 +70,7 @@ func TestFitSeparable(t *testing.T) {
 	}
 }
 
-// TestONNXMatchesNet writes a trained network as ONNX and runs it through
+// TestONNXMatchesNet writes each kind of trained network as ONNX and runs it through
 // ONNX Runtime: the logits must equal Net.Logits up to float32 rounding of
 // the weights (tolerance 1e-4 on logits of order 10).
 func TestONNXMatchesNet(t *testing.T) {
@@ -79,8 +79,8 @@ func TestONNXMatchesNet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, arch := range []string{LogReg, MLP} {
-		net, err := Fit(x, 4, y, 4, Config{Arch: arch, Hidden: 8, Epochs: 5, Batch: 16, LearningRate: 0.01, Seed: 1})
+	for _, arch := range []string{LogReg, MLP, CNN} {
+		net, err := Fit(x, []int{1, 2, 2}, y, 4, Config{Arch: arch, Hidden: 8, Filters: 4, Epochs: 5, Batch: 16, LearningRate: 0.01, Seed: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,7 +105,7 @@ func TestONNXMatchesNet(t *testing.T) {
 			t.Fatal(err)
 		}
 		z := make([]float64, 4)
-		hid := make([]float64, net.H)
+		hid := make([]float64, net.ScratchSize())
 		var worst float64
 		for i := range y {
 			net.Logits(z, x[i*4:(i+1)*4], hid)
