@@ -173,7 +173,7 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 			cl.SilhouetteThreshold = 0.1
 		}
 		if cl.Restarts == 0 {
-			cl.Restarts = 10
+			cl.Restarts = 50
 		}
 		if cl.Dims < 1 || cl.Restarts < 1 {
 			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering: dims and restarts must be positive")

@@ -57,23 +57,27 @@ func TestSpectralMatchesART(t *testing.T) {
 // (PCA to 10 dims, 2-means, relative-size 0.35 or smaller) and asks for
 // precision and recall at least as good as ART's: penultimate layer,
 // relative-size: 0.9965 / 0.9367 (tp 281, fp 1); smaller: 0.1112 / 0.9367;
-// logits, relative-size: 0.875 / 0.7233. KMeans seeding differs from
-// scikit-learn's (its MT19937 stream is not reproduced), so counts may
-// differ where the 2-means optimum is not unique; the tolerance 0.005 is
-// one or two samples of 300.
+// logits, relative-size: 0.875 / 0.7233. The tolerance 1e-4 covers the
+// rounding of the reference to 4 decimals. KMeans seeding differs from
+// scikit-learn's (its MT19937 stream is not reproduced); with 10 restarts
+// (scikit-learn's n_init) some suite seeds stop in the local optimum one
+// boundary sample away (tp 280), with the default 50 seeds 1–8 all give
+// ART's partition. `smaller` also splits the clean classes, which have no
+// two-cluster structure, so where their split falls depends on the seeding:
+// 2249 false positives against ART's 2247 (precision 0.1111 vs 0.1112);
+// that case gets a tolerance of 0.001 (about 20 samples of 2528).
 func TestClusteringAgainstART(t *testing.T) {
 	dir := testutil.Shared(t, "fixtures/vision")
 	tg := target(t, filepath.Join(dir, "mnist_backdoor_cnn.onnx"), "", "")
 	cases := []struct {
 		layer, analysis string
-		p, r            float64
+		p, r, tol       float64
 	}{
-		{"", AnalysisRelativeSize, 0.9965, 0.9367},
-		{"", AnalysisSmaller, 0.1112, 0.9367},
-		{"", AnalysisSilhouette, 0.9965, 0.9367},
-		{"logits", AnalysisRelativeSize, 0.875, 0.7233},
+		{"", AnalysisRelativeSize, 0.9965, 0.9367, 1e-4},
+		{"", AnalysisSmaller, 0.1112, 0.9367, 1e-3},
+		{"", AnalysisSilhouette, 0.9965, 0.9367, 1e-4},
+		{"logits", AnalysisRelativeSize, 0.875, 0.7233, 1e-4},
 	}
-	const tol = 0.005
 	for _, c := range cases {
 		res := run(t, tg, map[string]any{"data": map[string]any{
 			"train":       map[string]any{"x": "mnist_poison_subset_x.npy", "y": "mnist_poison_subset_y.npy"},
@@ -87,7 +91,7 @@ func TestClusteringAgainstART(t *testing.T) {
 		p, r := res.Metrics[MethodClustering+".precision"], res.Metrics[MethodClustering+".recall"]
 		md := res.Details["data"].(map[string]any)[MethodClustering].(map[string]any)
 		t.Logf("layer %q %s: precision %.4f recall %.4f (tp %v fp %v); ART %.4f %.4f", c.layer, c.analysis, p, r, md["tp"], md["fp"], c.p, c.r)
-		if p < c.p-tol || r < c.r-tol || math.IsNaN(p) {
+		if p < c.p-c.tol || r < c.r-c.tol || math.IsNaN(p) {
 			t.Errorf("layer %q %s: precision %.4f recall %.4f below ART's %.4f %.4f", c.layer, c.analysis, p, r, c.p, c.r)
 		}
 	}
