@@ -10,7 +10,7 @@
 //     attack success rate of a known trigger;
 //   - susceptibility: poisoned copies of a training set (BadNets patch,
 //     blended trigger, label flipping) at several rates, each trained with
-//     the built-in gorgonia trainer (package poisoning/train) or a user
+//     the built-in gorgonia trainer (package train) or a user
 //     command, and evaluated on clean and triggered data.
 //
 // Metric names are documented in docs/metrics/poisoning.md.
