@@ -14,6 +14,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/grad"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -91,26 +92,15 @@ func runCleanse(ctx context.Context, t *suite.Target, cfg CleanseConfig, r *suit
 	if ok, bad := autodiff.WhiteBox(t.Model); !ok {
 		return nil, errs.Invalidf("neural cleanse needs white-box gradients; the model has operators without gradient rules: %v", bad)
 	}
-	kind := autodiff.OutputLogits
-	if t.OutputKind == runtime.Probabilities {
-		kind = autodiff.OutputProbabilities
-	}
-	in, mo := t.Session.Input(), t.Session.Output()
-	spec := autodiff.Spec{Input: in.Name, Output: mo.Name, OutputKind: kind, Loss: autodiff.LossTargetedCE,
-		LabelsName: "gauntlet_nc_target", LossName: "gauntlet_nc_loss", GradName: "gauntlet_nc_grad"}
-	m, nm, err := autodiff.BuildNamed(t.Model, spec)
-	if err != nil {
-		return nil, fmt.Errorf("gradient graph: %w", err)
-	}
-	b, err := m.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("gradient graph: %w", err)
-	}
 	sample := t.Session.SampleShape()
-	ins := []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
-	outs := []runtime.GraphTensor{{Name: nm.Output, Type: "float32", Sample: []int64{int64(t.Classes)}},
-		{Name: nm.Grad, Type: "float32", Sample: sample}}
-	g, err := runtime.OpenGraph(t.Env, "neural cleanse gradient graph", b, ins, outs, t.SessionOptions)
+	g, err := grad.OpenTargetGraph(t, "neural cleanse gradient graph", t.Model, grad.TargetSpec(t, autodiff.LossTargetedCE, "gauntlet_nc"),
+		func(nm autodiff.Names) []runtime.GraphTensor {
+			return []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
+		},
+		func(nm autodiff.Names) []runtime.GraphTensor {
+			return []runtime.GraphTensor{{Name: nm.Output, Type: "float32", Sample: []int64{int64(t.Classes)}},
+				{Name: nm.Grad, Type: "float32", Sample: sample}}
+		})
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/grad"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -65,17 +66,12 @@ func (o *exactOracle) eval(ctx context.Context, n int, _ *rand.Rand) error {
 // buildGraph writes the gradient graph of head for the target's model and
 // opens it on the target's device.
 func buildGraph(t *suite.Target, head string) (*runtime.Graph, error) {
-	kind := autodiff.OutputLogits
-	if t.OutputKind == runtime.Probabilities {
-		kind = autodiff.OutputProbabilities
-	}
 	in, out := t.Session.Input(), t.Session.Output()
 	if in.Type != "float32" {
 		return nil, errs.Invalidf("gradient graph: input %q has type %s; gradient graphs are run on float32 inputs (use gradient_mode: estimated)", in.Name, in.Type)
 	}
 	src := t.Model
-	spec := autodiff.Spec{Input: in.Name, Output: out.Name, OutputKind: kind, Loss: head,
-		LabelsName: "gauntlet_labels", LossName: "gauntlet_loss", GradName: "gauntlet_grad"}
+	spec := grad.TargetSpec(t, head, "gauntlet")
 	if head == headDLRT {
 		var err error
 		if src, err = withTargetedDLR(t.Model, out.Name, t.Classes); err != nil {
@@ -83,27 +79,23 @@ func buildGraph(t *suite.Target, head string) (*runtime.Graph, error) {
 		}
 		spec.Loss, spec.Tensor, spec.ReduceOp = autodiff.LossReduce, dlrtTensor, "sum"
 	}
-	m, nm, err := autodiff.BuildNamed(src, spec)
-	if err != nil {
-		return nil, fmt.Errorf("gradient graph (%s loss): %w", head, err)
-	}
-	b, err := m.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("gradient graph (%s loss): %w", head, err)
-	}
 	sample := t.Session.SampleShape()
-	ins := []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
-	if head == headDLRT {
-		ins[1].Name = dlrtLabels
-		ins = append(ins, runtime.GraphTensor{Name: dlrtTargets, Type: "int64"})
-	}
-	outs := []runtime.GraphTensor{
-		{Name: out.Name, Type: "float32", Sample: []int64{int64(t.Classes)}},
-		{Name: nm.Loss, Type: "float32"},
-		{Name: nm.Grad, Type: "float32", Sample: sample},
-	}
-	o := t.SessionOptions
-	return runtime.OpenGraph(t.Env, "gradient graph ("+head+" loss) of "+t.Session.Info().Path, b, ins, outs, o)
+	return grad.OpenTargetGraph(t, "gradient graph ("+head+" loss)", src, spec,
+		func(nm autodiff.Names) []runtime.GraphTensor {
+			ins := []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
+			if head == headDLRT {
+				ins[1].Name = dlrtLabels
+				ins = append(ins, runtime.GraphTensor{Name: dlrtTargets, Type: "int64"})
+			}
+			return ins
+		},
+		func(nm autodiff.Names) []runtime.GraphTensor {
+			return []runtime.GraphTensor{
+				{Name: out.Name, Type: "float32", Sample: []int64{int64(t.Classes)}},
+				{Name: nm.Loss, Type: "float32"},
+				{Name: nm.Grad, Type: "float32", Sample: sample},
+			}
+		})
 }
 
 // nesMaxBytes caps the memory of one NES forward batch (its input rows and

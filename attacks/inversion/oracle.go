@@ -2,12 +2,12 @@ package inversion
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"math/rand/v2"
 
 	"github.com/gauntlet-ml/gauntlet/attacks/privacy"
 	"github.com/gauntlet-ml/gauntlet/autodiff"
+	"github.com/gauntlet-ml/gauntlet/grad"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -35,25 +35,14 @@ type exact struct {
 }
 
 func newExact(t *suite.Target, n int) (*exact, error) {
-	kind := autodiff.OutputLogits
-	if t.OutputKind == runtime.Probabilities {
-		kind = autodiff.OutputProbabilities
-	}
-	in, out := t.Session.Input(), t.Session.Output()
-	spec := autodiff.Spec{Input: in.Name, Output: out.Name, OutputKind: kind, Loss: autodiff.LossCE,
-		LabelsName: "gauntlet_inversion_labels", LossName: "gauntlet_inversion_loss", GradName: "gauntlet_inversion_grad"}
-	m, nm, err := autodiff.BuildNamed(t.Model, spec)
-	if err != nil {
-		return nil, fmt.Errorf("gradient graph: %w", err)
-	}
-	b, err := m.Marshal()
-	if err != nil {
-		return nil, fmt.Errorf("gradient graph: %w", err)
-	}
 	sample := t.Session.SampleShape()
-	ins := []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
-	outs := []runtime.GraphTensor{{Name: nm.Loss, Type: "float32"}, {Name: nm.Grad, Type: "float32", Sample: sample}}
-	g, err := runtime.OpenGraph(t.Env, "inversion gradient graph of "+t.Session.Info().Path, b, ins, outs, t.SessionOptions)
+	g, err := grad.OpenTargetGraph(t, "inversion gradient graph", t.Model, grad.TargetSpec(t, autodiff.LossCE, "gauntlet_inversion"),
+		func(nm autodiff.Names) []runtime.GraphTensor {
+			return []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
+		},
+		func(nm autodiff.Names) []runtime.GraphTensor {
+			return []runtime.GraphTensor{{Name: nm.Loss, Type: "float32"}, {Name: nm.Grad, Type: "float32", Sample: sample}}
+		})
 	if err != nil {
 		return nil, err
 	}
