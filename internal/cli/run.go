@@ -183,15 +183,27 @@ func PrintSummary(w io.Writer, r *reports.Report, paths map[string]string) {
 		if s.Error != "" {
 			fmt.Fprintf(w, "      error: %s\n", firstLine(s.Error))
 		}
+		// Headline metrics: per-class figures stay in the report, and a
+		// metric's confidence bounds print beside it.
 		keys := make([]string, 0, len(s.Metrics))
 		for k := range s.Metrics {
-			if !strings.HasPrefix(k, "class.") {
+			if !strings.HasPrefix(k, "class.") && !strings.HasSuffix(k, ".ci_low") && !strings.HasSuffix(k, ".ci_high") {
 				keys = append(keys, k)
 			}
 		}
 		sort.Strings(keys)
+		width := 28
 		for _, k := range keys {
-			fmt.Fprintf(w, "      %-28s %.4f\n", k, s.Metrics[k])
+			width = max(width, len(k))
+		}
+		for _, k := range keys {
+			line := fmt.Sprintf("      %-*s %.4f", width, k, s.Metrics[k])
+			lo, okLo := s.Metrics[k+".ci_low"]
+			hi, okHi := s.Metrics[k+".ci_high"]
+			if okLo && okHi {
+				line += fmt.Sprintf("  [%.4f, %.4f]", lo, hi)
+			}
+			fmt.Fprintln(w, line)
 		}
 		for _, wn := range s.Warnings {
 			fmt.Fprintf(w, "      warning: %s\n", wn)
