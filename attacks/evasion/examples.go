@@ -18,8 +18,10 @@ import (
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
-// gridScale is the pixel size of one input value in the PNG grid.
-const gridScale = 4
+// gridMinTile is the least size in pixels of one image in the PNG grid:
+// each input value is drawn as a square block of the largest whole size
+// that keeps the tile at least this big (8×8 digits: 8 px per value).
+const gridMinTile = 64
 
 // saveExamples writes the first cfg.SaveExamples successful adversarial
 // examples of the strongest attack (lowest robust accuracy, first in
@@ -149,8 +151,8 @@ func npyI64(v []int64, shape []int) []byte {
 }
 
 // grid draws one row per example: clean, adversarial and the perturbation
-// (grey is none; black and white the largest change either way), each value a gridScale²
-// block. Only for [C,H,W] with C 1 or 3, or [H,W]; nil otherwise.
+// (grey is none; black and white the largest change either way), each value a square
+// block (see gridMinTile). Only for [C,H,W] with C 1 or 3, or [H,W]; nil otherwise.
 func grid(clean, adv []float32, shape []int, rng [2]float64) image.Image {
 	c, h, w := 0, 0, 0
 	switch len(shape) {
@@ -164,6 +166,7 @@ func grid(clean, adv []float32, shape []int, rng [2]float64) image.Image {
 	}
 	d := c * h * w
 	n := len(clean) / d
+	gridScale := max(1, (gridMinTile+max(h, w)-1)/max(h, w))
 	gap := 2
 	cw := w*gridScale + gap
 	img := image.NewRGBA(image.Rect(0, 0, 3*cw, n*(h*gridScale+gap)))

@@ -606,8 +606,18 @@ func summarise(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCo
 		worstDetails = append(worstDetails, map[string]any{"norm": wa.norm, "eps": wa.eps,
 			"robust_accuracy": float64(nr) / float64(n), "robust": bits(wa.robust)})
 	}
-	for _, c := range curves {
+	for ck, c := range curves {
+		// Every curve starts at ε = 0, where robust accuracy is the clean
+		// accuracy.
+		hasZero := false
+		for _, pt := range c {
+			hasZero = hasZero || pt["eps"].(float64) == 0
+		}
+		if !hasZero {
+			c = append(c, map[string]any{"eps": 0.0, "robust_accuracy": float64(nCorrect) / float64(n)})
+		}
 		sort.SliceStable(c, func(i, j int) bool { return c[i]["eps"].(float64) < c[j]["eps"].(float64) })
+		curves[ck] = c
 	}
 	r.Details["samples"] = n
 	r.Details[reports.PerSampleKey] = reports.PerSampleDetails(n, nil, outcomes)
