@@ -371,6 +371,21 @@ func McNemarExact(b, c int) float64 {
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
+// formatAgainst formats v for a message that compares it with threshold:
+// six significant digits, or as many more as it takes for a v that differs
+// from threshold not to print the same (0.8000004 against 0.8), so that
+// 0.18600000000000005 reads 0.186 and a near miss still shows.
+func formatAgainst(v, threshold float64) string {
+	t := formatFloat(threshold)
+	for prec := 6; prec < 17; prec++ {
+		s := strconv.FormatFloat(v, 'g', prec, 64)
+		if v == threshold || s != t {
+			return s
+		}
+	}
+	return formatFloat(v)
+}
+
 // ParseReport parses report JSON (as JSONWriter writes it). It does not
 // validate it against the schema; the error has exit code errs.Invalid and
 // names what, for the caller to prefix with the file.

@@ -471,3 +471,23 @@ func TestFileURI(t *testing.T) {
 		}
 	}
 }
+
+// TestFormatAgainst checks the value printed beside a threshold in gate
+// messages: six significant digits, more when six would print the threshold.
+// The expected strings are strconv's 'g' format at the precision named.
+func TestFormatAgainst(t *testing.T) {
+	for _, c := range []struct {
+		v, threshold float64
+		want         string
+	}{
+		{0.18600000000000005, 0.05, "0.186"},             // 6 digits
+		{0.36078061003357054, 0.8, "0.360781"},           // 6 digits
+		{0.8000004, 0.8, "0.8000004"},                    // 7: 6 would print 0.8
+		{0.8, 0.8, "0.8"},                                // equal: 6 digits
+		{0.79999999999999993, 0.8, "0.7999999999999999"}, // 16 digits
+	} {
+		if got := formatAgainst(c.v, c.threshold); got != c.want {
+			t.Errorf("formatAgainst(%v, %v) = %q, want %q", c.v, c.threshold, got, c.want)
+		}
+	}
+}

@@ -189,7 +189,7 @@ func gateFailureText(g GateResult) string {
 	if g.Value == nil {
 		return "not evaluated: " + g.Reason
 	}
-	return fmt.Sprintf("%s = %s, want %s %s", g.Metric, formatFloat(*g.Value), g.Op, formatFloat(g.Threshold))
+	return fmt.Sprintf("%s = %s, want %s %s", g.Metric, formatAgainst(*g.Value, g.Threshold), g.Op, formatFloat(g.Threshold))
 }
 
 // regressionText describes a regression gate's outcome.
