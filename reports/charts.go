@@ -358,7 +358,7 @@ func images(d map[string]any, dir string) (figs []figure, notes []string) {
 		list = append(list, img{asString(m["title"]), asString(m["png"]), asString(m["path"])})
 	}
 	if p := asString(asMap(asMap(d["examples"])["files"])["grid.png"]); p != "" {
-		list = append(list, img{"Adversarial examples: one row per example — clean, adversarial, perturbation (grey is none)", "", p})
+		list = append(list, img{"Adversarial examples: a triplet per example — clean, adversarial, perturbation (grey is none)", "", p})
 	}
 	if p := asString(asMap(d["files"])["montage"]); p != "" {
 		list = append(list, img{"Model inversion: reconstructions (top) over class means (bottom)", "", p})

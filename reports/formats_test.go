@@ -442,7 +442,7 @@ func TestHTMLImages(t *testing.T) {
 	if n := bytes.Count(b, []byte(`src="data:image/png;base64,`)); n != 2 {
 		t.Errorf("%d embedded PNGs, want 2 (base64 and the evasion grid)", n)
 	}
-	for _, want := range []string{"inversion of class 3", "Adversarial examples: one row per example", `image &#34;relative&#34; not embedded: path grid.png is relative and the output folder is not known`, "is not a PNG file"} {
+	for _, want := range []string{"inversion of class 3", "Adversarial examples: a triplet per example", `image &#34;relative&#34; not embedded: path grid.png is relative and the output folder is not known`, "is not a PNG file"} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("HTML lacks %q", want)
 		}

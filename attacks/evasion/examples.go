@@ -150,9 +150,12 @@ func npyI64(v []int64, shape []int) []byte {
 	return out
 }
 
-// grid draws one row per example: clean, adversarial and the perturbation
-// (grey is none; black and white the largest change either way), each value a square
-// block (see gridMinTile). Only for [C,H,W] with C 1 or 3, or [H,W]; nil otherwise.
+// grid draws each example as a triplet of tiles: clean, adversarial and the
+// perturbation (grey is none; black and white the largest change either way),
+// each value a square block (see gridMinTile). Triplets fill rows of
+// ceil(sqrt(n/3)) so that the picture is about as wide as it is tall, with a
+// wider gap between triplets than within one. Only for [C,H,W] with C 1 or 3,
+// or [H,W]; nil otherwise.
 func grid(clean, adv []float32, shape []int, rng [2]float64) image.Image {
 	c, h, w := 0, 0, 0
 	switch len(shape) {
@@ -166,10 +169,16 @@ func grid(clean, adv []float32, shape []int, rng [2]float64) image.Image {
 	}
 	d := c * h * w
 	n := len(clean) / d
+	if n == 0 {
+		return nil
+	}
+	per := max(1, int(math.Ceil(math.Sqrt(float64(n)/3))))
+	rows := (n + per - 1) / per
 	gridScale := max(1, (gridMinTile+max(h, w)-1)/max(h, w))
-	gap := 2
-	cw := w*gridScale + gap
-	img := image.NewRGBA(image.Rect(0, 0, 3*cw, n*(h*gridScale+gap)))
+	const gap, groupGap = 2, 12
+	tw, th := w*gridScale, h*gridScale
+	groupW := 3*tw + 2*gap + groupGap
+	img := image.NewRGBA(image.Rect(0, 0, per*groupW-groupGap, rows*(th+gap)-gap))
 	span := rng[1] - rng[0]
 	pd := 0.0
 	for i := range adv {
@@ -180,6 +189,7 @@ func grid(clean, adv []float32, shape []int, rng [2]float64) image.Image {
 	}
 	val := func(v float64) uint8 { return uint8(math.Round(255 * min(max(v, 0), 1))) }
 	for e := 0; e < n; e++ {
+		x0, y0 := (e%per)*groupW, (e/per)*(th+gap)
 		for col := 0; col < 3; col++ {
 			for y := 0; y < h; y++ {
 				for x := 0; x < w; x++ {
@@ -197,9 +207,10 @@ func grid(clean, adv []float32, shape []int, rng [2]float64) image.Image {
 						}
 						ch[k] = val(v)
 					}
+					px := color.RGBA{ch[0], ch[1], ch[2], 255}
 					for dy := 0; dy < gridScale; dy++ {
 						for dx := 0; dx < gridScale; dx++ {
-							img.Set(col*cw+x*gridScale+dx, e*(h*gridScale+gap)+y*gridScale+dy, color.RGBA{ch[0], ch[1], ch[2], 255})
+							img.SetRGBA(x0+col*(tw+gap)+x*gridScale+dx, y0+y*gridScale+dy, px)
 						}
 					}
 				}
