@@ -176,6 +176,10 @@ func Load(o Options) (*Config, error) {
 		}
 		return nil, errs.Invalidf("config %s: %w", o.Path, err)
 	}
+	// The file's suites as written, before any override: AllSettings below
+	// drops empty maps (`accuracy: {}`), and after a --set suites.x.y=v,
+	// v.Get("suites") returns the override layer alone.
+	fileSuites, _ := v.Get("suites").(map[string]any)
 	// Environment: GAUNTLET_RUNTIME_WORKERS → runtime.workers. Applied
 	// through o.Getenv (not viper's AutomaticEnv) so tests inject it.
 	fromCwd := map[string]bool{}
@@ -214,8 +218,20 @@ func Load(o Options) (*Config, error) {
 	}
 
 	settings := v.AllSettings()
-	// AllSettings drops empty maps, so `accuracy: {}` would vanish.
-	if suites := v.Get("suites"); suites != nil {
+	// AllSettings merges the file with --set overrides key by key but drops
+	// empty maps, so `accuracy: {}` would vanish: put those back.
+	if len(fileSuites) > 0 {
+		merged, _ := settings["suites"].(map[string]any)
+		if merged == nil {
+			merged = map[string]any{}
+		}
+		for name, body := range fileSuites {
+			if _, ok := merged[name]; !ok {
+				merged[name] = body
+			}
+		}
+		settings["suites"] = merged
+	} else if suites := v.Get("suites"); suites != nil {
 		settings["suites"] = suites
 	}
 	if unknown := unknownKeys(settings, reflect.TypeOf(Config{}), ""); len(unknown) > 0 {

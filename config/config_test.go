@@ -63,6 +63,46 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+// TestSetKeepsOtherSuites: a --set on one suite's key merges into the file's
+// suites rather than replacing them (a file with an empty `accuracy: {}`, a
+// configured evasion block and a third suite).
+func TestSetKeepsOtherSuites(t *testing.T) {
+	p := write(t, `version: 1
+model: m.onnx
+data: {x: x.npy, y: y.npy, range: [0, 1]}
+suites:
+  accuracy: {}
+  evasion: {save_examples: 4, attacks: [{name: fgsm, eps: [0.1]}]}
+  inversion: {steps: 20}
+`)
+	for _, sets := range [][]string{
+		{"suites.inversion.steps=30"},
+		{"suites.inversion.steps=30", "suites.evasion.save_examples=8"},
+		{"suites.inversion={steps: 30}"},
+	} {
+		c, err := load(t, p, nil, sets...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(c.Suites) != 3 {
+			t.Fatalf("--set %v: suites %v, want accuracy, evasion and inversion", sets, c.Suites)
+		}
+		if c.Suites["inversion"]["steps"] != 30 {
+			t.Errorf("--set %v: inversion %v, want steps 30", sets, c.Suites["inversion"])
+		}
+		if c.Suites["evasion"]["attacks"] == nil {
+			t.Errorf("--set %v: evasion lost its attacks: %v", sets, c.Suites["evasion"])
+		}
+		want := 4
+		if len(sets) == 2 {
+			want = 8
+		}
+		if c.Suites["evasion"]["save_examples"] != want {
+			t.Errorf("--set %v: evasion.save_examples %v, want %d", sets, c.Suites["evasion"]["save_examples"], want)
+		}
+	}
+}
+
 func TestPathsResolve(t *testing.T) {
 	p := write(t, base)
 	dir := filepath.Dir(p)
