@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
 	"strings"
@@ -98,10 +99,6 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 			return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
 		}
 		plan = append(plan, planned{s, sc})
-	}
-
-	if err := checkWritable(cfg.Output.Dir); err != nil {
-		return nil, err
 	}
 
 	// ONNX Runtime and the model.
@@ -200,6 +197,13 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 		return keys, true
 	}); err != nil {
 		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
+	}
+
+	// Every report's folder is proved writable before any suite runs, and
+	// only once the inputs are known good, so that bad input leaves no
+	// empty output folder behind.
+	if err := checkOutputs(cfg); err != nil {
+		return nil, err
 	}
 
 	kind := sess.OutputKind()
@@ -362,6 +366,24 @@ func exitCode(r *reports.Report, codes []int) int {
 		code = errs.GateFailed
 	}
 	return code
+}
+
+// checkOutputs proves output.dir and the folder of every configured
+// output.paths entry writable.
+func checkOutputs(cfg *config.Config) error {
+	if err := checkWritable(cfg.Output.Dir); err != nil {
+		return err
+	}
+	for _, f := range cfg.Output.Formats {
+		p, ok := cfg.Output.Paths[f]
+		if !ok || p == "" {
+			continue
+		}
+		if err := checkWritable(filepath.Dir(p)); err != nil {
+			return errs.WithCode(errs.Invalid, fmt.Errorf("output.paths.%s: %w", f, err))
+		}
+	}
+	return nil
 }
 
 // checkWritable creates dir and proves a file can be written in it, so a

@@ -209,9 +209,54 @@ func checkFiniteAny(v any, path string) error {
 // temporary file in the same folder, which is flushed, fsynced, closed and
 // renamed onto path (mode 0644). On any error the temporary file is removed
 // and the error names path.
-func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	return WriteFilesAtomic([]AtomicFile{{Path: path, Write: write}})
+}
+
+// AtomicFile is one file for WriteFilesAtomic: its path and the function
+// that writes its content.
+type AtomicFile struct {
+	Path  string
+	Write func(io.Writer) error
+}
+
+// WriteFilesAtomic writes several files as WriteFileAtomic writes one, in two
+// phases: every file's content is written to a temporary file beside it
+// first, and only when all of them are complete are they renamed into
+// place. A failure while writing (a writer's error, a full disk) removes
+// every temporary file and leaves every path as it was, so a run never
+// leaves one format written and another missing.
+func WriteFilesAtomic(files []AtomicFile) (err error) {
+	tmps := make([]string, 0, len(files))
+	defer func() {
+		if err != nil {
+			for _, t := range tmps {
+				os.Remove(t)
+			}
+		}
+	}()
+	for _, af := range files {
+		tmp, err := writeTemp(af.Path, af.Write)
+		if err != nil {
+			return fmt.Errorf("write %s: %w", af.Path, err)
+		}
+		tmps = append(tmps, tmp)
+	}
+	for i, af := range files {
+		if err := os.Rename(tmps[i], af.Path); err != nil {
+			tmps = tmps[i:]
+			return fmt.Errorf("write %s: %w", af.Path, err)
+		}
+		syncDir(filepath.Dir(af.Path))
+	}
+	return nil
+}
+
+// writeTemp writes a complete, fsynced temporary file beside path and
+// returns its name; on error nothing is left behind.
+func writeTemp(path string, write func(io.Writer) error) (_ string, err error) {
 	if write == nil {
-		return fmt.Errorf("write %s: nil write function", path)
+		return "", fmt.Errorf("nil write function")
 	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -219,37 +264,32 @@ func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 	}
 	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return "", err
 	}
-	tmp := f.Name()
+	name := f.Name()
 	defer func() {
 		if err != nil {
 			f.Close() // may already be closed; the error is moot
-			os.Remove(tmp)
-			err = fmt.Errorf("write %s: %w", path, err)
+			os.Remove(name)
 		}
 	}()
 	bw := bufio.NewWriter(f)
 	if err := write(bw); err != nil {
-		return err
+		return "", err
 	}
 	if err := bw.Flush(); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Chmod(0o644); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return "", err
 	}
 	if err := f.Close(); err != nil {
-		return err
+		return "", err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
+	return name, nil
 }
 
 // syncDir fsyncs a folder so that a rename in it is durable. It is best

@@ -229,3 +229,45 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Error("nil write function: no error")
 	}
 }
+
+// TestWriteFilesAtomicAllOrNone: when the second of three files fails to
+// render, none is written: the first keeps its old content, the others do
+// not appear, and no temporary file is left.
+func TestWriteFilesAtomicAllOrNone(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.xml"), filepath.Join(dir, "c.md")
+	if err := os.WriteFile(a, []byte("old\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := func(s string) func(io.Writer) error {
+		return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
+	}
+	boom := errors.New("boom")
+	err := WriteFilesAtomic([]AtomicFile{
+		{Path: a, Write: text("new a\n")},
+		{Path: b, Write: func(w io.Writer) error { io.WriteString(w, "partial"); return boom }},
+		{Path: c, Write: text("new c\n")},
+	})
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), b) {
+		t.Fatalf("error %v, want boom naming %s", err, b)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("folder holds %v, want only a.json", names)
+	}
+	if got, _ := os.ReadFile(a); string(got) != "old\n" {
+		t.Errorf("a.json = %q, want its old content", got)
+	}
+	if err := WriteFilesAtomic([]AtomicFile{{Path: a, Write: text("new a\n")}, {Path: c, Write: text("new c\n")}}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{a: "new a\n", c: "new c\n"} {
+		if got, _ := os.ReadFile(p); string(got) != want {
+			t.Errorf("%s = %q, want %q", p, got, want)
+		}
+	}
+}

@@ -238,6 +238,8 @@ func TestBadInputsExitTwo(t *testing.T) {
 		"unknown key":    {yaml: demo(t, map[string]string{"extra": "runtime: {wrokers: 2}\n"}), want: "runtime.wrokers"},
 		"unknown metric": {yaml: demo(t, map[string]string{"gates": `["accuracy.acuracy >= 0.9"]`}), want: "accuracy.acuracy"},
 		"unwritable out": {yaml: demo(t, nil), args: []string{"--out", filepath.Join(notFile, "sub")}, want: "plainfile"},
+		"unwritable output.paths": {yaml: demo(t, map[string]string{"extra": "output: {formats: [json, junit], paths: {junit: " +
+			filepath.Join(notFile, "sub", "r.xml") + "}}\n"}), want: "output.paths.junit"},
 		"explicit cuda":  {yaml: demo(t, nil), args: []string{"--set", "runtime.device=cuda"}, want: "cuda"},
 		"missing config": {yaml: "", args: []string{"-c", filepath.Join(dir, "nope.yaml")}, want: "nope.yaml"},
 		"bad flag":       {yaml: demo(t, nil), args: []string{"--wat"}, want: "--wat"},
@@ -256,6 +258,14 @@ func TestBadInputsExitTwo(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(r.out, "report.json")); err == nil {
 				t.Errorf("a report was written despite the bad input")
+			}
+			// Inputs are checked before the output folder is made, so
+			// bad input leaves no empty folder behind. The two cases that
+			// get that far are the ones about the output itself.
+			if !strings.HasPrefix(name, "unwritable") {
+				if _, err := os.Stat(r.out); err == nil {
+					t.Errorf("output folder %s was created despite the bad input", r.out)
+				}
 			}
 		})
 	}

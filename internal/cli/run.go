@@ -127,11 +127,12 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 	}
 }
 
-// WriteReports writes every configured format atomically and returns the
-// paths written, by format. A format's path is output.paths[format], else
+// WriteReports writes every configured format atomically, all of them or
+// none, and returns the paths written, by format. A format's path is output.paths[format], else
 // <output.dir>/report.<ext>.
 func WriteReports(cfg *config.Config, rep *reports.Report) (map[string]string, error) {
 	paths := map[string]string{}
+	files := make([]reports.AtomicFile, 0, len(cfg.Output.Formats))
 	for _, f := range cfg.Output.Formats {
 		w, err := reports.WriterFor(f)
 		if err != nil {
@@ -148,10 +149,12 @@ func WriteReports(cfg *config.Config, rep *reports.Report) (map[string]string, e
 			hw.ArtifactDir = cfg.Output.Dir // suites' pictures are relative to it
 			w = hw
 		}
-		if err := reports.WriteFileAtomic(p, func(wr io.Writer) error { return w.Write(wr, rep) }); err != nil {
-			return nil, fmt.Errorf("write %s report: %w", f, err)
-		}
+		files = append(files, reports.AtomicFile{Path: p, Write: func(wr io.Writer) error { return w.Write(wr, rep) }})
 		paths[f] = p
+	}
+	// All formats or none: each is rendered to a temporary file first.
+	if err := reports.WriteFilesAtomic(files); err != nil {
+		return nil, fmt.Errorf("write reports: %w", err)
 	}
 	return paths, nil
 }
