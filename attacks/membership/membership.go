@@ -187,10 +187,9 @@ func perSample(ctx context.Context, t *suite.Target, sess *runtime.Session, d *d
 	err := suite.ForEachBatch(ctx, &tt, d, func(_, lo, hi int, o []float32) error {
 		z := make([]float64, k)
 		p := make([]float64, k)
-		scratch := make([]float64, 2*k)
 		for i := lo; i < hi; i++ {
 			privacy.Logits(z, o[(i-lo)*k:(i-lo+1)*k], probs)
-			out[i].Compute(z, int(d.Y[i]), scratch)
+			out[i].Compute(z, int(d.Y[i]))
 			if top > 0 {
 				privacy.Softmax(p, z)
 				slices.Sort(p)

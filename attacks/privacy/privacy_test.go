@@ -36,24 +36,56 @@ func TestScoresStable(t *testing.T) {
 	// which a plain max+log Σ exp returns as exactly 0.
 	z := []float64{0, -40, -50}
 	var s Scores
-	s.Compute(z, 0, make([]float64, 6))
+	s.Compute(z, 0)
 	want := -(math.Exp(-40) + math.Exp(-50))
 	if math.Abs(s.LogPY-want) > 1e-30 || s.LogPY == 0 {
 		t.Errorf("LogPY = %g, want %g", s.LogPY, want)
 	}
 	// Two classes: φ = z_y − z_other exactly.
-	s.Compute([]float64{1.5, -0.5}, 1, make([]float64, 4))
+	s.Compute([]float64{1.5, -0.5}, 1)
 	if s.Phi != -2 {
 		t.Errorf("Phi = %v, want -2", s.Phi)
 	}
 	// Uniform 3 classes: −H = log(1/3); −Mentr = (2/3)log(1/3) + 2·(1/3)log(2/3).
-	s.Compute([]float64{0, 0, 0}, 2, make([]float64, 6))
+	s.Compute([]float64{0, 0, 0}, 2)
 	if math.Abs(s.NegEntropy-math.Log(1.0/3)) > 1e-15 {
 		t.Errorf("NegEntropy = %v", s.NegEntropy)
 	}
 	wantM := 2.0/3*math.Log(1.0/3) + 2.0/3*math.Log(2.0/3)
 	if math.Abs(s.NegMEntropy-wantM) > 1e-15 {
 		t.Errorf("NegMEntropy = %v, want %v", s.NegMEntropy, wantM)
+	}
+}
+
+// TestModifiedEntropyConfident checks −Mentr (Song & Mittal 2021) on rows so
+// confident that p_y rounds to 1 in float64, where the low-FPR thresholds of
+// the membership attack sit. The expected values were computed from the
+// definition (1 − p_y) log p_y + Σ_{j≠y} p_j log(1 − p_j) with Python's
+// decimal module at 80 significant digits.
+func TestModifiedEntropyConfident(t *testing.T) {
+	const relTol = 1e-12 // a few hundred ulps: exp, log1p and expm1 each round
+	for _, c := range []struct {
+		z    []float64
+		y    int
+		want float64
+	}{
+		{[]float64{40, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 0, -1.62436624906087359e-33},
+		{[]float64{40, 5, 0, 0, 0, 0, 0, 0, 0, 0}, 0, -8.39247631569906467e-31},
+		{[]float64{40, 5, 0, 0, 0, 0, 0, 0, 0, 0}, 1, -6.99474990379436008e+01},
+		{[]float64{2, 1, 0.5, -1}, 2, -2.35474356864110579e+00},
+		{[]float64{3, -2}, 1, -9.94641229808270388e+00},
+	} {
+		var s Scores
+		s.Compute(c.z, c.y)
+		if math.Abs(s.NegMEntropy-c.want) > relTol*math.Abs(c.want) {
+			t.Errorf("z=%v y=%d: NegMEntropy = %.17g, want %.17g", c.z, c.y, s.NegMEntropy, c.want)
+		}
+	}
+	// A logit gap past exp's range stays finite: log(1 − p_a) = −1000 − log1p(0).
+	var s Scores
+	s.Compute([]float64{1000, 0}, 1)
+	if math.IsInf(s.NegMEntropy, 0) || math.IsNaN(s.NegMEntropy) {
+		t.Errorf("z=[1000 0]: NegMEntropy = %v, want finite", s.NegMEntropy)
 	}
 }
 
@@ -151,9 +183,8 @@ func TestMLPLearnsXOR(t *testing.T) {
 
 func TestComputeAllocatesNothing(t *testing.T) {
 	z := []float64{0.3, -1, 2.5, 0, 7, -3, 1, 1, 0.5, -0.25}
-	scratch := make([]float64, 2*len(z))
 	var s Scores
-	if a := testing.AllocsPerRun(100, func() { s.Compute(z, 3, scratch) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { s.Compute(z, 3) }); a != 0 {
 		t.Errorf("Compute allocates %v times per sample", a)
 	}
 }

@@ -38,9 +38,9 @@ func Logits(dst []float64, row []float32, probs bool) {
 	}
 }
 
-// Compute fills s from the logits z (len C ≥ 2) and the label y. scratch
-// needs 2·C values; Compute allocates nothing.
-func (s *Scores) Compute(z []float64, y int, scratch []float64) {
+// Compute fills s from the logits z (len C ≥ 2) and the label y. It
+// allocates nothing.
+func (s *Scores) Compute(z []float64, y int) {
 	c := len(z)
 	a := 0
 	for j := 1; j < c; j++ {
@@ -48,14 +48,10 @@ func (s *Scores) Compute(z []float64, y int, scratch []float64) {
 			a = j
 		}
 	}
-	e := scratch[:c]        // exp(d_j), with e[a] = 1
-	pre := scratch[c : 2*c] // pre[j] = Σ_{i<j, i≠a} e_i
-	var sum float64
+	var sum float64 // Σ_{j≠a} exp(z_j − z_a)
 	for j := 0; j < c; j++ {
-		e[j] = math.Exp(z[j] - z[a])
-		pre[j] = sum
 		if j != a {
-			sum += e[j]
+			sum += math.Exp(z[j] - z[a])
 		}
 	}
 	l1p := math.Log1p(sum)
@@ -63,29 +59,29 @@ func (s *Scores) Compute(z []float64, y int, scratch []float64) {
 	s.LogPY = z[y] - z[a] - l1p
 	s.LogConf = -l1p
 	var ent, ment float64
-	suffix := 0.0 // Σ_{i>j, i≠a} e_i, built from the right
-	for j := c - 1; j >= 0; j-- {
+	for j := 0; j < c; j++ {
 		lp := z[j] - z[a] - l1p
 		p := math.Exp(lp)
 		ent += p * lp
 		if j != y {
-			// log(1 − p_j) = log Σ_{i≠j} e_i − log1p(s), the sum formed
-			// directly over i ≠ j.
-			var other float64
+			// log(1 − p_j): for the top class, log Σ_{i≠a} e^{z_i−z_a} −
+			// log1p(s), the sum shifted by its own maximum so that it
+			// never underflows; for any other class p_j ≤ ½
+			// and log1p(−p_j) keeps it exact when p_j is tiny (a plain
+			// log(1 + …) − log1p(s) rounds it to 0 on confident rows).
+			var l1mp float64
 			if j == a {
-				other = logSumExpExcept(z, a) - z[a]
+				l1mp = logSumExpExcept(z, a) - z[a] - l1p
 			} else {
-				other = math.Log(1 + pre[j] + suffix)
+				l1mp = math.Log1p(-p)
 			}
-			ment += p * (other - l1p)
-		}
-		if j != a {
-			suffix += e[j]
+			ment += p * l1mp
 		}
 	}
-	py := math.Exp(s.LogPY)
 	s.NegEntropy = ent
-	s.NegMEntropy = -py*s.LogPY + s.LogPY + ment // (1−p_y) log p_y + …
+	// (1 − p_y) log p_y with 1 − p_y = −expm1(log p_y), exact when p_y
+	// rounds to 1.
+	s.NegMEntropy = -math.Expm1(s.LogPY)*s.LogPY + ment
 	s.Phi = z[y] - logSumExpExcept(z, y)
 }
 
