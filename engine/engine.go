@@ -419,6 +419,8 @@ func newReport(cfg *config.Config, m *onnx.Model, sess *runtime.Session, env *ru
 		StartedAt:     start.UTC(),
 		Seed:          cfg.Seed,
 		ConfigSHA256:  cfg.SHA256,
+
+		ConfidenceLevel: cfg.Statistics.ConfidenceLevel,
 		Model: reports.Model{
 			Path:    cfg.Model,
 			SHA256:  m.SHA256,

@@ -17,6 +17,8 @@ func fixtureReport() *Report {
 		ExitCode:      1,
 		Seed:          42,
 		ConfigSHA256:  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+
+		ConfidenceLevel: 0.95,
 		Model: Model{
 			Path:   "examples/digits.onnx",
 			SHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -71,6 +72,7 @@ var htmlFuncs = template.FuncMap{
 		}
 		return strings.Join(ids, ", ")
 	},
+	"pct":      func(v float64) string { return strconv.FormatFloat(100*v, 'g', 6, 64) + "%" },
 	"gateText": gateFailureText,
 	"regText":  regressionText,
 }
@@ -143,7 +145,7 @@ details{margin:6px 0}summary{cursor:pointer;color:#0969da}
 {{range .R.Data}}<tr><th>Data ({{.Role}})</th><td><code>{{.Path}}</code> <code>{{.SHA256}}</code>, {{.Rows}} rows</td></tr>
 {{end}}<tr><th>Environment</th><td>{{.R.Environment.OS}}, {{.R.Environment.CPU}}{{if .R.Environment.GPU}}, {{.R.Environment.GPU}}{{end}}, {{.R.Environment.GoVersion}}, {{.R.Environment.Workers}} worker(s) × {{.R.Environment.IntraOpThreads}} thread(s), batch {{.R.Environment.BatchSize}}</td></tr>
 </table>
-<p style="color:#57606a;font-size:12px">Intervals are Clopper-Pearson (exact binomial) at the configured confidence level; the JSON report holds every figure.</p>
+<p style="color:#57606a;font-size:12px">Intervals are Clopper-Pearson (exact binomial) at {{if .R.ConfidenceLevel}}the {{pct .R.ConfidenceLevel}} confidence level{{else}}the configured confidence level{{end}}; the JSON report holds every figure.</p>
 </main></body></html>
 `))
 

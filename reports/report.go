@@ -21,20 +21,23 @@ const (
 // documented field by field in docs/report-schema.md and validated against
 // reports/schema/report.schema.json.
 type Report struct {
-	SchemaVersion string        `json:"schema_version"`
-	Tool          Tool          `json:"tool"`
-	Status        string        `json:"status"` // completed | interrupted
-	StartedAt     time.Time     `json:"started_at"`
-	DurationS     float64       `json:"duration_s"`
-	Passed        bool          `json:"passed"`
-	ExitCode      int           `json:"exit_code"`
-	Seed          uint64        `json:"seed"`
-	ConfigSHA256  string        `json:"config_sha256"`
-	Model         Model         `json:"model"`
-	Data          []DataFile    `json:"data"`
-	Environment   Environment   `json:"environment"`
-	Suites        []SuiteResult `json:"suites"`
-	Gates         []GateResult  `json:"gates"`
+	SchemaVersion string    `json:"schema_version"`
+	Tool          Tool      `json:"tool"`
+	Status        string    `json:"status"` // completed | interrupted
+	StartedAt     time.Time `json:"started_at"`
+	DurationS     float64   `json:"duration_s"`
+	Passed        bool      `json:"passed"`
+	ExitCode      int       `json:"exit_code"`
+	Seed          uint64    `json:"seed"`
+	ConfigSHA256  string    `json:"config_sha256"`
+	// ConfidenceLevel is the level of every Clopper-Pearson interval in the
+	// report (<metric>.ci_low and .ci_high), from statistics.confidence_level.
+	ConfidenceLevel float64       `json:"confidence_level,omitempty"`
+	Model           Model         `json:"model"`
+	Data            []DataFile    `json:"data"`
+	Environment     Environment   `json:"environment"`
+	Suites          []SuiteResult `json:"suites"`
+	Gates           []GateResult  `json:"gates"`
 	// Baseline compares this report with an earlier one (run --baseline):
 	// per-metric deltas, regression gates and McNemar tests. Absent when
 	// no baseline was given.

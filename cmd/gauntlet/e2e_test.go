@@ -154,6 +154,10 @@ func TestExitZeroAndReportFields(t *testing.T) {
 	if rep.Seed != 1 || len(rep.ConfigSHA256) != 64 || rep.Tool.Name != "gauntlet" {
 		t.Errorf("seed %d config digest %q tool %+v", rep.Seed, rep.ConfigSHA256, rep.Tool)
 	}
+	// statistics.confidence_level defaults to 0.95 (docs/config.md).
+	if rep.ConfidenceLevel != 0.95 {
+		t.Errorf("confidence_level %v, want the default 0.95", rep.ConfidenceLevel)
+	}
 	if !strings.Contains(r.stdout, "PASS  accuracy.accuracy >= 0.95") {
 		t.Errorf("summary lacks the gate line:\n%s", r.stdout)
 	}
