@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -239,8 +240,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	codes := make([]int, len(plan))
 	for i, p := range plan {
 		var sr reports.SuiteResult
-		sr, codes[i] = runSuite(ctx, p.s, p.cfg, base, cfg.Seed, o)
+		var read []suite.DataFile
+		sr, codes[i], read = runSuite(ctx, p.s, p.cfg, base, cfg.Seed, o)
 		rep.Suites = append(rep.Suites, sr)
+		rep.Data = appendSuiteData(rep.Data, p.s.Name(), read)
 	}
 
 	rep.Gates = reports.EvaluateAll(cfg.ParsedGates, rep)
@@ -272,7 +275,21 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 // error status, and a cancelled context into "interrupted". It returns the
 // exit code the suite's outcome calls for: OK, SuiteFailed, Invalid (the
 // suite rejected its input) or Interrupted.
-func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, seed uint64, o Options) (reports.SuiteResult, int) {
+// appendSuiteData adds the files a suite read to the report's data[], each
+// once, as <suite>.<role>.<x|y|csv>.
+func appendSuiteData(dst []reports.DataFile, name string, read []suite.DataFile) []reports.DataFile {
+	for _, f := range read {
+		df := reports.DataFile{Role: name + "." + f.Role + "." + f.File.Role, Path: f.Path, SHA256: f.SHA256, Rows: f.Rows}
+		if !slices.Contains(dst, df) {
+			dst = append(dst, df)
+		}
+	}
+	return dst
+}
+
+// runSuite runs one suite with its panics contained and returns its result,
+// the exit code it asks for and the files it read (on success).
+func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, seed uint64, o Options) (reports.SuiteResult, int, []suite.DataFile) {
 	t := base
 	t.Seed = suite.DeriveSeed(seed, s.Name())
 	sr := reports.SuiteResult{Name: s.Name(), Version: s.Version(), Seed: t.Seed,
@@ -280,7 +297,7 @@ func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, se
 	if ctx.Err() != nil {
 		sr.Status = reports.StatusSkipped
 		sr.Error = "not started: the run was interrupted"
-		return sr, errs.Interrupted
+		return sr, errs.Interrupted, nil
 	}
 	if o.Progress != nil {
 		o.Progress.Start(s.Name())
@@ -290,6 +307,7 @@ func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, se
 	res, err := safeRun(ctx, s, &t, cfg)
 	sr.DurationS = o.Now().Sub(began).Seconds()
 	code := errs.OK
+	var read []suite.DataFile
 	switch {
 	case ctx.Err() != nil:
 		sr.Status = reports.StatusInterrupted
@@ -308,11 +326,12 @@ func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, se
 		sr.Undefined = res.Undefined
 		sr.Details = res.Details
 		sr.Warnings = res.Warnings
+		read = res.Data
 	}
 	if o.Progress != nil {
 		o.Progress.Finish(s.Name(), sr.Status, o.Now().Sub(began))
 	}
-	return sr, code
+	return sr, code, read
 }
 
 func safeRun(ctx context.Context, s suite.Suite, t *suite.Target, cfg any) (res *suite.Result, err error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gauntlet-ml/gauntlet/config"
+	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/reports"
@@ -179,5 +180,25 @@ func TestSuiteInputErrorIsExitTwo(t *testing.T) {
 	}
 	if rep.ExitCode != errs.Invalid || rep.Suites[0].Status != reports.StatusError {
 		t.Fatalf("exit=%d status=%s", rep.ExitCode, rep.Suites[0].Status)
+	}
+}
+
+// TestAppendSuiteData: files a suite read join data[] as
+// <suite>.<role>.<x|y|csv>, each once, after the evaluation data.
+func TestAppendSuiteData(t *testing.T) {
+	eval := []reports.DataFile{{Role: "x", Path: "/d/x.npy", SHA256: "aa", Rows: 4}}
+	members := &data.Dataset{Files: []data.File{{Role: "x", Path: "/d/m.npy", SHA256: "bb", Rows: 2}, {Role: "y", Path: "/d/my.npy", SHA256: "cc", Rows: 2}}}
+	var res suite.Result
+	res.AddData("members", members)
+	res.AddData("members", members) // read twice: recorded once
+	res.AddData("none", nil)
+	got := appendSuiteData(eval, "membership", res.Data)
+	want := []reports.DataFile{
+		{Role: "x", Path: "/d/x.npy", SHA256: "aa", Rows: 4},
+		{Role: "membership.members.x", Path: "/d/m.npy", SHA256: "bb", Rows: 2},
+		{Role: "membership.members.y", Path: "/d/my.npy", SHA256: "cc", Rows: 2},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("data[] = %+v, want %+v", got, want)
 	}
 }

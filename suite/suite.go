@@ -97,6 +97,27 @@ type Result struct {
 	Undefined []string
 	Details   map[string]any
 	Warnings  []string
+	// Data lists the files the suite read besides the run's evaluation
+	// data (membership's members and nonmembers, poisoning's training set),
+	// each under a role relative to the suite; the engine records them in
+	// the report's data[] as <suite>.<role>.<x|y|csv>. See AddData.
+	Data []DataFile
+}
+
+// DataFile is one file a suite read, under the role the suite gave it.
+type DataFile struct {
+	Role string // "members", "train", …
+	data.File
+}
+
+// AddData records the files of a data set the suite loaded, under role.
+func (r *Result) AddData(role string, d *data.Dataset) {
+	if d == nil {
+		return
+	}
+	for _, f := range d.Files {
+		r.Data = append(r.Data, DataFile{Role: role, File: f})
+	}
 }
 
 // NewResult returns an empty Result ready to be filled.

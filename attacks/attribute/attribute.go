@@ -180,6 +180,9 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		return nil, err
 	}
 	res := suite.NewResult()
+	if cfg.Data != nil {
+		res.AddData("data", d)
+	}
 	acc, bal, auc, aucOK := evaluate(p, y, k)
 	majority := slices.Max(count)
 	baseline := float64(majority) / float64(d.N)
