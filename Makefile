@@ -44,8 +44,11 @@ nightly: ort build ## two nightly runs of a model pair: the regression gate fail
 	./bin/gauntlet sign out/nightly/after/report.json --key out/nightly/key.key
 	./bin/gauntlet verify out/nightly/after/report.json --key out/nightly/key.pub
 
-render: build ## render out/nightly/after/report.html to a PNG in headless Chromium (scripts/render-html.sh)
-	scripts/render-html.sh out/nightly/after/report.html out/nightly/after/report.png
+REPORT ?= out/nightly/after/report.html
+
+render: build ## render REPORT (default: the nightly job's HTML report, made first) to a PNG in headless Chromium
+	@if [ "$(REPORT)" = out/nightly/after/report.html ] && [ ! -f "$(REPORT)" ]; then $(MAKE) --no-print-directory nightly; fi
+	scripts/render-html.sh $(REPORT) $(basename $(REPORT)).png
 
 BENCH_MODEL ?= $(if $(wildcard ../shared/fixtures/vision/mnist_cnn.onnx),../shared/fixtures/vision/mnist_cnn.onnx,examples/digits_cnn.onnx)
 

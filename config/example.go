@@ -1,7 +1,9 @@
 package config
 
-// Example is the commented configuration `gauntlet init` prints. Every key is
-// shown with its default; TestExampleLoads keeps it valid.
+// Example is the commented configuration `gauntlet init` prints: every
+// top-level block with its common keys and their defaults (docs/config.md
+// lists the rest, such as data.scale, data.x_key and data.exclude);
+// TestExampleLoads keeps it valid.
 const Example = `# Gauntlet run configuration (docs/config.md documents every key).
 version: 1
 
@@ -26,6 +28,9 @@ runtime:
 data:
   x: eval_x.npy        # samples: .npy or .npz (float32, float64, uint8 scaled by scale, int64)
   y: eval_y.npy        # integer labels, one per sample
+  # x_key: x           # .npz only: the arrays holding x and y
+  # y_key: y
+  # scale: 0           # inputs are multiplied by scale; 0 = 1/255 for uint8, 1 otherwise
   # csv: eval.csv      # or CSV with a header instead of x/y:
   # label: label       #   the label column
   # features: [f1, f2] #   the model's input columns, in order (or exclude: [...] for all but these)

@@ -97,7 +97,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 		}
 		sc, err := s.Decode(raw)
 		if err != nil {
-			return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
+			return nil, errs.WithCode(errs.Code(err, errs.Invalid), fmt.Errorf("config %s: %w", cfg.Path, err))
 		}
 		plan = append(plan, planned{s, sc})
 	}

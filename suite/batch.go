@@ -3,6 +3,7 @@ package suite
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
 
@@ -65,7 +66,40 @@ func DecodeConfig(suite string, raw map[string]any, dst any) error {
 		return err
 	}
 	if err := dec.Decode(raw); err != nil {
-		return errs.WithCode(errs.Invalid, fmt.Errorf("config suites.%s: %w", suite, err))
+		return errs.WithCode(errs.Invalid, decodeError("suites."+suite, err))
 	}
 	return nil
+}
+
+// decodeError rewrites mapstructure's report ("decoding failed due to the
+// following error(s):\n\n'attacks[0]' has invalid keys: epz") so that
+// each problem names its full config key: "suites.evasion.attacks[0]:
+// unknown key(s): epz".
+func decodeError(prefix string, err error) error {
+	msg := err.Error()
+	if _, rest, ok := strings.Cut(msg, "error(s):"); ok {
+		msg = rest
+	}
+	var parts []string
+	for _, line := range strings.Split(msg, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		key := prefix
+		if strings.HasPrefix(line, "'") {
+			if end := strings.Index(line[1:], "'"); end >= 0 {
+				if field := line[1 : 1+end]; field != "" {
+					key += "." + field
+				}
+				line = strings.TrimSpace(line[2+end:])
+			}
+		}
+		line = strings.Replace(line, "has invalid keys:", "unknown key(s):", 1)
+		parts = append(parts, key+": "+line)
+	}
+	if len(parts) == 0 {
+		return fmt.Errorf("%s: %w", prefix, err)
+	}
+	return fmt.Errorf("%s", strings.Join(parts, "; "))
 }

@@ -1,7 +1,10 @@
 package suite
 
 import (
+	"strings"
 	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/errs"
 )
 
 func TestDeriveSeedIsStableAndSpread(t *testing.T) {
@@ -40,5 +43,31 @@ func TestSetProportion(t *testing.T) {
 	// k = n: the upper bound is 1 and the point estimate 1.
 	if r.Metrics["acc"] != 1 || r.Metrics["acc.ci_high"] != 1 || !(r.Metrics["acc.ci_low"] < 1) {
 		t.Fatalf("k=n: %v", r.Metrics)
+	}
+}
+
+// TestDecodeConfigNamesKeys: an unknown key or a bad value in a suite's block
+// is an Invalid error naming the full config key of each problem.
+func TestDecodeConfigNamesKeys(t *testing.T) {
+	type attack struct {
+		Name string    `mapstructure:"name"`
+		Eps  []float64 `mapstructure:"eps"`
+	}
+	var cfg struct {
+		Attacks []attack `mapstructure:"attacks"`
+		Save    int      `mapstructure:"save_examples"`
+	}
+	err := DecodeConfig("evasion", map[string]any{
+		"attacks":       []any{map[string]any{"name": "fgsm", "epz": []any{0.1}}},
+		"save_examples": "x",
+		"bogus":         1,
+	}, &cfg)
+	if errs.Code(err, 0) != errs.Invalid {
+		t.Fatalf("error %v: want exit code %d", err, errs.Invalid)
+	}
+	for _, want := range []string{"suites.evasion: unknown key(s): bogus", "suites.evasion.attacks[0]: unknown key(s): epz", "suites.evasion.save_examples: "} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
 	}
 }

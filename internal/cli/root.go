@@ -30,9 +30,10 @@ func NewRoot(ctx context.Context, s Streams) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "gauntlet",
 		Short: "Security and fairness release gates for ONNX classifiers",
-		Long: `Gauntlet runs test suites (accuracy, and more to come: evasion, privacy,
-poisoning, fairness) on an ONNX classifier through ONNX Runtime and writes
-gate-ready reports for CI.
+		Long: `Gauntlet runs test suites (accuracy, evasion, membership and attribute
+inference, model inversion, poisoning and backdoor detection, fairness) on an
+ONNX classifier through ONNX Runtime and writes gate-ready reports for CI:
+JSON, JUnit, SARIF, Markdown and HTML.
 
 ` + exitCodesHelp,
 		Version:       version.String(),

@@ -79,7 +79,7 @@ environment variable --key-env (default ` + SigningKeyEnv + `), as PEM (PKCS #8,
 	f := cmd.Flags()
 	f.StringVar(&o.Key, "key", "", "private key file")
 	f.StringVar(&o.KeyEnv, "key-env", "", "environment variable holding the private key (default "+SigningKeyEnv+")")
-	f.StringVar(&o.Sig, "sig", "", "signature file to write (default REPORT.sig)")
+	f.StringVar(&o.Sig, "sig", "", "signature file to write (default REPORT.json.sig, the report path with .sig appended)")
 	return cmd
 }
 
@@ -131,7 +131,7 @@ Exit codes:
 	f := cmd.Flags()
 	f.StringVar(&o.Key, "key", "", "public key file")
 	f.StringVar(&o.KeyEnv, "key-env", "", "environment variable holding the public key (default "+VerifyKeyEnv+")")
-	f.StringVar(&o.Sig, "sig", "", "signature file (default REPORT.sig)")
+	f.StringVar(&o.Sig, "sig", "", "signature file (default the report path with .sig appended)")
 	return cmd
 }
 
