@@ -3,9 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"flag"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,4 +218,89 @@ func TestNightlyRegression(t *testing.T) {
 	if code != errs.Invalid || !strings.Contains(e, `no metric "acurracy"`) || !strings.Contains(e, `did you mean "accuracy"`) {
 		t.Errorf("regression typo: exit %d %s", code, e)
 	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// goldenFile compares got with testdata/<name>, rewriting it under -update.
+func goldenFile(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/cli -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (rerun with -update if the change is intended); got:\n%s", path, got)
+	}
+}
+
+// TestDiffGolden pins `gauntlet diff` text and JSON on the nightly pair
+// (figures as in TestNightlyRegression), with the temporary folder written
+// as $DIR. The runs use the injected clock, so times and durations are fixed.
+func TestDiffGolden(t *testing.T) {
+	dir := t.TempDir()
+	nightly(t, "digits_cnn.onnx", filepath.Join(dir, "before"))
+	nightly(t, "nightly/after.onnx", filepath.Join(dir, "after"))
+	oldP, newP := filepath.Join(dir, "before", "report.json"), filepath.Join(dir, "after", "report.json")
+	for _, c := range []struct{ format, file string }{{"text", "diff.golden.txt"}, {"json", "diff.golden.json"}} {
+		var out bytes.Buffer
+		err := Diff(oldP, newP, &DiffOptions{Format: c.format, MaxDrop: []string{"accuracy.accuracy=0.02"}}, Streams{Out: &out, Err: io.Discard})
+		if errs.Code(err, errs.Invalid) != errs.GateFailed {
+			t.Fatalf("%s: %v, want the max-drop gate to fail (exit 1)", c.format, err)
+		}
+		got := bytes.ReplaceAll(out.Bytes(), []byte(dir), []byte("$DIR"))
+		goldenFile(t, c.file, longFloat.ReplaceAllFunc(got, round9))
+	}
+}
+
+// longFloat matches numbers printed with more than nine digits after the
+// point. Confidence-based figures (ece, mean_confidence) come from ONNX
+// Runtime's float32 kernels, whose last bits may differ between CPUs; the
+// golden JSON holds them to nine significant digits.
+var longFloat = regexp.MustCompile(`-?[0-9]+\.[0-9]{10,}(e-?[0-9]+)?`)
+
+func round9(b []byte) []byte {
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return b
+	}
+	return []byte(strconv.FormatFloat(v, 'g', 9, 64))
+}
+
+// TestScanWritersGolden pins the scan's text, JSON and SARIF output on a
+// fixed result with one finding of each severity; the SARIF also validates
+// against the SARIF 2.1.0 schema.
+func TestScanWritersGolden(t *testing.T) {
+	r := &reports.ScanResult{Path: "models/m.onnx", SHA256: strings.Repeat("ab", 32), Findings: []reports.Finding{
+		{RuleID: "onnx/external-data-escape", Severity: reports.SeverityError, Message: `initializer "w" reads external data from ../../etc/passwd, outside the model's folder`, Location: `initializer "w"`},
+		{RuleID: "onnx/opset-range", Severity: reports.SeverityWarning, Message: "default-domain opset 25 is outside the supported range 7–21", Location: "opset_import"},
+		{RuleID: "onnx/contrib-domain", Severity: reports.SeverityNote, Message: "node FusedGemm_0 uses operator domain com.microsoft", Location: "node FusedGemm_0"},
+	}}
+	var text bytes.Buffer
+	if err := writeScanText(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	goldenFile(t, "scan.golden.txt", text.Bytes())
+	js, err := reports.MarshalAny(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	goldenFile(t, "scan.golden.json", js)
+	var sarif bytes.Buffer
+	if err := reports.WriteScanSARIF(&sarif, r, "v-test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := reports.ValidateSARIF(sarif.Bytes()); err != nil {
+		t.Errorf("scan SARIF does not validate: %v", err)
+	}
+	goldenFile(t, "scan.golden.sarif", sarif.Bytes())
 }
