@@ -23,7 +23,8 @@ const exitCodesHelp = `Exit codes:
   1    a gate failed
   2    bad config or input (model, data, paths, flags)
   3    a suite failed at run time
-  130  interrupted (SIGINT or SIGTERM); the report is written with status "interrupted"`
+  130  interrupted (SIGINT or SIGTERM); the report is written with status
+       "interrupted" (none when no suite had started yet)`
 
 // NewRoot returns the gauntlet root command.
 func NewRoot(ctx context.Context, s Streams) *cobra.Command {
