@@ -109,6 +109,10 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 				excluded = append(excluded, a.Groups[g])
 			}
 		}
+		if len(excluded) > 0 {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %d group(s) under min_group_size %d left out of the disparities: %s (details.attributes.%s.excluded_groups)",
+				a.Name, len(excluded), opt.MinGroupSize, strings.Join(excluded, ", "), a.Name))
+		}
 		ref, rule, err := reference(a, confs, elig, opt)
 		if err != nil {
 			return nil, err

@@ -192,6 +192,9 @@ func TestMinGroupSizeAndIntersections(t *testing.T) {
 	if ex := ad["excluded_groups"].([]string); !slices.Equal(ex, []string{"F&b"}) {
 		t.Errorf("excluded %v", ex)
 	}
+	if w := strings.Join(res.Warnings, "\n"); !strings.Contains(w, "sex&race: 1 group(s) under min_group_size 2 left out of the disparities: F&b") {
+		t.Errorf("warnings %q do not name the excluded group", res.Warnings)
+	}
 	// Eligible selection rates: F&a 1/3, M&a 2/2, M&b 3/4 → DP diff 2/3,
 	// ratio 1/3 (F&b's 1/1 does not count). Reference M&a (configured);
 	// pooled unprivileged F&a + M&b: 4/7 selected → DI (4/7)/1.
