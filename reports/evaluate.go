@@ -11,7 +11,9 @@ import (
 	"github.com/gauntlet-ml/gauntlet/errs"
 )
 
-// ReasonUndefined is the Reason of a gate whose metric is undefined.
+// ReasonUndefined is the Reason of a gate whose metric is undefined; where
+// the suite's details.undefined_reasons explains the key, the explanation
+// follows after a colon.
 const ReasonUndefined = "metric is undefined (0/0)"
 
 // Evaluate evaluates one gate against a report. It is a pure function: it
@@ -61,6 +63,9 @@ func Evaluate(g Gate, r *Report) GateResult {
 		return fail("suite %q was skipped", suite)
 	}
 	if slices.Contains(s.Undefined, key) {
+		if why := undefinedReason(s.Details, key); why != "" {
+			return fail("%s: %s", ReasonUndefined, why)
+		}
 		return fail(ReasonUndefined)
 	}
 	v, ok := s.Metrics[key]
@@ -220,4 +225,19 @@ func levenshtein(a, b string) int {
 		}
 	}
 	return row[len(b)]
+}
+
+// undefinedReason returns details.undefined_reasons[key], the suite's own
+// account of why a metric is undefined (fairness names the groups), or "".
+// The map is map[string]string in-process and map[string]any once a report
+// has been read back from JSON.
+func undefinedReason(details map[string]any, key string) string {
+	switch m := details["undefined_reasons"].(type) {
+	case map[string]string:
+		return m[key]
+	case map[string]any:
+		s, _ := m[key].(string)
+		return s
+	}
+	return ""
 }

@@ -128,6 +128,19 @@ func TestEvaluateAllPassed(t *testing.T) {
 	if len(res) != 3 || Passed(res) || res[2].Reason != ReasonUndefined {
 		t.Errorf("EvaluateAll(mixed) = %+v", res)
 	}
+	// The suite's own account of an undefined metric follows the reason,
+	// in-process and once the report has gone through JSON.
+	why := "no positive labels in group F&b"
+	for _, d := range []any{map[string]string{"sex.equal_opportunity_difference": why}, map[string]any{"sex.equal_opportunity_difference": why}} {
+		for i := range r.Suites {
+			if r.Suites[i].Name == "fairness" {
+				r.Suites[i].Details = map[string]any{"undefined_reasons": d}
+			}
+		}
+		if got := EvaluateAll(mixed, r)[2].Reason; got != ReasonUndefined+": "+why {
+			t.Errorf("reason %q, want %q", got, ReasonUndefined+": "+why)
+		}
+	}
 	if !Passed(nil) {
 		t.Errorf("Passed(nil) = false, want true")
 	}
