@@ -10,47 +10,70 @@ import (
 
 // digitsOracle opens the exact oracle on the demo CNN for n rows.
 func digitsOracle(tb testing.TB, n int) (oracle, Config) {
+	return digitsOracleMode(tb, n, GradExact)
+}
+
+// digitsOracleMode opens the oracle of the gradient mode (exact or
+// estimated, with 4 NES pairs) on the demo CNN for n rows.
+func digitsOracleMode(tb testing.TB, n int, mode string) (oracle, Config) {
 	ds, err := data.Load(data.Spec{X: "digits_eval_x.npy", Y: "digits_eval_y.npy"}, testutil.Example(tb, ""))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tg := targetTB(tb, testutil.Example(tb, "digits_cnn.onnx"), ds)
-	o, err := newExact(tg, n)
+	c, _ := Suite{}.Decode(map[string]any{"steps": 10, "tv": 0.01, "l2": 0.01, "nes_pairs": 4})
+	cfg := c.(Config)
+	o, err := newOracle(tg, mode, cfg, n, 64, 0, 1)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(o.close)
-	cfg, _ := Suite{}.Decode(map[string]any{"steps": 10, "tv": 0.01, "l2": 0.01})
-	return o, cfg.(Config)
+	return o, cfg
 }
 
 // TestDescendAllocatesNothingPerStep: 10 extra steps cost no allocations
 // beyond those of the 10 extra ONNX Runtime calls (onnxruntime_go's
 // RunWithOptions makes its C value arrays per call); the step's own
 // buffers are made once per descent.
+// The estimated (NES) oracle likewise: reseeding each row's stream per
+// step allocates nothing.
 func TestDescendAllocatesNothingPerStep(t *testing.T) {
-	o, cfg := digitsOracle(t, 10)
-	x := make([]float32, 10*64)
-	y := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-	prob := make([]float64, 10)
-	ctx := context.Background()
-	measure := func(steps int) float64 {
-		c := cfg
-		c.Steps = steps
-		return testing.AllocsPerRun(5, func() {
-			if err := descend(ctx, o, c, x, y, prob, 64, 1, 8, 8, 0, 1, 1); err != nil {
-				t.Fatal(err)
+	for _, mode := range []string{GradExact, GradEstimated} {
+		t.Run(mode, func(t *testing.T) {
+			o, cfg := digitsOracleMode(t, 10, mode)
+			x := make([]float32, 10*64)
+			y := []int64{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+			prob := make([]float64, 10)
+			ctx := context.Background()
+			measure := func(steps int) float64 {
+				c := cfg
+				c.Steps = steps
+				return testing.AllocsPerRun(5, func() {
+					if err := descend(ctx, o, c, x, y, prob, 64, 1, 8, 8, 0, 1, 1); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+			var run float64
+			switch o := o.(type) {
+			case *exact:
+				run = testing.AllocsPerRun(5, func() {
+					if err := o.r.Run(ctx, 10); err != nil {
+						t.Fatal(err)
+					}
+				})
+			case *nes:
+				rows := 10 * (2*o.q + 1)
+				run = testing.AllocsPerRun(5, func() {
+					if _, err := o.r.Run(ctx, o.big[:rows*64], rows); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+			if a, b := measure(10), measure(20); b-a != 10*run {
+				t.Errorf("allocations: %v for 10 steps, %v for 20; ORT calls alone make %v each", a, b, run)
 			}
 		})
-	}
-	e := o.(*exact)
-	run := testing.AllocsPerRun(5, func() {
-		if err := e.r.Run(ctx, 10); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if a, b := measure(10), measure(20); b-a != 10*run {
-		t.Errorf("allocations: %v for 10 steps, %v for 20; ORT calls alone make %v each", a, b, run)
 	}
 }
 

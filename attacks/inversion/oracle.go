@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strconv"
 
 	"github.com/gauntlet-ml/gauntlet/attacks/privacy"
 	"github.com/gauntlet-ml/gauntlet/autodiff"
@@ -77,13 +78,15 @@ func (o *exact) close() {
 
 // nes estimates the gradient by natural evolution strategies (Ilyas et al.
 // 2018): q antithetic Gaussian pairs per row, all rows and perturbations
-// in one forward batch of n·(2q+1).
+// in one forward batch of n·(2q+1). A row's directions at a step come from
+// its own stream, seeded by its class and the step, so they do not depend
+// on the row's position in the batch or on runtime.batch_size.
 type nes struct {
 	r       *runtime.Runner
 	probs   bool
 	q, d, k int
 	sigma   float64
-	seed    uint64
+	seeds   []uint64 // per class: suite.DeriveSeed(suite seed, "inversion/nes/class/<c>")
 	pcg     *rand.PCG
 	rng     *rand.Rand
 	big     []float32 // n(2q+1)×d
@@ -99,9 +102,13 @@ func newNES(t *suite.Target, cfg Config, n, d int, lo, hi float64) (*nes, error)
 	if err != nil {
 		return nil, err
 	}
+	seeds := make([]uint64, t.Classes)
+	for c := range seeds {
+		seeds[c] = suite.DeriveSeed(t.Seed, "inversion/nes/class/"+strconv.Itoa(c))
+	}
 	pcg := rand.NewPCG(0, 0)
 	return &nes{r: r, probs: t.OutputKind == runtime.Probabilities, q: q, d: d, k: t.Classes,
-		sigma: cfg.NESSigma * (hi - lo), seed: suite.DeriveSeed(t.Seed, "inversion/nes"), pcg: pcg, rng: rand.New(pcg),
+		sigma: cfg.NESSigma * (hi - lo), seeds: seeds, pcg: pcg, rng: rand.New(pcg),
 		big: make([]float32, rows*d), u: make([]float32, n*q*d), f: make([]float64, rows),
 		z: make([]float64, t.Classes), lp: make([]float64, t.Classes)}, nil
 }
@@ -109,9 +116,9 @@ func newNES(t *suite.Target, cfg Config, n, d int, lo, hi float64) (*nes, error)
 func (o *nes) eval(ctx context.Context, x []float32, y []int64, loss []float64, g []float32, step int) error {
 	n, q, d := len(y), o.q, o.d
 	per := 2*q + 1
-	o.pcg.Seed(o.seed, uint64(step))
 	sig := float32(o.sigma)
 	for r := 0; r < n; r++ {
+		o.pcg.Seed(o.seeds[y[r]], uint64(step)) // (class, step): the row's own stream
 		xr := x[r*d : (r+1)*d]
 		base := r * per
 		copy(o.big[base*d:(base+1)*d], xr)

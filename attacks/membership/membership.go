@@ -229,6 +229,17 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if !slices.Equal(mem.SampleShape, non.SampleShape) {
 		return nil, errs.Invalidf("suites.membership: members have sample shape %v but nonmembers %v", mem.SampleShape, non.SampleShape)
 	}
+	if slices.Contains(cfg.Attacks, LiRA) {
+		// Fail on a missing or mismatched reference model before any
+		// scoring, not after the members, nonmembers and earlier attacks.
+		for k := range cfg.ReferenceModels {
+			sess, err := openReference(t, cfg.ReferenceModels, k)
+			if err != nil {
+				return nil, err
+			}
+			sess.Close()
+		}
+	}
 	top := 0
 	if slices.Contains(cfg.Attacks, Learned) {
 		top = min(t.Classes, maxSortedProbs)
@@ -426,28 +437,18 @@ func (r *run) lira(ctx context.Context) ([]float64, map[string]any, error) {
 	n := len(r.scores)
 	m := len(r.cfg.ReferenceModels)
 	phi := make([]float64, m*n) // reference k, sample i
-	for k, p := range r.cfg.ReferenceModels {
-		path := p
-		if !filepath.IsAbs(path) && t.BaseDir != "" {
-			path = filepath.Join(t.BaseDir, path)
-		}
-		if _, err := os.Stat(path); err != nil {
-			return nil, nil, errs.Invalidf("suites.membership.reference_models[%d] %s: %v", k, p, err)
-		}
-		sess, err := t.OpenModel(path)
+	for k := range r.cfg.ReferenceModels {
+		sess, err := openReference(t, r.cfg.ReferenceModels, k)
 		if err != nil {
-			return nil, nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.membership.reference_models[%d] %s: %w", k, p, err))
+			return nil, nil, err
 		}
-		err = checkSignature(t.Session, sess, p, k)
+		var sm, sn []privacy.Scores
+		sm, _, err = perSample(ctx, t, sess, r.mem, 0)
 		if err == nil {
-			var sm, sn []privacy.Scores
-			sm, _, err = perSample(ctx, t, sess, r.mem, 0)
-			if err == nil {
-				sn, _, err = perSample(ctx, t, sess, r.non, 0)
-			}
-			for i, s := range append(sm, sn...) {
-				phi[k*n+i] = s.Phi
-			}
+			sn, _, err = perSample(ctx, t, sess, r.non, 0)
+		}
+		for i, s := range append(sm, sn...) {
+			phi[k*n+i] = s.Phi
 		}
 		sess.Close()
 		if err != nil {
@@ -485,6 +486,29 @@ func (r *run) lira(ctx context.Context) ([]float64, map[string]any, error) {
 
 // minSigma floors σ when all reference models agree exactly.
 const minSigma = 1e-12
+
+// openReference opens reference model k of paths (relative to t.BaseDir)
+// and checks that its signature matches the target's. Errors are
+// errs.Invalid and name the file. The caller closes the session.
+func openReference(t *suite.Target, paths []string, k int) (*runtime.Session, error) {
+	p := paths[k]
+	path := p
+	if !filepath.IsAbs(path) && t.BaseDir != "" {
+		path = filepath.Join(t.BaseDir, path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, errs.Invalidf("suites.membership.reference_models[%d] %s: %v", k, p, err)
+	}
+	sess, err := t.OpenModel(path)
+	if err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.membership.reference_models[%d] %s: %w", k, p, err))
+	}
+	if err := checkSignature(t.Session, sess, p, k); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	return sess, nil
+}
 
 // checkSignature rejects a reference model whose input or output differs
 // from the target's.

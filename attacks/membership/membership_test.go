@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/cuda"
@@ -247,6 +249,34 @@ func TestBadInput(t *testing.T) {
 				t.Fatalf("err = %v (code %d), want exit 2", err, errs.Code(err, 3))
 			}
 			t.Log(err)
+		})
+	}
+	// The reference models are checked before any scoring: with the
+	// context already cancelled, scoring would fail with context.Canceled
+	// (the batch pool checks ctx before each batch), so getting the
+	// reference's own error shows that no batch ran first.
+	ref := filepath.Join(tab, "digits_overfit_mlp.onnx")
+	for name, c := range map[string]struct {
+		models []any
+		file   string
+	}{
+		"reference signature": {[]any{"mnist_ref_0.onnx", ref}, "reference_models[1] " + ref},
+		"missing reference":   {[]any{"nope.onnx"}, "reference_models[0] nope.onnx"},
+	} {
+		t.Run(name+" before scoring", func(t *testing.T) {
+			// loss before lira: before the fix, the members and
+			// nonmembers were scored and loss reported before lira
+			// opened the references.
+			cfg, err := Suite{}.Decode(map[string]any{"members": good, "nonmembers": good, "reference_models": c.models, "attacks": []any{"loss", "lira"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_, err = Suite{}.Run(ctx, tg, cfg)
+			if err == nil || errors.Is(err, context.Canceled) || errs.Code(err, 3) != errs.Invalid || !strings.Contains(err.Error(), c.file) {
+				t.Fatalf("err = %v (code %d), want exit 2 naming %s before any scoring", err, errs.Code(err, 3), c.file)
+			}
 		})
 	}
 	for name, raw := range map[string]map[string]any{
