@@ -240,7 +240,11 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 			return nil, err
 		}
 	}
-	return report(t, cfg, classes, x, start, prob, means, counts, sample, ch, h, w, isImage, mode, lo, hi)
+	res, err := report(t, cfg, classes, x, start, prob, means, counts, sample, ch, h, w, isImage, mode, lo, hi)
+	if err == nil && cfg.ReferenceData != nil {
+		res.AddData("reference", ref)
+	}
+	return res, err
 }
 
 // classMeans returns the per-class mean sample of ref (k×d), the class

@@ -260,6 +260,8 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	r.labels = append(slices.Clone(mem.Y), non.Y...)
 
 	res := suite.NewResult()
+	res.AddData("members", mem)
+	res.AddData("nonmembers", non)
 	r.generalisation(res)
 	attacks := map[string]any{}
 	attackScores := map[string][]float64{}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -152,6 +153,17 @@ func TestVisionReference(t *testing.T) {
 		t.Errorf("generalisation_gap = %v, want %v", res.Metrics["generalisation_gap"], ref.M.GenGap)
 	}
 	t.Logf("learned.auc = %.4f", res.Metrics["learned.auc"])
+	// Provenance: the four files the suite read, with their row counts.
+	var roles []string
+	for _, f := range res.Data {
+		roles = append(roles, fmt.Sprintf("%s.%s:%d", f.Role, f.File.Role, f.Rows))
+		if len(f.SHA256) != 64 {
+			t.Errorf("%s.%s: sha256 %q", f.Role, f.File.Role, f.SHA256)
+		}
+	}
+	if want := "members.x:500 members.y:500 nonmembers.x:500 nonmembers.y:500"; strings.Join(roles, " ") != want {
+		t.Errorf("data read: %v, want %s", roles, want)
+	}
 
 	// Global variance: the file's lira_offline_fixed_variance.
 	raw["lira_variance"] = "global"
