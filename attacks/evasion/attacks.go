@@ -25,6 +25,11 @@ type job struct {
 	xadv    []float32 // n×d: the adversarial point of successful samples
 
 	zeroGrad, gradSeen int // samples whose first gradient was all zero, of those seen
+
+	// autoattack only: per sample, 1 + the part that broke it (0: none),
+	// and n×numParts model evaluations spent by each part
+	brokenBy    []int8
+	partQueries []int32
 }
 
 // work is one worker's scratch memory and model runners, reused across

@@ -210,47 +210,71 @@ func TestConstraintsEveryAttack(t *testing.T) {
 }
 
 // TestWorkersDeterminism: same seed, random starts on → identical metrics
-// and details for 1 and 4 workers.
+// and details for 1 and 4 workers, with exact gradients (every attack,
+// the autoattack preset and APGD-T among them) and with NES estimates.
 func TestWorkersDeterminism(t *testing.T) {
-	raw := map[string]any{"attacks": []any{
-		map[string]any{"name": "pgd", "norm": "linf", "eps": []any{0.05, 0.1}, "steps": 8, "step_size": 0.02, "random_start": true, "restarts": 2},
-		map[string]any{"name": "apgd", "norm": "l2", "eps": []any{0.5}, "steps": 10},
-		map[string]any{"name": "square", "norm": "linf", "eps": []any{0.1}, "queries": 50},
-		map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.1}, "targeted": true},
-	}}
-	var res []*suite.Result
-	for _, w := range []int{1, 4} {
-		tg := digits(t, "digits_cnn.onnx", w, 32)
-		r, err := Suite{}.Run(context.Background(), tg, decode(t, raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		res = append(res, r)
+	configs := map[string]map[string]any{
+		"exact": {"attacks": []any{
+			map[string]any{"name": "pgd", "norm": "linf", "eps": []any{0.05, 0.1}, "steps": 8, "step_size": 0.02, "random_start": true, "restarts": 2},
+			map[string]any{"name": "apgd", "norm": "l2", "eps": []any{0.5}, "steps": 10},
+			map[string]any{"name": "square", "norm": "linf", "eps": []any{0.1}, "queries": 50},
+			map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.1}, "targeted": true},
+			map[string]any{"name": "apgd", "label": "apgd-t", "targeted": true, "target_classes": 3, "norm": "linf", "eps": []any{0.1}, "steps": 5},
+			map[string]any{"name": "autoattack", "norm": "linf", "eps": []any{0.1}, "steps": 5, "target_classes": 3, "queries": 30},
+		}},
+		// NES: 2·3+1 forward rows per sample and estimate, one stream per batch
+		"estimated": {"gradient_mode": "estimated", "nes_samples": 3, "attacks": []any{
+			map[string]any{"name": "pgd", "norm": "linf", "eps": []any{0.1}, "steps": 3, "step_size": 0.04, "random_start": true},
+			map[string]any{"name": "autoattack", "norm": "l2", "eps": []any{0.5}, "steps": 2, "target_classes": 2, "queries": 20},
+		}},
 	}
-	if !reflect.DeepEqual(res[0].Metrics, res[1].Metrics) {
-		t.Fatalf("metrics differ between 1 and 4 workers:\n%v\n%v", res[0].Metrics, res[1].Metrics)
-	}
-	if !reflect.DeepEqual(res[0].Details, res[1].Details) {
-		t.Fatalf("details differ between 1 and 4 workers")
-	}
-	for _, k := range (Suite{}).Metrics(decode(t, raw), 10) {
-		_, ok := res[0].Metrics[k]
-		und := false
-		for _, u := range res[0].Undefined {
-			und = und || u == k
-		}
-		if !ok && !und {
-			t.Errorf("listed metric %s is neither reported nor undefined", k)
-		}
-	}
-	for k := range res[0].Metrics {
-		found := false
-		for _, l := range (Suite{}).Metrics(decode(t, raw), 10) {
-			found = found || l == k
-		}
-		if !found {
-			t.Errorf("reported metric %s is not listed by Metrics", k)
-		}
+	for _, name := range []string{"exact", "estimated"} {
+		raw := configs[name]
+		t.Run(name, func(t *testing.T) {
+			var res []*suite.Result
+			for _, w := range []int{1, 4} {
+				tg := digits(t, "digits_cnn.onnx", w, 32)
+				r, err := Suite{}.Run(context.Background(), tg, decode(t, raw))
+				if err != nil {
+					t.Fatal(err)
+				}
+				res = append(res, r)
+			}
+			if !reflect.DeepEqual(res[0].Metrics, res[1].Metrics) {
+				t.Fatalf("metrics differ between 1 and 4 workers:\n%v\n%v", res[0].Metrics, res[1].Metrics)
+			}
+			if !reflect.DeepEqual(res[0].Details, res[1].Details) {
+				t.Fatalf("details differ between 1 and 4 workers")
+			}
+			if !reflect.DeepEqual(res[0].Warnings, res[1].Warnings) {
+				t.Fatalf("warnings differ between 1 and 4 workers:\n%q\n%q", res[0].Warnings, res[1].Warnings)
+			}
+			for _, mode := range res[0].Details["gradient_mode"].(map[string]string) {
+				if want := map[string]string{"exact": ModeExact, "estimated": ModeEstimated}[name]; mode != want && mode != "none" {
+					t.Errorf("gradient mode %s, want %s", mode, want)
+				}
+			}
+			listed := (Suite{}).Metrics(decode(t, raw), 10)
+			for _, k := range listed {
+				_, ok := res[0].Metrics[k]
+				und := false
+				for _, u := range res[0].Undefined {
+					und = und || u == k
+				}
+				if !ok && !und {
+					t.Errorf("listed metric %s is neither reported nor undefined", k)
+				}
+			}
+			for k := range res[0].Metrics {
+				found := false
+				for _, l := range listed {
+					found = found || l == k
+				}
+				if !found {
+					t.Errorf("reported metric %s is not listed by Metrics", k)
+				}
+			}
+		})
 	}
 }
 

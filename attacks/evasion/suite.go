@@ -51,6 +51,11 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 	for _, a := range cfg.Attacks {
 		for _, e := range a.Eps {
 			keys = append(keys, perAttackKeys(Prefix(a.Key(), a.Norm, e))...)
+			if a.Name == AutoAttack {
+				for _, part := range autoAttackParts {
+					keys = append(keys, suite.ProportionKeys(afterPrefix(a.Key(), a.Norm, e, part)+".robust_accuracy")...)
+				}
+			}
 			w := Prefix("worst", a.Norm, e)
 			if !worst[w] {
 				worst[w] = true
@@ -74,6 +79,10 @@ type outcome struct {
 	gradSeen int
 	examples [][]example // per batch: the first successful samples
 	adv      []float32   // n×d adversarial points (only with runners.keepAdv)
+	// autoattack only: per sample, 1 + the part that broke it (0: none),
+	// and n×numParts model evaluations spent by each part
+	brokenBy    []int8
+	partQueries []int32
 }
 
 type example struct {
@@ -314,6 +323,9 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 	if a.Name == Square {
 		o.mode = "none"
 	}
+	if a.Name == AutoAttack {
+		o.brokenBy, o.partQueries = make([]int8, n), make([]int32, n*numParts)
+	}
 	pred := make([]int, n)
 	if rt.keepAdv {
 		o.adv = make([]float32, n*d)
@@ -335,6 +347,9 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 		j := &job{n: hi - lo, eps: eps, norm: a.Norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: correct[lo:hi],
 			clean: clean[lo*k : hi*k], success: o.success[lo:hi], pred: pred[lo:hi], queries: o.queries[lo:hi],
 			xadv: xadv[wi][:(hi-lo)*d]}
+		if o.brokenBy != nil {
+			j.brokenBy, j.partQueries = o.brokenBy[lo:hi], o.partQueries[lo*numParts:hi*numParts]
+		}
 		w.begin(j)
 		if eps > 0 {
 			if err := rt.runOne(ctx, w, j, a, seed, b); err != nil {
@@ -412,20 +427,7 @@ func (rt *runners) runOne(ctx context.Context, w *work, j *job, a AttackConfig, 
 		}
 		return w.square(ctx, j, w.squareParams(a, a.Targeted), rng("square"))
 	case AutoAttack:
-		o := w.oracles[headCE]
-		if err := w.apgd(ctx, j, o, apgdParams{steps: a.Steps, restarts: a.Restarts}, rng("apgd-ce")); err != nil {
-			return err
-		}
-		if err := w.apgdT(ctx, j, w.oracles[a.heads(w.k)[1]], a.Steps, 1, a.TargetClasses, rng("apgd-t")); err != nil {
-			return err
-		}
-		if a.Norm == Linf {
-			return w.square(ctx, j, w.squareParams(a, false), rng("square"))
-		}
-		if sp := w.squareParams(a, false); squareL2Fits(sp) {
-			return w.squareL2(ctx, j, sp, rng("square"))
-		}
-		return nil
+		return w.autoAttack(ctx, j, a, rng)
 	}
 	return fmt.Errorf("unknown attack %q", a.Name)
 }
@@ -588,6 +590,9 @@ func summarise(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCo
 		if o.gradSeen > 0 {
 			entry["zero_gradient_share"] = float64(o.zeroGrad) / float64(o.gradSeen)
 		}
+		if o.brokenBy != nil {
+			entry["parts"], entry["broken_by"] = autoAttackSummary(r, o, ds.SampleShape, correct, nCorrect, level)
+		}
 		attacks = append(attacks, entry)
 		ck := a.Key() + "." + a.Norm
 		curves[ck] = append(curves[ck], map[string]any{"eps": o.eps, "robust_accuracy": float64(nRobust) / float64(n)})
@@ -719,6 +724,11 @@ func sanity(t *suite.Target, r *suite.Result, outs []*outcome, clean []float32) 
 			warn("zero_gradients", fmt.Sprintf("%s: %.1f%% of attacked samples (%d of %d) had an all-zero gradient at their first point; gradient-based results may overstate robustness (gradient masking)",
 				Prefix(o.a.Key(), o.a.Norm, o.eps), 100*share, o.zeroGrad, o.gradSeen), share)
 		}
+	}
+	// within the autoattack preset: Square breaking what both APGD parts
+	// missed
+	for _, o := range outs {
+		autoAttackSanity(o, warn)
 	}
 	// black-box beating white-box at the same norm and eps
 	type group struct{ white, black []*outcome }
