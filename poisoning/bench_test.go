@@ -41,6 +41,16 @@ func BenchmarkActivationClustering(b *testing.B) {
 	}
 }
 
+// BenchmarkFastICA reduces the same class to 10 independent components
+// (reduce: ica), from a fixed start.
+func BenchmarkFastICA(b *testing.B) {
+	a := classActivations(885, 128)
+	b.ReportAllocs()
+	for b.Loop() {
+		FastICA(a, 10, rand.New(rand.NewPCG(3, 4)))
+	}
+}
+
 // BenchmarkSpectral scores the same class.
 func BenchmarkSpectral(b *testing.B) {
 	a := classActivations(885, 128)

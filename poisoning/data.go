@@ -3,6 +3,7 @@ package poisoning
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -76,9 +77,9 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 					score[i] = sc[ri]
 				}
 			case MethodClustering:
-				red, ok := PCA(a, cfg.Clustering.Dims)
-				if !ok {
-					return fmt.Errorf("activation clustering, class %d: the SVD did not converge", k)
+				red, err := reduceClass(a, cfg.Clustering, t.Seed, k, pc)
+				if err != nil {
+					return fmt.Errorf("activation clustering, class %d: %w", k, err)
 				}
 				labels := make([]int, len(rows))
 				KMeans2(labels, red, cfg.Clustering.Restarts, suite.BatchRand(suite.DeriveSeed(t.Seed, "poisoning/kmeans"), k))
@@ -143,6 +144,29 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 	}
 	r.Details["data"] = details
 	return nil
+}
+
+// reduceClass reduces the activations a (n×d) of class k to cl.Dims
+// dimensions with cl.Reduce. As ART's cluster_activations, a layer of at
+// most cl.Dims values is left unchanged. FastICA draws its start from the
+// suite seed and the class, and records its iterations in pc.
+func reduceClass(a *mat.Dense, cl ClusteringConfig, seed uint64, k int, pc map[string]any) (*mat.Dense, error) {
+	if cl.Reduce != ReduceICA {
+		red, ok := PCA(a, cl.Dims)
+		if !ok {
+			return nil, errors.New("the SVD did not converge")
+		}
+		return red, nil
+	}
+	if _, d := a.Dims(); d <= cl.Dims {
+		return a, nil
+	}
+	red, st, ok := FastICA(a, cl.Dims, suite.BatchRand(suite.DeriveSeed(seed, "poisoning/fastica"), k))
+	if !ok {
+		return nil, errors.New("a factorisation in FastICA did not converge")
+	}
+	pc["ica_iterations"], pc["ica_converged"] = st.Iterations, st.Converged
+	return red, nil
 }
 
 // writeFlagged writes the flagged samples as CSV: index (0-based row of

@@ -50,6 +50,7 @@ type SpectralConfig struct {
 // defaults, except the analysis: relative-size is the default here).
 type ClusteringConfig struct {
 	Dims                int     `mapstructure:"dims"`
+	Reduce              string  `mapstructure:"reduce"` // ReducePCA (default) or ReduceICA
 	Analysis            string  `mapstructure:"analysis"`
 	SizeThreshold       float64 `mapstructure:"size_threshold"`
 	SilhouetteThreshold float64 `mapstructure:"silhouette_threshold"`
@@ -175,6 +176,14 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		if cl.Restarts == 0 {
 			cl.Restarts = 50
 		}
+		if cl.Reduce == "" {
+			cl.Reduce = ReducePCA
+		}
+		red, ok := ParseReduce(cl.Reduce)
+		if !ok {
+			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.reduce: %q: want pca or ica (fastica)", cl.Reduce)
+		}
+		cl.Reduce = red
 		if cl.Dims < 1 || cl.Restarts < 1 {
 			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering: dims and restarts must be positive")
 		}
