@@ -139,6 +139,7 @@ func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.R
 	}
 	details := map[string]any{}
 	var triggered *data.Dataset
+	var trig *Compiled
 	if cfg.Trigger != nil {
 		if d.Y == nil {
 			return errs.Invalidf("suites.poisoning.model.trigger needs labels in the evaluation data (data.y)")
@@ -147,6 +148,7 @@ func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.R
 		if err != nil {
 			return err
 		}
+		trig = c
 		triggered = Triggered(d, c, *cfg.Target)
 		hit, err := countPredicted(ctx, t, triggered, *cfg.Target)
 		if err != nil {
@@ -156,7 +158,7 @@ func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.R
 		details["backdoor"] = map[string]any{"target": *cfg.Target, "triggered_inputs": triggered.N, "classified_as_target": hit}
 	}
 	if hasMethod(cfg.Methods, MethodSTRIP) {
-		sd, err := runSTRIP(ctx, t, cfg.STRIP, triggered, r)
+		sd, err := runSTRIP(ctx, t, cfg.STRIP, trig, cfg.Target, r)
 		if err != nil {
 			return fmt.Errorf("strip: %w", err)
 		}
@@ -258,37 +260,52 @@ func entropy(row []float32, probs bool) float64 {
 	return h
 }
 
-// runSTRIP scores clean inputs (and triggered ones, when given) by the
-// mean prediction entropy over superimposed clean inputs.
-func runSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig, triggered *data.Dataset, r *suite.Result) (map[string]any, error) {
+// runSTRIP scores clean inputs (and triggered ones, when a trigger is
+// given) by the mean prediction entropy over superimposed clean inputs.
+// The evaluation data is split so that no input is blended with itself or
+// with its own clean source: the first rows (strip.samples, at most half)
+// are scored, clean and, with a trigger, triggered; the overlays are drawn
+// from the held-out rows after them.
+func runSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig, trig *Compiled, target *int, r *suite.Result) (map[string]any, error) {
 	d := t.Data
 	if d.N < 2 {
 		return nil, errs.Invalidf("strip needs at least 2 evaluation inputs")
 	}
+	nScore := d.N / 2
+	if cfg.Samples > 0 {
+		nScore = min(cfg.Samples, nScore)
+	}
+	size := d.SampleSize()
+	scored := &data.Dataset{SampleShape: d.SampleShape, X: d.X[:nScore*size], N: nScore}
+	if d.Y != nil {
+		scored.Y = d.Y[:nScore]
+	}
+	pool := d.X[nScore*size:]
 	seed := suite.DeriveSeed(t.Seed, "poisoning/strip")
-	clean, err := stripEntropies(ctx, t, d, min(cfg.Samples, d.N), cfg.Overlays, seed, true)
+	clean, err := stripEntropies(ctx, t, scored, nScore, pool, cfg.Overlays, seed)
 	if err != nil {
 		return nil, err
 	}
 	th := Quantile(clean, cfg.FRR)
 	r.Set("strip.entropy_threshold", th, true)
-	out := map[string]any{"overlays": cfg.Overlays, "clean_inputs": len(clean), "frr": cfg.FRR,
+	out := map[string]any{"overlays": cfg.Overlays, "clean_inputs": len(clean), "overlay_pool": d.N - nScore, "frr": cfg.FRR,
 		"clean_mean_entropy": mean(clean)}
-	if triggered != nil {
-		trig, err := stripEntropies(ctx, t, triggered, min(cfg.Samples, triggered.N), cfg.Overlays, suite.DeriveSeed(seed, "triggered"), false)
+	if trig != nil && target != nil {
+		triggered := Triggered(scored, trig, *target)
+		h, err := stripEntropies(ctx, t, triggered, triggered.N, pool, cfg.Overlays, suite.DeriveSeed(seed, "triggered"))
 		if err != nil {
 			return nil, err
 		}
 		accepted := 0
-		for _, h := range trig {
-			if h >= th {
+		for _, v := range h {
+			if v >= th {
 				accepted++
 			}
 		}
-		r.SetProportion("strip.far", accepted, len(trig), t.ConfidenceLevel)
-		out["triggered_inputs"] = len(trig)
-		if len(trig) > 0 {
-			out["triggered_mean_entropy"] = mean(trig)
+		r.SetProportion("strip.far", accepted, len(h), t.ConfidenceLevel)
+		out["triggered_inputs"] = len(h)
+		if len(h) > 0 {
+			out["triggered_mean_entropy"] = mean(h)
 		}
 	}
 	return out, nil
@@ -304,11 +321,14 @@ func mean(xs []float64) float64 {
 
 // stripEntropies returns, for the first n inputs of src, the mean entropy
 // of the model's predictions on (x + o)/2 over overlays clean inputs o
-// drawn from t.Data (excluding the input itself when self is true). Each
-// input's overlays come from its own seeded stream.
-func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n, overlays int, seed uint64, self bool) ([]float64, error) {
-	clean := t.Data
+// drawn from pool (whole samples, back to back). Each input's overlays
+// come from its own seeded stream.
+func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n int, pool []float32, overlays int, seed uint64) ([]float64, error) {
 	size := src.SampleSize()
+	poolN := len(pool) / size
+	if poolN == 0 {
+		return nil, errs.Invalidf("strip: no held-out inputs to overlay")
+	}
 	per := max(1, t.BatchSize/overlays) // inputs per task
 	tasks := (n + per - 1) / per
 	workers := max(1, min(t.Pool.Workers, tasks))
@@ -334,9 +354,9 @@ func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n, 
 	}
 	probs := t.OutputKind == runtime.Probabilities
 	h := make([]float64, n)
-	pool := t.Pool
-	pool.Workers = workers
-	err := pool.Run(ctx, tasks, func(ctx context.Context, w, task int) error {
+	wp := t.Pool
+	wp.Workers = workers
+	err := wp.Run(ctx, tasks, func(ctx context.Context, w, task int) error {
 		lo, hi := task*per, min((task+1)*per, n)
 		buf := bufs[w]
 		rng := rngs[w]
@@ -344,14 +364,8 @@ func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n, 
 			pcgs[w].Seed(seed, uint64(i)) // each input's own stream, whatever the worker
 			x := src.X[i*size : (i+1)*size]
 			for o := 0; o < overlays; o++ {
-				j := rng.IntN(clean.N)
-				if self {
-					j = rng.IntN(clean.N - 1)
-					if j >= i {
-						j++
-					}
-				}
-				ov := clean.X[j*size : (j+1)*size]
+				j := rng.IntN(poolN)
+				ov := pool[j*size : (j+1)*size]
 				dst := buf[((i-lo)*overlays+o)*size : ((i-lo)*overlays+o+1)*size]
 				for e := range dst {
 					dst[e] = 0.5*x[e] + 0.5*ov[e]

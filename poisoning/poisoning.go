@@ -69,7 +69,7 @@ type ModelConfig struct {
 // STRIPConfig are the STRIP settings.
 type STRIPConfig struct {
 	Overlays int     `mapstructure:"overlays"` // clean inputs superimposed on each input
-	Samples  int     `mapstructure:"samples"`  // inputs scored (the first ones of the eval data); 0: all
+	Samples  int     `mapstructure:"samples"`  // inputs scored: the first ones of the eval data, at most half; the rest are the overlays. 0: half
 	FRR      float64 `mapstructure:"frr"`      // false-rejection rate fixing the threshold
 }
 
