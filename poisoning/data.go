@@ -24,6 +24,7 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 	if err != nil {
 		return err
 	}
+	r.AddData("data.train", d)
 	var truth []bool
 	if cfg.IsPoisoned != "" {
 		if truth, err = readBools(resolve(t.BaseDir, cfg.IsPoisoned)); err != nil {

@@ -176,7 +176,7 @@ func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.R
 }
 
 // Triggered returns the samples of d whose label is not target, with the
-// trigger applied and the label set to target.
+// trigger c applied (unchanged when c is nil) and the label set to target.
 func Triggered(d *data.Dataset, c *Compiled, target int) *data.Dataset {
 	size := d.SampleSize()
 	n := 0
@@ -191,7 +191,11 @@ func Triggered(d *data.Dataset, c *Compiled, target int) *data.Dataset {
 		if d.Y[i] == int64(target) {
 			continue
 		}
-		c.Apply(out.X[j*size:(j+1)*size], d.X[i*size:(i+1)*size])
+		if c != nil {
+			c.Apply(out.X[j*size:(j+1)*size], d.X[i*size:(i+1)*size])
+		} else {
+			copy(out.X[j*size:(j+1)*size], d.X[i*size:(i+1)*size])
+		}
 		out.Y[j] = int64(target)
 		j++
 	}

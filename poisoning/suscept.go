@@ -121,13 +121,14 @@ func susceptibilityKeys(s *SusceptibilityConfig) []string {
 	keys := suite.ProportionKeys("susceptibility.baseline.clean_accuracy")
 	for _, a := range s.Attacks {
 		p := "susceptibility." + a.Name
-		if a.Type != LabelFlip {
+		hasASR := a.Type != LabelFlip || a.Target != nil
+		if hasASR {
 			keys = append(keys, suite.ProportionKeys(p+".baseline.attack_success_rate")...)
 		}
 		for _, r := range s.Rates {
 			q := p + ".rate=" + fmtRate(r)
 			keys = append(keys, suite.ProportionKeys(q+".clean_accuracy")...)
-			if a.Type != LabelFlip {
+			if hasASR {
 				keys = append(keys, suite.ProportionKeys(q+".attack_success_rate")...)
 			}
 		}
@@ -153,6 +154,7 @@ func runSusceptibility(ctx context.Context, t *suite.Target, cfg *Susceptibility
 	if err != nil {
 		return err
 	}
+	r.AddData("susceptibility.train", tr)
 	compiled := make([]*Compiled, len(cfg.Attacks))
 	triggered := make([]*data.Dataset, len(cfg.Attacks))
 	for i, a := range cfg.Attacks {
@@ -160,6 +162,11 @@ func runSusceptibility(ctx context.Context, t *suite.Target, cfg *Susceptibility
 			return errs.Invalidf("%s.attacks[%d].target: %d is not a class of the model (%d classes)", f, i, *a.Target, t.Classes)
 		}
 		if a.Type == LabelFlip {
+			// A targeted flip succeeds when clean non-target inputs are
+			// classified as the target: no trigger is applied.
+			if a.Target != nil {
+				triggered[i] = Triggered(ev, nil, *a.Target)
+			}
 			continue
 		}
 		if compiled[i], err = a.Compile(fmt.Sprintf("%s.attacks[%d]", f, i), tr.SampleShape, t.Range[0], t.Range[1], t.BaseDir); err != nil {

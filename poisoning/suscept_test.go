@@ -1,6 +1,7 @@
 package poisoning
 
 import (
+	"math"
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
@@ -26,6 +27,7 @@ func TestSusceptibilityDigits(t *testing.T) {
 		"attacks": []any{
 			map[string]any{"type": "patch", "x": 6, "y": 6, "width": 2, "height": 2, "value": 1.0, "target": 0},
 			map[string]any{"type": "label_flip"},
+			map[string]any{"type": "label_flip", "name": "flip_to_3", "target": 3},
 		},
 		"rates":   []any{0.01, 0.05, 0.1},
 		"trainer": "mlp",
@@ -42,6 +44,27 @@ func TestSusceptibilityDigits(t *testing.T) {
 	}
 	if b := res.Metrics["susceptibility.patch.baseline.attack_success_rate"]; b > 0.2 {
 		t.Errorf("baseline model classifies %.3f of triggered inputs as the target", b)
+	}
+	// A label flip with a target has an attack success rate: the share of
+	// the 360 non-3 evaluation inputs (40 per class, examples/README)
+	// classified as 3, untouched by any trigger. It must rise from the clean
+	// baseline as more labels are flipped to 3.
+	flip := func(r string) float64 { return res.Metrics["susceptibility.flip_to_3."+r+"attack_success_rate"] }
+	for _, r := range []string{"baseline.", "rate=0.01.", "rate=0.05.", "rate=0.1."} {
+		if k := flip(r) * 360; math.Abs(k-math.Round(k)) > 1e-9 {
+			t.Errorf("flip_to_3 %s: %v is not a count out of 360", r, flip(r))
+		}
+	}
+	if !(flip("baseline.") <= flip("rate=0.01.") && flip("rate=0.01.") <= flip("rate=0.05.") && flip("rate=0.05.") < flip("rate=0.1.")) {
+		t.Errorf("flip_to_3 attack success does not rise: %v %v %v %v", flip("baseline."), flip("rate=0.01."), flip("rate=0.05."), flip("rate=0.1."))
+	}
+	if _, ok := res.Metrics["susceptibility.label_flip.rate=0.1.attack_success_rate"]; ok {
+		t.Error("an untargeted label flip reports an attack success rate")
+	}
+	// Provenance: the training split (examples/README: 1,397 rows) is
+	// recorded for the report's data[].
+	if len(res.Data) != 2 || res.Data[0].Role != "susceptibility.train" || res.Data[0].Rows != 1397 || len(res.Data[0].SHA256) != 64 {
+		t.Errorf("data read: %+v", res.Data)
 	}
 }
 
