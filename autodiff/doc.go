@@ -27,7 +27,18 @@
 //     computed as −Σ_{j≠y} p_j, free of the cancellation that makes float32
 //     gradients of confident samples rounding noise.
 //   - Relu passes the gradient where its output is > 0 (PyTorch's
-//     convention at 0); Clip where lo ≤ x ≤ hi.
+//     convention at 0); Clip where lo ≤ x ≤ hi; ThresholdedRelu where
+//     x > alpha.
+//   - Max, Min, ReduceMax and ReduceMin split the gradient evenly among
+//     exact ties (PyTorch's torch.maximum and amax); GlobalMaxPool gives
+//     it to the first maximal element in row-major order, as MaxPool
+//     (PyTorch's adaptive_max_pool2d).
+//   - Gather scatters the gradient back with a one-hot matrix of the
+//     indices (OneHot, MatMul), so repeated indices sum their gradients
+//     and negative ones count from the end; Where routes it by the
+//     condition. Neither differentiates its integer or boolean input.
+//   - ConvTranspose's data gradient is the Conv with the same weights;
+//     auto_pad SAME_* and output_shape are not supported.
 //
 // The model Build returns can be extended after the gradient (Extend), for
 // example with an L∞ FGSM step (FGSMStep) or a PGD step (PGDStep), so that

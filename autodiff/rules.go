@@ -45,6 +45,12 @@ func init() {
 		"Abs": ruleAbs, "Reciprocal": ruleReciprocal, "Softplus": ruleSoftplus, "Elu": ruleElu,
 		"Selu": ruleSelu, "HardSigmoid": ruleHardSigmoid, "HardSwish": ruleHardSwish,
 		"Gelu": ruleGelu, "PRelu": rulePRelu, "Expand": ruleExpand, "Mean": ruleMean,
+		// indexing, selection and more (rules_more.go)
+		"Gather": ruleGather, "Where": ruleWhere, "Max": ruleMaxMin, "Min": ruleMaxMin,
+		"ReduceMax": ruleReduceMaxMin, "ReduceMin": ruleReduceMaxMin, "GlobalMaxPool": ruleGlobalMaxPool,
+		"ConvTranspose": ruleConvTranspose, "Sin": ruleSin, "Cos": ruleCos, "Softsign": ruleSoftsign,
+		"ThresholdedRelu": ruleThresholdedRelu, "Celu": ruleCelu, "Mish": ruleMish, "Tile": ruleTile,
+		"InstanceNormalization": ruleInstanceNorm,
 	}
 }
 

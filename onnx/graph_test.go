@@ -3,6 +3,7 @@ package onnx_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,6 +175,29 @@ func TestBuilderOpsetForms(t *testing.T) {
 		}
 		if err := m.Check(); err != nil {
 			t.Errorf("opset %d: %v", tc.opset, err)
+		}
+	}
+}
+
+// TestInferTileConvTranspose checks the shapes inferred through the
+// elementwise trigonometric ops, Tile and ConvTranspose. Expected sizes:
+// Tile multiplies [2,3,5,7] by repeats [1,2,1,3]; ConvTranspose with 3×3
+// kernels, stride 2, pads 1 and output_padding 1 gives
+// (in−1)·2 − 2·1 + 3 + 1 (PyTorch's ConvTranspose2d formula): 5 → 10,
+// 7 → 14, with the weights' 4 output channels.
+func TestInferTileConvTranspose(t *testing.T) {
+	m := onnx.NewModel("f", 13)
+	b := onnx.NewBuilder(m, "")
+	x := b.AddInput("x", onnx.Float32, []int64{2, 3, 5, 7})
+	s := b.Op("Sin", []string{x})
+	tile := b.Op("Tile", []string{s, b.ConstI64(1, 2, 1, 3)})
+	w := b.ConstFloat("w", onnx.Float32, []int64{3, 4, 3, 3}, make([]float64, 3*4*9))
+	ct := b.Op("ConvTranspose", []string{s, w}, onnx.AttrInts("strides", 2, 2),
+		onnx.AttrInts("pads", 1, 1, 1, 1), onnx.AttrInts("output_padding", 1, 1))
+	inf := m.Infer()
+	for name, want := range map[string][]int64{s: {2, 3, 5, 7}, tile: {2, 6, 5, 21}, ct: {2, 4, 10, 14}} {
+		if got := inf.Types[name].Shape; !slices.Equal(got, want) {
+			t.Errorf("%s: shape %v, want %v", name, got, want)
 		}
 	}
 }

@@ -273,7 +273,9 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 		}
 	case "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Exp", "Log", "Sqrt",
 		"Erf", "Neg", "Identity", "Abs", "Sign", "Floor", "Ceil", "Round", "Reciprocal", "Elu", "Selu",
-		"HardSigmoid", "Softplus", "Softsign", "LRN", "InstanceNormalization", "Gelu", "HardSwish", "Mish":
+		"HardSigmoid", "Softplus", "Softsign", "LRN", "InstanceNormalization", "Gelu", "HardSwish", "Mish",
+		"Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+		"ThresholdedRelu", "Celu", "Shrink", "Hardmax":
 		set(0, same)
 	case "Clip", "Dropout", "BatchNormalization", "LayerNormalization":
 		set(0, same)
@@ -673,6 +675,21 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 			}
 		}
 		set(0, vt)
+	case "Tile":
+		// Each axis is its size times its repeat count, where both are known.
+		vt := ValueType{Elem: x.Elem}
+		if rep, ok := inf.Ints[inf.in(n, 1)]; ok && x.Shape != nil && len(rep) == len(x.Shape) {
+			vt.Shape = make([]int64, len(rep))
+			for i, r := range rep {
+				vt.Shape[i] = -1
+				if x.Shape[i] >= 0 {
+					vt.Shape[i] = x.Shape[i] * r
+				}
+			}
+		}
+		set(0, vt)
+	case "ConvTranspose":
+		set(0, inf.convTransposeType(n, x))
 	case "Expand":
 		vt := ValueType{Elem: x.Elem}
 		if v, ok := inf.Ints[inf.in(n, 1)]; ok {
@@ -868,4 +885,50 @@ func PadAmounts(inf *Inference, n *onnxpb.NodeProto, r int) ([]int64, bool) {
 		return nil, false
 	}
 	return pads, true
+}
+
+// convTransposeType infers a ConvTranspose output: channels are the
+// weights' second dimension times group; each spatial size is
+// s·(in−1) + output_padding + (k−1)·d + 1 − pad_begin − pad_end (explicit
+// pads), s·in for SAME_* auto_pad, or output_shape where given.
+func (inf *Inference) convTransposeType(n *onnxpb.NodeProto, x ValueType) ValueType {
+	vt := ValueType{Elem: x.Elem}
+	w := inf.typ(inf.in(n, 1)).Shape
+	if len(x.Shape) < 3 || len(w) != len(x.Shape) {
+		return vt
+	}
+	r := len(x.Shape) - 2
+	c := int64(-1)
+	if w[1] >= 0 {
+		c = w[1] * AttrIntOr(n, "group", 1)
+	}
+	vt.Shape = []int64{x.Shape[0], c}
+	k, s, d := WindowAttrs(n, w[2:], r)
+	outPad := AttrIntsOr(n, "output_padding", nil)
+	outShape := AttrIntsOr(n, "output_shape", nil)
+	pads := AttrIntsOr(n, "pads", nil)
+	auto := AttrStringOr(n, "auto_pad", "NOTSET")
+	for i := 0; i < r; i++ {
+		in := x.Shape[2+i]
+		o := int64(-1)
+		switch {
+		case len(outShape) == r:
+			o = outShape[i]
+		case in < 0:
+		case auto == "SAME_UPPER" || auto == "SAME_LOWER":
+			o = in * s[i]
+		default:
+			op := int64(0)
+			if len(outPad) == r {
+				op = outPad[i]
+			}
+			var pb, pe int64
+			if auto != "VALID" && len(pads) == 2*r {
+				pb, pe = pads[i], pads[r+i]
+			}
+			o = s[i]*(in-1) + op + (k[i]-1)*d[i] + 1 - pb - pe
+		}
+		vt.Shape = append(vt.Shape, o)
+	}
+	return vt
 }

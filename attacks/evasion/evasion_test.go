@@ -609,7 +609,7 @@ func TestSanityFlags(t *testing.T) {
 }
 
 // TestNoGradientRule: a model with an operator autodiff has no rule for
-// (Sin) falls back to NES under gradient_mode auto, and is an exit-2
+// (Atan) falls back to NES under gradient_mode auto, and is an exit-2
 // error under gradient_mode exact.
 func TestNoGradientRule(t *testing.T) {
 	const n, f, k = 64, 4, 5
@@ -623,7 +623,7 @@ func TestNoGradientRule(t *testing.T) {
 	}
 	wn := b.ConstFloat("w", onnx.Float32, []int64{k, f}, w)
 	bn := b.ConstFloat("b", onnx.Float32, []int64{k}, make([]float64, k))
-	h := b.Op("Sin", []string{"x"})
+	h := b.Op("Atan", []string{"x"})
 	b.NodeOut("Gemm", []string{h, wn, bn}, []string{"logits"}, onnx.AttrInt("transB", 1))
 	b.AddOutput("logits", onnx.Float32, []int64{-1, k}, "N")
 	path := filepath.Join(t.TempDir(), "sin.onnx")
@@ -666,8 +666,8 @@ func TestNoGradientRule(t *testing.T) {
 			map[string]any{"name": "pgd", "eps": []any{0.3}, "steps": 10, "step_size": 0.05}}}
 	}
 	_, err = Suite{}.Run(context.Background(), tg, decode(t, raw("exact")))
-	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "Sin") {
-		t.Fatalf("gradient_mode exact on a Sin model: got %v, want an exit-2 error naming Sin", err)
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "Atan") {
+		t.Fatalf("gradient_mode exact on an Atan model: got %v, want an exit-2 error naming Atan", err)
 	}
 	res, err := Suite{}.Run(context.Background(), tg, decode(t, raw("auto")))
 	if err != nil {
@@ -677,7 +677,7 @@ func TestNoGradientRule(t *testing.T) {
 		t.Fatalf("gradient_mode %q, want estimated", got)
 	}
 	if sr := res.Metrics["pgd.linf.eps=0.3.attack_success_rate"]; sr == 0 {
-		t.Errorf("NES-PGD broke no sample of the Sin model")
+		t.Errorf("NES-PGD broke no sample of the Atan model")
 	}
 	// 10 steps + 1 evaluation, each 2·20+1 forward rows
 	if q := res.Metrics["pgd.linf.eps=0.3.queries"]; q > 11*41 {
