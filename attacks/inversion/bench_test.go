@@ -6,6 +6,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/runtime"
 )
 
 // digitsOracle opens the exact oracle on the demo CNN for n rows.
@@ -23,7 +24,14 @@ func digitsOracleMode(tb testing.TB, n int, mode string) (oracle, Config) {
 	tg := targetTB(tb, testutil.Example(tb, "digits_cnn.onnx"), ds)
 	c, _ := Suite{}.Decode(map[string]any{"steps": 10, "tv": 0.01, "l2": 0.01, "nes_pairs": 4})
 	cfg := c.(Config)
-	o, err := newOracle(tg, mode, cfg, n, 64, 0, 1)
+	var g *runtime.Graph
+	if mode == GradExact {
+		if g, err = openGradGraph(tg); err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { g.Close() })
+	}
+	o, err := newOracle(tg, g, cfg, n, 64, 0, 1)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/grad"
+	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -223,22 +224,35 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	}
 	copy(x, start)
 	prob := make([]float64, n)
+	// Batches of classes descend on parallel workers, each with its own
+	// oracle; a class's result depends only on its batch (fixed by
+	// runtime.batch_size) and its own seeds, not on the worker count.
+	var g *runtime.Graph
+	if mode == GradExact {
+		var err error
+		if g, err = openGradGraph(t); err != nil {
+			return nil, err
+		}
+		defer g.Close()
+	}
 	batch := max(1, min(t.BatchSize, n))
-	for c0 := 0; c0 < n; c0 += batch {
+	tasks := (n + batch - 1) / batch
+	err := t.Pool.Run(ctx, tasks, func(ctx context.Context, _, task int) error {
+		c0 := task * batch
 		c1 := min(n, c0+batch)
 		y := make([]int64, c1-c0)
 		for i := range y {
 			y[i] = int64(classes[c0+i])
 		}
-		o, err := newOracle(t, mode, cfg, c1-c0, d, lo, hi)
+		o, err := newOracle(t, g, cfg, c1-c0, d, lo, hi)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		err = descend(ctx, o, cfg, x[c0*d:c1*d], y, prob[c0:c1], d, ch, h, w, lo, hi, t.Seed)
-		o.close()
-		if err != nil {
-			return nil, err
-		}
+		defer o.close()
+		return descend(ctx, o, cfg, x[c0*d:c1*d], y, prob[c0:c1], d, ch, h, w, lo, hi, t.Seed)
+	})
+	if err != nil {
+		return nil, err
 	}
 	res, err := report(t, cfg, classes, x, start, prob, means, counts, sample, ch, h, w, isImage, mode, lo, hi)
 	if err == nil && cfg.ReferenceData != nil {

@@ -22,37 +22,36 @@ type oracle interface {
 	close()
 }
 
-func newOracle(t *suite.Target, mode string, cfg Config, n, d int, lo, hi float64) (oracle, error) {
-	if mode == GradExact {
-		return newExact(t, n)
+// newOracle returns the oracle of one batch of n classes: a runner of the
+// shared gradient graph g for exact gradients, an NES estimator otherwise.
+func newOracle(t *suite.Target, g *runtime.Graph, cfg Config, n, d int, lo, hi float64) (oracle, error) {
+	if g != nil {
+		r, err := g.NewRunner(n)
+		if err != nil {
+			return nil, err
+		}
+		return &exact{r: r}, nil
 	}
 	return newNES(t, cfg, n, d, lo, hi)
 }
 
-// exact runs the model's cross-entropy gradient graph (package autodiff).
+// exact runs the model's cross-entropy gradient graph (package autodiff)
+// through its own runner; the graph is shared by the batches.
 type exact struct {
-	g *runtime.Graph
 	r *runtime.GraphRunner
 }
 
-func newExact(t *suite.Target, n int) (*exact, error) {
+// openGradGraph builds and opens the model's cross-entropy gradient graph
+// once per run; its runners are safe to use from parallel workers.
+func openGradGraph(t *suite.Target) (*runtime.Graph, error) {
 	sample := t.Session.SampleShape()
-	g, err := grad.OpenTargetGraph(t, "inversion gradient graph", t.Model, grad.TargetSpec(t, autodiff.LossCE, "gauntlet_inversion"),
+	return grad.OpenTargetGraph(t, "inversion gradient graph", t.Model, grad.TargetSpec(t, autodiff.LossCE, "gauntlet_inversion"),
 		func(nm autodiff.Names) []runtime.GraphTensor {
 			return []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
 		},
 		func(nm autodiff.Names) []runtime.GraphTensor {
 			return []runtime.GraphTensor{{Name: nm.Loss, Type: "float32"}, {Name: nm.Grad, Type: "float32", Sample: sample}}
 		})
-	if err != nil {
-		return nil, err
-	}
-	r, err := g.NewRunner(n)
-	if err != nil {
-		g.Close()
-		return nil, err
-	}
-	return &exact{g: g, r: r}, nil
 }
 
 func (o *exact) eval(ctx context.Context, x []float32, y []int64, loss []float64, g []float32, _ int) error {
@@ -71,10 +70,7 @@ func (o *exact) eval(ctx context.Context, x []float32, y []int64, loss []float64
 	return nil
 }
 
-func (o *exact) close() {
-	o.r.Close()
-	o.g.Close()
-}
+func (o *exact) close() { o.r.Close() }
 
 // nes estimates the gradient by natural evolution strategies (Ilyas et al.
 // 2018): q antithetic Gaussian pairs per row, all rows and perturbations
