@@ -22,8 +22,7 @@ type Runner struct {
 	res  []float32 // results of chunked runs (fixed batch < max), max*classes
 
 	fullIn, fullOut ort.Value
-	tailIn, tailOut ort.Value // dynamic batch, n < max: tensors of tailN rows
-	tailN           int
+	tails           map[int][2]ort.Value // dynamic batch, n < max: tensors of n rows
 
 	inputs, outputs []ort.Value // reused argument slices
 	opts            *ort.RunOptions
@@ -214,15 +213,19 @@ func (r *Runner) Run(ctx context.Context, x []float32, n int) ([]float32, error)
 	}
 	in, out := r.fullIn, r.fullOut
 	if n < r.rows {
-		if n != r.tailN {
-			r.dropTail()
-			var err error
-			if r.tailIn, r.tailOut, err = r.tensors(n); err != nil {
+		tv, ok := r.tails[n]
+		if !ok {
+			ti, to, err := r.tensors(n)
+			if err != nil {
 				return nil, fmt.Errorf("run %s: %w", s.info.Path, err)
 			}
-			r.tailN = n
+			if r.tails == nil {
+				r.tails = map[int][2]ort.Value{}
+			}
+			tv = [2]ort.Value{ti, to}
+			r.tails[n] = tv
 		}
-		in, out = r.tailIn, r.tailOut
+		in, out = tv[0], tv[1]
 	}
 	r.load(x, n)
 	if err := r.run(ctx, in, out, n); err != nil {
@@ -295,11 +298,11 @@ func (r *Runner) unwatch() {
 }
 
 func (r *Runner) dropTail() {
-	if r.tailIn != nil {
-		r.tailIn.Destroy()
-		r.tailOut.Destroy()
-		r.tailIn, r.tailOut, r.tailN = nil, nil, 0
+	for _, tv := range r.tails {
+		tv[0].Destroy()
+		tv[1].Destroy()
 	}
+	r.tails = nil
 }
 
 // Close releases the Runner's tensors.
