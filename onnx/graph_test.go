@@ -201,3 +201,26 @@ func TestInferTileConvTranspose(t *testing.T) {
 		}
 	}
 }
+
+// TestInferScalarConstantExpand checks the two cases of a torch.onnx
+// ViT export (cls token expanded to the batch, scale by a scalar
+// Constant): a 0-D Constant node has rank 0, not an unknown shape, and
+// Expand to a shape whose values are unknown but whose length is known has
+// that rank. Shapes by the ONNX broadcasting rules: [1,1,8] expanded to a
+// 3-element shape is [?,?,8]; [?,5,8] times a scalar is [?,5,8].
+func TestInferScalarConstantExpand(t *testing.T) {
+	m := onnx.NewModel("f", 17)
+	b := onnx.NewBuilder(m, "")
+	x := b.AddInput("x", onnx.Float32, []int64{-1, 5, 8}, "N")
+	sc := b.Op("Constant", nil, onnx.AttrTensor("value", onnx.TensorF32("c", nil, []float32{0.5})))
+	mul := b.Op("Mul", []string{x, sc})
+	cls := b.ConstFloat("cls", onnx.Float32, []int64{1, 1, 8}, make([]float64, 8))
+	shp := b.Op("Shape", []string{x}) // values unknown: N is dynamic
+	ex := b.Op("Expand", []string{cls, shp})
+	inf := m.Infer()
+	for name, want := range map[string][]int64{sc: {}, mul: {-1, 5, 8}, ex: {-1, -1, 8}} {
+		if got := inf.Types[name].Shape; got == nil || !slices.Equal(got, want) {
+			t.Errorf("%s: shape %v, want %v", name, got, want)
+		}
+	}
+}

@@ -255,7 +255,8 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 	case "Constant":
 		if a := Attr(n, "value"); a != nil && a.GetT() != nil {
 			t := a.GetT()
-			set(0, ValueType{Elem: t.GetDataType(), Shape: clone(t.GetDims())})
+			// a scalar has rank 0 (nil dims), not an unknown shape
+			set(0, ValueType{Elem: t.GetDataType(), Shape: append([]int64{}, t.GetDims()...)})
 			if len(outs) > 0 {
 				inf.Consts[outs[0]] = t
 				inf.setInts(outs[0], t)
@@ -694,6 +695,13 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 		vt := ValueType{Elem: x.Elem}
 		if v, ok := inf.Ints[inf.in(n, 1)]; ok {
 			vt.Shape = broadcastShape(x.Shape, v)
+		} else if s := inf.typ(inf.in(n, 1)).Shape; len(s) == 1 && s[0] >= 0 {
+			// shape values unknown, its length known: the rank is known
+			unk := make([]int64, s[0])
+			for i := range unk {
+				unk[i] = -1
+			}
+			vt.Shape = broadcastShape(x.Shape, unk)
 		}
 		set(0, vt)
 	case "NonZero":
