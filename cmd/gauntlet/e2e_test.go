@@ -390,3 +390,43 @@ func TestOtherCommands(t *testing.T) {
 		t.Errorf("init: exit %d", r.code)
 	}
 }
+
+// TestUnseenArchitecturesRun runs the binary on the generated architectures
+// of autodiff/testdata/unseen (a tiny ViT with a cls token, a
+// MobileNetV3-style CNN, a residual tabular MLP with a softmax output; see
+// its README): each must be white-box, with every white-box attack in
+// exact gradient mode, and no attack may leave robust accuracy above clean
+// accuracy. The data are the 16 samples of each model's gradients_*.npz.
+func TestUnseenArchitecturesRun(t *testing.T) {
+	root := testutil.RepoRoot(t)
+	for _, c := range []struct {
+		model string
+		rng   string
+	}{{"vit_tiny", "[0, 1]"}, {"mbv3_tiny", "[0, 1]"}, {"tab_resmlp", "[-3, 3]"}} {
+		t.Run(c.model, func(t *testing.T) {
+			dir := filepath.Join(root, "autodiff", "testdata", "unseen")
+			npz := filepath.Join(dir, "gradients_"+c.model+".npz")
+			yaml := "version: 1\nmodel: " + filepath.Join(dir, c.model+".onnx") + "\n" +
+				"data: {x: " + npz + ", x_key: x, y_key: y, range: " + c.rng + "}\n" +
+				"suites:\n  evasion:\n    attacks:\n" +
+				"      - {name: fgsm, eps: [0.1]}\n      - {name: pgd, eps: [0.1], steps: 5}\n      - {name: apgd, eps: [0.1], steps: 5}\n"
+			r := run(t, yaml)
+			if r.code != 0 {
+				t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+			}
+			rep := readReport(t, r.out)
+			ev := rep.Suites[0]
+			for _, a := range ev.Details["attacks"].([]any) {
+				if m := a.(map[string]any)["gradient_mode"]; m != "exact" {
+					t.Errorf("%v: gradient_mode %v, want exact", a.(map[string]any)["attack"], m)
+				}
+			}
+			clean := ev.Metrics["clean_accuracy"]
+			for _, k := range []string{"fgsm", "pgd", "apgd"} {
+				if v := ev.Metrics[k+".linf.eps=0.1.robust_accuracy"]; v > clean {
+					t.Errorf("%s robust accuracy %v above clean accuracy %v", k, v, clean)
+				}
+			}
+		})
+	}
+}
