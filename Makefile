@@ -12,7 +12,7 @@ export ONNXRUNTIME_SHARED_LIBRARY_PATH ?= $(CURDIR)/$(ORT_LIB)
 .PHONY: help ort build test demo nightly render bench lint clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(ORT_VERSION)/$(ORT_VERSION)/' | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
 ort: $(ORT_LIB) ## fetch the ONNX Runtime CPU library (npm onnxruntime-node@$(ORT_VERSION)) into .ort/
 
