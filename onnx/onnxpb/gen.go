@@ -1,7 +1,3 @@
-// Package onnxpb holds the Go types of the ONNX protobuf schema (onnx.proto
-// from ONNX 1.12, IR version 8, as shipped in Debian's libonnx-dev, Apache-2.0).
-// The generated code is committed; regenerate it with `go generate` (needs
-// protoc from protobuf-compiler and protoc-gen-go v1.36.12 on PATH).
 package onnxpb
 
 //go:generate protoc --go_out=. --go_opt=paths=source_relative --go_opt=Monnx.proto=github.com/gauntlet-ml/gauntlet/onnx/onnxpb onnx.proto
