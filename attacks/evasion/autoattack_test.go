@@ -3,16 +3,11 @@ package evasion
 import (
 	"context"
 	"math"
-	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/gauntlet-ml/gauntlet/cuda"
-	"github.com/gauntlet-ml/gauntlet/data"
-	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -278,39 +273,7 @@ func TestAutoAttackSanityMadeUp(t *testing.T) {
 // nothing, says why, and after.square equals after.apgd-t.
 func TestAutoAttackFlatInput(t *testing.T) {
 	const n = 64
-	env, err := runtime.Init(testutil.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
-	sess, err := runtime.Open(env, filepath.Join(testutil.RepoRoot(t), "runtime", "testdata", "mlp_logits.onnx"), opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	d, k := sess.SampleSize(), sess.NumClasses()
-	rng := rand.New(rand.NewPCG(11, 12))
-	x := make([]float32, n*d)
-	for i := range x {
-		x[i] = rng.Float32()
-	}
-	// labels: the model's own predictions, so every sample is attacked
-	r, err := sess.NewRunner(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := r.Run(context.Background(), x, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y := make([]int64, n)
-	for i := range y {
-		y[i] = int64(argmax(out[i*k : (i+1)*k]))
-	}
-	r.Close()
-	tg := &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt,
-		Data: &data.Dataset{X: x, N: n, SampleShape: []int{d}, Y: y}, Range: [2]float64{0, 1}, Classes: k,
-		OutputKind: runtime.Logits, BatchSize: 16, Pool: runtime.Pool{Workers: 2}, Seed: 7, ConfidenceLevel: 0.95}
+	tg := selfLabelled(t, "mlp_logits.onnx", n, 16, 11)
 	res, err := Suite{}.Run(context.Background(), tg, decode(t, map[string]any{"attacks": []any{
 		map[string]any{"name": "autoattack", "norm": "l2", "eps": []any{0.3}, "steps": 5, "queries": 20}}}))
 	if err != nil {

@@ -693,39 +693,8 @@ func TestNoGradientRule(t *testing.T) {
 func TestFixedBatchAndFloat64Models(t *testing.T) {
 	for _, model := range []string{"fixed_batch4.onnx", "mlp_float64.onnx"} {
 		t.Run(model, func(t *testing.T) {
-			env, err := runtime.Init(testutil.ORTLibrary(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
-			sess, err := runtime.Open(env, filepath.Join(testutil.RepoRoot(t), "runtime", "testdata", model), opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sess.Close()
 			const n = 10
-			d, k := sess.SampleSize(), sess.NumClasses()
-			rng := rand.New(rand.NewPCG(3, 4))
-			x := make([]float32, n*d)
-			for i := range x {
-				x[i] = rng.Float32()
-			}
-			r, err := sess.NewRunner(n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, err := r.Run(context.Background(), x, n)
-			if err != nil {
-				t.Fatal(err)
-			}
-			y := make([]int64, n)
-			for i := range y {
-				y[i] = int64(argmax(out[i*k : (i+1)*k]))
-			}
-			r.Close()
-			tg := &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt,
-				Data: &data.Dataset{X: x, N: n, SampleShape: []int{d}, Y: y}, Range: [2]float64{0, 1}, Classes: k,
-				OutputKind: runtime.Logits, BatchSize: 6, Pool: runtime.Pool{Workers: 2}, Seed: 7, ConfidenceLevel: 0.95}
+			tg := selfLabelled(t, model, n, 6, 3)
 			raw := func(mode string) map[string]any {
 				return map[string]any{"gradient_mode": mode, "nes_samples": 5, "attacks": []any{
 					map[string]any{"name": "pgd", "eps": []any{0.5}, "steps": 5, "step_size": 0.2}}}
@@ -787,4 +756,44 @@ func TestCancel(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want the context's deadline error", err)
 	}
+}
+
+// selfLabelled opens runtime/testdata/<model> on the CPU (closed with the
+// test) and returns a target of n uniform random samples in [0,1) from the
+// stream (seed, seed+1), labelled with the model's own predictions so that
+// every sample is attacked.
+func selfLabelled(t *testing.T, model string, n, batch int, seed uint64) *suite.Target {
+	t.Helper()
+	env, err := runtime.Init(testutil.ORTLibrary(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
+	sess, err := runtime.Open(env, filepath.Join(testutil.RepoRoot(t), "runtime", "testdata", model), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	d, k := sess.SampleSize(), sess.NumClasses()
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	x := make([]float32, n*d)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	r, err := sess.NewRunner(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out, err := r.Run(context.Background(), x, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := make([]int64, n)
+	for i := range y {
+		y[i] = int64(argmax(out[i*k : (i+1)*k]))
+	}
+	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt,
+		Data: &data.Dataset{X: x, N: n, SampleShape: []int{d}, Y: y}, Range: [2]float64{0, 1}, Classes: k,
+		OutputKind: runtime.Logits, BatchSize: batch, Pool: runtime.Pool{Workers: 2}, Seed: 7, ConfidenceLevel: 0.95}
 }
