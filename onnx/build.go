@@ -241,12 +241,17 @@ func TensorValues(t *onnxpb.TensorProto) ([]float64, error) {
 
 // TensorInts decodes an integer tensor into int64 values.
 func TensorInts(t *onnxpb.TensorProto) ([]int64, error) {
+	if e := t.GetDataType(); e != Int64 && e != Int32 {
+		return nil, fmt.Errorf("tensor %q: want an integer tensor, have %s", t.GetName(), ElemName(e))
+	}
+	// Exactly, not through float64: exporters write INT64_MAX for open
+	// slice ends, which float64 cannot hold.
+	if v, ok := exactInts(t); ok {
+		return v, nil
+	}
 	v, err := TensorValues(t)
 	if err != nil {
 		return nil, err
-	}
-	if e := t.GetDataType(); e != Int64 && e != Int32 {
-		return nil, fmt.Errorf("tensor %q: want an integer tensor, have %s", t.GetName(), ElemName(e))
 	}
 	out := make([]int64, len(v))
 	for i, f := range v {

@@ -1,6 +1,7 @@
 package onnx_test
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/onnx"
+	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
 )
 
 // tiny builds x[N,4] → Gemm(W[3,4]ᵀ) → Relu → Softmax, opset 13.
@@ -221,6 +223,94 @@ func TestInferScalarConstantExpand(t *testing.T) {
 	for name, want := range map[string][]int64{sc: {}, mul: {-1, 5, 8}, ex: {-1, -1, 8}} {
 		if got := inf.Types[name].Shape; got == nil || !slices.Equal(got, want) {
 			t.Errorf("%s: shape %v, want %v", name, got, want)
+		}
+	}
+}
+
+// TestInferSelectionRearrangeEinsum checks the shapes inferred for the
+// operators of autodiff's newer rules, by their ONNX definitions: TopK
+// keeps x's shape with K on the axis; GatherElements has the indices'
+// shape; DepthToSpace with blocksize 2 maps [2,8,3,5] to [2,2,6,10] and
+// SpaceToDepth back; CumSum and LpNormalization keep the shape; a 1-D
+// MatMul drops the vector's axis (a dot product is 0-D); Einsum takes each
+// output index's size from an operand ("bhid,bhjd->bhij", an ellipsis,
+// and the implicit output "ik" of "ij,jk"); and an open slice's end
+// INT64_MAX is read exactly (x[..., 1::2] of 5 columns has 2); Resize
+// with scales 2 and 1.5 gives floor(3·2) = 6 and floor(5·1.5) = 7.
+func TestInferSelectionRearrangeEinsum(t *testing.T) {
+	m := onnx.NewModel("f", 17)
+	b := onnx.NewBuilder(m, "")
+	x := b.AddInput("x", onnx.Float32, []int64{2, 8, 3, 5})
+	tk := b.Node("TopK", []string{x, b.ConstI64(2)}, 2, onnx.AttrInt("axis", 2))
+	ge := b.Op("GatherElements", []string{x, b.Initializer(onnx.TensorI64("i", []int64{2, 8, 1, 5}, make([]int64, 80)))}, onnx.AttrInt("axis", 2))
+	d2s := b.Op("DepthToSpace", []string{x}, onnx.AttrInt("blocksize", 2), onnx.AttrString("mode", "CRD"))
+	s2d := b.Op("SpaceToDepth", []string{d2s}, onnx.AttrInt("blocksize", 2))
+	cs := b.Op("CumSum", []string{x, b.ScalarI64(1)})
+	lp := b.Op("LpNormalization", []string{x})
+	v := b.ConstFloat("v", onnx.Float32, []int64{5}, make([]float64, 5))
+	mv := b.Op("MatMul", []string{x, v})
+	dot := b.Op("MatMul", []string{v, v})
+	att := b.Op("Einsum", []string{x, x}, onnx.AttrString("equation", "bhid,bhjd->bhij"))
+	ell := b.Op("Einsum", []string{x, b.ConstFloat("w", onnx.Float32, []int64{5, 4}, make([]float64, 20))}, onnx.AttrString("equation", "...ij,jk->...ik"))
+	imp := b.Op("Einsum", []string{b.ConstFloat("a", onnx.Float32, []int64{3, 5}, make([]float64, 15)), b.ConstFloat("c", onnx.Float32, []int64{5, 4}, make([]float64, 20))}, onnx.AttrString("equation", "ij,jk"))
+	sl := b.Op("Slice", []string{x, b.ConstI64(1), b.ConstI64(math.MaxInt64), b.ConstI64(3), b.ConstI64(2)})
+	rs := b.Op("Resize", []string{x, "", b.ConstFloat("s", onnx.Float32, []int64{4}, []float64{1, 1, 2, 1.5})}, onnx.AttrString("mode", "nearest"))
+	inf := m.Infer()
+	for name, want := range map[string][]int64{
+		tk[0]: {2, 8, 2, 5}, tk[1]: {2, 8, 2, 5}, ge: {2, 8, 1, 5}, d2s: {2, 2, 6, 10}, s2d: {2, 8, 3, 5},
+		cs: {2, 8, 3, 5}, lp: {2, 8, 3, 5}, mv: {2, 8, 3}, dot: {}, att: {2, 8, 3, 3}, ell: {2, 8, 3, 4},
+		imp: {3, 4}, sl: {2, 8, 3, 2}, rs: {2, 8, 6, 7},
+	} {
+		if got := inf.Types[name].Shape; got == nil || !slices.Equal(got, want) {
+			t.Errorf("%s: shape %v, want %v", name, got, want)
+		}
+	}
+	if got := inf.Types[tk[1]].Elem; got != onnx.Int64 {
+		t.Errorf("TopK indices: element type %d, want int64", got)
+	}
+}
+
+// TestEinsumTerms checks equation parsing: an ellipsis becomes letters the
+// equation does not use, right-aligned across operands of different
+// ranks; the implicit output is the ellipsis letters then the letters that
+// occur once, sorted; malformed equations and operand counts fail.
+func TestEinsumTerms(t *testing.T) {
+	terms, out, err := onnx.EinsumTerms("...ij, jk -> ...ik", []int{4, 2})
+	if err != nil || !slices.Equal(terms, []string{"ABij", "jk"}) || out != "ABik" {
+		t.Errorf("ellipsis: %v %q %v", terms, out, err)
+	}
+	terms, out, err = onnx.EinsumTerms("...i,...i", []int{3, 2})
+	if err != nil || !slices.Equal(terms, []string{"ABi", "Bi"}) || out != "AB" {
+		t.Errorf("implicit ellipsis: %v %q %v", terms, out, err)
+	}
+	if _, out, err = onnx.EinsumTerms("bij,jk", []int{3, 2}); err != nil || out != "bik" {
+		t.Errorf("implicit: %q %v", out, err)
+	}
+	for _, bad := range []struct {
+		eq    string
+		ranks []int
+	}{{"ij,jk->ik", []int{2}}, {"i.j->ij", []int{2}}, {"...ij->ij", []int{-1}}, {"i1->i", []int{2}}} {
+		if _, _, err := onnx.EinsumTerms(bad.eq, bad.ranks); err == nil {
+			t.Errorf("%q %v: no error", bad.eq, bad.ranks)
+		}
+	}
+}
+
+// TestTensorIntsExact: INT64_MAX, the end torch.onnx writes for an open
+// slice, survives decoding (a float64 round trip would turn it into
+// INT64_MIN), in raw and in int64_data form.
+func TestTensorIntsExact(t *testing.T) {
+	const big = math.MaxInt64
+	for _, tp := range []*onnxpb.TensorProto{
+		onnx.TensorI64("ends", []int64{2}, []int64{big, -big}),
+		{Name: proto.String("e"), DataType: proto.Int32(onnx.Int64), Dims: []int64{2}, Int64Data: []int64{big, 3}},
+	} {
+		v, err := onnx.TensorInts(tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v[0] != big {
+			t.Errorf("%s: decoded %v, want %d first", tp.GetName(), v, int64(big))
 		}
 	}
 }

@@ -1,6 +1,11 @@
 package onnx
 
 import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+
 	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
 )
 
@@ -73,9 +78,48 @@ func (inf *Inference) setInts(name string, t *onnxpb.TensorProto) {
 	if n > 64 {
 		return
 	}
-	if v, err := TensorInts(t); err == nil {
+	if v, ok := exactInts(t); ok {
 		inf.Ints[name] = v
 	}
+}
+
+// exactInts decodes an int64 or int32 tensor without going through
+// float64, which would turn INT64_MAX, the end that exporters write for an
+// open slice, into INT64_MIN; ok is false for other types, external data
+// and a value count that does not match the dims.
+func exactInts(t *onnxpb.TensorProto) ([]int64, bool) {
+	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		return nil, false
+	}
+	n := 1
+	for _, d := range t.GetDims() {
+		n *= int(d)
+	}
+	raw := t.GetRawData()
+	out := make([]int64, 0, n)
+	switch t.GetDataType() {
+	case Int64:
+		if raw != nil {
+			for i := 0; i+8 <= len(raw); i += 8 {
+				out = append(out, int64(binary.LittleEndian.Uint64(raw[i:])))
+			}
+		} else {
+			out = append(out, t.GetInt64Data()...)
+		}
+	case Int32:
+		if raw != nil {
+			for i := 0; i+4 <= len(raw); i += 4 {
+				out = append(out, int64(int32(binary.LittleEndian.Uint32(raw[i:]))))
+			}
+		} else {
+			for _, v := range t.GetInt32Data() {
+				out = append(out, int64(v))
+			}
+		}
+	default:
+		return nil, false
+	}
+	return out, len(out) == n
 }
 
 func (inf *Inference) typ(name string) ValueType { return inf.Types[name] }
@@ -276,7 +320,7 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 		"Erf", "Neg", "Identity", "Abs", "Sign", "Floor", "Ceil", "Round", "Reciprocal", "Elu", "Selu",
 		"HardSigmoid", "Softplus", "Softsign", "LRN", "InstanceNormalization", "Gelu", "HardSwish", "Mish",
 		"Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
-		"ThresholdedRelu", "Celu", "Shrink", "Hardmax":
+		"ThresholdedRelu", "Celu", "Shrink", "Hardmax", "CumSum", "LpNormalization":
 		set(0, same)
 	case "Clip", "Dropout", "BatchNormalization", "LayerNormalization":
 		set(0, same)
@@ -350,6 +394,8 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 			vt.Shape = clone(a[:len(a)-1])
 		} else if len(a) == 1 && len(b) >= 2 {
 			vt.Shape = append(clone(b[:len(b)-2]), b[len(b)-1])
+		} else if len(a) == 1 && len(b) == 1 {
+			vt.Shape = []int64{} // a dot product
 		}
 		set(0, vt)
 	case "Conv", "MaxPool", "AveragePool", "LpPool":
@@ -707,8 +753,55 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 	case "NonZero":
 		set(0, ValueType{Elem: Int64})
 	case "TopK":
-		set(0, ValueType{Elem: x.Elem})
-		set(1, ValueType{Elem: Int64})
+		// The axis has K entries where K is known, elsewhere x's sizes.
+		vt := ValueType{Elem: x.Elem}
+		if x.Shape != nil {
+			vt.Shape = clone(x.Shape)
+			ax := normAxis(AttrIntOr(n, "axis", -1), len(x.Shape))
+			k := int64(-1)
+			if a := Attr(n, "k"); a != nil {
+				k = a.GetI()
+			} else if v, ok := inf.Ints[inf.in(n, 1)]; ok && len(v) == 1 {
+				k = v[0]
+			}
+			if ax >= 0 && ax < int64(len(vt.Shape)) {
+				vt.Shape[ax] = k
+			} else {
+				vt.Shape = nil
+			}
+		}
+		set(0, vt)
+		set(1, ValueType{Elem: Int64, Shape: clone(vt.Shape)})
+	case "GatherElements":
+		// The output has the indices' shape.
+		set(0, ValueType{Elem: x.Elem, Shape: clone(inf.typ(inf.in(n, 1)).Shape)})
+	case "DepthToSpace", "SpaceToDepth":
+		vt := ValueType{Elem: x.Elem}
+		if bs := AttrIntOr(n, "blocksize", 0); len(x.Shape) == 4 && bs > 0 {
+			vt.Shape = clone(x.Shape)
+			down := n.GetOpType() == "SpaceToDepth"
+			for i := 1; i < 4; i++ {
+				d := vt.Shape[i]
+				switch {
+				case d < 0:
+				case (i == 1) == down:
+					vt.Shape[i] = d * bs
+					if i == 1 {
+						vt.Shape[i] *= bs
+					}
+				default:
+					vt.Shape[i] = d / bs
+					if i == 1 {
+						vt.Shape[i] /= bs
+					}
+				}
+			}
+		}
+		set(0, vt)
+	case "Einsum":
+		set(0, inf.einsumType(n))
+	case "Resize":
+		set(0, inf.resizeType(n, x))
 	case "OneHot":
 		set(0, ValueType{Elem: inf.typ(inf.in(n, 2)).Elem})
 	case "Range":
@@ -938,5 +1031,172 @@ func (inf *Inference) convTransposeType(n *onnxpb.NodeProto, x ValueType) ValueT
 		}
 		vt.Shape = append(vt.Shape, o)
 	}
+	return vt
+}
+
+// einsumType infers an Einsum output: each output index takes its size
+// from an operand that has it (a static size where one has).
+func (inf *Inference) einsumType(n *onnxpb.NodeProto) ValueType {
+	ins := n.GetInput()
+	vt := ValueType{Elem: inf.typ(inf.in(n, 0)).Elem}
+	ranks := make([]int, len(ins))
+	for i, t := range ins {
+		ranks[i] = inf.typ(t).Rank()
+	}
+	terms, out, err := EinsumTerms(AttrStringOr(n, "equation", ""), ranks)
+	if err != nil {
+		return vt
+	}
+	size := map[rune]int64{}
+	for i, t := range terms {
+		s := inf.typ(ins[i]).Shape
+		if s == nil {
+			continue
+		}
+		for j, l := range t {
+			if d, ok := size[l]; !ok || d < 0 || d == 1 {
+				size[l] = s[j]
+			}
+		}
+	}
+	vt.Shape = make([]int64, 0, len(out))
+	for _, l := range out {
+		d, ok := size[l]
+		if !ok {
+			d = -1
+		}
+		vt.Shape = append(vt.Shape, d)
+	}
+	return vt
+}
+
+// EinsumTerms parses an Einsum equation for operands of the given ranks
+// (-1: unknown) into one subscript string per operand and one for the
+// output, each with one letter per axis: an ellipsis becomes letters the
+// equation does not use (needing the ranks of the operands that have
+// one), aligned from the right across operands, and an implicit output
+// (no "->") is the ellipsis axes followed by the letters that occur once,
+// in increasing order.
+func EinsumTerms(eq string, ranks []int) (terms []string, out string, err error) {
+	eq = strings.ReplaceAll(eq, " ", "")
+	lhs, rhs, explicit := strings.Cut(eq, "->")
+	parts := strings.Split(lhs, ",")
+	if len(parts) != len(ranks) {
+		return nil, "", fmt.Errorf("einsum equation %q has %d operands, the node %d", eq, len(parts), len(ranks))
+	}
+	used := map[rune]bool{}
+	for _, r := range eq {
+		used[r] = true
+	}
+	var free []rune
+	for _, r := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" {
+		if !used[r] {
+			free = append(free, r)
+		}
+	}
+	check := func(t string) error {
+		for _, r := range strings.ReplaceAll(t, "...", "") {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+				return fmt.Errorf("einsum equation %q: %q is not a subscript letter", eq, r)
+			}
+		}
+		if strings.Count(t, "...") > 1 || strings.Count(t, ".") != 3*strings.Count(t, "...") {
+			return fmt.Errorf("einsum equation %q: malformed ellipsis in %q", eq, t)
+		}
+		return nil
+	}
+	// ellipsis ranks
+	ell := make([]int, len(parts))
+	maxEll := 0
+	for i, t := range parts {
+		if err := check(t); err != nil {
+			return nil, "", err
+		}
+		if !strings.Contains(t, "...") {
+			continue
+		}
+		if ranks[i] < 0 {
+			return nil, "", fmt.Errorf("einsum equation %q: operand %d has an ellipsis and an unknown rank", eq, i)
+		}
+		ell[i] = ranks[i] - (len(t) - 3)
+		if ell[i] < 0 {
+			return nil, "", fmt.Errorf("einsum equation %q: operand %d has rank %d, below its subscripts", eq, i, ranks[i])
+		}
+		maxEll = max(maxEll, ell[i])
+	}
+	if maxEll > len(free) {
+		return nil, "", fmt.Errorf("einsum equation %q: too many ellipsis axes", eq)
+	}
+	ellLetters := string(free[:maxEll])
+	terms = make([]string, len(parts))
+	for i, t := range parts {
+		terms[i] = strings.Replace(t, "...", ellLetters[maxEll-ell[i]:], 1)
+		if ranks[i] >= 0 && len(terms[i]) != ranks[i] {
+			return nil, "", fmt.Errorf("einsum equation %q: operand %d has %d subscripts for rank %d", eq, i, len(terms[i]), ranks[i])
+		}
+	}
+	if explicit {
+		if err := check(rhs); err != nil {
+			return nil, "", err
+		}
+		return terms, strings.Replace(rhs, "...", ellLetters, 1), nil
+	}
+	count := map[rune]int{}
+	for _, t := range parts {
+		for _, r := range strings.ReplaceAll(t, "...", "") {
+			count[r]++
+		}
+	}
+	var once []rune
+	for r, k := range count {
+		if k == 1 {
+			once = append(once, r)
+		}
+	}
+	slices.Sort(once)
+	return terms, ellLetters + string(once), nil
+}
+
+// resizeType infers a Resize output from constant sizes, or from constant
+// scales (floor(size·scale), in float32 as ONNX Runtime computes it), on
+// the axes attribute's axes (all by default); an axis of unknown size
+// stays unknown unless its scale is 1.
+func (inf *Inference) resizeType(n *onnxpb.NodeProto, x ValueType) ValueType {
+	vt := ValueType{Elem: x.Elem}
+	if x.Shape == nil {
+		return vt
+	}
+	r := len(x.Shape)
+	axes := AttrIntsOr(n, "axes", nil)
+	if axes == nil {
+		for i := 0; i < r; i++ {
+			axes = append(axes, int64(i))
+		}
+	}
+	out := clone(x.Shape)
+	if v, ok := inf.Ints[inf.in(n, 3)]; ok && len(v) == len(axes) {
+		for i, a := range axes {
+			out[normAxis(a, r)] = v[i]
+		}
+		vt.Shape = out
+		return vt
+	}
+	ct := inf.Consts[inf.in(n, 2)]
+	if ct == nil {
+		return vt
+	}
+	sc, err := TensorValues(ct)
+	if err != nil || len(sc) != len(axes) {
+		return vt
+	}
+	for i, a := range axes {
+		ax := normAxis(a, r)
+		if s := float32(sc[i]); s != 1 && out[ax] >= 0 {
+			out[ax] = int64(float32(out[ax]) * s)
+		} else if s != 1 {
+			out[ax] = -1
+		}
+	}
+	vt.Shape = out
 	return vt
 }
