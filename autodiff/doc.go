@@ -39,6 +39,40 @@
 //     condition. Neither differentiates its integer or boolean input.
 //   - ConvTranspose's data gradient is the Conv with the same weights;
 //     auto_pad SAME_* and output_shape are not supported.
+//   - Slice with steps other than 1 (negative ones too), and Slice on axes
+//     of dynamic size, scatter the gradient as Gather does, with the index
+//     list start, start+step, … (a constant for a static axis size, Range
+//     of the run-time-clamped bounds otherwise); step-1 slices of static
+//     axes pad it back.
+//   - MatMul takes 1-D operands as numpy does ([K] as [1, K] on the left,
+//     [K, 1] on the right).
+//   - ReduceSumSquare, ReduceL1, ReduceL2, ReduceLogSumExp and ReduceProd
+//     take axes as an attribute or input and honour keepdims and
+//     noop_with_empty_axes (where ONNX Runtime still applies x², |x|,
+//     √(x²)); ReduceL1 uses sign(x), 0 at 0; ReduceL2 passes 0 where the
+//     norm is 0; ReduceProd is exact with zeros (the product of the other
+//     elements). LpNormalization supports p = 1 and 2.
+//   - GatherElements and TopK add the gradient at the positions read
+//     (ScatterElements with reduction=add from opset 16, OneHot before);
+//     TopK's indices output decides which of tied elements gets it (ONNX
+//     Runtime: the lower index). DepthToSpace (DCR, CRD) and SpaceToDepth
+//     apply the inverse permutation (CRD needs a static channel count);
+//     CumSum is a cumulative sum in the other direction.
+//   - Einsum's gradient for each operand is another Einsum of the output
+//     gradient and the other operands, broadcast along indices summed in
+//     that operand alone; an ellipsis is supported where its axes do not
+//     broadcast. An index repeated within one operand (a diagonal or
+//     trace, "ii->i") is not supported.
+//   - Resize is supported in nearest mode with constant scales or sizes
+//     and static sizes on the resized axes: a Gather per axis whose index
+//     list is computed as ONNX Runtime computes it, its gradient summing
+//     each element's copies. Linear and cubic modes, tf_crop_and_resize,
+//     half_pixel_symmetric and keep_aspect_ratio_policy other than stretch
+//     are refused.
+//   - Not supported (reported by Unsupported, refused by Build): Upsample
+//     (deprecated since opset 10), Scatter*, GatherND, the recurrent
+//     operators (LSTM, GRU, RNN), Loop, If, Scan, and the operators of
+//     other domains.
 //
 // The model Build returns can be extended after the gradient (Extend), for
 // example with an L∞ FGSM step (FGSMStep) or a PGD step (PGDStep), so that

@@ -60,6 +60,10 @@ type fdCase struct {
 	// (conv outputs) have near-ties that a 1e-2 step crosses use 1e-3,
 	// where rounding (~6e-8·|L|/h ≈ 2e-4 relative) still fits fdTol32.
 	step float64
+	// single runs every (perturbed) sample as a batch of its own, for
+	// graphs that use the batch axis as a data axis (a Squeeze of it
+	// makes a 1-D operand that depends on the input).
+	single bool
 }
 
 func randVals(r *rand.Rand, n int, lo, hi float64) []float64 {
@@ -200,7 +204,7 @@ func runFD(t *testing.T, fc fdCase) {
 		}
 		in = append(in, ortexec.Tensor{Shape: []int64{int64(nb)}, I64: lab})
 	}
-	out, err := s.Run(in)
+	out, err := runBatch(s, in, fc.single)
 	if err != nil {
 		t.Fatalf("run: %v", err)
 	}
@@ -251,4 +255,41 @@ func toF64(t ortexec.Tensor) []float64 {
 		out[i] = float64(v)
 	}
 	return out
+}
+
+// runBatch runs the session on in, at once or (single) one sample at a
+// time, and returns the outputs concatenated along the batch axis.
+func runBatch(s *ortexec.Session, in []ortexec.Tensor, single bool) ([]ortexec.Tensor, error) {
+	if !single {
+		return s.Run(in)
+	}
+	nb := int(in[0].Shape[0])
+	var all []ortexec.Tensor
+	for k := 0; k < nb; k++ {
+		one := make([]ortexec.Tensor, len(in))
+		for i, t := range in {
+			per := prod(t.Shape[1:])
+			one[i] = ortexec.Tensor{Shape: append([]int64{1}, t.Shape[1:]...)}
+			switch {
+			case t.F64 != nil:
+				one[i].F64 = t.F64[k*per : (k+1)*per]
+			case t.F32 != nil:
+				one[i].F32 = t.F32[k*per : (k+1)*per]
+			default:
+				one[i].I64 = t.I64[k*per : (k+1)*per]
+			}
+		}
+		out, err := s.Run(one)
+		if err != nil {
+			return nil, err
+		}
+		if all == nil {
+			all = make([]ortexec.Tensor, len(out))
+		}
+		for i, o := range out {
+			all[i].F64 = append(all[i].F64, o.F64...)
+			all[i].F32 = append(all[i].F32, o.F32...)
+		}
+	}
+	return all, nil
 }

@@ -387,14 +387,63 @@ func (c *ctx) swapLast(t string, r int) string {
 	return c.op("Transpose", []string{t}, onnx.AttrInts("perm", p...))
 }
 
+// ruleMatMul views a 1-D operand as a matrix, as MatMul does (numpy
+// semantics: a 1-D left operand [K] as [1, K], a 1-D right one as [K, 1],
+// the added axis removed from the result), and applies matMulGrad.
 func ruleMatMul(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	a, b := in(n, 0), in(n, 1)
 	sa, sb := c.shape(a), c.shape(b)
-	if len(sa) < 2 || len(sb) < 2 {
-		return nil, fmt.Errorf("operands of rank below 2 or of unknown rank are not supported")
-	}
-	g := gy[0]
 	os := c.shape(out(n, 0))
+	if len(sa) == 0 || len(sb) == 0 || os == nil {
+		return nil, fmt.Errorf("operands of rank 0 or of unknown rank are not supported")
+	}
+	a1, b1 := len(sa) == 1, len(sb) == 1
+	if !a1 && !b1 {
+		return c.matMulGrad(a, b, sa, sb, gy[0], os, need)
+	}
+	g, os2 := gy[0], append([]int64{}, os...)
+	switch {
+	case a1 && b1: // a dot product: the result is a scalar
+		g, os2 = c.b.Reshape(g, 1, 1), []int64{1, 1}
+	case a1: // [..., N] → [..., 1, N]
+		g = c.b.Unsqueeze(g, int64(len(os)-1))
+		os2 = append(append(os2[:len(os)-1:len(os)-1], 1), os[len(os)-1])
+	default: // [..., M] → [..., M, 1]
+		g = c.b.Unsqueeze(g, int64(len(os)))
+		os2 = append(os2, 1)
+	}
+	if a1 {
+		sa = []int64{1, sa[0]}
+		a = c.b.Unsqueeze(a, 0)
+		c.setType(a, c.elem(in(n, 0)), sa)
+	}
+	if b1 {
+		sb = []int64{sb[0], 1}
+		b = c.b.Unsqueeze(b, 1)
+		c.setType(b, c.elem(in(n, 1)), sb)
+	}
+	res, err := c.matMulGrad(a, b, sa, sb, g, os2, need)
+	if err != nil {
+		return nil, err
+	}
+	if a1 && res[0] != "" {
+		res[0] = c.b.Reshape(res[0], -1)
+	}
+	if b1 && res[1] != "" {
+		res[1] = c.b.Reshape(res[1], -1)
+	}
+	return res, nil
+}
+
+// setType records the static type of a tensor a rule made, for the rules
+// and helpers (sumTo) that read shapes by name.
+func (c *ctx) setType(t string, elem int32, shape []int64) {
+	c.inf.Types[t] = onnx.ValueType{Elem: elem, Shape: shape}
+}
+
+// matMulGrad is the rule of MatMul on operands a, b of rank 2 or more
+// (static shapes sa, sb) with result gradient g of static shape os.
+func (c *ctx) matMulGrad(a, b string, sa, sb []int64, g string, os []int64, need []bool) ([]string, error) {
 	res := make([]string, 2)
 	var err error
 	if need[0] {
@@ -802,6 +851,9 @@ func ruleSplit(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string,
 	return []string{c.op("Concat", parts, onnx.AttrInt("axis", ax))}, nil
 }
 
+// ruleSlice pads the gradient back to the input's size on step-1 axes of
+// static size; other axes (steps other than 1, including negative ones,
+// and axes of dynamic size) scatter it with sliceScatter.
 func ruleSlice(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	x := in(n, 0)
 	xs := c.shape(x)
@@ -812,14 +864,32 @@ func ruleSlice(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string,
 	if !ok {
 		return nil, fmt.Errorf("starts, ends, axes and steps must be constants")
 	}
+	g := gy[0]
+	gs := append([]int64{}, c.shape(out(n, 0))...)
+	if len(gs) != len(xs) {
+		return nil, fmt.Errorf("shape of %q unknown", out(n, 0))
+	}
 	pads := make([]int64, 2*len(xs))
+	scattered, padded := false, false
 	for i, a := range axes {
-		if steps[i] != 1 {
-			return nil, fmt.Errorf("step %d is not supported (only step 1)", steps[i])
+		if steps[i] == 0 {
+			return nil, fmt.Errorf("step 0 on axis %d is invalid", a)
+		}
+		if a < 0 || int(a) >= len(xs) {
+			return nil, fmt.Errorf("axis %d out of range for rank %d", a, len(xs))
 		}
 		d := xs[a]
-		if d < 0 {
-			return nil, fmt.Errorf("slicing dynamic axis %d of %q is not supported", a, x)
+		if steps[i] != 1 || d < 0 {
+			var err error
+			if g, err = c.sliceScatter(g, gs, x, int(a), st[i], en[i], steps[i], d); err != nil {
+				return nil, err
+			}
+			if g == "" { // the slice is empty: no element gets a gradient
+				return []string{c.zerosLike(x)}, nil
+			}
+			gs[a] = d
+			scattered = true
+			continue
 		}
 		b, e := onnx.ClampSlice(st[i], en[i], steps[i], d)
 		if e < b {
@@ -827,8 +897,12 @@ func ruleSlice(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string,
 		}
 		pads[a] = b
 		pads[int(a)+len(xs)] = d - e
+		padded = true
 	}
-	return []string{c.op("Pad", []string{gy[0], c.b.ConstI64(pads...)})}, nil
+	if scattered && !padded {
+		return []string{g}, nil
+	}
+	return []string{c.op("Pad", []string{g, c.b.ConstI64(pads...)})}, nil
 }
 
 func ruleClip(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {

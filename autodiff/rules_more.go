@@ -85,7 +85,6 @@ func ruleGather(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string
 	}
 	flat := c.b.Reshape(idx, -1)
 	oh := c.oneHotF(flat, depth, 0, x) // [D, K]
-	p, q := dimProd(xs, 0, int(ax)), dimProd(xs, int(ax)+1, r)
 	k := int64(-1)
 	if is := c.shape(idx); is != nil && (onnx.ValueType{Shape: is}).Known() {
 		k = 1
@@ -93,21 +92,34 @@ func ruleGather(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string
 			k *= d
 		}
 	}
+	gx := c.scatterMatMul(gy[0], oh, x, xs, int(ax), int(ax)+1, k) // [P, D, Q]
+	return []string{c.op("Reshape", []string{gx, c.b.Shape(x)}), ""}, nil
+}
+
+// scatterMatMul returns oh · g3, where oh is a one-hot matrix [D, K] and
+// g3 is g viewed as [P, K, Q]: P is the product of the sizes of axes
+// [0, from) of src, Q that of axes [to, r) (ss is src's static shape, r
+// its rank) and K the number of indices (k; -1 unknown). The result is
+// [P, D, Q]: each index's gradient added to the row it read.
+func (c *ctx) scatterMatMul(g, oh, src string, ss []int64, from, to int, k int64) string {
+	r := len(ss)
+	p, q := dimProd(ss, 0, from), dimProd(ss, to, r)
 	var g3 string
 	switch {
+	case p >= 0 && q >= 0 && k >= 0:
+		g3 = c.b.Reshape(g, p, k, q)
 	case p >= 0 && q >= 0:
-		g3 = c.b.Reshape(gy[0], p, k, q)
+		g3 = c.b.Reshape(g, p, -1, q)
 	case q >= 0 && k >= 0:
-		g3 = c.b.Reshape(gy[0], -1, k, q)
+		g3 = c.b.Reshape(g, -1, k, q)
 	case p >= 0 && k >= 0:
-		g3 = c.b.Reshape(gy[0], p, k, -1)
+		g3 = c.b.Reshape(g, p, k, -1)
 	default:
-		pt, qt := c.dimProdT(x, xs, 0, int(ax)), c.dimProdT(x, xs, int(ax)+1, r)
+		pt, qt := c.dimProdT(src, ss, 0, from), c.dimProdT(src, ss, to, r)
 		sh := c.op("Concat", []string{pt, c.b.ConstI64(-1), qt}, onnx.AttrInt("axis", 0))
-		g3 = c.op("Reshape", []string{gy[0], sh})
+		g3 = c.op("Reshape", []string{g, sh})
 	}
-	gx := c.op("MatMul", []string{oh, g3}) // [P, D, Q]
-	return []string{c.op("Reshape", []string{gx, c.b.Shape(x)}), ""}, nil
+	return c.op("MatMul", []string{oh, g3})
 }
 
 // ruleWhere passes the gradient to X where the condition holds and to Y

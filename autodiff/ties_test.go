@@ -96,3 +96,96 @@ func TestConvTransposeUnsupportedForms(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectionAndZeroGradients checks, on exact values where finite
+// differences cannot, that TopK routes the gradient to the positions its
+// indices output names (on a tie, ONNX Runtime's TopK takes the lower
+// index) and that ReduceProd's gradient is the product of the other
+// elements, exact with zeros. Each want is that rule applied by hand, with
+// the loss the sum of the output.
+func TestSelectionAndZeroGradients(t *testing.T) {
+	needORT(t)
+	for _, tc := range []struct {
+		name  string
+		x     []float32
+		build func(b *B, x string) string
+		want  []float64
+	}{
+		// top 2 of [1, 3, 3, 0]: positions 1 and 2
+		{"TopK_tie", []float32{1, 3, 3, 0}, func(b *B, x string) string {
+			return b.Node("TopK", []string{x, b.ConstI64(2)}, 2, ai("axis", 1))[0]
+		}, []float64{0, 1, 1, 0}},
+		// top 1 of [2, 5, 5, 5]: position 1, the first of the tied
+		{"TopK_three_tied_first", []float32{2, 5, 5, 5}, func(b *B, x string) string {
+			return b.Node("TopK", []string{x, b.ConstI64(1)}, 2, ai("axis", 1))[0]
+		}, []float64{0, 1, 0, 0}},
+		// no zero: y/x with y = 2·(−1)·0.5·4 = −4
+		{"ReduceProd_no_zero", []float32{2, -1, 0.5, 4}, func(b *B, x string) string {
+			return b.Reduce("ReduceProd", x, []int64{1}, false)
+		}, []float64{-2, 4, -8, -1}},
+		// one zero: it gets 2·3·0.5 = 3, the others 0
+		{"ReduceProd_one_zero", []float32{2, 0, 3, 0.5}, func(b *B, x string) string {
+			return b.Reduce("ReduceProd", x, []int64{1}, false)
+		}, []float64{0, 3, 0, 0}},
+		// two zeros: every product of three others has a zero factor
+		{"ReduceProd_two_zeros", []float32{0, 0, 3, 1}, func(b *B, x string) string {
+			return b.Reduce("ReduceProd", x, []int64{1}, true)
+		}, []float64{0, 0, 0, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := onnx.NewModel(tc.name, 17)
+			b := onnx.NewBuilder(m, "t/")
+			b.AddInput("x", onnx.Float32, []int64{-1, int64(len(tc.x))}, "N")
+			y := tc.build(b, "x")
+			b.AddOutput(y, onnx.Float32, nil)
+			s, _ := gradModel(t, m, autodiff.Spec{Loss: autodiff.LossReduce, Tensor: y}, ortexec.Options{IntraOpThreads: 1})
+			out, err := s.Run([]ortexec.Tensor{{Shape: []int64{1, int64(len(tc.x))}, F32: tc.x}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range tc.want {
+				if g := float64(out[1].F32[i]); math.Abs(g-w) > tieTol || math.IsNaN(g) {
+					t.Errorf("x = %v: gradient[%d] = %g, want %g", tc.x, i, g, w)
+				}
+			}
+		})
+	}
+}
+
+// TestExtraUnsupportedForms checks that the forms of the newer rules
+// without a gradient fail the build with exit code 2 and a message naming
+// them: an Einsum index repeated within an operand (a diagonal), an
+// LpNormalization with p other than 1 and 2, a CRD DepthToSpace whose
+// channel count is unknown and a Resize in linear mode.
+func TestExtraUnsupportedForms(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		shape []int64
+		build func(b *B, x string) string
+		want  string
+	}{
+		{"einsum_diagonal", []int64{-1, 3, 3}, func(b *B, x string) string {
+			return b.Op("Einsum", []string{x}, as("equation", "bii->bi"))
+		}, `"bii->bi"`},
+		{"lpnorm_p3", []int64{-1, 3}, func(b *B, x string) string {
+			return b.Op("LpNormalization", []string{x}, ai("p", 3))
+		}, "p=3"},
+		{"depthtospace_crd_dynamic_channels", []int64{-1, -1, 2, 2}, func(b *B, x string) string {
+			return b.Op("DepthToSpace", []string{x}, ai("blocksize", 2), as("mode", "CRD"))
+		}, "channel count"},
+		{"resize_linear", []int64{-1, 1, 2, 2}, func(b *B, x string) string {
+			sc := b.ConstFloat("scales", onnx.Float32, []int64{4}, []float64{1, 1, 2, 2})
+			return b.Op("Resize", []string{x, "", sc}, as("mode", "linear"))
+		}, `mode "linear"`},
+	} {
+		m := onnx.NewModel(tc.name, 17)
+		b := onnx.NewBuilder(m, "t/")
+		b.AddInput("x", onnx.Float32, tc.shape, "N")
+		y := b.Op("Tanh", []string{tc.build(b, "x")})
+		b.AddOutput(y, onnx.Float32, nil)
+		_, err := autodiff.Build(m, autodiff.Spec{Loss: autodiff.LossReduce, Tensor: y})
+		if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v (code %d), want code 2 mentioning %q", tc.name, err, errs.Code(err, 0), tc.want)
+		}
+	}
+}
