@@ -95,6 +95,24 @@ func svgURI(p *plot.Plot) (string, error) {
 	return "data:image/svg+xml;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
 
+// diagonalPlot returns a plot of the unit square with its dashed grey
+// diagonal, labelled diag in the legend (bottom right): the frame of ROC
+// curves and reliability diagrams.
+func diagonalPlot(title, x, y, diag string) (*plot.Plot, error) {
+	p := newPlot(title, x, y)
+	p.Legend.Top, p.Legend.Left = false, false
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
+	line, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}})
+	if err != nil {
+		return nil, err
+	}
+	line.Color = color.Gray{Y: 160}
+	line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(line)
+	p.Legend.Add(diag, line)
+	return p, nil
+}
+
 func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
@@ -231,17 +249,10 @@ func rocChart(suite string, attacks map[string]any) ([]figure, error) {
 	if len(args) == 0 {
 		return nil, nil // "attacks" without ROC points: not a membership suite
 	}
-	p := newPlot(suite+": ROC of the attacks", "false positive rate", "true positive rate")
-	p.Legend.Top, p.Legend.Left = false, false
-	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
-	diag, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}})
+	p, err := diagonalPlot(suite+": ROC of the attacks", "false positive rate", "true positive rate", "chance")
 	if err != nil {
 		return nil, err
 	}
-	diag.Color = color.Gray{Y: 160}
-	diag.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	p.Add(diag)
-	p.Legend.Add("chance", diag)
 	if err := plotutil.AddLines(p, args...); err != nil {
 		return nil, err
 	}
@@ -326,17 +337,10 @@ func reliabilityChart(suite string, bins []any) ([]figure, error) {
 	if len(xys) == 0 {
 		return nil, nil
 	}
-	p := newPlot(suite+": reliability diagram", "mean confidence in bin", "accuracy in bin")
-	p.Legend.Top, p.Legend.Left = false, false
-	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
-	diag, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 1}})
+	p, err := diagonalPlot(suite+": reliability diagram", "mean confidence in bin", "accuracy in bin", "perfect calibration")
 	if err != nil {
 		return nil, err
 	}
-	diag.Color = color.Gray{Y: 160}
-	diag.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-	p.Add(diag)
-	p.Legend.Add("perfect calibration", diag)
 	if err := plotutil.AddLinePoints(p, "model", xys); err != nil {
 		return nil, err
 	}
