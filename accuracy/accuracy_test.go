@@ -8,8 +8,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/gauntlet-ml/gauntlet/cuda"
-	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -35,23 +34,12 @@ type reference struct {
 	ECE            float64    `json:"ece"`
 }
 
+// digitsTarget is suitetest.Digits run on workers in batches of batch.
 func digitsTarget(t *testing.T, model string, workers, batch int) *suite.Target {
 	t.Helper()
-	env, err := runtime.Init(testutil.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := runtime.Open(env, testutil.Example(t, model), runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	ds, err := data.Load(data.Spec{X: "digits_eval_x.npy", Y: "digits_eval_y.npy"}, testutil.Example(t, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &suite.Target{Model: sess.Model(), Session: sess, Data: ds, Classes: sess.NumClasses(),
-		OutputKind: sess.OutputKind(), BatchSize: batch, Pool: runtime.Pool{Workers: workers}, ConfidenceLevel: 0.95}
+	tg := suitetest.Digits(t, model)
+	tg.BatchSize, tg.Pool = batch, runtime.Pool{Workers: workers}
+	return tg
 }
 
 func TestAgainstReference(t *testing.T) {

@@ -9,10 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gauntlet-ml/gauntlet/cuda"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
-	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
 	"github.com/gauntlet-ml/gauntlet/onnx"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -43,24 +42,12 @@ func linearTarget(t *testing.T, w []float64, csv string) *suite.Target {
 	if err := os.WriteFile(filepath.Join(dir, "data.csv"), []byte(csv), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	env, err := runtime.Init(testutil.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := runtime.Open(env, path, runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1, OutputKind: runtime.Logits})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	ds, err := data.Load(data.Spec{CSV: "data.csv", Label: "label", Keep: []string{"sex"}}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ds.FitInput(sess.Input().Name, sess.Input().Shape); err != nil {
-		t.Fatal(err)
-	}
-	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, Data: ds, Classes: 2, OutputKind: sess.OutputKind(),
-		BatchSize: 4, Pool: runtime.Pool{Workers: 2}, ConfidenceLevel: 0.95}
+	opt := suitetest.CPU()
+	opt.OutputKind = runtime.Logits
+	ds := suitetest.Load(t, data.Spec{CSV: "data.csv", Label: "label", Keep: []string{"sex"}}, dir)
+	tg := suitetest.OpenWith(t, path, ds, opt)
+	tg.Classes, tg.BatchSize, tg.Pool = 2, 4, runtime.Pool{Workers: 2}
+	return tg
 }
 
 func runCfg(t *testing.T, tg *suite.Target, raw map[string]any) (*suite.Result, error) {

@@ -1,7 +1,6 @@
 package fairness
 
 import (
-	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -9,8 +8,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/gauntlet-ml/gauntlet/cuda"
-	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -54,34 +52,13 @@ type aifRef struct {
 	Theil      float64 `json:"theil_index"`
 }
 
-// adultTarget opens shared/fixtures/tabular/adult_mlp.onnx on
-// adult_test.csv: the 48 num_/cat_ columns are the features (README.md:
-// every column but label, sex, race, age), sex and race are kept.
+// adultTarget is suitetest.Adult with batches of 512 and the fairness
+// suite's seed derived from run seed 1.
 func adultTarget(t *testing.T, workers int) *suite.Target {
 	t.Helper()
-	dir := testutil.Shared(t, "fixtures/tabular")
-	env, err := runtime.Init(testutil.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sess, err := runtime.Open(env, filepath.Join(dir, "adult_mlp.onnx"), runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	ds, err := data.Load(data.Spec{CSV: "adult_test.csv", Label: "label", Keep: []string{"sex", "race"}, Exclude: []string{"age"}}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ds.FitInput(sess.Input().Name, sess.Input().Shape); err != nil {
-		t.Fatal(err)
-	}
-	if err := ds.Validate(sess.NumClasses()); err != nil {
-		t.Fatal(err)
-	}
-	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, Data: ds, Classes: sess.NumClasses(),
-		OutputKind: sess.OutputKind(), BatchSize: 512, Pool: runtime.Pool{Workers: workers},
-		Seed: suite.DeriveSeed(1, "fairness"), ConfidenceLevel: 0.95}
+	tg := suitetest.Adult(t)
+	tg.BatchSize, tg.Pool, tg.Seed = 512, runtime.Pool{Workers: workers}, suite.DeriveSeed(1, "fairness")
+	return tg
 }
 
 func readAdultRef(t *testing.T) (adultRef, map[string]map[string]any) {
@@ -110,15 +87,7 @@ func readAdultRef(t *testing.T) (adultRef, map[string]map[string]any) {
 
 func runAdult(t *testing.T, tg *suite.Target, raw map[string]any) *suite.Result {
 	t.Helper()
-	cfg, err := Suite{}.Decode(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Suite{}.Run(context.Background(), tg, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return suitetest.Run(t, Suite{}, tg, raw)
 }
 
 // TestAgainstFairlearnAIF360 checks every figure of the adult_mlp entry of

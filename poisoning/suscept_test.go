@@ -4,14 +4,14 @@ import (
 	"math"
 	"testing"
 
-	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
 // digitsTarget is the 8×8 digits CNN (examples/) with its 400 eval images.
 func digitsTarget(t testing.TB) *suite.Target {
 	t.Helper()
-	return target(t, testutil.Example(t, "digits_cnn.onnx"), "digits_eval_x.npy", "digits_eval_y.npy")
+	return withSettings(t, suitetest.Digits(t, "digits_cnn.onnx"))
 }
 
 // TestSusceptibilityDigits poisons the committed 1397-image digits

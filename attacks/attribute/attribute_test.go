@@ -2,54 +2,25 @@ package attribute
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/gauntlet-ml/gauntlet/cuda"
-	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
-	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
+// adultTarget is suitetest.Adult with seed 11.
 func adultTarget(t *testing.T, workers, batch int) *suite.Target {
 	t.Helper()
-	dir := testutil.Shared(t, "fixtures/tabular")
-	env, err := runtime.Init(testutil.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
-	sess, err := runtime.Open(env, filepath.Join(dir, "adult_mlp.onnx"), opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	ds, err := data.Load(data.Spec{CSV: "adult_test.csv", Label: "label", Keep: []string{"sex", "race"}, Exclude: []string{"age"}}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in := sess.Input()
-	if err := ds.FitInput(in.Name, in.Shape); err != nil {
-		t.Fatal(err)
-	}
-	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt, Data: ds, Classes: sess.NumClasses(),
-		OutputKind: sess.OutputKind(), BatchSize: batch, Pool: runtime.Pool{Workers: workers}, ConfidenceLevel: 0.95,
-		BaseDir: dir, Seed: 11}
+	tg := suitetest.Adult(t)
+	tg.BatchSize, tg.Pool, tg.Seed = batch, runtime.Pool{Workers: workers}, 11
+	return tg
 }
 
 func run(t *testing.T, tg *suite.Target, raw map[string]any) *suite.Result {
 	t.Helper()
-	cfg, err := Suite{}.Decode(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Suite{}.Run(context.Background(), tg, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return suitetest.Run(t, Suite{}, tg, raw)
 }
 
 func TestAdultSex(t *testing.T) {

@@ -15,45 +15,62 @@ import (
 	"time"
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
-	"github.com/gauntlet-ml/gauntlet/cuda"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/onnx"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
-// openTarget opens model (relative to dir) and its evaluation data on one
-// ORT thread per worker.
+// openTarget opens model (relative to dir) on the CPU and the first limit
+// samples (all when limit is 0) of its evaluation data, in the shape they
+// are stored in (not fitted to the model input).
 func openTarget(t testing.TB, model string, spec data.Spec, dir string, workers, batch int, limit int) *suite.Target {
 	t.Helper()
-	env, err := runtime.Init(testutil.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
-	sess, err := runtime.Open(env, filepath.Join(dir, model), opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	ds, err := data.Load(spec, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds := suitetest.Load(t, spec, dir)
 	if limit > 0 && limit < ds.N {
 		ds.X = ds.X[:limit*ds.SampleSize()]
 		ds.Y = ds.Y[:limit]
 		ds.N = limit
 	}
-	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt, Data: ds,
-		Range: [2]float64{0, 1}, Classes: sess.NumClasses(), OutputKind: sess.OutputKind(), BatchSize: batch,
-		Pool: runtime.Pool{Workers: workers}, Seed: 20260101, OutDir: t.TempDir(), ConfidenceLevel: 0.95}
+	tg := suitetest.Open(t, filepath.Join(dir, model), nil)
+	tg.Data = ds
+	return withSettings(t, tg, workers, batch)
 }
 
+// withSettings sets the evasion tests' run settings on tg: data.range
+// [0, 1], seed 20260101, a temporary OutDir, and workers and batch.
+func withSettings(t testing.TB, tg *suite.Target, workers, batch int) *suite.Target {
+	tg.Range, tg.BatchSize, tg.Pool, tg.Seed, tg.OutDir = [2]float64{0, 1}, batch, runtime.Pool{Workers: workers}, 20260101, t.TempDir()
+	return tg
+}
+
+// digits is suitetest.Digits with withSettings.
 func digits(t testing.TB, model string, workers, batch int) *suite.Target {
-	return openTarget(t, model, data.Spec{X: "digits_eval_x.npy", Y: "digits_eval_y.npy"}, testutil.Example(t, ""), workers, batch, 0)
+	t.Helper()
+	return withSettings(t, suitetest.Digits(t, model), workers, batch)
+}
+
+// ownLabels returns the predictions of sess, with k classes, on the n
+// samples x, run in one batch.
+func ownLabels(t testing.TB, sess *runtime.Session, x []float32, n, k int) []int64 {
+	t.Helper()
+	r, err := sess.NewRunner(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out, err := r.Run(context.Background(), x, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := make([]int64, n)
+	for i := range y {
+		y[i] = int64(argmax(out[i*k : (i+1)*k]))
+	}
+	return y
 }
 
 func decode(t testing.TB, raw map[string]any) Config {
@@ -630,42 +647,20 @@ func TestNoGradientRule(t *testing.T) {
 	if err := m.Save(path); err != nil {
 		t.Fatal(err)
 	}
-	env, err := runtime.Init(testutil.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
-	sess, err := runtime.Open(env, path, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	tg := suitetest.Open(t, path, nil)
 	x := make([]float32, n*f)
 	for i := range x {
 		x[i] = rng.Float32()
 	}
 	// labels: the model's own predictions, so every sample is attackable
-	r, err := sess.NewRunner(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := r.Run(context.Background(), x, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y := make([]int64, n)
-	for i := range y {
-		y[i] = int64(argmax(out[i*k : (i+1)*k]))
-	}
-	r.Close()
-	tg := &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt,
-		Data: &data.Dataset{X: x, N: n, SampleShape: []int{f}, Y: y}, Range: [2]float64{0, 1}, Classes: k,
-		OutputKind: runtime.Logits, BatchSize: 16, Pool: runtime.Pool{Workers: 2}, Seed: 7, ConfidenceLevel: 0.95}
+	tg.Data = &data.Dataset{X: x, N: n, SampleShape: []int{f}, Y: ownLabels(t, tg.Session, x, n, k)}
+	tg.Range, tg.Classes, tg.OutputKind = [2]float64{0, 1}, k, runtime.Logits
+	tg.BatchSize, tg.Pool, tg.Seed = 16, runtime.Pool{Workers: 2}, 7
 	raw := func(mode string) map[string]any {
 		return map[string]any{"gradient_mode": mode, "attacks": []any{
 			map[string]any{"name": "pgd", "eps": []any{0.3}, "steps": 10, "step_size": 0.05}}}
 	}
-	_, err = Suite{}.Run(context.Background(), tg, decode(t, raw("exact")))
+	_, err := Suite{}.Run(context.Background(), tg, decode(t, raw("exact")))
 	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "Atan") {
 		t.Fatalf("gradient_mode exact on an Atan model: got %v, want an exit-2 error naming Atan", err)
 	}
@@ -764,36 +759,15 @@ func TestCancel(t *testing.T) {
 // every sample is attacked.
 func selfLabelled(t *testing.T, model string, n, batch int, seed uint64) *suite.Target {
 	t.Helper()
-	env, err := runtime.Init(testutil.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
-	sess, err := runtime.Open(env, filepath.Join(testutil.RepoRoot(t), "runtime", "testdata", model), opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	d, k := sess.SampleSize(), sess.NumClasses()
+	tg := suitetest.Open(t, filepath.Join(testutil.RepoRoot(t), "runtime", "testdata", model), nil)
+	d, k := tg.Session.SampleSize(), tg.Classes
 	rng := rand.New(rand.NewPCG(seed, seed+1))
 	x := make([]float32, n*d)
 	for i := range x {
 		x[i] = rng.Float32()
 	}
-	r, err := sess.NewRunner(n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	out, err := r.Run(context.Background(), x, n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	y := make([]int64, n)
-	for i := range y {
-		y[i] = int64(argmax(out[i*k : (i+1)*k]))
-	}
-	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt,
-		Data: &data.Dataset{X: x, N: n, SampleShape: []int{d}, Y: y}, Range: [2]float64{0, 1}, Classes: k,
-		OutputKind: runtime.Logits, BatchSize: batch, Pool: runtime.Pool{Workers: 2}, Seed: 7, ConfidenceLevel: 0.95}
+	tg.Data = &data.Dataset{X: x, N: n, SampleShape: []int{d}, Y: ownLabels(t, tg.Session, x, n, k)}
+	tg.Range, tg.OutputKind = [2]float64{0, 1}, runtime.Logits
+	tg.BatchSize, tg.Pool, tg.Seed = batch, runtime.Pool{Workers: 2}, 7
+	return tg
 }

@@ -21,7 +21,7 @@ func digitsOracleMode(tb testing.TB, n int, mode string) (oracle, Config) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tg := targetTB(tb, testutil.Example(tb, "digits_cnn.onnx"), ds)
+	tg := target(tb, testutil.Example(tb, "digits_cnn.onnx"), ds, "")
 	c, _ := Suite{}.Decode(map[string]any{"steps": 10, "tv": 0.01, "l2": 0.01, "nes_pairs": 4})
 	cfg := c.(Config)
 	var g *runtime.Graph

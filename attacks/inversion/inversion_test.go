@@ -8,58 +8,30 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gauntlet-ml/gauntlet/cuda"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
-func target(t *testing.T, model string, ds *data.Dataset, out string) *suite.Target {
+// target opens model on the CPU with ds (may be nil) fitted to its input,
+// batches of 64 on one worker, data.range [0, 1], seed 5 and artifacts in
+// out ("" for none).
+func target(t testing.TB, model string, ds *data.Dataset, out string) *suite.Target {
 	t.Helper()
-	tg := targetTB(t, model, ds)
-	tg.OutDir = out
+	tg := suitetest.Open(t, model, ds)
+	tg.BatchSize, tg.Pool, tg.Range, tg.Seed, tg.OutDir = 64, runtime.Pool{Workers: 1}, [2]float64{0, 1}, 5, out
 	return tg
 }
 
-func targetTB(t testing.TB, model string, ds *data.Dataset) *suite.Target {
-	t.Helper()
-	env, err := runtime.Init(testutil.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
-	sess, err := runtime.Open(env, model, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	if ds != nil {
-		if err := ds.FitInput(sess.Input().Name, sess.Input().Shape); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt, Data: ds, Classes: sess.NumClasses(),
-		OutputKind: sess.OutputKind(), BatchSize: 64, Pool: runtime.Pool{Workers: 1}, ConfidenceLevel: 0.95,
-		BaseDir: filepath.Dir(model), Range: [2]float64{0, 1}, Seed: 5}
-}
-
+// run runs the suite on tg with raw (suitetest.Run); every metric must
+// have a value.
 func run(t *testing.T, tg *suite.Target, raw map[string]any) *suite.Result {
 	t.Helper()
-	cfg, err := Suite{}.Decode(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Suite{}.Run(context.Background(), tg, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range (Suite{}).Metrics(cfg, tg.Classes) {
-		if _, ok := res.Metrics[k]; !ok {
-			t.Errorf("metric %s listed but not produced", k)
-		}
-	}
+	res := suitetest.Run(t, Suite{}, tg, raw)
+	suitetest.Defined(t, res)
 	return res
 }
 

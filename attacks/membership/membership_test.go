@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gauntlet-ml/gauntlet/cuda"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -31,21 +31,13 @@ const (
 	exactTol        = 1e-12 // ratios of integer counts
 )
 
+// target opens model on the CPU without evaluation data (the suite loads
+// its members and nonmembers from BaseDir, the model's folder), with seed 7.
 func target(t *testing.T, model string, workers, batch int) *suite.Target {
 	t.Helper()
-	env, err := runtime.Init(testutil.ORTLibrary(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := runtime.Options{Device: cuda.Device{Kind: cuda.CPU}, IntraOpThreads: 1}
-	sess, err := runtime.Open(env, model, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sess.Close() })
-	return &suite.Target{Model: sess.Model(), Session: sess, Env: env, SessionOptions: opt, Classes: sess.NumClasses(),
-		OutputKind: sess.OutputKind(), BatchSize: batch, Pool: runtime.Pool{Workers: workers}, ConfidenceLevel: 0.95,
-		BaseDir: filepath.Dir(model), Seed: 7}
+	tg := suitetest.Open(t, model, nil)
+	tg.BatchSize, tg.Pool, tg.Seed = batch, runtime.Pool{Workers: workers}, 7
+	return tg
 }
 
 type refAttack struct {
@@ -67,21 +59,12 @@ func readJSON(t *testing.T, path string, v any) {
 	}
 }
 
+// runSuite runs the suite on tg with raw (suitetest.Run); every metric
+// must have a value.
 func runSuite(t *testing.T, tg *suite.Target, raw map[string]any) *suite.Result {
 	t.Helper()
-	cfg, err := Suite{}.Decode(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Suite{}.Run(context.Background(), tg, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range (Suite{}).Metrics(cfg, tg.Classes) {
-		if _, ok := res.Metrics[k]; !ok {
-			t.Errorf("metric %s listed but not produced", k)
-		}
-	}
+	res := suitetest.Run(t, Suite{}, tg, raw)
+	suitetest.Defined(t, res)
 	return res
 }
 

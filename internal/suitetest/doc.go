@@ -1,0 +1,8 @@
+// Package suitetest builds what suite tests share: a Target opened the way
+// the engine opens one (CPU execution provider, one intra-op thread, the
+// session closed with the test) and a runner that checks a suite's result
+// against the metrics the suite lists.
+//
+// It is for tests only. It imports runtime, cuda, data and suite, so those
+// packages' own tests must not use it.
+package suitetest
