@@ -150,7 +150,7 @@ func (g *loopRig) measure(t *testing.T, norm string, eps float64, reset func(), 
 		}
 	}
 	run()
-	return testing.AllocsPerRun(3, run)
+	return allocsPerRun(3, run)
 }
 
 // maxQueries is the largest per-sample query count of the last run, and
@@ -232,10 +232,10 @@ func TestRunnerTailSwitchAllocs(t *testing.T) {
 		}
 	}
 	perCall := float64(ortAllocsPerCall + fwdTensors*ortAllocsPerTensor)
-	if got := testing.AllocsPerRun(10, func() { run(48) }); got != perCall {
+	if got := allocsPerRun(10, func() { run(48) }); got != perCall {
 		t.Errorf("one tail: %v allocations per call, want %v", got, perCall)
 	}
-	got := testing.AllocsPerRun(10, func() { run(48); run(36) })
+	got := allocsPerRun(10, func() { run(48); run(36) })
 	if want := 2 * (perCall + runnerTailAllocs); got != want {
 		t.Errorf("alternating tails: %v allocations per two calls, want %v: update runnerTailAllocs to %v",
 			got, want, got/2-perCall)
@@ -393,4 +393,17 @@ func TestNESLoopAllocs(t *testing.T) {
 			t.Errorf("nes eval, chunks of %d: %v allocations, want ≤ %v", chunk, got, want)
 		}
 	}
+}
+
+// allocsPerRun is testing.AllocsPerRun, the least of three measurements.
+// AllocsPerRun counts the allocations of the whole process, so a stray one
+// of another goroutine (the runtime's, a finalizer's) under CI load must
+// not read as the loop's own; an allocation of the loop itself shows in
+// every measurement.
+func allocsPerRun(runs int, f func()) float64 {
+	least := testing.AllocsPerRun(runs, f)
+	for range 2 {
+		least = min(least, testing.AllocsPerRun(runs, f))
+	}
+	return least
 }

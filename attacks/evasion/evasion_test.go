@@ -481,7 +481,7 @@ func TestPGDLoopAllocs(t *testing.T) {
 			}
 		}
 		run()
-		got := testing.AllocsPerRun(3, run)
+		got := allocsPerRun(3, run)
 		if want := perCall * (steps + 1); got > want {
 			t.Errorf("pgd %s: %v allocations per batch, want ≤ %v (onnxruntime_go's own)", norm, got, want)
 		}

@@ -2,6 +2,7 @@ package inversion
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/data"
@@ -45,6 +46,11 @@ func digitsOracleMode(tb testing.TB, n int, mode string) (oracle, Config) {
 // buffers are made once per descent.
 // The estimated (NES) oracle likewise: reseeding each row's stream per
 // step allocates nothing.
+// allocSlack is the number of allocations beyond the ORT calls' own that
+// ten extra steps may show without one being a per-step allocation (which
+// would add at least ten).
+const allocSlack = 10
+
 func TestDescendAllocatesNothingPerStep(t *testing.T) {
 	for _, mode := range []string{GradExact, GradEstimated} {
 		t.Run(mode, func(t *testing.T) {
@@ -78,7 +84,12 @@ func TestDescendAllocatesNothingPerStep(t *testing.T) {
 					}
 				})
 			}
-			if a, b := measure(10), measure(20); b-a != 10*run {
+			// Ten more steps must cost exactly ten more ORT calls' worth. A
+			// per-step allocation adds at least 10; testing.AllocsPerRun counts
+			// the whole process and rounds down its mean over 5 runs, so a
+			// stray background allocation under load (seen in CI) can shift
+			// either figure by 1.
+			if a, b := measure(10), measure(20); math.Abs(b-a-10*run) >= allocSlack {
 				t.Errorf("allocations: %v for 10 steps, %v for 20; ORT calls alone make %v each", a, b, run)
 			}
 		})
