@@ -6,6 +6,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/autodiff/ortexec"
+	"github.com/gauntlet-ml/gauntlet/cuda"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/onnx"
@@ -28,6 +29,9 @@ type Options struct {
 	LibraryPath string
 	// Progress, when set, is called after each batch with the samples done.
 	Progress func(done, total int)
+	// Device is the execution provider to run the gradient graph on (the
+	// zero value: CPU); see ortexec.Options.Device.
+	Device cuda.Device
 }
 
 // Result holds per-sample gradients and losses.
@@ -41,6 +45,8 @@ type Result struct {
 	Shape []int
 	// Names are the tensors of the gradient graph that was run.
 	Names autodiff.Names
+	// Provider is the execution provider the graph ran on.
+	Provider cuda.Resolved
 }
 
 // Compute builds m's gradient graph for opt.Spec and returns the gradient
@@ -78,7 +84,7 @@ func Compute(ctx context.Context, m *onnx.Model, d *data.Dataset, opt Options) (
 	if nm.Labels != "" {
 		ins = append(ins, nm.Labels)
 	}
-	s, err := ortexec.NewSession(gm.Bytes, ins, []string{nm.Loss, nm.Grad}, ortexec.Options{IntraOpThreads: opt.IntraOpThreads})
+	s, err := ortexec.NewSession(gm.Bytes, ins, []string{nm.Loss, nm.Grad}, ortexec.Options{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device})
 	if err != nil {
 		return nil, fmt.Errorf("gradient graph of %s: %w", modelName(m), err)
 	}
@@ -93,7 +99,7 @@ func Compute(ctx context.Context, m *onnx.Model, d *data.Dataset, opt Options) (
 	if fixed {
 		batch = int(nm.Shape[0])
 	}
-	res := &Result{Grad: make([]float32, d.N*per), Loss: make([]float32, d.N), Names: nm}
+	res := &Result{Grad: make([]float32, d.N*per), Loss: make([]float32, d.N), Names: nm, Provider: s.Provider()}
 	res.Shape = append([]int{d.N}, d.SampleShape...)
 	sampleShape := make([]int64, len(d.SampleShape))
 	for i, v := range d.SampleShape {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
+	"github.com/gauntlet-ml/gauntlet/cuda"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/onnx"
@@ -23,6 +24,7 @@ type Args struct {
 	Out                             string // --out: gradients, float32 .npy with x's shape
 	PNGDir                          string // --png: one saliency PNG per sample
 	Batch, IntraOpThreads           int
+	Device                          string // --device: cpu (default), cuda[:N], tensorrt[:N] or auto
 	LibraryPath                     string // the ONNX Runtime library ("": found as in ortexec)
 	Progress                        func(done, total int)
 }
@@ -37,6 +39,11 @@ type Summary struct {
 	Names   autodiff.Names `json:"-"`
 	// MeanLoss is the mean per-sample loss, a quick sanity figure.
 	MeanLoss float64 `json:"mean_loss"`
+	// ExecutionProvider and Device say where the gradient graph ran;
+	// Fallback, why not on the GPU asked for under device auto.
+	ExecutionProvider string `json:"execution_provider"`
+	Device            string `json:"device"`
+	Fallback          string `json:"fallback,omitempty"`
 }
 
 // Run loads the model and data, computes the per-sample input gradients
@@ -51,6 +58,10 @@ func Run(ctx context.Context, a Args) (*Summary, error) {
 	}
 	if a.Out == "" && a.PNGDir == "" {
 		return nil, errs.Invalidf("grad: nothing to write: give --out and/or --png")
+	}
+	dev, err := cuda.ParseDevice(a.Device)
+	if err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("grad --device: %w", err))
 	}
 	m, err := onnx.Load(a.Model)
 	if err != nil {
@@ -74,11 +85,13 @@ func Run(ctx context.Context, a Args) (*Summary, error) {
 		IntraOpThreads: a.IntraOpThreads,
 		LibraryPath:    a.LibraryPath,
 		Progress:       a.Progress,
+		Device:         dev,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("grad %s: %w", a.Model, err)
 	}
-	sum := &Summary{Samples: res.Shape[0], Shape: res.Shape, Loss: head, Out: a.Out, Names: res.Names}
+	sum := &Summary{Samples: res.Shape[0], Shape: res.Shape, Loss: head, Out: a.Out, Names: res.Names,
+		ExecutionProvider: res.Provider.Provider, Device: res.Provider.Device, Fallback: res.Provider.Fallback}
 	for _, l := range res.Loss {
 		sum.MeanLoss += float64(l)
 	}

@@ -10,6 +10,7 @@ import (
 
 	ort "github.com/yalue/onnxruntime_go"
 
+	"github.com/gauntlet-ml/gauntlet/cuda"
 	gruntime "github.com/gauntlet-ml/gauntlet/runtime"
 )
 
@@ -108,14 +109,24 @@ type Options struct {
 	// ProfilePrefix, when set, turns on ORT's profiler; the JSON trace is
 	// written to a file starting with this prefix when the session closes.
 	ProfilePrefix string
+	// Device is the execution provider to ask for (the zero value: CPU),
+	// configured as runtime sessions are (cuda.Configure): an explicit GPU
+	// that cannot be used is an error, auto falls back to the CPU and the
+	// session's Provider says so.
+	Device cuda.Device
 }
 
-// Session is one in-memory model loaded in ONNX Runtime on the CPU.
+// Session is one in-memory model loaded in ONNX Runtime.
 type Session struct {
-	s       *ort.DynamicAdvancedSession
-	inputs  []string
-	outputs []string
+	s        *ort.DynamicAdvancedSession
+	inputs   []string
+	outputs  []string
+	provider cuda.Resolved
 }
+
+// Provider is the execution provider the session runs on, with the
+// reason for a fallback under device auto.
+func (s *Session) Provider() cuda.Resolved { return s.provider }
 
 // NewSession loads the serialised model with the given input and output
 // names. Init must have succeeded.
@@ -143,11 +154,15 @@ func NewSession(model []byte, inputs, outputs []string, opt Options) (*Session, 
 			return nil, fmt.Errorf("session options: %w", err)
 		}
 	}
+	prov, err := cuda.Configure(so, opt.Device)
+	if err != nil {
+		return nil, err
+	}
 	s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, inputs, outputs, so)
 	if err != nil {
 		return nil, fmt.Errorf("onnx runtime session: %w", err)
 	}
-	return &Session{s: s, inputs: inputs, outputs: outputs}, nil
+	return &Session{s: s, inputs: inputs, outputs: outputs, provider: prov}, nil
 }
 
 // Close releases the session.

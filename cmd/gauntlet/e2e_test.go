@@ -17,6 +17,7 @@ import (
 
 	"github.com/sbinet/npyio"
 
+	"github.com/gauntlet-ml/gauntlet/cuda"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/reports"
 )
@@ -380,6 +381,15 @@ func TestOtherCommands(t *testing.T) {
 		t.Errorf("grad output: %v, %d values, want 400×64", err, len(grads))
 	}
 	f.Close()
+	if !strings.Contains(r.stdout, "on CPUExecutionProvider") {
+		t.Errorf("grad summary does not say where it ran:\n%s", r.stdout)
+	}
+	// The npm build has no CUDA provider: an explicit GPU is exit 2 naming it.
+	r = runArgs(t, []string{"grad", "-m", testutil.Example(t, "digits_cnn.onnx"), "--x", testutil.Example(t, "digits_eval_x.npy"),
+		"--y", testutil.Example(t, "digits_eval_y.npy"), "--out", g, "--ort-library", lib, "--device", "cuda"}, "")
+	if len(cuda.GPUs()) == 0 && (r.code != 2 || !strings.Contains(r.stderr, "CUDA")) {
+		t.Errorf("grad --device cuda without a GPU: exit %d\n%s", r.code, r.stderr)
+	}
 	r = runArgs(t, []string{"grad", "-m", testutil.Example(t, "digits_cnn.onnx"), "--x", testutil.Example(t, "digits_eval_x.npy"),
 		"--loss", "hinge", "--out", g, "--ort-library", lib}, "")
 	if r.code != 2 || !strings.Contains(r.stderr, "hinge") {

@@ -27,6 +27,9 @@ pass, loss head, reverse pass) and runs it in ONNX Runtime. It writes the
 gradient of each sample's own loss with respect to that sample's input, as
 float32 with the input's shape, and optionally one saliency PNG per sample
 (|gradient|, max over channels, normalised per sample) for image inputs.
+The graph runs on the CPU, or on the GPU with --device cuda[:N] or
+tensorrt[:N] (exit 2 when that provider cannot be loaded); --device auto
+uses the GPU when it can and otherwise says that it fell back.
 
 Loss heads: ce (cross-entropy on the true label; needs --y), targeted_ce
 (--y holds targets), cw (Carlini-Wagner margin), dlr (Croce & Hein 2020),
@@ -47,6 +50,7 @@ logit:K (the logit of class K).`,
 	f.StringVar(&o.PNGDir, "png", "", "folder for saliency PNGs (image inputs)")
 	f.IntVar(&o.Batch, "batch-size", 128, "samples per ORT call")
 	f.IntVar(&o.IntraOpThreads, "threads", 0, "ORT intra-op threads (0: ORT default)")
+	f.StringVar(&o.Device, "device", "cpu", "execution provider: cpu, cuda[:N], tensorrt[:N] or auto (falls back to the CPU, and says so)")
 	f.StringVar(&o.ORTLibrary, "ort-library", "", "path to the ONNX Runtime shared library")
 	f.BoolVar(&o.JSON, "json", false, "print the summary as JSON")
 	_ = cmd.MarkFlagRequired("model")
@@ -71,7 +75,10 @@ func Grad(cmd *cobra.Command, o *GradOptions, s Streams) error {
 		_, err := fmt.Fprintln(s.Out, string(b))
 		return err
 	}
-	fmt.Fprintf(s.Out, "gradients of %s loss for %d samples %v → %s (mean loss %.6g)\n", sum.Loss, sum.Samples, sum.Shape, sum.Out, sum.MeanLoss)
+	if sum.Fallback != "" {
+		fmt.Fprintf(s.Err, "gauntlet: grad: --device %s fell back to %s: %s\n", o.Device, sum.ExecutionProvider, sum.Fallback)
+	}
+	fmt.Fprintf(s.Out, "gradients of %s loss for %d samples %v → %s (mean loss %.6g, on %s)\n", sum.Loss, sum.Samples, sum.Shape, sum.Out, sum.MeanLoss, sum.ExecutionProvider)
 	if len(sum.PNGs) > 0 {
 		fmt.Fprintf(s.Out, "%d saliency PNGs in %s\n", len(sum.PNGs), o.PNGDir)
 	}
