@@ -296,6 +296,18 @@ func atOpsets(fc fdCase, opsets ...int64) []fdCase {
 	return out
 }
 
+// caseList collects finite-difference cases.
+type caseList []fdCase
+
+// add appends fc, repeated at each of opsets (atOpsets) when any are given.
+func (cs *caseList) add(fc fdCase, opsets ...int64) {
+	if len(opsets) == 0 {
+		*cs = append(*cs, fc)
+		return
+	}
+	*cs = append(*cs, atOpsets(fc, opsets...)...)
+}
+
 // moreCases checks the rules of rules_more.go: indexing and selection,
 // ConvTranspose, Tile, InstanceNormalization and more elementwise ops,
 // alone at the ends of the opset range (and where the signature changed)
@@ -304,14 +316,8 @@ func atOpsets(fc fdCase, opsets ...int64) []fdCase {
 // crosses a tie or a kink.
 func moreCases() []fdCase {
 	img := []int64{2, 7, 8}
-	var cs []fdCase
-	add := func(fc fdCase, opsets ...int64) {
-		if len(opsets) == 0 {
-			cs = append(cs, fc)
-			return
-		}
-		cs = append(cs, atOpsets(fc, opsets...)...)
-	}
+	var cs caseList
+	add := cs.add
 
 	// --- Gather on the data input
 	add(fdCase{name: "Gather_repeated_negative", shape: []int64{4, 3}, build: func(b *B, x string, e int32, r *rand.Rand) string {

@@ -14,14 +14,8 @@ import (
 // ScatterElements adds at 16) and in small compositions shaped like the
 // models they come from.
 func extraCases() []fdCase {
-	var cs []fdCase
-	add := func(fc fdCase, opsets ...int64) {
-		if len(opsets) == 0 {
-			cs = append(cs, fc)
-			return
-		}
-		cs = append(cs, atOpsets(fc, opsets...)...)
-	}
+	var cs caseList
+	add := cs.add
 	slice := func(b *B, x string, st, en, ax, steps []int64) string {
 		return b.Op("Slice", []string{x, b.ConstI64(st...), b.ConstI64(en...), b.ConstI64(ax...), b.ConstI64(steps...)})
 	}

@@ -976,30 +976,16 @@ func rulePad(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, e
 
 func ruleReduce(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	x, y := in(n, 0), out(n, 0)
-	axes, ok := c.inf.ReduceAxes(n)
-	if !ok {
-		if _, known := c.inf.Ints[in(n, 1)]; in(n, 1) != "" && !known {
-			return nil, fmt.Errorf("axes must be a constant")
-		}
-		// noop_with_empty_axes=1 and no (or empty) axes: identity
-		return []string{gy[0]}, nil
+	_, unsq, noop, err := c.keptAxes(n)
+	if err != nil {
+		return nil, err
+	}
+	if noop {
+		return []string{gy[0]}, nil // noop_with_empty_axes=1 and no (or empty) axes: identity
 	}
 	g := gy[0]
-	keep := onnx.AttrIntOr(n, "keepdims", 1) != 0
-	if !keep && axes != nil {
-		xs := c.shape(x)
-		norm := make([]int64, len(axes))
-		for i, a := range axes {
-			if a < 0 {
-				if xs == nil {
-					return nil, fmt.Errorf("negative axes on a tensor of unknown rank")
-				}
-				a += int64(len(xs))
-			}
-			norm[i] = a
-		}
-		sort.Slice(norm, func(i, j int) bool { return norm[i] < norm[j] })
-		g = c.b.Unsqueeze(g, norm...)
+	if unsq != nil {
+		g = c.b.Unsqueeze(g, unsq...)
 	}
 	g = c.op("Expand", []string{g, c.b.Shape(x)})
 	if n.GetOpType() == "ReduceMean" {

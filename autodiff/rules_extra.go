@@ -104,38 +104,50 @@ func (c *ctx) axisScatter(g string, gs []int64, x string, ax int, idx, depth str
 	return c.op("Reshape", []string{g3, sh})
 }
 
-// reduceKept returns the gradient and the output of a reduction node
-// with the reduced axes restored as size 1 where keepdims=0, so that they
-// broadcast against the input, and the reduced axes (nil: all). noop
-// reports a node that reduces nothing (noop_with_empty_axes=1 and no or
-// empty axes).
-func (c *ctx) reduceKept(n *onnxpb.NodeProto, g string) (gk, yk string, axes []int64, noop bool, err error) {
-	x, y := in(n, 0), out(n, 0)
+// keptAxes reads a reduction node's axes (nil: all) and, where keepdims=0
+// drops some of them, the sorted non-negative axes to Unsqueeze back so
+// that the gradient broadcasts against the input (nil otherwise: with
+// keepdims, or without it over all axes, where gradient and output are
+// scalars that broadcast as they are). noop reports a node that reduces
+// nothing (noop_with_empty_axes=1 and no or empty axes).
+func (c *ctx) keptAxes(n *onnxpb.NodeProto) (axes, unsq []int64, noop bool, err error) {
 	axes, ok := c.inf.ReduceAxes(n)
 	if !ok {
 		if _, known := c.inf.Ints[in(n, 1)]; in(n, 1) != "" && !known {
-			return "", "", nil, false, fmt.Errorf("axes must be a constant")
+			return nil, nil, false, fmt.Errorf("axes must be a constant")
 		}
-		return g, y, nil, true, nil
+		return nil, nil, true, nil
 	}
-	gk, yk = g, y
-	if onnx.AttrIntOr(n, "keepdims", 1) == 0 && axes != nil {
-		xs := c.shape(x)
-		norm := make([]int64, len(axes))
-		for i, a := range axes {
-			if a < 0 {
-				if xs == nil {
-					return "", "", nil, false, fmt.Errorf("negative axes on a tensor of unknown rank")
-				}
-				a += int64(len(xs))
+	if onnx.AttrIntOr(n, "keepdims", 1) != 0 || axes == nil {
+		return axes, nil, false, nil
+	}
+	xs := c.shape(in(n, 0))
+	unsq = make([]int64, len(axes))
+	for i, a := range axes {
+		if a < 0 {
+			if xs == nil {
+				return nil, nil, false, fmt.Errorf("negative axes on a tensor of unknown rank")
 			}
-			norm[i] = a
+			a += int64(len(xs))
 		}
-		sort.Slice(norm, func(i, j int) bool { return norm[i] < norm[j] })
-		gk, yk = c.b.Unsqueeze(g, norm...), c.b.Unsqueeze(y, norm...)
+		unsq[i] = a
 	}
-	// without keepdims and with all axes, g and y are scalars that
-	// broadcast against x as they are
+	sort.Slice(unsq, func(i, j int) bool { return unsq[i] < unsq[j] })
+	return axes, unsq, false, nil
+}
+
+// reduceKept returns the gradient g and the output of a reduction node
+// with the reduced axes restored as size 1 (keptAxes), and the reduced
+// axes (nil: all); noop as keptAxes.
+func (c *ctx) reduceKept(n *onnxpb.NodeProto, g string) (gk, yk string, axes []int64, noop bool, err error) {
+	axes, unsq, noop, err := c.keptAxes(n)
+	if err != nil || noop {
+		return g, out(n, 0), nil, noop, err
+	}
+	gk, yk = g, out(n, 0)
+	if unsq != nil {
+		gk, yk = c.b.Unsqueeze(g, unsq...), c.b.Unsqueeze(yk, unsq...)
+	}
 	return gk, yk, axes, false, nil
 }
 

@@ -2,7 +2,6 @@ package autodiff
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/gauntlet-ml/gauntlet/onnx"
 	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
@@ -177,33 +176,14 @@ func ruleMaxMin(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string
 // to the positions holding its extreme, split evenly among exact ties, as
 // PyTorch's amax and amin do.
 func ruleReduceMaxMin(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
-	x, y := in(n, 0), out(n, 0)
-	axes, ok := c.inf.ReduceAxes(n)
-	if !ok {
-		if _, known := c.inf.Ints[in(n, 1)]; in(n, 1) != "" && !known {
-			return nil, fmt.Errorf("axes must be a constant")
-		}
-		// noop_with_empty_axes=1 and no (or empty) axes: identity
-		return []string{gy[0]}, nil
+	x := in(n, 0)
+	g, yk, axes, noop, err := c.reduceKept(n, gy[0])
+	if err != nil {
+		return nil, err
 	}
-	g, yk := gy[0], y
-	if onnx.AttrIntOr(n, "keepdims", 1) == 0 && axes != nil {
-		xs := c.shape(x)
-		norm := make([]int64, len(axes))
-		for i, a := range axes {
-			if a < 0 {
-				if xs == nil {
-					return nil, fmt.Errorf("negative axes on a tensor of unknown rank")
-				}
-				a += int64(len(xs))
-			}
-			norm[i] = a
-		}
-		sort.Slice(norm, func(i, j int) bool { return norm[i] < norm[j] })
-		g, yk = c.b.Unsqueeze(g, norm...), c.b.Unsqueeze(y, norm...)
+	if noop {
+		return []string{gy[0]}, nil // noop_with_empty_axes=1 and no (or empty) axes: identity
 	}
-	// without keepdims and with all axes, g and y are scalars that
-	// broadcast against x as they are
 	mask := c.b.Cast(c.op("Equal", []string{x, yk}), c.elem(x))
 	cnt := c.b.ReduceSum(mask, axes, true)
 	return []string{c.op("Mul", []string{mask, c.op("Div", []string{g, cnt})}), ""}, nil

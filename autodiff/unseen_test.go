@@ -1,19 +1,11 @@
 package autodiff_test
 
 import (
-	"math"
 	"path/filepath"
-	"slices"
 	"testing"
 
-	"github.com/gauntlet-ml/gauntlet/autodiff"
-	"github.com/gauntlet-ml/gauntlet/autodiff/ortexec"
 	"github.com/gauntlet-ml/gauntlet/onnx"
 )
-
-// unseenLossTol is the relative tolerance of the per-sample CE values
-// against PyTorch's float64 run, as in TestTorchAgreement.
-const unseenLossTol = 1e-4
 
 // TestUnseenArchitectures compares Gauntlet's float32 ORT gradients with
 // PyTorch autograd on three architectures exported by torch.onnx.export
@@ -44,64 +36,7 @@ func TestUnseenArchitectures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkUnseen(t, tc.model, m, readRef(t, filepath.Join(dir, "gradients_"+tc.model+".npz")), tc.shape)
+			checkTorch(t, tc.model, m, readRef(t, filepath.Join(dir, "gradients_"+tc.model+".npz")), tc.shape)
 		})
-	}
-}
-
-// checkUnseen runs the ce, cw and logit:0 gradient graphs of m on the
-// reference inputs (per-sample input shape shape) and checks them against
-// PyTorch's gradients in ref.
-func checkUnseen(t *testing.T, model string, m *onnx.Model, ref gradRef, shape []int64) {
-	t.Helper()
-	n := len(ref.y)
-	per := len(ref.x) / n
-	shape = append([]int64{int64(n)}, shape...)
-	for _, h := range []struct {
-		loss string
-		want []float32
-	}{{"ce", ref.gradCE}, {"cw", ref.gradCW}, {"logit:0", ref.gradL0}} {
-		s, nm := gradModel(t, m, autodiff.Spec{Loss: h.loss}, ortexec.Options{IntraOpThreads: 2})
-		in := []ortexec.Tensor{{Shape: shape, F32: ref.x}}
-		if nm.Labels != "" {
-			in = append(in, ortexec.Tensor{Shape: []int64{int64(n)}, I64: ref.y})
-		}
-		out, err := s.Run(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		loss, grad := out[0].F32, out[1].F32
-		if len(grad) != len(ref.x) || len(loss) != n {
-			t.Fatalf("%s: got %d loss values and %d gradient values", h.loss, len(loss), len(grad))
-		}
-		var errs, f32errs []float64
-		worst, worstI := 0.0, -1
-		for i := 0; i < n; i++ {
-			g, w := grad[i*per:(i+1)*per], h.want[i*per:(i+1)*per]
-			e := relL2(g, w, nil)
-			errs = append(errs, e)
-			tol := torchAbsTol
-			if h.loss == "ce" {
-				// PyTorch's own float32 error on this sample
-				f := relL2(ref.gradCEf32[i*per:(i+1)*per], w, nil)
-				f32errs = append(f32errs, f)
-				tol = math.Max(tol, torchF32Factor*f)
-			}
-			if e > tol {
-				t.Errorf("%s sample %d (label %d, CE %.3g): relative L2 error %.3g > tolerance %.3g", h.loss, i, ref.y[i], ref.lossCE[i], e, tol)
-			}
-			if e > worst {
-				worst, worstI = e, i
-			}
-		}
-		if h.loss == "ce" {
-			for i := 0; i < n; i++ {
-				if d := math.Abs(float64(loss[i]) - ref.lossCE[i]); d > unseenLossTol*math.Max(1, ref.lossCE[i]) {
-					t.Errorf("ce sample %d: loss %g, PyTorch float64 %g", i, loss[i], ref.lossCE[i])
-				}
-			}
-			t.Logf("%s ce: PyTorch float32 per-sample relative L2 median %.3g, max %.3g", model, median(f32errs), slices.Max(f32errs))
-		}
-		t.Logf("%s %s: per-sample relative L2 median %.3g, max %.3g (sample %d)", model, h.loss, median(errs), worst, worstI)
 	}
 }

@@ -210,25 +210,13 @@ func TensorValues(t *onnxpb.TensorProto) ([]float64, error) {
 		} else {
 			out = append(out, t.GetDoubleData()...)
 		}
-	case Int64:
-		if raw != nil {
-			for i := 0; i+8 <= len(raw); i += 8 {
-				out = append(out, float64(int64(binary.LittleEndian.Uint64(raw[i:]))))
-			}
-		} else {
-			for _, v := range t.GetInt64Data() {
-				out = append(out, float64(v))
-			}
+	case Int64, Int32:
+		v, err := TensorInts(t)
+		if err != nil {
+			return nil, err
 		}
-	case Int32:
-		if raw != nil {
-			for i := 0; i+4 <= len(raw); i += 4 {
-				out = append(out, float64(int32(binary.LittleEndian.Uint32(raw[i:]))))
-			}
-		} else {
-			for _, v := range t.GetInt32Data() {
-				out = append(out, float64(v))
-			}
+		for _, x := range v {
+			out = append(out, float64(x))
 		}
 	default:
 		return nil, fmt.Errorf("tensor %q: element type %s is not supported here", t.GetName(), ElemName(t.GetDataType()))
@@ -239,23 +227,43 @@ func TensorValues(t *onnxpb.TensorProto) ([]float64, error) {
 	return out, nil
 }
 
-// TensorInts decodes an integer tensor into int64 values.
+// TensorInts decodes an int64 or int32 tensor into int64 values, exactly:
+// not through float64, which cannot hold INT64_MAX, the end exporters write
+// for open slices. It fails for external data and other types.
 func TensorInts(t *onnxpb.TensorProto) ([]int64, error) {
-	if e := t.GetDataType(); e != Int64 && e != Int32 {
-		return nil, fmt.Errorf("tensor %q: want an integer tensor, have %s", t.GetName(), ElemName(e))
+	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
+		return nil, fmt.Errorf("tensor %q: external data is not supported", t.GetName())
 	}
-	// Exactly, not through float64: exporters write INT64_MAX for open
-	// slice ends, which float64 cannot hold.
-	if v, ok := exactInts(t); ok {
-		return v, nil
+	n := 1
+	for _, d := range t.GetDims() {
+		n *= int(d)
 	}
-	v, err := TensorValues(t)
-	if err != nil {
-		return nil, err
+	raw := t.GetRawData()
+	out := make([]int64, 0, n)
+	switch t.GetDataType() {
+	case Int64:
+		if raw != nil {
+			for i := 0; i+8 <= len(raw); i += 8 {
+				out = append(out, int64(binary.LittleEndian.Uint64(raw[i:])))
+			}
+		} else {
+			out = append(out, t.GetInt64Data()...)
+		}
+	case Int32:
+		if raw != nil {
+			for i := 0; i+4 <= len(raw); i += 4 {
+				out = append(out, int64(int32(binary.LittleEndian.Uint32(raw[i:]))))
+			}
+		} else {
+			for _, v := range t.GetInt32Data() {
+				out = append(out, int64(v))
+			}
+		}
+	default:
+		return nil, fmt.Errorf("tensor %q: want an integer tensor, have %s", t.GetName(), ElemName(t.GetDataType()))
 	}
-	out := make([]int64, len(v))
-	for i, f := range v {
-		out[i] = int64(f)
+	if len(out) != n {
+		return nil, fmt.Errorf("tensor %q: %d values for dims %v", t.GetName(), len(out), t.GetDims())
 	}
 	return out, nil
 }

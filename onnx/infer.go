@@ -1,7 +1,6 @@
 package onnx
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
@@ -78,48 +77,9 @@ func (inf *Inference) setInts(name string, t *onnxpb.TensorProto) {
 	if n > 64 {
 		return
 	}
-	if v, ok := exactInts(t); ok {
+	if v, err := TensorInts(t); err == nil {
 		inf.Ints[name] = v
 	}
-}
-
-// exactInts decodes an int64 or int32 tensor without going through
-// float64, which would turn INT64_MAX, the end that exporters write for an
-// open slice, into INT64_MIN; ok is false for other types, external data
-// and a value count that does not match the dims.
-func exactInts(t *onnxpb.TensorProto) ([]int64, bool) {
-	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
-		return nil, false
-	}
-	n := 1
-	for _, d := range t.GetDims() {
-		n *= int(d)
-	}
-	raw := t.GetRawData()
-	out := make([]int64, 0, n)
-	switch t.GetDataType() {
-	case Int64:
-		if raw != nil {
-			for i := 0; i+8 <= len(raw); i += 8 {
-				out = append(out, int64(binary.LittleEndian.Uint64(raw[i:])))
-			}
-		} else {
-			out = append(out, t.GetInt64Data()...)
-		}
-	case Int32:
-		if raw != nil {
-			for i := 0; i+4 <= len(raw); i += 4 {
-				out = append(out, int64(int32(binary.LittleEndian.Uint32(raw[i:]))))
-			}
-		} else {
-			for _, v := range t.GetInt32Data() {
-				out = append(out, int64(v))
-			}
-		}
-	default:
-		return nil, false
-	}
-	return out, len(out) == n
 }
 
 func (inf *Inference) typ(name string) ValueType { return inf.Types[name] }

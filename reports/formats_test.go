@@ -14,24 +14,14 @@ import (
 	"time"
 
 	"github.com/joshdk/go-junit"
+
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 )
 
 // golden compares got with testdata/<name>, rewriting it under -update.
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./reports -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (rerun with -update if the change is intended); got:\n%s", path, got)
-	}
+	testutil.Golden(t, name, got, *update)
 }
 
 func render(t *testing.T, w Writer, r *Report) []byte {

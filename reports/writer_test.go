@@ -14,9 +14,9 @@ import (
 	"github.com/gauntlet-ml/gauntlet/errs"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/report.golden.json")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-const goldenPath = "testdata/report.golden.json"
+const goldenName = "report.golden.json"
 
 func TestJSONGolden(t *testing.T) {
 	var buf bytes.Buffer
@@ -24,18 +24,7 @@ func TestJSONGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := buf.Bytes()
-	if *update {
-		if err := os.WriteFile(goldenPath, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(goldenPath)
-	if err != nil {
-		t.Fatalf("%v (run go test ./reports -run TestJSONGolden -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("JSON output differs from %s (rerun with -update if the change is intended):\n%s", goldenPath, got)
-	}
+	golden(t, goldenName, got)
 	if err := ValidateJSON(got); err != nil {
 		t.Errorf("golden report does not validate: %v", err)
 	}

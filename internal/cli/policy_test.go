@@ -225,22 +225,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // goldenFile compares got with testdata/<name>, rewriting it under -update.
 func goldenFile(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/cli -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("output differs from %s (rerun with -update if the change is intended); got:\n%s", path, got)
-	}
+	testutil.Golden(t, name, got, *update)
 }
 
 // TestDiffGolden pins `gauntlet diff` text and JSON on the nightly pair

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -54,4 +55,27 @@ func Shared(t testing.TB, rel string) string {
 func Example(t testing.TB, rel string) string {
 	t.Helper()
 	return filepath.Join(RepoRoot(t), "examples", rel)
+}
+
+// Golden compares got with testdata/<name> of the calling package's folder,
+// rewriting the file first when update is set (each test binary defines its
+// own -update flag).
+func Golden(t testing.TB, name string, got []byte, update bool) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (rerun the test with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("output differs from %s (rerun with -update if the change is intended); got:\n%s", path, got)
+	}
 }
