@@ -9,7 +9,10 @@
 // execution provider.
 //
 // The reverse pass walks the graph's topological order backwards and
-// applies a vector-Jacobian rule per operator (rules.go). Only nodes on a
+// applies a vector-Jacobian rule per operator (the table in rules.go; the
+// rules live in files by operator family: rules_activation.go,
+// rules_conv.go, rules_elementwise.go, rules_index.go, rules_linalg.go,
+// rules_norm.go, rules_pool.go, rules_reduce.go, rules_shape.go). Only nodes on a
 // path from the input to the loss are differentiated: weights get no
 // gradient. Shape-only subgraphs (Shape, Gather on shapes, Constant, ...)
 // and tensors of integer or bool type carry no gradient. Broadcasting is

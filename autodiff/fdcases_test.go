@@ -308,7 +308,7 @@ func (cs *caseList) add(fc fdCase, opsets ...int64) {
 	*cs = append(*cs, atOpsets(fc, opsets...)...)
 }
 
-// moreCases checks the rules of rules_more.go: indexing and selection,
+// moreCases checks the rules added with indexing and selection,
 // ConvTranspose, Tile, InstanceNormalization and more elementwise ops,
 // alone at the ends of the opset range (and where the signature changed)
 // and in small compositions shaped like the models they come from. Cases

@@ -8,7 +8,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
 )
 
-// extraCases checks the rules of rules_extra.go and the strided Slice and
+// extraCases checks the reductions, indexing and layout rules and the strided Slice and
 // 1-D MatMul forms, alone at the ends of the opset range (and where a
 // signature changed: reductions' axes become an input at 18,
 // ScatterElements adds at 16) and in small compositions shaped like the
