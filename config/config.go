@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/cuda"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/decode"
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/scan"
 )
@@ -245,14 +247,19 @@ func Load(o Options) (*Config, error) {
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
 			mapstructure.StringToSliceHookFunc(","),
 			timeToDateHook,
+			decode.UnsignedHook,
 		),
 	})
 	if err != nil {
 		return nil, err
 	}
 	if err := dec.Decode(settings); err != nil {
-		return nil, errs.Invalidf("config %s: %w", o.Path, err)
+		// One line per problem, each beginning with its full key.
+		return nil, errs.Invalidf("config %s: %w", o.Path, decode.Error("", err))
 	}
+	// Format aliases are normalised before the digest, so that `md` and
+	// `markdown` run the same job with the same digest.
+	c.Output.normaliseFormats()
 	c.Path = o.Path
 	abs, err := filepath.Abs(o.Path)
 	if err != nil {
@@ -447,9 +454,12 @@ func (c *Config) validate() error {
 	if len(c.Output.Formats) == 0 {
 		return fmt.Errorf("output.formats: empty, want at least one of %s", strings.Join(reports.Formats(), ", "))
 	}
-	for _, f := range c.Output.Formats {
+	for i, f := range c.Output.Formats {
 		if _, err := reports.WriterFor(f); err != nil {
 			return fmt.Errorf("output.formats: %w", err)
+		}
+		if slices.Contains(c.Output.Formats[:i], f) {
+			return fmt.Errorf("output.formats: %s is listed twice (md is markdown)", f)
 		}
 	}
 	for f := range c.Output.Paths {
@@ -467,6 +477,28 @@ func (c *Config) validate() error {
 		return err
 	}
 	return nil
+}
+
+// formatAliases are the names users type for a report format, mapped to
+// the format's own name.
+var formatAliases = map[string]string{"md": "markdown"}
+
+// normaliseFormats replaces format aliases in formats and in the keys of
+// paths by the formats' own names.
+func (o *Output) normaliseFormats() {
+	for i, f := range o.Formats {
+		if name, ok := formatAliases[strings.ToLower(strings.TrimSpace(f))]; ok {
+			o.Formats[i] = name
+		}
+	}
+	for f, p := range o.Paths {
+		if name, ok := formatAliases[strings.ToLower(f)]; ok {
+			if _, both := o.Paths[name]; !both {
+				delete(o.Paths, f)
+				o.Paths[name] = p
+			}
+		}
+	}
 }
 
 func contains(list []string, s string) bool {

@@ -3,12 +3,12 @@ package suite
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/go-viper/mapstructure/v2"
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/decode"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 )
 
@@ -57,49 +57,34 @@ func ForEachBatch(ctx context.Context, t *Target, d *data.Dataset, fn BatchFunc)
 // struct with mapstructure tags). Unknown keys and wrong types are errors
 // with exit code 2 that name the suite and the key.
 func DecodeConfig(suite string, raw map[string]any, dst any) error {
+	_, err := DecodeConfigKeys(suite, raw, dst)
+	return err
+}
+
+// DecodeConfigKeys is DecodeConfig that also returns the keys the block
+// sets, as paths below the block ("steps", "attacks[0].steps",
+// "model.strip.overlays"), so that a decoder can tell a key set to its
+// zero value from an absent one: a zero may stand for "the default" only
+// when the key is absent (docs/config.md). A key with no value (`steps:`)
+// counts as absent.
+func DecodeConfigKeys(suite string, raw map[string]any, dst any) (map[string]bool, error) {
+	var md mapstructure.Metadata
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		ErrorUnused:      true,
 		WeaklyTypedInput: true,
+		DecodeHook:       decode.UnsignedHook,
+		Metadata:         &md,
 		Result:           dst,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := dec.Decode(raw); err != nil {
-		return errs.WithCode(errs.Invalid, decodeError("suites."+suite, err))
+		return nil, errs.WithCode(errs.Invalid, decode.Error("suites."+suite, err))
 	}
-	return nil
-}
-
-// decodeError rewrites mapstructure's report ("decoding failed due to the
-// following error(s):\n\n'attacks[0]' has invalid keys: epz") so that
-// each problem names its full config key: "suites.evasion.attacks[0]:
-// unknown key(s): epz".
-func decodeError(prefix string, err error) error {
-	msg := err.Error()
-	if _, rest, ok := strings.Cut(msg, "error(s):"); ok {
-		msg = rest
+	keys := make(map[string]bool, len(md.Keys))
+	for _, k := range md.Keys {
+		keys[k] = true
 	}
-	var parts []string
-	for _, line := range strings.Split(msg, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		key := prefix
-		if strings.HasPrefix(line, "'") {
-			if end := strings.Index(line[1:], "'"); end >= 0 {
-				if field := line[1 : 1+end]; field != "" {
-					key += "." + field
-				}
-				line = strings.TrimSpace(line[2+end:])
-			}
-		}
-		line = strings.Replace(line, "has invalid keys:", "unknown key(s):", 1)
-		parts = append(parts, key+": "+line)
-	}
-	if len(parts) == 0 {
-		return fmt.Errorf("%s: %w", prefix, err)
-	}
-	return fmt.Errorf("%s", strings.Join(parts, "; "))
+	return keys, nil
 }
