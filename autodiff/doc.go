@@ -22,10 +22,21 @@
 //
 // Choices that decide numbers:
 //
-//   - MaxPool routes each window's gradient through its Indices output
-//     (MaxUnpool, or ScatterElements with reduction=add for overlapping
-//     windows, opset 16+), so exact ties go to the first maximal element in
-//     row-major order, as in PyTorch.
+//   - MaxPool routes each window's gradient through its Indices output,
+//     so exact ties go where ONNX Runtime's forward put the maximum (the
+//     first maximal element in row-major order, as in PyTorch):
+//     non-overlapping windows by MaxUnpool; overlapping windows, padding
+//     and ceil_mode windows by ScatterElements with reduction=add from
+//     opset 16, and below it by kernel offsets (for each offset, the
+//     windows whose Indices point at the element it reads keep their
+//     gradient; one grouped ConvTranspose with one-hot kernels adds the
+//     offsets into place). Windows sharing a maximum add their gradients.
+//   - AveragePool (pads, count_include_pad, ceil_mode, dilations,
+//     auto_pad) spreads g/divisor over each window with a grouped
+//     ConvTranspose of ones, where the divisor is ONNX Runtime's own: the
+//     same AveragePool of a constant of ones (folded at load) gives
+//     valid/divisor per window. This needs static channel and spatial
+//     sizes; with dynamic ones ceil_mode is refused.
 //   - The cross-entropy head seeds ∂CE/∂z = p − e_y with the y entry
 //     computed as −Σ_{j≠y} p_j, free of the cancellation that makes float32
 //     gradients of confident samples rounding noise.

@@ -66,8 +66,15 @@ func ruleMaxPool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 			onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("strides", s...),
 			onnx.AttrInts("pads", append(append([]int64{}, pb...), pe...)...))}, nil
 	}
-	if c.b.Opset < 16 {
-		return nil, fmt.Errorf("overlapping windows (or ceil_mode windows past the input) need ScatterElements with reduction=add (opset 16+); the model has opset %d", c.b.Opset)
+	if c.b.Opset < 16 || forceOffsetRouting {
+		// ScatterElements with reduction=add arrived in opset 16: below
+		// it, route by kernel offsets.
+		_, _, _, pb, pe, _ := c.window(n, x, nil)
+		gx, err := c.routeByOffsets(x, out(n, 0), g, idx, k, s, d, pb, pe)
+		if err != nil {
+			return nil, fmt.Errorf("overlapping or ceil_mode windows at opset %d: %w", c.b.Opset, err)
+		}
+		return []string{gx}, nil
 	}
 	flat := c.b.Reshape(g, -1)
 	fi := c.b.Reshape(idx, -1)
@@ -76,16 +83,127 @@ func ruleMaxPool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 	return []string{c.op("Reshape", []string{sc, c.b.Shape(x)})}, nil
 }
 
+// forceOffsetRouting makes MaxPool use routeByOffsets at every opset
+// (tests compare it with the ScatterElements path).
+var forceOffsetRouting bool
+
+// routeByOffsets returns the gradient of x [N, C, I...] given the
+// gradient g of a MaxPool output y [N, C, O...] and its Indices idx, in
+// operators every opset has (Div, Mul, Sub, Equal, Where, Reshape,
+// ConvTranspose). For each kernel offset it keeps the gradient of the
+// windows whose maximum ORT's forward put at the element that offset
+// reads (the Indices taken within one N·C plane, compared with that
+// element's position); one grouped ConvTranspose whose kernels are one-hot
+// at their offset adds every offset's part into place, summing where
+// windows overlap. Exact ties go where the Indices say, as on the
+// ScatterElements and MaxUnpool paths. It needs static C and spatial
+// sizes.
+func (c *ctx) routeByOffsets(x, y, g, idx string, k, s, d, pb, pe []int64) (string, error) {
+	xs, ys := c.shape(x), c.shape(y)
+	r := len(k)
+	if len(xs) != r+2 || len(ys) != r+2 {
+		return "", fmt.Errorf("ranks of %q and %q unknown", x, y)
+	}
+	if xs[1] < 0 {
+		return "", fmt.Errorf("the channel count of %q must be static", x)
+	}
+	for i := 0; i < r; i++ {
+		if xs[2+i] < 0 || ys[2+i] < 0 {
+			return "", fmt.Errorf("the spatial sizes of %q (%v) and %q (%v) must be static", x, xs, y, ys)
+		}
+	}
+	ch := xs[1]
+	kk, plane, osz := dimProd(k, 0, r), dimProd(xs, 2, r+2), dimProd(ys, 2, r+2)
+	// pos[ki, o]: the in-plane position that offset ki of window o reads,
+	// -1 where it reads padding (the Indices never point there).
+	pos := make([]int64, kk*osz)
+	off, o := make([]int64, r), make([]int64, r)
+	for ki := int64(0); ki < kk; ki++ {
+		unravel(off, ki, k)
+		for oi := int64(0); oi < osz; oi++ {
+			unravel(o, oi, ys[2:])
+			p := int64(0)
+			for a := 0; a < r && p >= 0; a++ {
+				h := o[a]*s[a] - pb[a] + off[a]*d[a]
+				if h < 0 || h >= xs[2+a] {
+					p = -1
+					break
+				}
+				p = p*xs[2+a] + h
+			}
+			pos[ki*osz+oi] = p
+		}
+	}
+	b := c.b
+	posT := b.Initializer(onnx.TensorI64(b.Name("pool_offset_pos"), append([]int64{kk}, ys[2:]...), pos))
+	pl := b.ConstI64(plane)
+	within := c.op("Sub", []string{idx, c.op("Mul", []string{c.op("Div", []string{idx, pl}), pl})})
+	hit := c.op("Equal", []string{b.Unsqueeze(within, 2), posT})
+	gk := c.op("Where", []string{hit, b.Unsqueeze(g, 2), c.scalar(0, y)}) // [N, C, K, O...]
+	gk = c.op("Reshape", []string{gk, b.ConstI64(append([]int64{0, ch * kk}, ys[2:]...)...)})
+	w := make([]float64, ch*kk*kk)
+	for ci := int64(0); ci < ch; ci++ {
+		for ki := int64(0); ki < kk; ki++ {
+			w[(ci*kk+ki)*kk+ki] = 1
+		}
+	}
+	wt := b.ConstFloat("pool_offset_onehot", c.elem(x), append([]int64{ch * kk, 1}, k...), w)
+	pads, op := scatterGeometry(xs[2:], ys[2:], k, s, d, pb, pe)
+	attrs := []*onnxpb.AttributeProto{
+		onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("strides", s...), onnx.AttrInts("dilations", d...),
+		onnx.AttrInts("pads", pads...), onnx.AttrInt("group", ch),
+	}
+	if op != nil {
+		attrs = append(attrs, onnx.AttrInts("output_padding", op...))
+	}
+	return c.op("ConvTranspose", []string{gk, wt}, attrs...), nil
+}
+
+// scatterGeometry returns the pads and output_padding (nil when zero) of
+// a ConvTranspose that puts the windows of a pool with the given geometry
+// back on an input of spatial sizes in, whose output has sizes out: a
+// ceil_mode window reaching past the input is cropped by a larger end pad.
+func scatterGeometry(in, out, k, s, d, pb, pe []int64) (pads, op []int64) {
+	r := len(k)
+	pads = make([]int64, 2*r)
+	op = make([]int64, r)
+	nonzero := false
+	for i := 0; i < r; i++ {
+		back := s[i]*(out[i]-1) + (k[i]-1)*d[i] + 1 - pb[i] - pe[i]
+		pads[i], pads[r+i] = pb[i], pe[i]
+		if back > in[i] {
+			pads[r+i] += back - in[i]
+		} else if back < in[i] {
+			op[i] = in[i] - back
+			nonzero = true
+		}
+	}
+	if !nonzero {
+		op = nil
+	}
+	return pads, op
+}
+
+// unravel writes the row-major multi-index of flat index i in dims to dst.
+func unravel(dst []int64, i int64, dims []int64) {
+	for a := len(dims) - 1; a >= 0; a-- {
+		dst[a] = i % dims[a]
+		i /= dims[a]
+	}
+}
+
 func ruleAveragePool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	x := in(n, 0)
 	xs := c.shape(x)
-	ceil := onnx.AttrIntOr(n, "ceil_mode", 0) != 0
-	if ceil {
-		return nil, fmt.Errorf("ceil_mode=1 is not supported")
-	}
 	k, s, d, pb, pe, err := c.window(n, x, nil)
 	if err != nil {
 		return nil, err
+	}
+	if gx, ok := c.avgPoolStatic(n, x, out(n, 0), gy[0], k, s, d, pb, pe); ok {
+		return []string{gx}, nil
+	}
+	if onnx.AttrIntOr(n, "ceil_mode", 0) != 0 {
+		return nil, fmt.Errorf("ceil_mode=1 needs static channel and spatial sizes")
 	}
 	if len(xs) < 3 || xs[1] < 0 {
 		return nil, fmt.Errorf("the channel count must be static")
@@ -137,6 +255,80 @@ func ruleAveragePool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]s
 		}
 	}
 	return []string{c.op("ConvTranspose", []string{g, w}, attrs...)}, nil
+}
+
+// avgPoolStatic is AveragePool's gradient when the channel count and the
+// spatial sizes of x and y are static (ok false otherwise): every output
+// element spreads g/divisor over the input elements of its window, by a
+// grouped ConvTranspose with kernels of ones. The divisor of each window
+// is ONNX Runtime's own: the same AveragePool applied to a constant of
+// ones gives valid/divisor, where valid is the number of the window's
+// elements inside the input (computed here), so g·AveragePool(1)/valid is
+// g/divisor for count_include_pad, ceil_mode, dilations and auto_pad
+// alike. The AveragePool of the constant folds when the session loads.
+func (c *ctx) avgPoolStatic(n *onnxpb.NodeProto, x, y, g string, k, s, d, pb, pe []int64) (string, bool) {
+	xs, ys := c.shape(x), c.shape(y)
+	r := len(k)
+	if len(xs) != r+2 || len(ys) != r+2 || xs[1] < 0 || dimProd(xs, 2, r+2) < 0 || dimProd(ys, 2, r+2) < 0 {
+		return "", false
+	}
+	ch, osz := xs[1], dimProd(ys, 2, r+2)
+	b, e := c.b, c.elem(x)
+	ones := make([]float64, dimProd(xs, 2, r+2))
+	for i := range ones {
+		ones[i] = 1
+	}
+	onesT := b.ConstFloat("avgpool_probe", e, append([]int64{1, 1}, xs[2:]...), ones)
+	ratio := c.op("AveragePool", []string{onesT}, n.GetAttribute()...) // valid/divisor, [1, 1, O...]
+	inv := make([]float64, osz)
+	o := make([]int64, r)
+	empty := false
+	for oi := int64(0); oi < osz; oi++ {
+		unravel(o, oi, ys[2:])
+		valid := int64(1)
+		for a := 0; a < r; a++ {
+			cnt := int64(0)
+			for i := int64(0); i < k[a]; i++ {
+				if h := o[a]*s[a] - pb[a] + i*d[a]; h >= 0 && h < xs[2+a] {
+					cnt++
+				}
+			}
+			valid *= cnt
+		}
+		if valid > 0 {
+			inv[oi] = 1 / float64(valid)
+		} else {
+			empty = true
+		}
+	}
+	oshape := append([]int64{1, 1}, ys[2:]...)
+	scale := c.op("Mul", []string{ratio, b.ConstFloat("avgpool_inv_valid", e, oshape, inv)})
+	if empty {
+		// a window wholly in the padding: 0/0 there, and no input element
+		// to pass its gradient to
+		keep := make([]bool, osz)
+		for i, v := range inv {
+			keep[i] = v > 0
+		}
+		mask := b.Initializer(onnx.TensorBool(b.Name("avgpool_nonempty"), oshape, keep))
+		scale = c.op("Where", []string{mask, scale, c.scalar(0, x)})
+	}
+	g = c.op("Mul", []string{g, scale})
+	kk := dimProd(k, 0, r)
+	w := make([]float64, ch*kk)
+	for i := range w {
+		w[i] = 1
+	}
+	wt := b.ConstFloat("avgpool_ones", e, append([]int64{ch, 1}, k...), w)
+	pads, op := scatterGeometry(xs[2:], ys[2:], k, s, d, pb, pe)
+	attrs := []*onnxpb.AttributeProto{
+		onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("strides", s...), onnx.AttrInts("dilations", d...),
+		onnx.AttrInts("pads", pads...), onnx.AttrInt("group", ch),
+	}
+	if op != nil {
+		attrs = append(attrs, onnx.AttrInts("output_padding", op...))
+	}
+	return c.op("ConvTranspose", []string{g, wt}, attrs...), true
 }
 
 func ruleGlobalAveragePool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {

@@ -1,0 +1,5 @@
+package autodiff
+
+// ForceOffsetRouting makes MaxPool route overlapping windows by kernel
+// offsets at every opset (tests compare it with ScatterElements).
+var ForceOffsetRouting = &forceOffsetRouting

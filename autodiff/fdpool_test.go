@@ -1,0 +1,67 @@
+package autodiff_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
+)
+
+// poolCases checks MaxPool and AveragePool with every window attribute
+// exporters write (overlapping windows, pads, ceil_mode, dilations,
+// count_include_pad, auto_pad) at the opsets where the gradient is built
+// differently: below 16 MaxPool routes overlapping windows by kernel
+// offsets, from 16 by ScatterElements; AveragePool's divisor is ONNX
+// Runtime's own at every opset. Max cases use the distinct grid, so that
+// no ±h step crosses a tie.
+func poolCases() []fdCase {
+	img := []int64{2, 7, 8} // C, H, W: odd and even sizes
+	var cs caseList
+	add := cs.add
+	mp := func(name string, opsets []int64, attrs ...*onnxpb.AttributeProto) {
+		for _, op := range opsets {
+			a := attrs
+			add(fdCase{name: fmt.Sprintf("MaxPool_%s_%d", name, op), opset: op, distinct: true, shape: img, f32: true,
+				build: func(b *B, x string, e int32, r *rand.Rand) string {
+					return b.Op("MaxPool", []string{x}, a...)
+				}})
+		}
+	}
+	ap := func(name string, opsets []int64, attrs ...*onnxpb.AttributeProto) {
+		for _, op := range opsets {
+			a := attrs
+			add(fdCase{name: fmt.Sprintf("AveragePool_%s_%d", name, op), opset: op, shape: img, f32: true,
+				build: func(b *B, x string, e int32, r *rand.Rand) string {
+					return b.Op("AveragePool", []string{x}, a...)
+				}})
+		}
+	}
+	low := []int64{11, 13, 15}
+	// ResNet's stem: 3×3, stride 2, pad 1 (overlapping, padded)
+	mp("resnet_stem", append(low, 16, 21), ais("kernel_shape", 3, 3), ais("strides", 2, 2), ais("pads", 1, 1, 1, 1))
+	// SqueezeNet / GoogLeNet: 3×3 stride 2 with ceil_mode
+	mp("overlap_ceil", append(low, 17), ais("kernel_shape", 3, 3), ais("strides", 2, 2), ai("ceil_mode", 1))
+	// stride 1 (GoogLeNet's branch pool), pads 1
+	mp("stride1", low, ais("kernel_shape", 3, 3), ais("strides", 1, 1), ais("pads", 1, 1, 1, 1))
+	// dilated, asymmetric pads
+	mp("dilated", []int64{11, 14}, ais("kernel_shape", 2, 3), ais("strides", 1, 2), ais("dilations", 2, 1), ais("pads", 0, 1, 1, 0))
+	// non-overlapping windows with ceil_mode reaching past the input
+	mp("ceil_nonoverlap", []int64{11, 13}, ais("kernel_shape", 2, 3), ais("strides", 2, 3), ai("ceil_mode", 1))
+	// auto_pad SAME_UPPER with stride 2
+	mp("same_upper", []int64{11}, as("auto_pad", "SAME_UPPER"), ais("kernel_shape", 3, 3), ais("strides", 2, 2))
+	// every combination of ceil_mode, count_include_pad and pads
+	ap("ceil_exclude", append(low, 19), ais("kernel_shape", 3, 3), ais("strides", 2, 2), ais("pads", 1, 1, 1, 1), ai("ceil_mode", 1))
+	ap("ceil_include", append(low, 19), ais("kernel_shape", 3, 3), ais("strides", 2, 2), ais("pads", 1, 1, 1, 1), ai("ceil_mode", 1), ai("count_include_pad", 1))
+	ap("ceil_nopad", []int64{11, 17}, ais("kernel_shape", 2, 3), ais("strides", 2, 2), ai("ceil_mode", 1))
+	ap("asym_include", []int64{11}, ais("kernel_shape", 3, 2), ais("strides", 1, 2), ais("pads", 0, 1, 2, 0), ai("count_include_pad", 1))
+	ap("dilated_19", []int64{19, 21}, ais("kernel_shape", 2, 2), ais("strides", 2, 1), ais("dilations", 2, 2), ais("pads", 1, 0, 1, 1))
+	ap("same_lower", []int64{11}, as("auto_pad", "SAME_LOWER"), ais("kernel_shape", 3, 3), ais("strides", 2, 2))
+	// 1-D windows
+	add(fdCase{name: "MaxPool_1d_overlap_11", opset: 11, distinct: true, shape: []int64{3, 9}, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("MaxPool", []string{x}, ais("kernel_shape", 3), ais("strides", 2), ais("pads", 1, 1), ai("ceil_mode", 1))
+	}})
+	add(fdCase{name: "AveragePool_1d_ceil_11", opset: 11, shape: []int64{3, 9}, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("AveragePool", []string{x}, ais("kernel_shape", 3), ais("strides", 2), ais("pads", 1, 1), ai("ceil_mode", 1))
+	}})
+	return cs
+}
