@@ -47,15 +47,52 @@ func Parse(b []byte) (*Model, error) {
 	return &Model{Proto: &pb, SHA256: hex.EncodeToString(sum[:]), Bytes: b}, nil
 }
 
-// Opset returns the opset version of the default (ai.onnx) domain, or 0 if
-// the model declares none.
+// Opset returns the opset version of the default (ai.onnx) domain, whether
+// the model spells it "" or "ai.onnx", or 0 if the model imports none (a
+// model of ai.onnx.ml operators only, for example: see HasOpset and
+// Opsets).
 func (m *Model) Opset() int64 {
+	v, _ := m.OpsetOf("")
+	return v
+}
+
+// OpsetOf returns the opset version the model imports for domain ("" and
+// "ai.onnx" both name the default domain) and whether it imports one.
+func (m *Model) OpsetOf(domain string) (int64, bool) {
+	if domain == "ai.onnx" {
+		domain = ""
+	}
 	for _, o := range m.Proto.GetOpsetImport() {
-		if d := o.GetDomain(); d == "" || d == "ai.onnx" {
-			return o.GetVersion()
+		d := o.GetDomain()
+		if d == "ai.onnx" {
+			d = ""
+		}
+		if d == domain {
+			return o.GetVersion(), true
 		}
 	}
-	return 0
+	return 0, false
+}
+
+// HasOpset reports whether the model imports an opset of domain ("" and
+// "ai.onnx" both name the default domain).
+func (m *Model) HasOpset(domain string) bool {
+	_, ok := m.OpsetOf(domain)
+	return ok
+}
+
+// Opsets returns the model's opset imports by domain, the default domain
+// spelt "ai.onnx".
+func (m *Model) Opsets() map[string]int64 {
+	out := map[string]int64{}
+	for _, o := range m.Proto.GetOpsetImport() {
+		d := o.GetDomain()
+		if d == "" {
+			d = "ai.onnx"
+		}
+		out[d] = o.GetVersion()
+	}
+	return out
 }
 
 // OpCount is how many nodes of one operator type a graph has.

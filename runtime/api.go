@@ -43,6 +43,11 @@ type Options struct {
 	OutputName string
 	// OutputKind overrides output-kind detection when set.
 	OutputKind OutputKind
+	// SampleShape is the data's sample shape (without the batch axis). It
+	// fixes the input's dynamic non-batch dims, which are refused when it
+	// is nil; a static dim must equal it. Ignored when the input's
+	// non-batch dims are all static.
+	SampleShape []int64
 }
 
 // Session is one model loaded on one device, shared by all workers; Run is
@@ -60,9 +65,20 @@ type Session struct {
 	fixedBatch    int
 	classes       int
 
+	plan  plan
+	adapt Adaptation
+
 	mu         sync.Mutex
 	kind       OutputKind
 	kindReason string
+}
+
+// plan is what chooseIO decided to change in the model: read the input of
+// a ZipMap, cast a non-float32 input or output.
+type plan struct {
+	zip     *zipMap
+	inElem  int32 // the input's element type when it is cast from float32, else 0
+	outElem int32 // the output's element type when it is cast to float32, else 0
 }
 
 // Open loads the model at modelPath into one ONNX Runtime session on
@@ -74,6 +90,13 @@ type Session struct {
 // runs the model once on two probe samples (zeros and uniform [0,1) values
 // from a fixed seed) to find them. Bad models are errs.Invalid errors naming
 // the file.
+//
+// Deployed forms that do not have that signature are adapted in memory (see
+// Adaptation): a scikit-learn or onnxmltools classifier whose scores are a
+// ZipMap's seq(map(label, float)) is read at the ZipMap's float32 [N, C]
+// input, with the ZipMap's class labels; a float16 input gets a float32
+// input and a Cast, a float16 or float64 output a Cast to float32; dynamic
+// non-batch input dims are taken from opt.SampleShape.
 func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
 	if env == nil || !ort.IsInitialized() {
 		return nil, fmt.Errorf("open model %s: onnx runtime is not initialised (call runtime.Init first)", modelPath)
@@ -101,7 +124,10 @@ func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
 	for _, o := range outs {
 		s.info.Outputs = append(s.info.Outputs, tensorInfo(o, dimNames))
 	}
-	if err := s.chooseIO(ins, outs, opt); err != nil {
+	if err := s.chooseIO(m, ins, outs, opt); err != nil {
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("model %s: %w", modelPath, err))
+	}
+	if s.model, err = s.rewrite(m); err != nil {
 		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("model %s: %w", modelPath, err))
 	}
 
@@ -124,7 +150,7 @@ func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
 	if s.resolved, err = cuda.Configure(so, opt.Device); err != nil {
 		return nil, err
 	}
-	s.sess, err = ort.NewDynamicAdvancedSessionWithONNXData(m.Bytes, []string{s.input.Name}, []string{s.output.Name}, so)
+	s.sess, err = ort.NewDynamicAdvancedSessionWithONNXData(s.model.Bytes, []string{s.input.Name}, []string{s.output.Name}, so)
 	if err != nil {
 		if s.resolved.Provider != cuda.CPUProvider {
 			return nil, errs.Invalidf("model %s: cannot create a session on %s (%s): %w; try `runtime.device: cpu` or `auto`", modelPath, s.resolved.Device, s.resolved.Provider, err)
@@ -135,7 +161,7 @@ func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
 	s.kind = kind
 	if kind != "" {
 		s.kindReason = "set in config"
-	} else if k, why := detectOutputKind(m, s.output.Name, nil, 0); strings.HasPrefix(why, "graph:") {
+	} else if k, why := detectOutputKind(s.model, s.output.Name, nil, 0); strings.HasPrefix(why, "graph:") {
 		s.kind, s.kindReason = k, why
 	}
 	if s.classes <= 0 || s.kind == "" {
@@ -147,9 +173,10 @@ func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
 	return s, nil
 }
 
-// chooseIO picks the classifier input and output and derives the sample
-// shape, fixed batch and class count.
-func (s *Session) chooseIO(ins, outs []ort.InputOutputInfo, opt Options) error {
+// chooseIO picks the classifier input and output, derives the sample
+// shape, fixed batch and class count, and plans the in-memory changes the
+// model needs (s.plan, s.adapt).
+func (s *Session) chooseIO(m *onnx.Model, ins, outs []ort.InputOutputInfo, opt Options) error {
 	if len(ins) == 0 {
 		return fmt.Errorf("model has no inputs")
 	}
@@ -180,8 +207,14 @@ func (s *Session) chooseIO(ins, outs []ort.InputOutputInfo, opt Options) error {
 		return fmt.Errorf("runtime.input %q: the model has %d inputs (%s) and the others would need values; only single-input classifiers are supported", s.info.Inputs[in].Name, len(ins), names(s.info.Inputs))
 	}
 	s.input, s.inputType = s.info.Inputs[in], ins[in].DataType
-	if s.inputType != ort.TensorElementDataTypeFloat && s.inputType != ort.TensorElementDataTypeDouble {
-		return fmt.Errorf("input %q has element type %s; only float32 and float64 inputs are supported", s.input.Name, s.input.Type)
+	s.input.Shape = append([]int64(nil), s.input.Shape...)
+	switch s.inputType {
+	case ort.TensorElementDataTypeFloat, ort.TensorElementDataTypeDouble:
+	case ort.TensorElementDataTypeFloat16:
+		s.plan.inElem = onnx.Float16
+		s.inputType, s.input.Type = ort.TensorElementDataTypeFloat, "float32"
+	default:
+		return fmt.Errorf("input %q has element type %s; only float32, float64 and float16 inputs are supported", s.input.Name, s.input.Type)
 	}
 	shape := s.input.Shape
 	if len(shape) < 1 {
@@ -190,37 +223,137 @@ func (s *Session) chooseIO(ins, outs []ort.InputOutputInfo, opt Options) error {
 	if shape[0] > 0 {
 		s.fixedBatch = int(shape[0])
 	}
+	if err := s.fixSampleShape(opt.SampleShape); err != nil {
+		return err
+	}
+	return s.chooseOutput(m, outs, opt, names)
+}
+
+// fixSampleShape derives the sample shape from the input shape, taking
+// dynamic non-batch dims from data (the data's sample shape, nil when
+// unknown).
+func (s *Session) fixSampleShape(data []int64) error {
+	shape := s.input.Shape
 	s.sampleShape = append([]int64(nil), shape[1:]...)
+	dynamic := false
+	for _, d := range s.sampleShape {
+		if d <= 0 {
+			dynamic = true
+		}
+	}
+	if dynamic && data != nil {
+		if len(data) != len(s.sampleShape) {
+			return fmt.Errorf("input %q has shape %v with dynamic non-batch dims, which the data's sample shape %v cannot fix: rank %d, want %d (the input's rank without the batch axis)",
+				s.input.Name, shape, data, len(data), len(s.sampleShape))
+		}
+		for i, d := range s.sampleShape {
+			switch {
+			case data[i] < 1:
+				return fmt.Errorf("input %q has shape %v; the data's sample shape %v has an empty dim", s.input.Name, shape, data)
+			case d > 0 && d != data[i]:
+				return fmt.Errorf("input %q has shape %v; the data's sample shape %v differs at dim %d", s.input.Name, shape, data, i+1)
+			}
+		}
+		copy(s.sampleShape, data)
+		s.input.Shape = append([]int64{shape[0]}, s.sampleShape...)
+		s.adapt.InputShape = append([]int64(nil), s.input.Shape...)
+	}
 	s.sampleSize = 1
 	for i, d := range s.sampleShape {
 		if d <= 0 {
-			return fmt.Errorf("input %q: dim %d of shape %v is dynamic; only the batch axis may be", s.input.Name, i+1, shape)
+			return fmt.Errorf("input %q: dim %d of shape %v is dynamic and no data shape was given to fix it; only the batch axis may be", s.input.Name, i+1, shape)
 		}
 		s.sampleSize *= int(d)
 	}
+	return nil
+}
 
+// isScores reports whether o is a floating-point tensor of rank 2.
+func isScores(o ort.InputOutputInfo) bool {
+	if o.OrtValueType != ort.ONNXTypeTensor || len(o.Dimensions) != 2 {
+		return false
+	}
+	switch o.DataType {
+	case ort.TensorElementDataTypeFloat, ort.TensorElementDataTypeFloat16, ort.TensorElementDataTypeDouble:
+		return true
+	}
+	return false
+}
+
+// chooseOutput picks the classifier output: runtime.output when set, else
+// the first float32 tensor of rank 2, else the first float16 or float64 one,
+// else the first ZipMap output.
+func (s *Session) chooseOutput(m *onnx.Model, outs []ort.InputOutputInfo, opt Options, names func([]TensorInfo) string) error {
+	zips := zipMaps(m)
 	out := -1
-	for i, o := range outs {
-		if opt.OutputName != "" {
+	var zip *zipMap
+	if opt.OutputName != "" {
+		for i, o := range outs {
 			if o.Name == opt.OutputName {
 				out = i
 			}
-			continue
 		}
-		if out < 0 && o.OrtValueType == ort.ONNXTypeTensor && o.DataType == ort.TensorElementDataTypeFloat && len(o.Dimensions) == 2 {
-			out = i
+		if out < 0 {
+			for _, z := range zips { // runtime.output may name the ZipMap's input
+				if z.in == opt.OutputName {
+					zip = &z
+				}
+			}
+			if zip == nil {
+				return fmt.Errorf("runtime.output %q: no such output (outputs: %s)", opt.OutputName, names(s.info.Outputs))
+			}
+		}
+	} else {
+		for i, o := range outs {
+			if out < 0 && isScores(o) && o.DataType == ort.TensorElementDataTypeFloat {
+				out = i
+			}
+		}
+		for i, o := range outs {
+			if out < 0 && isScores(o) {
+				out = i
+			}
+		}
+		for i, o := range outs {
+			if _, ok := zips[o.Name]; out < 0 && ok {
+				out = i
+			}
+		}
+		if out < 0 {
+			return fmt.Errorf("no float32 output of shape [N, C] nor a ZipMap of class probabilities (outputs: %s); set runtime.output", names(s.info.Outputs))
 		}
 	}
-	switch {
-	case out < 0 && opt.OutputName != "":
-		return fmt.Errorf("runtime.output %q: no such output (outputs: %s)", opt.OutputName, names(s.info.Outputs))
-	case out < 0:
-		return fmt.Errorf("no float32 output of shape [N, C] (outputs: %s); set runtime.output", names(s.info.Outputs))
+	if out >= 0 {
+		if z, ok := zips[outs[out].Name]; ok {
+			zip = &z
+		}
+	}
+	if zip != nil {
+		if zip.labels.Len() == 0 {
+			return fmt.Errorf("output %q: ZipMap %q has neither classlabels_int64s nor classlabels_strings", zip.out, zip.node.GetName())
+		}
+		s.plan.zip = zip
+		s.output = TensorInfo{Name: zip.in, Type: "float32", Shape: []int64{-1, int64(zip.labels.Len())}, DimNames: []string{"", ""}}
+		s.classes = zip.labels.Len()
+		s.adapt.OutputRead = describeZipMap(*zip)
+		s.adapt.ClassLabels = zip.labels
+		return nil
 	}
 	o := outs[out]
 	s.output = s.info.Outputs[out]
-	if o.OrtValueType != ort.ONNXTypeTensor || o.DataType != ort.TensorElementDataTypeFloat || len(o.Dimensions) != 2 {
-		return fmt.Errorf("output %q is %s %v; want a float32 tensor of shape [N, C]", s.output.Name, s.output.Type, s.output.Shape)
+	if !isScores(o) {
+		hint := ""
+		for _, o := range outs {
+			if _, ok := zips[o.Name]; ok && hint == "" {
+				hint = fmt.Sprintf("; the class probabilities are output %q (a ZipMap): set runtime.output to it", o.Name)
+			}
+		}
+		return fmt.Errorf("output %q is %s %v; want class scores, a float32 tensor of shape [N, C]%s", s.output.Name, s.output.Type, s.output.Shape, hint)
+	}
+	if o.DataType != ort.TensorElementDataTypeFloat {
+		s.plan.outElem = map[ort.TensorElementDataType]int32{ort.TensorElementDataTypeFloat16: onnx.Float16, ort.TensorElementDataTypeDouble: onnx.Float64}[o.DataType]
+		s.output.Type = "float32"
+		s.adapt.OutputRead = fmt.Sprintf("output %q (%s, cast to float32)", o.Name, onnx.ElemName(s.plan.outElem))
 	}
 	s.classes = int(o.Dimensions[1]) // -1 when dynamic: found by probe
 	return nil
@@ -279,7 +412,9 @@ func (s *Session) probe() error {
 // Info returns the model signature.
 func (s *Session) Info() ModelInfo { return s.info }
 
-// Model returns the parsed model.
+// Model returns the model ONNX Runtime runs: the parsed file, or its
+// in-memory rewrite when Open adapted it (see Adaptation), whose Bytes and
+// SHA256 are those of the rewrite; Info().SHA256 is always the file's.
 func (s *Session) Model() *onnx.Model { return s.model }
 
 // Input returns the classifier input the session feeds.
@@ -327,6 +462,18 @@ func (s *Session) SetOutputKind(k OutputKind) error {
 	defer s.mu.Unlock()
 	s.kind, s.kindReason = k, "set in config"
 	return nil
+}
+
+// Adaptation says how Open changed the model in memory to run it (the zero
+// value when it ran as it is).
+func (s *Session) Adaptation() Adaptation {
+	a := s.adapt
+	a.IOConversion = append([]string(nil), a.IOConversion...)
+	a.InputShape = append([]int64(nil), a.InputShape...)
+	if len(a.InputShape) == 0 {
+		a.InputShape = nil
+	}
+	return a
 }
 
 // ORT returns the underlying ONNX Runtime session, for benchmarks and
