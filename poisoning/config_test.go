@@ -137,3 +137,116 @@ func TestWorkersIndependent(t *testing.T) {
 		}
 	}
 }
+
+// TestExplicitZeroRefused: a key set to zero (or an empty list) is checked
+// like any other value, not replaced by the default, and the error names the
+// full key; the defaults (docs/metrics/poisoning.md) apply only to absent
+// keys.
+func TestExplicitZeroRefused(t *testing.T) {
+	block := func(part string, kv map[string]any) map[string]any {
+		b := map[string]any{}
+		switch part {
+		case "data":
+			b["train"] = digitsTrain
+		case "susceptibility":
+			b["train"] = digitsTrain
+			b["attacks"] = []any{map[string]any{"type": "label_flip"}}
+		}
+		for k, v := range kv {
+			b[k] = v
+		}
+		return map[string]any{part: b}
+	}
+	sub := func(part, name string, kv map[string]any) map[string]any {
+		return block(part, map[string]any{name: kv})
+	}
+	const p = "config suites.poisoning."
+	cases := map[string]struct {
+		raw  map[string]any
+		want string
+	}{
+		"data methods empty": {block("data", map[string]any{"methods": []any{}}), p + "data.methods: empty"},
+		"expected_poison_rate 0": {sub("data", "spectral_signatures", map[string]any{"expected_poison_rate": 0}),
+			p + "data.spectral_signatures.expected_poison_rate: 0 is outside (0, 1)"},
+		"eps_multiplier 0": {sub("data", "spectral_signatures", map[string]any{"eps_multiplier": 0}),
+			p + "data.spectral_signatures.eps_multiplier: 0 must be positive"},
+		"score empty": {sub("data", "spectral_signatures", map[string]any{"score": ""}), p + `data.spectral_signatures.score: "": want centred or art`},
+		"dims 0":      {sub("data", "activation_clustering", map[string]any{"dims": 0}), p + "data.activation_clustering.dims: 0: must be at least 1"},
+		"restarts 0":  {sub("data", "activation_clustering", map[string]any{"restarts": 0}), p + "data.activation_clustering.restarts: 0: must be at least 1"},
+		"size_threshold 0": {sub("data", "activation_clustering", map[string]any{"size_threshold": 0}),
+			p + "data.activation_clustering.size_threshold: 0 is outside (0, 0.5)"},
+		"silhouette_threshold 2": {sub("data", "activation_clustering", map[string]any{"silhouette_threshold": 2}),
+			p + "data.activation_clustering.silhouette_threshold: 2 is outside [-1, 1]"},
+		"analysis empty":      {sub("data", "activation_clustering", map[string]any{"analysis": ""}), p + `data.activation_clustering.analysis: "": want`},
+		"reduce empty":        {sub("data", "activation_clustering", map[string]any{"reduce": ""}), p + `data.activation_clustering.reduce: "": want pca or ica`},
+		"model methods empty": {block("model", map[string]any{"methods": []any{}}), p + "model.methods: empty"},
+		"overlays 0":          {sub("model", "strip", map[string]any{"overlays": 0}), p + "model.strip.overlays: 0: must be at least 1"},
+		"strip samples -1":    {sub("model", "strip", map[string]any{"samples": -1}), p + "model.strip.samples: -1: must be at least 0"},
+		"frr 0":               {sub("model", "strip", map[string]any{"frr": 0}), p + "model.strip.frr: 0 is outside (0, 1)"},
+		"cleanse samples 0":   {sub("model", "neural_cleanse", map[string]any{"samples": 0}), p + "model.neural_cleanse.samples: 0: must be at least 1"},
+		"cleanse steps 0":     {sub("model", "neural_cleanse", map[string]any{"steps": 0}), p + "model.neural_cleanse.steps: 0: must be at least 1"},
+		"cleanse lr 0":        {sub("model", "neural_cleanse", map[string]any{"learning_rate": 0}), p + "model.neural_cleanse.learning_rate: 0: must be a number > 0"},
+		"init_cost 0":         {sub("model", "neural_cleanse", map[string]any{"init_cost": 0}), p + "model.neural_cleanse.init_cost: 0: must be a number > 0"},
+		"success 0":           {sub("model", "neural_cleanse", map[string]any{"success": 0}), p + "model.neural_cleanse.success: 0 is outside (0, 1]"},
+		"threshold 0":         {sub("model", "neural_cleanse", map[string]any{"threshold": 0}), p + "model.neural_cleanse.threshold: 0: must be a number > 0"},
+		"cleanse classes []":  {sub("model", "neural_cleanse", map[string]any{"classes": []any{}}), p + "model.neural_cleanse.classes: empty"},
+		"rates empty":         {block("susceptibility", map[string]any{"rates": []any{}}), p + "susceptibility.rates: empty"},
+		"trainer empty":       {block("susceptibility", map[string]any{"trainer": ""}), p + `susceptibility.trainer: "": want logreg, mlp, cnn or command`},
+		"hidden 0":            {sub("susceptibility", "training", map[string]any{"hidden": 0}), p + "susceptibility.training.hidden: 0: must be at least 1"},
+		"filters 0":           {sub("susceptibility", "training", map[string]any{"filters": 0}), p + "susceptibility.training.filters: 0: must be at least 1"},
+		"epochs 0":            {sub("susceptibility", "training", map[string]any{"epochs": 0}), p + "susceptibility.training.epochs: 0: must be at least 1"},
+		"batch 0":             {sub("susceptibility", "training", map[string]any{"batch": 0}), p + "susceptibility.training.batch: 0: must be at least 1"},
+		"training lr 0":       {sub("susceptibility", "training", map[string]any{"learning_rate": 0}), p + "susceptibility.training.learning_rate: 0: must be a number > 0"},
+		"wrong type":          {sub("model", "strip", map[string]any{"overlays": "many"}), `suites.poisoning.model.strip.overlays: want an integer, got "many"`},
+	}
+	for name, c := range cases {
+		_, err := Suite{}.Decode(c.raw)
+		if errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v; want exit code 2 and %q", name, err, c.want)
+		}
+	}
+}
+
+// TestAbsentKeysDefault: absent keys take the documented defaults
+// (docs/metrics/poisoning.md, train.Defaults), and an explicit STRIP
+// samples: 0 keeps its documented meaning (half the data) instead of
+// becoming the default 500.
+func TestAbsentKeysDefault(t *testing.T) {
+	raw := map[string]any{
+		"data":  map[string]any{"train": digitsTrain},
+		"model": map[string]any{"strip": map[string]any{"samples": 0}},
+		"susceptibility": map[string]any{"train": digitsTrain,
+			"attacks": []any{map[string]any{"type": "label_flip"}}},
+	}
+	got, err := Suite{}.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := got.(Config)
+	d := cfg.Data
+	if d.Spectral != (SpectralConfig{ExpectedPoisonRate: 0.33, EpsMultiplier: 1.5, Score: ScoreCentred}) {
+		t.Errorf("spectral %+v", d.Spectral)
+	}
+	if d.Clustering != (ClusteringConfig{Dims: 10, Reduce: ReducePCA, Analysis: AnalysisRelativeSize, SizeThreshold: 0.35, SilhouetteThreshold: 0.1, Restarts: 50}) {
+		t.Errorf("clustering %+v", d.Clustering)
+	}
+	if got := strings.Join(d.Methods, ","); got != MethodSpectral+","+MethodClustering {
+		t.Errorf("data methods %s", got)
+	}
+	m := cfg.Model
+	if m.STRIP != (STRIPConfig{Overlays: DefaultSTRIPOverlays, Samples: 0, FRR: DefaultSTRIPFRR}) {
+		t.Errorf("strip %+v, want samples 0 kept", m.STRIP)
+	}
+	nc := m.NeuralCleanse
+	if nc.Samples != DefaultCleanseSamples || nc.Steps != DefaultCleanseSteps || nc.LearningRate != DefaultCleanseLR ||
+		nc.InitCost != DefaultCleanseCost || nc.Success != DefaultCleanseSuccess || nc.Threshold != DefaultAnomaly || nc.Classes != nil {
+		t.Errorf("neural cleanse %+v", nc)
+	}
+	s := cfg.Susceptibility
+	if !reflect.DeepEqual(s.Rates, DefaultRates) || s.Trainer != TrainerMLP {
+		t.Errorf("susceptibility rates %v trainer %s", s.Rates, s.Trainer)
+	}
+	if s.Training != (TrainerConfig{Hidden: 64, Filters: 8, Epochs: 30, Batch: 32, LearningRate: 3e-3}) {
+		t.Errorf("training %+v, want train.Defaults", s.Training)
+	}
+}

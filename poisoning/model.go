@@ -26,9 +26,15 @@ const (
 	DefaultAnomaly        = 2    // Wang et al.'s anomaly-index cut-off
 )
 
-func decodeModel(m *ModelConfig) error {
-	if len(m.Methods) == 0 {
+// decodeModel checks the model block and fills in the defaults of the keys
+// it does not set; has reports whether the suite block sets a key.
+func decodeModel(m *ModelConfig, has func(key string) bool) error {
+	const f = "config suites.poisoning.model."
+	if !has("model.methods") {
 		m.Methods = []string{MethodSTRIP, MethodCleanse}
+	}
+	if len(m.Methods) == 0 {
+		return errs.Invalidf(f+"methods: empty; list %s and/or %s, or leave methods out for both", MethodSTRIP, MethodCleanse)
 	}
 	for _, me := range m.Methods {
 		if me != MethodSTRIP && me != MethodCleanse {
@@ -50,39 +56,61 @@ func decodeModel(m *ModelConfig) error {
 		return errs.Invalidf("config suites.poisoning.model.target: %d is negative", *m.Target)
 	}
 	s := &m.STRIP
-	if s.Overlays == 0 {
+	if !has("model.strip.overlays") {
 		s.Overlays = DefaultSTRIPOverlays
 	}
-	if s.Samples == 0 {
-		s.Samples = DefaultSTRIPSamples
+	if !has("model.strip.samples") {
+		s.Samples = DefaultSTRIPSamples // an explicit 0 scores half the data
 	}
-	if s.FRR == 0 {
+	if !has("model.strip.frr") {
 		s.FRR = DefaultSTRIPFRR
 	}
-	if s.Overlays < 1 || s.Samples < 1 || !(s.FRR > 0 && s.FRR < 1) {
-		return errs.Invalidf("config suites.poisoning.model.strip: overlays and samples must be positive and frr in (0, 1)")
+	switch {
+	case s.Overlays < 1:
+		return errs.Invalidf(f+"strip.overlays: %d: must be at least 1", s.Overlays)
+	case s.Samples < 0:
+		return errs.Invalidf(f+"strip.samples: %d: must be at least 0 (0: half of the data)", s.Samples)
+	case !(s.FRR > 0 && s.FRR < 1):
+		return errs.Invalidf(f+"strip.frr: %g is outside (0, 1)", s.FRR)
 	}
 	c := &m.NeuralCleanse
-	if c.Samples == 0 {
+	const nc = "model.neural_cleanse."
+	if !has(nc + "samples") {
 		c.Samples = DefaultCleanseSamples
 	}
-	if c.Steps == 0 {
+	if !has(nc + "steps") {
 		c.Steps = DefaultCleanseSteps
 	}
-	if c.LearningRate == 0 {
+	if !has(nc + "learning_rate") {
 		c.LearningRate = DefaultCleanseLR
 	}
-	if c.InitCost == 0 {
+	if !has(nc + "init_cost") {
 		c.InitCost = DefaultCleanseCost
 	}
-	if c.Success == 0 {
+	if !has(nc + "success") {
 		c.Success = DefaultCleanseSuccess
 	}
-	if c.Threshold == 0 {
+	if !has(nc + "threshold") {
 		c.Threshold = DefaultAnomaly
 	}
-	if c.Samples < 1 || c.Steps < 1 || c.LearningRate <= 0 || c.InitCost < 0 || !(c.Success > 0 && c.Success <= 1) || c.Threshold <= 0 {
-		return errs.Invalidf("config suites.poisoning.model.neural_cleanse: samples, steps, learning_rate and threshold must be positive, init_cost not negative and success in (0, 1]")
+	finitePos := func(v float64) bool { return v > 0 && !math.IsInf(v, 0) }
+	switch {
+	case c.Samples < 1:
+		return errs.Invalidf(f+"neural_cleanse.samples: %d: must be at least 1", c.Samples)
+	case c.Steps < 1:
+		return errs.Invalidf(f+"neural_cleanse.steps: %d: must be at least 1", c.Steps)
+	case !finitePos(c.LearningRate):
+		return errs.Invalidf(f+"neural_cleanse.learning_rate: %g: must be a number > 0", c.LearningRate)
+	case !finitePos(c.InitCost):
+		// The L1 weight starts at init_cost and is only ever scaled, so 0 would stay 0.
+		return errs.Invalidf(f+"neural_cleanse.init_cost: %g: must be a number > 0 (the mask's L1 weight starts there and is scaled by 1.5, so 0 stays 0)", c.InitCost)
+	case !(c.Success > 0 && c.Success <= 1):
+		return errs.Invalidf(f+"neural_cleanse.success: %g is outside (0, 1]", c.Success)
+	case !finitePos(c.Threshold):
+		return errs.Invalidf(f+"neural_cleanse.threshold: %g: must be a number > 0", c.Threshold)
+	}
+	if has(nc+"classes") && len(c.Classes) == 0 {
+		return errs.Invalidf(f + "neural_cleanse.classes: empty; leave classes out to scan every class")
 	}
 	for _, k := range c.Classes {
 		if k < 0 {

@@ -3,6 +3,7 @@ package poisoning
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 
@@ -123,9 +124,12 @@ func (Suite) Version() string { return "1" }
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
 	var cfg Config
-	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
+	keys, err := suite.DecodeConfigKeys(s.Name(), raw, &cfg)
+	if err != nil {
 		return nil, err
 	}
+	// A zero value stands for the default only when its key is absent.
+	has := func(key string) bool { return keys[key] }
 	if cfg.Data == nil && cfg.Model == nil && cfg.Susceptibility == nil {
 		return nil, errs.Invalidf("config suites.poisoning: enable at least one of data, model, susceptibility")
 	}
@@ -133,8 +137,11 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		if d.Train.X == "" && d.Train.CSV == "" {
 			return nil, errs.Invalidf("config suites.poisoning.data.train: set x (and y) or csv")
 		}
-		if len(d.Methods) == 0 {
+		if !has("data.methods") {
 			d.Methods = []string{MethodSpectral, MethodClustering}
+		}
+		if len(d.Methods) == 0 {
+			return nil, errs.Invalidf("config suites.poisoning.data.methods: empty; list %s and/or %s, or leave methods out for both", MethodSpectral, MethodClustering)
 		}
 		for _, m := range d.Methods {
 			if m != MethodSpectral && m != MethodClustering {
@@ -142,41 +149,43 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 			}
 		}
 		sp := &d.Spectral
-		if sp.ExpectedPoisonRate == 0 {
+		const spk = "data.spectral_signatures."
+		if !has(spk + "expected_poison_rate") {
 			sp.ExpectedPoisonRate = 0.33
 		}
-		if sp.EpsMultiplier == 0 {
+		if !has(spk + "eps_multiplier") {
 			sp.EpsMultiplier = 1.5
 		}
-		if sp.Score == "" {
+		if !has(spk + "score") {
 			sp.Score = ScoreCentred
 		}
 		if !(sp.ExpectedPoisonRate > 0 && sp.ExpectedPoisonRate < 1) {
 			return nil, errs.Invalidf("config suites.poisoning.data.spectral_signatures.expected_poison_rate: %g is outside (0, 1)", sp.ExpectedPoisonRate)
 		}
-		if sp.EpsMultiplier <= 0 {
+		if !(sp.EpsMultiplier > 0) || math.IsInf(sp.EpsMultiplier, 0) {
 			return nil, errs.Invalidf("config suites.poisoning.data.spectral_signatures.eps_multiplier: %g must be positive", sp.EpsMultiplier)
 		}
 		if sp.Score != ScoreCentred && sp.Score != ScoreART {
 			return nil, errs.Invalidf("config suites.poisoning.data.spectral_signatures.score: %q: want centred or art", sp.Score)
 		}
 		cl := &d.Clustering
-		if cl.Dims == 0 {
+		const clk = "data.activation_clustering."
+		if !has(clk + "dims") {
 			cl.Dims = 10
 		}
-		if cl.Analysis == "" {
+		if !has(clk + "analysis") {
 			cl.Analysis = AnalysisRelativeSize
 		}
-		if cl.SizeThreshold == 0 {
+		if !has(clk + "size_threshold") {
 			cl.SizeThreshold = 0.35
 		}
-		if cl.SilhouetteThreshold == 0 {
+		if !has(clk + "silhouette_threshold") {
 			cl.SilhouetteThreshold = 0.1
 		}
-		if cl.Restarts == 0 {
+		if !has(clk + "restarts") {
 			cl.Restarts = 50
 		}
-		if cl.Reduce == "" {
+		if !has(clk + "reduce") {
 			cl.Reduce = ReducePCA
 		}
 		red, ok := ParseReduce(cl.Reduce)
@@ -184,8 +193,11 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.reduce: %q: want pca or ica (fastica)", cl.Reduce)
 		}
 		cl.Reduce = red
-		if cl.Dims < 1 || cl.Restarts < 1 {
-			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering: dims and restarts must be positive")
+		if cl.Dims < 1 {
+			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.dims: %d: must be at least 1", cl.Dims)
+		}
+		if cl.Restarts < 1 {
+			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.restarts: %d: must be at least 1", cl.Restarts)
 		}
 		switch cl.Analysis {
 		case AnalysisSmaller, AnalysisRelativeSize, AnalysisSilhouette:
@@ -195,14 +207,17 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		if !(cl.SizeThreshold > 0 && cl.SizeThreshold < 0.5) {
 			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.size_threshold: %g is outside (0, 0.5)", cl.SizeThreshold)
 		}
+		if !(cl.SilhouetteThreshold >= -1 && cl.SilhouetteThreshold <= 1) {
+			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.silhouette_threshold: %g is outside [-1, 1]", cl.SilhouetteThreshold)
+		}
 	}
 	if m := cfg.Model; m != nil {
-		if err := decodeModel(m); err != nil {
+		if err := decodeModel(m, has); err != nil {
 			return nil, err
 		}
 	}
 	if sc := cfg.Susceptibility; sc != nil {
-		if err := decodeSusceptibility(sc); err != nil {
+		if err := decodeSusceptibility(sc, has); err != nil {
 			return nil, err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +26,10 @@ var DefaultRates = []float64{0.01, 0.05, 0.1}
 // error.
 const stderrTail = 2000
 
-func decodeSusceptibility(s *SusceptibilityConfig) error {
+// decodeSusceptibility checks the susceptibility block and fills in the
+// defaults of the keys it does not set; has reports whether the suite block
+// sets a key.
+func decodeSusceptibility(s *SusceptibilityConfig, has func(key string) bool) error {
 	const f = "config suites.poisoning.susceptibility"
 	if s.Train.X == "" && s.Train.CSV == "" {
 		return errs.Invalidf("%s.train: set x (and y) or csv", f)
@@ -63,15 +67,18 @@ func decodeSusceptibility(s *SusceptibilityConfig) error {
 		}
 		seen[a.Name] = true
 	}
-	if len(s.Rates) == 0 {
+	if !has("susceptibility.rates") {
 		s.Rates = append([]float64(nil), DefaultRates...)
+	}
+	if len(s.Rates) == 0 {
+		return errs.Invalidf("%s.rates: empty; list rates in (0, 1), or leave rates out for %v", f, DefaultRates)
 	}
 	for i, r := range s.Rates {
 		if !(r > 0 && r < 1) {
 			return errs.Invalidf("%s.rates[%d]: %g is outside (0, 1)", f, i, r)
 		}
 	}
-	if s.Trainer == "" {
+	if !has("susceptibility.trainer") {
 		s.Trainer = TrainerMLP
 		if s.TrainCommand != "" {
 			s.Trainer = TrainerCommand
@@ -96,23 +103,24 @@ func decodeSusceptibility(s *SusceptibilityConfig) error {
 	}
 	tc := &s.Training
 	def := train.Defaults
-	if tc.Hidden == 0 {
-		tc.Hidden = def.Hidden
+	const tk = "susceptibility.training."
+	for _, p := range []struct {
+		key string
+		v   *int
+		def int
+	}{{"hidden", &tc.Hidden, def.Hidden}, {"filters", &tc.Filters, def.Filters}, {"epochs", &tc.Epochs, def.Epochs}, {"batch", &tc.Batch, def.Batch}} {
+		if !has(tk + p.key) {
+			*p.v = p.def
+		}
+		if *p.v < 1 {
+			return errs.Invalidf("%s.training.%s: %d: must be at least 1", f, p.key, *p.v)
+		}
 	}
-	if tc.Filters == 0 {
-		tc.Filters = def.Filters
-	}
-	if tc.Epochs == 0 {
-		tc.Epochs = def.Epochs
-	}
-	if tc.Batch == 0 {
-		tc.Batch = def.Batch
-	}
-	if tc.LearningRate == 0 {
+	if !has(tk + "learning_rate") {
 		tc.LearningRate = def.LearningRate
 	}
-	if tc.Hidden < 1 || tc.Filters < 1 || tc.Epochs < 1 || tc.Batch < 1 || tc.LearningRate <= 0 {
-		return errs.Invalidf("%s.training: hidden, filters, epochs, batch and learning_rate must be positive", f)
+	if !(tc.LearningRate > 0) || math.IsInf(tc.LearningRate, 0) {
+		return errs.Invalidf("%s.training.learning_rate: %g: must be a number > 0", f, tc.LearningRate)
 	}
 	return nil
 }

@@ -130,8 +130,11 @@ func Prefix(key, norm string, eps float64) string {
 
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
+	// Top-level defaults are set before decoding, so an explicit value,
+	// zero included, replaces them and is checked below.
 	cfg := Config{GradientMode: ModeAuto, NESSamples: DefaultNESSamples, NESSigma: DefaultNESSigma}
-	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
+	keys, err := suite.DecodeConfigKeys(s.Name(), raw, &cfg)
+	if err != nil {
 		return nil, err
 	}
 	if len(cfg.Attacks) == 0 {
@@ -145,8 +148,8 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	if cfg.SaveExamples < 0 || cfg.SaveExamples > 10000 {
 		return nil, errs.Invalidf("config suites.evasion.save_examples %d: want 0..10000", cfg.SaveExamples)
 	}
-	if cfg.NESSamples < 1 || cfg.NESSamples > 1000 {
-		return nil, errs.Invalidf("config suites.evasion.nes_samples %d: want 1..1000", cfg.NESSamples)
+	if err := intIn("config suites.evasion", "nes_samples", cfg.NESSamples, 1, 1000); err != nil {
+		return nil, err
 	}
 	if !(cfg.NESSigma > 0 && cfg.NESSigma < 1) {
 		return nil, errs.Invalidf("config suites.evasion.nes_sigma %v: want a value in (0, 1)", cfg.NESSigma)
@@ -154,8 +157,10 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	seen := map[string]int{}
 	for i := range cfg.Attacks {
 		a := &cfg.Attacks[i]
+		at := "attacks[" + strconv.Itoa(i) + "]."
+		has := func(key string) bool { return keys[at+key] }
 		where := "config suites.evasion.attacks[" + strconv.Itoa(i) + "]"
-		if err := a.validate(where); err != nil {
+		if err := a.validate(where, has); err != nil {
 			return nil, err
 		}
 		for _, e := range a.Eps {
@@ -179,13 +184,22 @@ var attackParams = map[string][]string{
 	AutoAttack: {"steps", "restarts", "target_classes", "queries", "p_init"},
 }
 
-func (a *AttackConfig) validate(where string) error {
+// paramKeys are the keys of attackParams, in the order they are checked.
+var paramKeys = []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init"}
+
+// validate checks the attack and fills in the defaults of the keys it does
+// not set; has reports whether the block sets a key. A zero value stands for
+// the default only when its key is absent: an explicit steps: 0 is an error.
+func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 	switch a.Name {
 	case FGSM, PGD, APGD, Square, AutoAttack:
 	case "":
 		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square or autoattack", where)
 	default:
 		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square or autoattack", where, a.Name)
+	}
+	if has("label") && a.Label == "" {
+		return errs.Invalidf("%s.label: empty; leave label out to use the attack's name", where)
 	}
 	if a.Label != "" {
 		for _, r := range a.Label {
@@ -194,19 +208,13 @@ func (a *AttackConfig) validate(where string) error {
 			}
 		}
 	}
-	// every parameter set must be one the attack takes
-	set := map[string]bool{
-		"step_size": a.StepSize != nil, "steps": a.Steps != 0, "random_start": a.RandomStart,
-		"restarts": a.Restarts != 0, "early_stop": a.EarlyStop != nil, "targeted": a.Targeted,
-		"target": a.Target != nil, "target_classes": a.TargetClasses != 0, "loss": a.Loss != "",
-		"queries": a.Queries != 0, "p_init": a.PInit != 0,
-	}
-	for _, key := range []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init"} {
-		if set[key] && !slices.Contains(attackParams[a.Name], key) {
+	// every parameter set, to any value, must be one the attack takes
+	for _, key := range paramKeys {
+		if has(key) && !slices.Contains(attackParams[a.Name], key) {
 			return errs.Invalidf("%s.%s: not a parameter of %s (it takes %s)", where, key, a.Name, strings.Join(attackParams[a.Name], ", "))
 		}
 	}
-	if a.Norm == "" {
+	if !has("norm") {
 		a.Norm = Linf
 	}
 	if a.Norm != Linf && a.Norm != L2 {
@@ -223,23 +231,27 @@ func (a *AttackConfig) validate(where string) error {
 	if v := a.StepSize; v != nil && (!(*v > 0) || math.IsInf(*v, 0)) {
 		return errs.Invalidf("%s.step_size %v: must be a finite number > 0", where, *v)
 	}
-	if a.Steps < 0 || a.Steps > maxSteps {
-		return errs.Invalidf("%s.steps %d: want 1..%d", where, a.Steps, maxSteps)
+	for _, c := range []struct {
+		key    string
+		v      int
+		lo, hi int
+	}{
+		{"steps", a.Steps, 1, maxSteps},
+		{"restarts", a.Restarts, 1, 1000},
+		{"queries", a.Queries, 1, maxQueries},
+		{"target_classes", a.TargetClasses, 1, math.MaxInt}, // at most k-1 are attacked
+	} {
+		if has(c.key) {
+			if err := intIn(where, c.key, c.v, c.lo, c.hi); err != nil {
+				return err
+			}
+		}
 	}
-	if a.Restarts < 0 || a.Restarts > 1000 {
-		return errs.Invalidf("%s.restarts %d: want 1..1000", where, a.Restarts)
-	}
-	if a.Restarts == 0 {
+	if !has("restarts") {
 		a.Restarts = 1
 	}
-	if a.Queries < 0 || a.Queries > maxQueries {
-		return errs.Invalidf("%s.queries %d: want 1..%d", where, a.Queries, maxQueries)
-	}
-	if a.PInit < 0 || a.PInit > 1 || math.IsNaN(a.PInit) {
+	if has("p_init") && !(a.PInit > 0 && a.PInit <= 1) {
 		return errs.Invalidf("%s.p_init %v: want a share in (0, 1]", where, a.PInit)
-	}
-	if a.TargetClasses < 0 {
-		return errs.Invalidf("%s.target_classes %d: must be positive", where, a.TargetClasses)
 	}
 	if a.Target != nil && *a.Target < 0 {
 		return errs.Invalidf("%s.target %d: must be a class index ≥ 0", where, *a.Target)
@@ -254,47 +266,58 @@ func (a *AttackConfig) validate(where string) error {
 	case FGSM:
 		a.Steps = 1
 	case PGD:
-		if a.Steps == 0 {
+		if !has("steps") {
 			a.Steps = DefaultPGDSteps
 		}
 	case APGD:
-		if a.Steps == 0 {
+		if !has("steps") {
 			a.Steps = DefaultAPGDSteps
 		}
-		switch a.Loss {
-		case "":
+		switch {
+		case !has("loss"):
 			a.Loss = "ce"
 			if a.Targeted {
 				a.Loss = "dlr" // APGD-T of AutoAttack: targeted DLR
 			}
-		case "ce", "dlr":
+		case a.Loss == "ce", a.Loss == "dlr":
 		default:
 			return errs.Invalidf("%s.loss %q: want ce or dlr", where, a.Loss)
 		}
-		if a.Targeted && a.Target == nil && a.TargetClasses == 0 {
+		if a.Targeted && a.Target == nil && !has("target_classes") {
 			a.TargetClasses = DefaultTargetClasses
 		}
 		a.RandomStart = true
 	case Square:
-		if a.Queries == 0 {
+		if !has("queries") {
 			a.Queries = DefaultQueries
 		}
-		if a.PInit == 0 {
+		if !has("p_init") {
 			a.PInit = DefaultPInit
 		}
 	case AutoAttack:
-		if a.Steps == 0 {
+		if !has("steps") {
 			a.Steps = DefaultAPGDSteps
 		}
-		if a.Queries == 0 {
+		if !has("queries") {
 			a.Queries = DefaultQueries
 		}
-		if a.PInit == 0 {
+		if !has("p_init") {
 			a.PInit = DefaultPInit
 		}
-		if a.TargetClasses == 0 {
+		if !has("target_classes") {
 			a.TargetClasses = DefaultTargetClasses
 		}
+	}
+	return nil
+}
+
+// intIn checks an integer key set explicitly against lo..hi.
+func intIn(where, key string, v, lo, hi int) error {
+	switch {
+	case v < lo:
+		return errs.Invalidf("%s.%s %d: must be at least %d", where, key, v, lo)
+	case v > hi:
+		return errs.Invalidf("%s.%s %d: must be at most %d", where, key, v, hi)
 	}
 	return nil
 }
