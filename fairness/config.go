@@ -74,8 +74,18 @@ type Counterfactual struct {
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
 	cfg := Config{NBoot: DefaultNBoot, Bins: DefaultBins}
-	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
+	keys, err := suite.DecodeConfigKeys(s.Name(), raw, &cfg)
+	if err != nil {
 		return nil, err
+	}
+	// An empty value is a value, not "the default": only absent keys default.
+	if keys["positive_label"] && strings.TrimSpace(cfg.PositiveLabel) == "" {
+		return nil, errs.Invalidf(field + "positive_label: empty; name the favourable class, or leave positive_label out for class 1 of a binary model")
+	}
+	for i, x := range cfg.Counterfactual {
+		if keys["counterfactual["+strconv.Itoa(i)+"].codes"] && len(x.Codes) == 0 {
+			return nil, errs.Invalidf(field+"counterfactual[%d].codes: empty; give one code per value, or leave codes out to read values as numbers", i)
+		}
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err

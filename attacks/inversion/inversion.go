@@ -83,7 +83,8 @@ func (Suite) Version() string { return "1" }
 func (s Suite) Decode(raw map[string]any) (any, error) {
 	cfg := Config{Steps: DefaultSteps, LearningRate: DefaultLearningRate, Init: InitZeros, Gradient: GradAuto,
 		NESPairs: DefaultNESPairs, NESSigma: DefaultNESSigma}
-	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
+	keys, err := suite.DecodeConfigKeys(s.Name(), raw, &cfg)
+	if err != nil {
 		return nil, err
 	}
 	bad := func(key string, v any, want string) error {
@@ -106,8 +107,12 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		return nil, bad("nes_pairs", cfg.NESPairs, "is outside 1..10000")
 	case !(cfg.NESSigma > 0 && cfg.NESSigma < 1):
 		return nil, bad("nes_sigma", cfg.NESSigma, "is outside (0, 1)")
-	case len(cfg.ImageShape) != 0 && len(cfg.ImageShape) != 2 && len(cfg.ImageShape) != 3:
-		return nil, bad("image_shape", cfg.ImageShape, "is not [H, W] or [C, H, W]")
+	case keys["image_shape"] && len(cfg.ImageShape) != 2 && len(cfg.ImageShape) != 3:
+		return nil, bad("image_shape", cfg.ImageShape, "is not [H, W] or [C, H, W] (leave image_shape out for the input's own shape)")
+	case slices.ContainsFunc(cfg.ImageShape, func(n int) bool { return n < 1 }):
+		return nil, bad("image_shape", cfg.ImageShape, "has a dimension below 1")
+	case keys["classes"] && len(cfg.Classes) == 0:
+		return nil, bad("classes", cfg.Classes, "lists no class (leave classes out to invert every class)")
 	}
 	seen := map[int]bool{}
 	for _, c := range cfg.Classes {

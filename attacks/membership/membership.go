@@ -78,8 +78,18 @@ func (Suite) Version() string { return "1" }
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
 	cfg := Config{Folds: DefaultFolds, ROCPoints: DefaultROCPoints, LiRAVariance: "per_example", AttackModel: "mlp"}
-	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
+	keys, err := suite.DecodeConfigKeys(s.Name(), raw, &cfg)
+	if err != nil {
 		return nil, err
+	}
+	// An empty list is a value, not "the default": only absent keys default.
+	for _, k := range []struct {
+		key string
+		n   int
+	}{{"attacks", len(cfg.Attacks)}, {"fpr", len(cfg.FPR)}} {
+		if keys[k.key] && k.n == 0 {
+			return nil, errs.Invalidf("config suites.membership.%s: empty; list at least one, or leave %s out for the defaults", k.key, k.key)
+		}
 	}
 	for _, b := range []struct {
 		name string
