@@ -17,7 +17,6 @@ import (
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/internal/version"
-	"github.com/gauntlet-ml/gauntlet/onnx"
 	"github.com/gauntlet-ml/gauntlet/registry"
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/runtime"
@@ -147,6 +146,16 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 			return nil, errs.Invalidf("model %s: sha256 %s is not in model_allow_sha256 (%d digest(s) allowed)", cfg.Model, digest, len(cfg.ModelAllowSHA256))
 		}
 	}
+	// The data is read before the session is opened: its sample shape
+	// fixes the model input's dynamic non-batch dims, if any.
+	ds, err := data.Load(cfg.Data.Spec, cfg.Dir)
+	if err != nil {
+		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
+	}
+	ropts.SampleShape = make([]int64, len(ds.SampleShape))
+	for i, d := range ds.SampleShape {
+		ropts.SampleShape[i] = int64(d)
+	}
 	sess, err := runtime.Open(env, cfg.Model, ropts)
 	if err != nil {
 		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
@@ -158,13 +167,15 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	model := sess.Model()
 	classes := sess.NumClasses()
 
-	// Data.
-	ds, err := data.Load(cfg.Data.Spec, cfg.Dir)
-	if err != nil {
-		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
-	}
 	if err := ds.FitInput(sess.Input().Name, sess.Input().Shape); err != nil {
 		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
+	}
+	// A model that names its classes (a scikit-learn converter's ZipMap)
+	// takes labels by class label, not column index.
+	if cl := sess.Adaptation().ClassLabels; cl.Len() > 0 {
+		if err := ds.MapClassLabels(cl.Ints, cl.Strings); err != nil {
+			return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
+		}
 	}
 	if err := ds.Validate(classes); err != nil {
 		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
@@ -174,6 +185,16 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 		rng = [2]float64{cfg.Data.Range[0], cfg.Data.Range[1]}
 		if err := ds.CheckRange(rng[0], rng[1]); err != nil {
 			return nil, errs.WithCode(errs.Code(err, errs.Invalid), fmt.Errorf("%w (data.range is %v)", err, cfg.Data.Range))
+		}
+	}
+
+	// Suites that need something of the data (fairness: CSV columns) say
+	// so now, before any suite runs and before any report is written.
+	for _, p := range plan {
+		if dc, ok := p.s.(suite.DataChecker); ok {
+			if err := dc.CheckData(p.cfg, ds, classes); err != nil {
+				return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
+			}
 		}
 	}
 
@@ -209,7 +230,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 
 	kind := sess.OutputKind()
 
-	rep := newReport(cfg, model, sess, env, ds, start)
+	rep := newReport(cfg, sess, env, ds, start)
 	rep.Model.OutputKind = string(kind)
 	rep.Scan = scanned
 	if scanned != nil {
@@ -428,8 +449,9 @@ func unwrapPath(err error) error {
 	return err
 }
 
-func newReport(cfg *config.Config, m *onnx.Model, sess *runtime.Session, env *runtime.Environment, ds *data.Dataset, start time.Time) *reports.Report {
+func newReport(cfg *config.Config, sess *runtime.Session, env *runtime.Environment, ds *data.Dataset, start time.Time) *reports.Report {
 	info := sess.Info()
+	adapt := sess.Adaptation()
 	prov := sess.Provider()
 	rep := &reports.Report{
 		SchemaVersion: reports.SchemaVersion,
@@ -442,10 +464,15 @@ func newReport(cfg *config.Config, m *onnx.Model, sess *runtime.Session, env *ru
 		ConfidenceLevel: cfg.Statistics.ConfidenceLevel,
 		Model: reports.Model{
 			Path:    cfg.Model,
-			SHA256:  m.SHA256,
-			Opset:   m.Opset(),
+			SHA256:  info.SHA256,
+			Opset:   info.Opset,
 			Inputs:  tensors(info.Inputs),
 			Outputs: tensors(info.Outputs),
+
+			OutputRead:   adapt.OutputRead,
+			ClassLabels:  adapt.ClassLabels.Names(),
+			IOConversion: adapt.IOConversion,
+			InputShape:   adapt.InputShape,
 		},
 		Environment: reports.Environment{
 			ORTVersion:                 env.Version,

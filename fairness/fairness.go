@@ -22,21 +22,22 @@ func (Suite) Name() string { return "fairness" }
 // Version implements suite.Suite.
 func (Suite) Version() string { return "1" }
 
-// Run implements suite.Suite.
-func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
+// CheckData implements suite.DataChecker: the suite needs labels, a
+// classifier, CSV data whose kept columns (data.keep) hold the sensitive
+// attributes, and a favourable class that occurs in the labels. The engine
+// calls it before any suite runs, so a mismatch is a config error (exit 2)
+// and no report is written.
+func (Suite) CheckData(cfgAny any, d *data.Dataset, classes int) error {
 	cfg := cfgAny.(Config)
-	d := t.Data
 	if d.Y == nil {
-		return nil, errs.Invalidf("suite fairness needs labels: set data.label (CSV) or data.y")
+		return errs.Invalidf("suite fairness needs labels: set data.label (CSV) or data.y")
 	}
-	k := t.Classes
-	if k < 2 {
-		return nil, errs.Invalidf("suite fairness needs a classifier with at least 2 outputs, the model has %d", k)
+	if classes < 2 {
+		return errs.Invalidf("suite fairness needs a classifier with at least 2 outputs, the model has %d", classes)
 	}
 	if d.Features == nil && d.Columns == nil {
-		return nil, errs.Invalidf("suite fairness needs CSV data (data.csv) with the sensitive columns %s listed in data.keep", strings.Join(cfg.Sensitive, ", "))
+		return errs.Invalidf("suite fairness needs CSV data (data.csv) with the sensitive columns %s listed in data.keep; NumPy data (data.x) has no columns", strings.Join(cfg.Sensitive, ", "))
 	}
-	cols := make([][]string, len(cfg.Sensitive))
 	for i, name := range cfg.Sensitive {
 		col, ok := d.Columns[name]
 		if !ok {
@@ -45,19 +46,37 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 				kept = append(kept, c)
 			}
 			slices.Sort(kept)
-			return nil, errs.Invalidf("config suites.fairness.sensitive[%d]: column %q is not in the data: list it in data.keep (kept now: [%s])", i, name, strings.Join(kept, ", "))
+			return errs.Invalidf("config suites.fairness.sensitive[%d]: column %q is not in the data: list it in data.keep (kept now: [%s])", i, name, strings.Join(kept, ", "))
 		}
 		if len(col) != d.N {
-			return nil, errs.Invalidf("sensitive column %q has %d values for %d samples", name, len(col), d.N)
+			return errs.Invalidf("sensitive column %q has %d values for %d samples", name, len(col), d.N)
 		}
-		cols[i] = col
+	}
+	pos, posName, err := positiveClass(cfg.PositiveLabel, d, classes)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(d.Y, int64(pos)) {
+		return errs.Invalidf("config suites.fairness.positive_label: class %s does not occur in the labels of the data", posName)
+	}
+	return nil
+}
+
+// Run implements suite.Suite.
+func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
+	cfg := cfgAny.(Config)
+	d := t.Data
+	k := t.Classes
+	if err := s.CheckData(cfg, d, k); err != nil {
+		return nil, err
+	}
+	cols := make([][]string, len(cfg.Sensitive))
+	for i, name := range cfg.Sensitive {
+		cols[i] = d.Columns[name]
 	}
 	pos, posName, err := positiveClass(cfg.PositiveLabel, d, k)
 	if err != nil {
 		return nil, err
-	}
-	if !slices.Contains(d.Y, int64(pos)) {
-		return nil, errs.Invalidf("config suites.fairness.positive_label: class %s does not occur in the labels of the data", posName)
 	}
 	part, err := NewPartition(cfg.Sensitive, cols, cfg.Intersections)
 	if err != nil {

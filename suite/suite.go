@@ -30,6 +30,15 @@ type Suite interface {
 	Run(ctx context.Context, t *Target, cfg any) (*Result, error)
 }
 
+// DataChecker is implemented by suites that need something of the run's
+// data or model (CSV columns, labels, a class): the engine calls CheckData
+// with the decoded config once the data are loaded and fitted to the model,
+// before any suite runs, so that a mismatch is a config error (exit code 2)
+// and no report is written.
+type DataChecker interface {
+	CheckData(cfg any, d *data.Dataset, classes int) error
+}
+
 // Target is what a suite runs against: one model session, its evaluation
 // data and the run's shared settings.
 type Target struct {
