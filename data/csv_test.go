@@ -162,3 +162,54 @@ func FuzzNPYHeader(f *testing.F) {
 		_, _ = readX(r, a, 0)
 	})
 }
+
+// TestMapClassLabels: labels of a model that names its classes (a ZipMap's
+// classlabels) become the model's class indices, by value, not position.
+func TestMapClassLabels(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "int.csv", []byte("f,y\n1,7\n2,3\n3,7\n"))
+	writeFile(t, dir, "str.csv", []byte("f,y\n1,dog\n2,cat\n3,dog\n"))
+	writeFile(t, dir, "bad.csv", []byte("f,y\n1,dog\n2,cow\n3,cow\n"))
+	load := func(name string) *Dataset {
+		d, err := Load(Spec{CSV: name, Label: "y"}, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	// Integer classes [3 7]: 7 is class 1, 3 class 0.
+	d := load("int.csv")
+	if err := d.MapClassLabels([]int64{3, 7}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Y, []int64{1, 0, 1}) || !slices.Equal(d.LabelNames, []string{"3", "7"}) {
+		t.Errorf("ints [3 7]: Y=%v names=%v, want [1 0 1] [3 7]", d.Y, d.LabelNames)
+	}
+	// Integer classes 0..k-1 change nothing.
+	d = load("int.csv")
+	ints := make([]int64, 8)
+	for i := range ints {
+		ints[i] = int64(i)
+	}
+	if err := d.MapClassLabels(ints, nil); err != nil || !slices.Equal(d.Y, []int64{7, 3, 7}) || d.LabelNames != nil {
+		t.Errorf("identity: %v Y=%v names=%v", err, d.Y, d.LabelNames)
+	}
+	// String classes: the CSV's sorted names ([cat dog] → 0, 1) become the
+	// model's indices (cat 1, dog 2).
+	d = load("str.csv")
+	if err := d.MapClassLabels(nil, []string{"bird", "cat", "dog"}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(d.Y, []int64{2, 1, 2}) || !slices.Equal(d.LabelNames, []string{"bird", "cat", "dog"}) {
+		t.Errorf("strings: Y=%v names=%v, want [2 1 2] [bird cat dog]", d.Y, d.LabelNames)
+	}
+	// Integer labels against string classes match by their decimal form.
+	d = load("int.csv")
+	if err := d.MapClassLabels(nil, []string{"7", "3"}); err != nil || !slices.Equal(d.Y, []int64{0, 1, 0}) {
+		t.Errorf("ints as strings: %v Y=%v", err, d.Y)
+	}
+	// Unknown labels: the first row (line 3) and value, and the count.
+	wantInvalid(t, load("bad.csv").MapClassLabels(nil, []string{"bird", "cat", "dog"}),
+		"bad.csv", "2 label(s) that are not classes of the model", "bird, cat, dog", `label "cow" at sample 1 (line 3)`)
+	wantInvalid(t, load("str.csv").MapClassLabels([]int64{3, 7}, nil), `label "dog" at sample 0 (line 2)`)
+}

@@ -28,6 +28,7 @@ type Dataset struct {
 	Files []File
 	// LabelNames maps class ids to names when a CSV label column held
 	// strings: class i is LabelNames[i] (sorted). Nil for integer labels.
+	// After MapClassLabels it holds the model's class labels instead.
 	LabelNames []string
 
 	name  string // the data file as configured, for messages
@@ -229,5 +230,69 @@ func (d *Dataset) CheckRange(lo, hi float64) error {
 		return errs.Invalidf("%s: %d value(s) outside the input range [%v, %v]; first: %v at %s, %s",
 			d.source(), bad, lo, hi, d.X[first], d.row(first/s), d.position(first%s))
 	}
+	return nil
+}
+
+// MapClassLabels renumbers the labels to the class indices of a model that
+// names its classes (a scikit-learn converter's ZipMap): class index i is
+// ints[i] or strs[i]; exactly one of the two is non-nil. With ints, label
+// value v becomes the index of v in ints (it is not assumed to equal it).
+// With strs, a label named s (a CSV label name, or an integer label written
+// in decimal) becomes the index of s in strs. Afterwards LabelNames holds
+// the model's labels (strs, or ints in decimal), except when ints are
+// 0..k-1 in order and the labels were integers: then nothing changes. A
+// label the model does not know is an errs.Invalid error naming the first
+// such row and value and the count.
+func (d *Dataset) MapClassLabels(ints []int64, strs []string) error {
+	if d.Y == nil || (ints == nil && strs == nil) {
+		return nil
+	}
+	if strs == nil && d.LabelNames == nil {
+		identity := true
+		for i, v := range ints {
+			identity = identity && v == int64(i)
+		}
+		if identity {
+			return nil
+		}
+	}
+	names := strs
+	if names == nil {
+		names = make([]string, len(ints))
+		for i, v := range ints {
+			names[i] = strconv.FormatInt(v, 10)
+		}
+	}
+	index := make(map[string]int64, len(names))
+	for i, n := range names {
+		if _, dup := index[n]; !dup {
+			index[n] = int64(i)
+		}
+	}
+	label := func(y int64) string {
+		if d.LabelNames != nil && y >= 0 && y < int64(len(d.LabelNames)) {
+			return d.LabelNames[y]
+		}
+		return strconv.FormatInt(y, 10)
+	}
+	mapped := make([]int64, len(d.Y))
+	bad, first := 0, -1
+	for i, y := range d.Y {
+		c, ok := index[label(y)]
+		if !ok {
+			if bad == 0 {
+				first = i
+			}
+			bad++
+			continue
+		}
+		mapped[i] = c
+	}
+	if bad > 0 {
+		return errs.Invalidf("%s: %d label(s) that are not classes of the model (its classes, in score order: %s); first: label %q at %s",
+			d.labelSource(), bad, strings.Join(names, ", "), label(d.Y[first]), d.row(first))
+	}
+	d.Y = mapped
+	d.LabelNames = append([]string(nil), names...)
 	return nil
 }

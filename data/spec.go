@@ -18,6 +18,9 @@ package data
 //	label     CSV only: the label column. Integer class ids are used as they
 //	          are; any other values are taken as class names, sorted, and
 //	          numbered 0..k-1 (Dataset.LabelNames records the names).
+//	          For a model that names its classes (a scikit-learn converter's
+//	          ZipMap), labels are the model's class labels, mapped to its
+//	          class indices (Dataset.MapClassLabels).
 //	features  CSV only: the columns fed to the model, in this order.
 //	exclude   CSV only, alternative to features: feed every column except the
 //	          label, these, and the keep columns (file order). With neither

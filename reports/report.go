@@ -72,6 +72,20 @@ type Model struct {
 	Outputs []Tensor `json:"outputs"`
 	// OutputKind is "logits" or "probabilities", as detected or configured.
 	OutputKind string `json:"output_kind,omitempty"`
+	// OutputRead says which tensor the class scores were read from, and
+	// how, when that is not a float32 [N, C] graph output read as it is (a
+	// ZipMap's input tensor, an output cast to float32).
+	OutputRead string `json:"output_read,omitempty"`
+	// ClassLabels are the model's own class labels in score-column order,
+	// when it declares them (a ZipMap's classlabels); data labels were
+	// mapped to these.
+	ClassLabels []string `json:"class_labels,omitempty"`
+	// IOConversion lists the Cast nodes added at the model's boundary so
+	// that it is fed and read in float32.
+	IOConversion []string `json:"io_conversion,omitempty"`
+	// InputShape is the input shape fed, batch axis first (-1: dynamic),
+	// when the model's dynamic non-batch dims were taken from the data.
+	InputShape []int64 `json:"input_shape,omitempty"`
 }
 
 // DataFile is the provenance of one data file.
