@@ -24,7 +24,8 @@ type job struct {
 	queries []int32   // model evaluations spent on the sample
 	xadv    []float32 // n×d: the adversarial point of successful samples
 
-	zeroGrad, gradSeen int // samples whose first gradient was all zero, of those seen
+	zeroGrad, gradSeen int    // samples whose first gradient was all zero, of those seen
+	zero               []bool // per sample: its first gradient was all zero
 
 	// autoattack only: per sample, 1 + the part that broke it (0: none),
 	// and n×numParts model evaluations spent by each part
@@ -96,6 +97,7 @@ func (w *work) begin(j *job) {
 	clear(j.success)
 	clear(j.queries)
 	j.zeroGrad, j.gradSeen = 0, 0
+	clear(j.zero)
 }
 
 // activate lists the samples still to attack: clean-correct, not yet
@@ -144,9 +146,10 @@ func (w *work) hit(j *job, logits []float32, r, i int, hitTarget bool) bool {
 	return int64(p) != j.y[i]
 }
 
-// countZero counts rows of the gradient that are all zero.
+// countZero counts rows of the gradient that are all zero and flags their
+// samples in j.zero.
 func (w *work) countZero(j *job, g []float32) {
-	for r := range w.act {
+	for r, i := range w.act {
 		j.gradSeen++
 		zero := true
 		for _, v := range g[r*w.d : (r+1)*w.d] {
@@ -157,6 +160,9 @@ func (w *work) countZero(j *job, g []float32) {
 		}
 		if zero {
 			j.zeroGrad++
+			if j.zero != nil {
+				j.zero[i] = true
+			}
 		}
 	}
 }

@@ -99,11 +99,7 @@ func runOutcomes(t testing.TB, tg *suite.Target, cfg Config) ([]*outcome, []bool
 	for i := range correct {
 		correct[i] = int64(argmax(clean[i*k:(i+1)*k])) == ds.Y[i]
 	}
-	mode, err := gradientMode(tg, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := newRunners(tg, cfg, mode, ds.SampleSize(), k)
+	rt, _, err := openRunners(tg, cfg, ds.SampleSize(), k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,7 +555,9 @@ func TestTargetedDLRGraph(t *testing.T) {
 	for i := 0; i < n; i++ {
 		row := logits[i*k : (i+1)*k]
 		y, tc := int(tg.Data.Y[i]), target(i)
-		want := lossRow(headDLRT, row, y, tc, false)
+		z := make([]float64, k)
+		scores(z, row, false)
+		want := lossScores(headDLRT, z, y, tc)
 		if got := float64(o.loss()[i]); math.Abs(got-want) > lossTol*max(1, math.Abs(want)) {
 			t.Errorf("sample %d: graph loss %v, formula %v", i, got, want)
 		}
@@ -569,7 +567,7 @@ func TestTargetedDLRGraph(t *testing.T) {
 			order[c] = c
 		}
 		sort.SliceStable(order, func(a, b int) bool { return row[order[a]] > row[order[b]] })
-		top := sortedTop(row, 4)
+		top := sortedTop(z, 4)
 		den := top[0] - (top[2]+top[3])/2 + 1e-12
 		num := float64(row[y]) - float64(row[tc])
 		dz := make([]float64, k)

@@ -104,7 +104,12 @@ const nesMaxBytes = 256 << 20
 
 // nesOracle estimates gradients by natural evolution strategies (Ilyas et
 // al. 2018): q antithetic Gaussian pairs per sample, evaluated in forward
-// batches of up to chunk·(2q+1) rows.
+// batches of up to chunk·(2q+1) rows. It differentiates lossScores, in
+// float64 on the logits or log-probabilities: for the ce head the log-odds
+// surrogate of the cross-entropy, which keeps a signal on confident models
+// where the cross-entropy itself rounds to a constant. loss() returns the
+// same values: the attacks only compare losses of one sample, and the
+// surrogate orders points as the cross-entropy does.
 type nesOracle struct {
 	fwd     *runtime.Runner
 	head    string
@@ -120,6 +125,7 @@ type nesOracle struct {
 	out     []float32 // batch×k outputs of the unperturbed rows
 	lossBuf []float32
 	g       []float32
+	z       []float64 // one output row's scores (lossScores)
 }
 
 func newNES(s *runtime.Session, batch, d, k, q int, sigma float64, head string, probs bool) (*nesOracle, error) {
@@ -132,7 +138,7 @@ func newNES(s *runtime.Session, batch, d, k, q int, sigma float64, head string, 
 	return &nesOracle{fwd: fwd, head: head, probs: probs, q: q, sigma: float32(sigma), d: d, k: k, chunk: chunk,
 		x: make([]float32, batch*d), y: make([]int64, batch), t: make([]int64, batch), big: make([]float32, chunk*per*d),
 		u: make([]float32, chunk*q*d), out: make([]float32, batch*k), lossBuf: make([]float32, batch),
-		g: make([]float32, batch*d)}, nil
+		g: make([]float32, batch*d), z: make([]float64, k)}, nil
 }
 
 func (o *nesOracle) in() []float32 { return o.x }
@@ -187,12 +193,12 @@ func (o *nesOracle) evalChunk(ctx context.Context, c0, m int, rng *rand.Rand) er
 		base := r * per
 		y, tg := int(o.y[i]), int(o.t[i])
 		copy(o.out[i*k:(i+1)*k], out[base*k:(base+1)*k])
-		o.lossBuf[i] = float32(lossRow(o.head, out[base*k:(base+1)*k], y, tg, o.probs))
+		o.lossBuf[i] = float32(o.rowLoss(out[base*k:(base+1)*k], y, tg))
 		g := o.g[i*d : (i+1)*d]
 		clear(g)
 		for j := 0; j < q; j++ {
-			lp := lossRow(o.head, out[(base+1+2*j)*k:(base+2+2*j)*k], y, tg, o.probs)
-			lm := lossRow(o.head, out[(base+2+2*j)*k:(base+3+2*j)*k], y, tg, o.probs)
+			lp := o.rowLoss(out[(base+1+2*j)*k:(base+2+2*j)*k], y, tg)
+			lm := o.rowLoss(out[(base+2+2*j)*k:(base+3+2*j)*k], y, tg)
 			w := float32(lp-lm) * scale
 			u := o.u[(r*q+j)*d : (r*q+j+1)*d]
 			for p := range g {
@@ -203,23 +209,55 @@ func (o *nesOracle) evalChunk(ctx context.Context, c0, m int, rng *rand.Rand) er
 	return nil
 }
 
-// minProb floors probabilities before a log: −log p stays finite.
-const minProb = 1e-30
+// rowLoss is the loss NES differentiates on one output row (lossScores).
+func (o *nesOracle) rowLoss(row []float32, y, tg int) float64 {
+	scores(o.z, row, o.probs)
+	return lossScores(o.head, o.z, y, tg)
+}
 
-// lossRow computes a loss head on one output row, in float64: the
-// cross-entropy of label y, the DLR loss of Croce & Hein (2020), or its
-// targeted form for target tg.
-func lossRow(head string, row []float32, y, tg int, probs bool) float64 {
+// minLogProb floors probabilities before their log: the smallest positive
+// float32, so that every probability a float32 output can hold keeps its
+// own log-probability.
+var minLogProb = math.Log(math.SmallestNonzeroFloat32)
+
+// scores writes the row the NES losses are computed on into dst, in
+// float64: the logits, or the log-probabilities log max(p, 2⁻¹⁴⁹) when the
+// model outputs probabilities (the logits up to a per-row shift, which no
+// loss head below depends on).
+func scores(dst []float64, row []float32, probs bool) {
+	for j, v := range row {
+		if probs {
+			dst[j] = max(math.Log(float64(v)), minLogProb)
+		} else {
+			dst[j] = float64(v)
+		}
+	}
+}
+
+// lossScores computes a loss head on one row of scores z (logits or
+// log-probabilities), in float64:
+//
+//   - ce: the log-odds of a wrong class, L = log Σ_{j≠y} e^{z_j} − z_y =
+//     log((1 − p_y)/p_y), computed as m − z_y + log Σ_{j≠y} e^{z_j − m}
+//     with m = max_{j≠y} z_j. L is a strictly increasing function of the
+//     cross-entropy (CE = log(1 + e^L), so ∇CE = σ(L)·∇L: the same
+//     maximiser and the same gradient direction), but it does not
+//     saturate: on a confident sample CE rounds to 0 in float32 and
+//     float64 alike (at a logit margin above 37 resp. 745), while L stays
+//     close to the Carlini–Wagner margin max_{j≠y} z_j − z_y.
+//   - dlr: the DLR loss of Croce & Hein (2020), −(z_y − max_{j≠y} z_j) /
+//     (z_π1 − z_π3 + 1e-12); dlrt: its targeted form for target tg. Both
+//     are invariant to a shift of the row, so on log-probabilities they
+//     equal the DLR of the logits.
+func lossScores(head string, z []float64, y, tg int) float64 {
 	switch head {
 	case headDLRT:
-		s := sortedTop(row, 4)
-		return -(float64(row[y]) - float64(row[tg])) / (s[0] - (s[2]+s[3])/2 + 1e-12)
+		s := sortedTop(z, 4)
+		return -(z[y] - z[tg]) / (s[0] - (s[2]+s[3])/2 + 1e-12)
 	case headDLR:
-		// −(z_y − max_{j≠y} z_j) / (z_π1 − z_π3 + 1e-12)
 		var v1, v2, v3 = math.Inf(-1), math.Inf(-1), math.Inf(-1)
 		other := math.Inf(-1)
-		for j, z := range row {
-			v := float64(z)
+		for j, v := range z {
 			if j != y && v > other {
 				other = v
 			}
@@ -232,23 +270,24 @@ func lossRow(head string, row []float32, y, tg int, probs bool) float64 {
 				v3 = v
 			}
 		}
-		if len(row) < 3 {
+		if len(z) < 3 {
 			v3 = v2
 		}
-		return -(float64(row[y]) - other) / (v1 - v3 + 1e-12)
-	}
-	if probs {
-		return -math.Log(max(float64(row[y]), minProb))
+		return -(z[y] - other) / (v1 - v3 + 1e-12)
 	}
 	m := math.Inf(-1)
-	for _, z := range row {
-		m = max(m, float64(z))
+	for j, v := range z {
+		if j != y {
+			m = max(m, v)
+		}
 	}
 	var s float64
-	for _, z := range row {
-		s += math.Exp(float64(z) - m)
+	for j, v := range z {
+		if j != y {
+			s += math.Exp(v - m)
+		}
 	}
-	return m + math.Log(s) - float64(row[y])
+	return m - z[y] + math.Log(s)
 }
 
 // argmax returns the index of the largest value (ties: the lowest index).
@@ -275,13 +314,12 @@ func margin(row []float32, c int) float64 {
 
 // sortedTop returns the n largest values of row in descending order
 // (repeating the smallest when the row is shorter).
-func sortedTop(row []float32, n int) [4]float64 {
+func sortedTop(row []float64, n int) [4]float64 {
 	var top [4]float64
 	for i := range top {
 		top[i] = math.Inf(-1)
 	}
-	for _, z := range row {
-		v := float64(z)
+	for _, v := range row {
 		for i := 0; i < n; i++ {
 			if v > top[i] {
 				copy(top[i+1:n], top[i:n-1])

@@ -2,14 +2,13 @@ package evasion
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
-	"strconv"
-	"strings"
 
-	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/runtime"
@@ -24,6 +23,10 @@ const (
 	// saturatedProb: a probability output this close to 1 is saturated in
 	// float32 (its softmax gradient is rounding noise).
 	saturatedProb = 1 - 1e-6
+	// noSignalShare: when at least this share of an attack's samples had
+	// an all-zero estimated gradient at their first point, the attack found
+	// no signal, and Square runs on those samples (squareFallback).
+	noSignalShare = 0.5
 )
 
 // Suite is the evasion suite.
@@ -51,6 +54,9 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 	for _, a := range cfg.Attacks {
 		for _, e := range a.Eps {
 			keys = append(keys, perAttackKeys(Prefix(a.Key(), a.Norm, e))...)
+			if a.whiteBox() {
+				keys = append(keys, Prefix(a.Key(), a.Norm, e)+".zero_gradient_share")
+			}
 			if a.Name == AutoAttack {
 				for _, part := range autoAttackParts {
 					keys = append(keys, suite.ProportionKeys(afterPrefix(a.Key(), a.Norm, e, part)+".robust_accuracy")...)
@@ -77,6 +83,8 @@ type outcome struct {
 	pert     []float64 // perturbation norm of successful samples
 	zeroGrad int
 	gradSeen int
+	zero     []bool      // per sample: the first gradient was all zero
+	fallback *fallback   // Square run on the samples without gradient signal
 	examples [][]example // per batch: the first successful samples
 	adv      []float32   // n×d adversarial points (only with runners.keepAdv)
 	// autoattack only: per sample, 1 + the part that broke it (0: none),
@@ -165,11 +173,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		}
 	}
 
-	mode, err := gradientMode(t, cfg)
-	if err != nil {
-		return nil, err
-	}
-	rt, err := newRunners(t, cfg, mode, dim, k)
+	rt, gc, err := openRunners(t, cfg, dim, k)
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +191,10 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		}
 	}
 	res := summarise(t, cfg, outs, correct, nCorrect)
+	res.Details["gradient"] = gc.details()
+	if gc.reason != "" && gc.fellBack {
+		res.Warnings = append(res.Warnings, "evasion: gradient_mode auto: exact gradients are unavailable ("+gc.reason+"); the attacks ran on estimated (NES) gradients, which may overstate robustness")
+	}
 	sanity(t, res, outs, clean)
 	if cfg.SaveExamples > 0 {
 		if err := saveExamples(t, cfg, res, outs, ds.SampleShape); err != nil {
@@ -196,37 +204,96 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	return res, nil
 }
 
-// gradientMode decides exact or estimated gradients for the run.
-func gradientMode(t *suite.Target, cfg Config) (string, error) {
+// gradChoice is the gradient mode of a run and why it is not exact.
+type gradChoice struct {
+	mode   string // exact, estimated, or none (no attack uses gradients)
+	reason string // why the mode is not exact ("" when it is)
+	// fellBack: gradient_mode auto settled for estimated gradients.
+	fellBack bool
+}
+
+// details is the report's details.gradient.
+func (g gradChoice) details() map[string]any {
+	d := map[string]any{"mode": g.mode}
+	if g.reason != "" {
+		d["reason"] = g.reason
+	}
+	return d
+}
+
+// gradientMode decides from the config and the model's signature alone:
+// none when no attack uses gradients, estimated when the config asks for
+// it or when the model's input rules out gradient graphs (not float32, or
+// a fixed batch size: the attacks run shrinking batches), else exact: the
+// graphs are then built by openRunners, which may still fall back. Under
+// gradient_mode exact a ruled-out input is an errs.Invalid error.
+func gradientMode(t *suite.Target, cfg Config) (gradChoice, error) {
 	need := false
 	for _, a := range cfg.Attacks {
 		need = need || a.whiteBox()
 	}
-	if !need || cfg.GradientMode == ModeEstimated {
-		return ModeEstimated, nil
+	if !need {
+		return gradChoice{mode: "none", reason: "no attack uses gradients"}, nil
 	}
-	// Gradient graphs need a float32 input and a dynamic batch axis (the
-	// attacks run shrinking batches).
+	if cfg.GradientMode == ModeEstimated {
+		return gradChoice{mode: ModeEstimated, reason: "gradient_mode: estimated"}, nil
+	}
 	var why string
 	if in := t.Session.Input(); in.Type != "float32" {
 		why = fmt.Sprintf("its input %q is %s, gradient graphs are run on float32 inputs", in.Name, in.Type)
 	} else if fb := t.Session.FixedBatch(); fb > 0 {
 		why = fmt.Sprintf("its input %q has a fixed batch size %d", in.Name, fb)
-	} else if ok, bad := autodiff.WhiteBox(t.Model); !ok {
-		ops := make([]string, len(bad))
-		for i, u := range bad {
-			ops[i] = u.Op + " (node " + strconv.Quote(u.Node) + ")"
-		}
-		why = "it has operators without a gradient rule: " + strings.Join(ops, ", ")
 	}
 	if why == "" {
-		return ModeExact, nil
+		return gradChoice{mode: ModeExact}, nil
 	}
 	if cfg.GradientMode == ModeExact {
-		return "", errs.Invalidf("config suites.evasion.gradient_mode exact: the model has no exact gradients: %s; use gradient_mode: auto or estimated", why)
+		return gradChoice{}, errs.Invalidf("config suites.evasion.gradient_mode exact: the model has no exact gradients: %s; use gradient_mode: auto or estimated", why)
 	}
-	return ModeEstimated, nil
+	return gradChoice{mode: ModeEstimated, reason: "the model has no exact gradients: " + why, fellBack: true}, nil
 }
+
+// openRunners decides the gradient mode (gradientMode) and opens the
+// runners. When the exact gradient graphs cannot be built or run, auto
+// falls back to estimated gradients with the builder's error as the
+// reason (it names the node and why), and exact is an errs.Invalid error
+// naming the same. Other failures are returned as they are.
+func openRunners(t *suite.Target, cfg Config, dim, k int) (*runners, gradChoice, error) {
+	gc, err := gradientMode(t, cfg)
+	if err != nil {
+		return nil, gc, err
+	}
+	mode := gc.mode
+	if mode == "none" {
+		mode = ModeEstimated // no oracle is made: no head is needed
+	}
+	rt, err := newRunners(t, cfg, mode, dim, k)
+	var ge *gradError
+	if err == nil || mode != ModeExact || !errors.As(err, &ge) {
+		return rt, gc, err
+	}
+	if cfg.GradientMode == ModeExact {
+		return nil, gc, errs.WithCode(errs.Invalid, fmt.Errorf("config suites.evasion.gradient_mode exact: the model has no exact gradients: %w; use gradient_mode: auto or estimated", ge.err))
+	}
+	gc = gradChoice{mode: ModeEstimated, reason: "the model has no exact gradients: " + ge.err.Error(), fellBack: true}
+	rt, err = newRunners(t, cfg, ModeEstimated, dim, k)
+	return rt, gc, err
+}
+
+// gradError marks a failure to build or run an exact gradient graph, which
+// openRunners answers with a fallback (auto) or an errs.Invalid error
+// (exact).
+type gradError struct{ err error }
+
+func (e *gradError) Error() string { return e.err.Error() }
+func (e *gradError) Unwrap() error { return e.err }
+
+// Test hooks: how newRunners opens a head's gradient graph and a runner of
+// it. Tests replace them to inject failures at each point of the set-up.
+var (
+	openGraph      = buildGraph
+	newGraphRunner = func(g *runtime.Graph, batch int) (*runtime.GraphRunner, error) { return g.NewRunner(batch) }
+)
 
 // runners holds the shared graphs and each worker's scratch and runners.
 type runners struct {
@@ -240,24 +307,37 @@ type runners struct {
 	keepAdv bool
 }
 
-func newRunners(t *suite.Target, cfg Config, mode string, dim, k int) (rt *runners, err error) {
-	rt = &runners{mode: mode, graphs: map[string]*runtime.Graph{}}
-	defer func() {
-		if err != nil {
-			rt.close()
-		}
-	}()
-	heads := map[string]bool{}
+// newRunners opens the graphs (exact mode) and every worker's runners and
+// oracles. On an error it closes whatever it opened and returns a nil
+// *runners; failures of the gradient graphs are *gradError.
+func newRunners(t *suite.Target, cfg Config, mode string, dim, k int) (*runners, error) {
+	rt := &runners{mode: mode, graphs: map[string]*runtime.Graph{}}
+	if err := rt.open(t, cfg, dim, k); err != nil {
+		rt.close()
+		return nil, err
+	}
+	return rt, nil
+}
+
+func (rt *runners) open(t *suite.Target, cfg Config, dim, k int) error {
+	seen := map[string]bool{}
+	var heads []string
 	for _, a := range cfg.Attacks {
 		for _, h := range a.heads(k) {
-			heads[h] = true
+			if !seen[h] {
+				seen[h] = true
+				heads = append(heads, h)
+			}
 		}
 	}
-	if mode == ModeExact {
-		for h := range heads {
-			if rt.graphs[h], err = buildGraph(t, h); err != nil {
-				return nil, err
+	sort.Strings(heads)
+	if rt.mode == ModeExact {
+		for _, h := range heads {
+			g, err := openGraph(t, h)
+			if err != nil {
+				return &gradError{err}
 			}
+			rt.graphs[h] = g
 		}
 	}
 	workers := max(1, min(t.Pool.Workers, t.Batches(t.Data.N)))
@@ -267,14 +347,15 @@ func newRunners(t *suite.Target, cfg Config, mode string, dim, k int) (rt *runne
 		w := newWork(dim, k, t.BatchSize, rlo, rhi, probs)
 		w.shape = t.Data.SampleShape
 		rt.works = append(rt.works, w)
+		var err error
 		if w.fwd, err = t.Session.NewRunner(t.BatchSize); err != nil {
-			return nil, err
+			return err
 		}
-		for h := range heads {
-			if mode == ModeExact {
-				r, err := rt.graphs[h].NewRunner(t.BatchSize)
+		for _, h := range heads {
+			if rt.mode == ModeExact {
+				r, err := newGraphRunner(rt.graphs[h], t.BatchSize)
 				if err != nil {
-					return nil, err
+					return &gradError{fmt.Errorf("gradient graph (%s loss): %w", h, err)}
 				}
 				nIn := 2
 				if h == headDLRT {
@@ -285,16 +366,21 @@ func newRunners(t *suite.Target, cfg Config, mode string, dim, k int) (rt *runne
 				sigma := cfg.NESSigma * (t.Range[1] - t.Range[0])
 				o, err := newNES(t.Session, t.BatchSize, dim, k, cfg.NESSamples, sigma, h, probs)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				w.oracles[h] = o
 			}
 		}
 	}
-	return rt, nil
+	return nil
 }
 
+// close closes every runner, then the graphs; it is safe on a nil or
+// partly opened *runners.
 func (rt *runners) close() {
+	if rt == nil {
+		return
+	}
 	for _, w := range rt.works {
 		if w.fwd != nil {
 			w.fwd.Close()
@@ -311,6 +397,7 @@ func (rt *runners) close() {
 	for _, g := range rt.graphs {
 		g.Close()
 	}
+	rt.works, rt.graphs = nil, nil
 }
 
 // attack runs one attack at one eps on every batch.
@@ -319,7 +406,7 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 	n, d, k := ds.N, ds.SampleSize(), t.Classes
 	nb := t.Batches(n)
 	o := &outcome{a: a, eps: eps, mode: rt.mode, success: make([]bool, n), robust: make([]bool, n),
-		queries: make([]int32, n), pert: make([]float64, n), examples: make([][]example, nb)}
+		queries: make([]int32, n), pert: make([]float64, n), examples: make([][]example, nb), zero: make([]bool, n)}
 	if a.Name == Square {
 		o.mode = "none"
 	}
@@ -346,7 +433,7 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 		lo, hi := t.BatchRange(b, n)
 		j := &job{n: hi - lo, eps: eps, norm: a.Norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: correct[lo:hi],
 			clean: clean[lo*k : hi*k], success: o.success[lo:hi], pred: pred[lo:hi], queries: o.queries[lo:hi],
-			xadv: xadv[wi][:(hi-lo)*d]}
+			xadv: xadv[wi][:(hi-lo)*d], zero: o.zero[lo:hi]}
 		if o.brokenBy != nil {
 			j.brokenBy, j.partQueries = o.brokenBy[lo:hi], o.partQueries[lo*numParts:hi*numParts]
 		}
@@ -385,7 +472,123 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 		o.zeroGrad += z[0]
 		o.gradSeen += z[1]
 	}
+	if rt.mode == ModeEstimated && a.whiteBox() && a.Name != AutoAttack && eps > 0 && o.gradSeen > 0 &&
+		float64(o.zeroGrad) >= noSignalShare*float64(o.gradSeen) {
+		if err := rt.squareFallback(ctx, t, cfg.SaveExamples, o, clean, correct, pred, xadv, seed); err != nil {
+			return nil, fmt.Errorf("square fallback: %w", err)
+		}
+	}
 	return o, nil
+}
+
+// fallback records the Square attack run on an attack's samples without
+// gradient signal.
+type fallback struct {
+	samples int     // samples attacked: still robust, first gradient all zero
+	broken  int     // of those, broken by Square
+	norm    string  // Square's norm and radius (L∞ at eps/√d stands in
+	eps     float64 // for L2 on inputs that are not images)
+}
+
+// squareFallback runs Square (gradient-free, the default budget) at the
+// attack's norm and eps on the samples whose estimated gradient was all
+// zero at their first point and that the attack left robust, and folds its
+// successes into the attack's outcome: its robust accuracy becomes the
+// worst case of the attack and Square on those samples. A targeted attack
+// that must hit its target keeps its targets (drawn again from the
+// attack's own stream). For L2 on inputs that are not images (Square L2
+// needs H, W ≥ 3), Square L∞ at eps/√d runs instead: its ball lies inside
+// the L2 ball, so each of its successes is an L2 adversarial example.
+// Square draws from the stream of a standalone untargeted square attack at
+// the same norm and eps, so on a batch whose samples are all attacked it
+// repeats that attack's run.
+func (rt *runners) squareFallback(ctx context.Context, t *suite.Target, keep int, o *outcome, clean []float32, correct []bool, pred []int, xadv [][]float32, seed uint64) error {
+	ds := t.Data
+	n, d, k := ds.N, ds.SampleSize(), t.Classes
+	a := o.a
+	cand := make([]bool, n)
+	fb := &fallback{norm: a.Norm, eps: o.eps}
+	for i := range cand {
+		cand[i] = correct[i] && !o.success[i] && o.zero[i]
+		if cand[i] {
+			fb.samples++
+		}
+	}
+	o.fallback = fb
+	if fb.samples == 0 {
+		return nil
+	}
+	if a.Norm == L2 && !squareL2Fits(shapeParams(ds.SampleShape)) {
+		fb.norm, fb.eps = Linf, o.eps/math.Sqrt(float64(d))
+	}
+	hitTarget := a.Targeted && !(a.Name == APGD && a.Target == nil)
+	sq := AttackConfig{Name: Square, Norm: fb.norm, Queries: DefaultQueries, PInit: DefaultPInit}
+	succ, pr, qs := make([]bool, n), make([]int, n), make([]int32, n)
+	// the stream of a standalone square attack at this norm and eps
+	fseed := suite.DeriveSeed(suite.DeriveSeed(t.Seed, Prefix(Square, fb.norm, fb.eps)), "square")
+	pool := t.Pool
+	pool.Workers, pool.Progress = len(rt.works), nil
+	err := pool.Run(ctx, t.Batches(n), func(ctx context.Context, wi, b int) error {
+		lo, hi := t.BatchRange(b, n)
+		if !slices.Contains(cand[lo:hi], true) {
+			return nil
+		}
+		w := rt.works[wi]
+		j := &job{n: hi - lo, eps: fb.eps, norm: fb.norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: cand[lo:hi],
+			clean: clean[lo*k : hi*k], success: succ[lo:hi], pred: pr[lo:hi], queries: qs[lo:hi], xadv: xadv[wi][:(hi-lo)*d]}
+		w.begin(j)
+		if hitTarget {
+			var r *rand.Rand
+			if a.Name != APGD {
+				r = suite.BatchRand(suite.DeriveSeed(seed, a.Name), b) // runOne's first draws
+			}
+			w.drawTargets(j, a.Target, r)
+		}
+		p := w.squareParams(sq, hitTarget)
+		r := suite.BatchRand(fseed, b)
+		var err error
+		if fb.norm == L2 {
+			err = w.squareL2(ctx, j, p, r)
+		} else {
+			err = w.square(ctx, j, p, r)
+		}
+		if err != nil {
+			return err
+		}
+		for i := 0; i < j.n; i++ {
+			g := lo + i
+			if !cand[g] {
+				continue
+			}
+			o.queries[g] += j.queries[i]
+			if !j.success[i] {
+				continue
+			}
+			o.success[g], o.robust[g], pred[g] = true, false, j.pred[i]
+			xa, x0 := j.xadv[i*d:(i+1)*d], j.x0[i*d:(i+1)*d]
+			if a.Norm == L2 {
+				o.pert[g] = distL2(xa, x0)
+			} else {
+				o.pert[g] = distLinf(xa, x0)
+			}
+			if o.adv != nil {
+				copy(o.adv[g*d:(g+1)*d], xa)
+			}
+			if len(o.examples[b]) < keep {
+				o.examples[b] = append(o.examples[b], example{i: g, pred: j.pred[i], x: append([]float32(nil), xa...)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for g := range cand {
+		if cand[g] && succ[g] {
+			fb.broken++
+		}
+	}
+	return nil
 }
 
 // runOne dispatches one batch of one attack. Each part of an ensemble
@@ -552,6 +755,9 @@ func summarise(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCo
 		r.Set(p+".mean_perturbation", mean, len(perts) > 0)
 		r.Set(p+".median_perturbation", median, len(perts) > 0)
 		r.Set(p+".queries", float64(q)/float64(nq), nq > 0)
+		if a.whiteBox() {
+			r.Set(p+".zero_gradient_share", float64(o.zeroGrad)/float64(max(o.gradSeen, 1)), o.gradSeen > 0)
+		}
 
 		wk := Prefix("worst", a.Norm, o.eps)
 		wa := worst[wk]
@@ -589,6 +795,10 @@ func summarise(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCo
 		}
 		if o.gradSeen > 0 {
 			entry["zero_gradient_share"] = float64(o.zeroGrad) / float64(o.gradSeen)
+		}
+		if fb := o.fallback; fb != nil {
+			entry["square_fallback"] = map[string]any{"samples": fb.samples, "broken": fb.broken, "norm": fb.norm, "eps": fb.eps,
+				"queries": DefaultQueries, "p_init": DefaultPInit}
 		}
 		if o.brokenBy != nil {
 			entry["parts"], entry["broken_by"] = autoAttackSummary(r, o, ds.SampleShape, correct, nCorrect, level)
@@ -724,6 +934,19 @@ func sanity(t *suite.Target, r *suite.Result, outs []*outcome, clean []float32) 
 			warn("zero_gradients", fmt.Sprintf("%s: %.1f%% of attacked samples (%d of %d) had an all-zero gradient at their first point; gradient-based results may overstate robustness (gradient masking)",
 				Prefix(o.a.Key(), o.a.Norm, o.eps), 100*share, o.zeroGrad, o.gradSeen), share)
 		}
+	}
+	for _, o := range outs {
+		fb := o.fallback
+		if fb == nil {
+			continue
+		}
+		share := float64(o.zeroGrad) / float64(o.gradSeen)
+		sq := "Square"
+		if fb.norm != o.a.Norm {
+			sq = fmt.Sprintf("Square L∞ at eps/√d = %.4g (inside the L2 ball; Square L2 needs image inputs)", fb.eps)
+		}
+		warn("square_fallback", fmt.Sprintf("%s: no gradient signal: the estimated gradient was all zero at the first point of %.1f%% of attacked samples (%d of %d); %s (gradient-free, %d queries) was run on the %d of them the attack left robust and broke %d: the robust accuracy is the worst case of both",
+			Prefix(o.a.Key(), o.a.Norm, o.eps), 100*share, o.zeroGrad, o.gradSeen, sq, DefaultQueries, fb.samples, fb.broken), float64(fb.broken))
 	}
 	// within the autoattack preset: Square breaking what both APGD parts
 	// missed
