@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,17 +22,20 @@ type InspectOptions struct {
 
 // ModelDescription is what `gauntlet inspect --json` prints.
 type ModelDescription struct {
-	Path      string         `json:"path"`
-	SHA256    string         `json:"sha256"`
-	IRVersion int64          `json:"ir_version"`
-	Opset     int64          `json:"opset"`
-	Opsets    map[string]int `json:"opsets"`
-	Producer  string         `json:"producer"`
-	Inputs    []TensorDesc   `json:"inputs"`
-	Outputs   []TensorDesc   `json:"outputs"`
-	Nodes     int            `json:"nodes"`
-	Params    int64          `json:"parameters"`
-	Ops       []onnx.OpCount `json:"ops"`
+	Path      string `json:"path"`
+	SHA256    string `json:"sha256"`
+	IRVersion int64  `json:"ir_version"`
+	// Opset is the default-domain (ai.onnx) opset, 0 when the model
+	// imports none (a model of ai.onnx.ml operators only); Opsets has
+	// every domain's, the default domain spelt "ai.onnx".
+	Opset    int64          `json:"opset"`
+	Opsets   map[string]int `json:"opsets"`
+	Producer string         `json:"producer"`
+	Inputs   []TensorDesc   `json:"inputs"`
+	Outputs  []TensorDesc   `json:"outputs"`
+	Nodes    int            `json:"nodes"`
+	Params   int64          `json:"parameters"`
+	Ops      []onnx.OpCount `json:"ops"`
 	// WhiteBox says whether Gauntlet can build a gradient graph of the
 	// model; Unsupported lists every op and node in the way when it cannot.
 	autodiff.WhiteBoxInfo
@@ -74,7 +78,7 @@ func Inspect(o *InspectOptions, s Streams) error {
 		_, err := fmt.Fprintln(s.Out, string(b))
 		return err
 	}
-	fmt.Fprintf(s.Out, "model     %s\nsha256    %s\nir        %d, opset %d, producer %s\n", d.Path, d.SHA256, d.IRVersion, d.Opset, d.Producer)
+	fmt.Fprintf(s.Out, "model     %s\nsha256    %s\nir        %d, %s, producer %s\n", d.Path, d.SHA256, d.IRVersion, opsetText(d.Opsets), d.Producer)
 	fmt.Fprintf(s.Out, "graph     %d nodes, %d parameters\n", d.Nodes, d.Params)
 	for _, t := range d.Inputs {
 		fmt.Fprintf(s.Out, "input     %s %s [%s]\n", t.Name, t.Type, strings.Join(t.Dims, ", "))
@@ -102,18 +106,37 @@ func Inspect(o *InspectOptions, s Streams) error {
 	return nil
 }
 
+// opsetText says which opsets a model imports: "opset 15 (ai.onnx.ml 1)",
+// or "no ai.onnx opset (ai.onnx.ml 3 only)" when the default domain is
+// absent.
+func opsetText(opsets map[string]int) string {
+	var others []string
+	for dom, v := range opsets {
+		if dom != "ai.onnx" {
+			others = append(others, fmt.Sprintf("%s %d", dom, v))
+		}
+	}
+	sort.Strings(others)
+	v, ok := opsets["ai.onnx"]
+	switch {
+	case ok && len(others) == 0:
+		return fmt.Sprintf("opset %d", v)
+	case ok:
+		return fmt.Sprintf("opset %d (%s)", v, strings.Join(others, ", "))
+	case len(others) == 0:
+		return "no opset imports"
+	}
+	return fmt.Sprintf("no ai.onnx opset (%s only)", strings.Join(others, ", "))
+}
+
 // Describe summarises a model from its protobuf.
 func Describe(m *onnx.Model) ModelDescription {
 	g := m.Proto.GetGraph()
 	d := ModelDescription{Path: m.Path, SHA256: m.SHA256, IRVersion: m.Proto.GetIrVersion(), Opset: m.Opset(),
 		Opsets: map[string]int{}, Producer: strings.TrimSpace(m.Proto.GetProducerName() + " " + m.Proto.GetProducerVersion()),
 		Nodes: len(g.GetNode()), Ops: m.OpHistogram(), WhiteBoxInfo: autodiff.Inspect(m)}
-	for _, o := range m.Proto.GetOpsetImport() {
-		dom := o.GetDomain()
-		if dom == "" {
-			dom = "ai.onnx"
-		}
-		d.Opsets[dom] = int(o.GetVersion())
+	for dom, v := range m.Opsets() {
+		d.Opsets[dom] = int(v)
 	}
 	inits := map[string]bool{}
 	for _, t := range g.GetInitializer() {
