@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/gauntlet-ml/gauntlet/internal/version.Version=$(VERSION)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: help ort build test demo nightly render bench lint clean
+.PHONY: help ort build test demo nightly render bench zoo lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(ORT_VERSION)/$(ORT_VERSION)/' | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ BENCH_MODEL ?= $(if $(wildcard ../shared/fixtures/vision/mnist_cnn.onnx),../shar
 bench: ort ## run the Go benchmarks and the benchmarks/ harness (harness/bare ORT throughput ratio)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./benchmarks/ortratio -model $(BENCH_MODEL)
+
+zoo: ort build ## export real architectures (Debian python3-torch/torchvision) and check gradients vs PyTorch: docs/zoo.md (ZOO=resnet18,vit for a subset)
+	ZOO="$(ZOO)" /usr/bin/python3 scripts/zoo/zoo.py
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
