@@ -217,10 +217,10 @@ func TestInferScalarConstantExpand(t *testing.T) {
 	sc := b.Op("Constant", nil, onnx.AttrTensor("value", onnx.TensorF32("c", nil, []float32{0.5})))
 	mul := b.Op("Mul", []string{x, sc})
 	cls := b.ConstFloat("cls", onnx.Float32, []int64{1, 1, 8}, make([]float64, 8))
-	shp := b.Op("Shape", []string{x}) // values unknown: N is dynamic
+	shp := b.Op("Shape", []string{x}) // [N, 5, 8]: N dynamic, 5 and 8 known
 	ex := b.Op("Expand", []string{cls, shp})
 	inf := m.Infer()
-	for name, want := range map[string][]int64{sc: {}, mul: {-1, 5, 8}, ex: {-1, -1, 8}} {
+	for name, want := range map[string][]int64{sc: {}, mul: {-1, 5, 8}, ex: {-1, 5, 8}} {
 		if got := inf.Types[name].Shape; got == nil || !slices.Equal(got, want) {
 			t.Errorf("%s: shape %v, want %v", name, got, want)
 		}
@@ -311,6 +311,46 @@ func TestTensorIntsExact(t *testing.T) {
 		}
 		if v[0] != big {
 			t.Errorf("%s: decoded %v, want %d first", tp.GetName(), v, int64(big))
+		}
+	}
+}
+
+// TestInferDynamicBatchShapeValues checks the values of the shape
+// sub-graphs exporters write around a dynamic batch axis, worked by hand
+// for x [N, 6, 4, 4]: ShuffleNet's x.chunk(2, dim=1) takes its bounds
+// from Shape(x)[1] = 6 (Slice ends (6+1)/2·1 = 3 and (6+1)/2·2 = 6), a
+// channel shuffle reshapes to [N, 2, -1, 4, 4] (−1 = 6/2 = 3) and back to
+// [N, -1, 4, 4] (−1 = 2·3 = 6); values that read N stay unknown.
+func TestInferDynamicBatchShapeValues(t *testing.T) {
+	m := onnx.NewModel("f", 13)
+	b := onnx.NewBuilder(m, "")
+	x := b.AddInput("x", onnx.Float32, []int64{-1, 6, 4, 4}, "N")
+	shp := b.Op("Shape", []string{x})
+	c := b.Op("Gather", []string{shp, b.ScalarI64(1)}, onnx.AttrInt("axis", 0))
+	half := b.Op("Div", []string{b.Op("Add", []string{c, b.ScalarI64(1)}), b.ScalarI64(2)})
+	end1 := b.Op("Mul", []string{half, b.ScalarI64(1)})
+	end2 := b.Op("Mul", []string{half, b.ScalarI64(2)})
+	n := b.Op("Gather", []string{shp, b.ScalarI64(0)}, onnx.AttrInt("axis", 0))
+	un := func(v string) string { return b.Op("Unsqueeze", []string{v, b.ConstI64(0)}) }
+	tgt := b.Op("Concat", []string{un(n), b.ConstI64(2, -1, 4, 4)}, onnx.AttrInt("axis", 0))
+	r5 := b.Op("Reshape", []string{x, tgt})
+	back := b.Op("Reshape", []string{b.Op("Transpose", []string{r5}, onnx.AttrInts("perm", 0, 2, 1, 3, 4)),
+		b.Op("Concat", []string{un(n), b.ConstI64(-1, 4, 4)}, onnx.AttrInt("axis", 0))})
+	inf := m.Infer()
+	for name, want := range map[string][]int64{end1: {3}, end2: {6}, c: {6}} {
+		if got, ok := inf.Ints[name]; !ok || !slices.Equal(got, want) {
+			t.Errorf("%s: value %v (known %v), want %v", name, got, ok, want)
+		}
+	}
+	if v, ok := inf.Ints[n]; ok {
+		t.Errorf("Shape(x)[0] = %v is known; N is dynamic", v)
+	}
+	if p := inf.Partial[tgt]; len(p) != 5 || p[0] != onnx.Unknown || !slices.Equal(p[1:], []int64{2, -1, 4, 4}) {
+		t.Errorf("reshape target: partial value %v, want [Unknown 2 -1 4 4]", p)
+	}
+	for name, want := range map[string][]int64{r5: {-1, 2, 3, 4, 4}, back: {-1, 6, 4, 4}} {
+		if got := inf.Types[name].Shape; !slices.Equal(got, want) {
+			t.Errorf("%s: shape %v, want %v", name, got, want)
 		}
 	}
 }

@@ -17,7 +17,12 @@ type Inference struct {
 	Types  map[string]ValueType
 	Consts map[string]*onnxpb.TensorProto
 	Ints   map[string][]int64
-	opset  int64
+	// Partial holds small integer tensors whose values are known only in
+	// part (Unknown marks the others): a Shape of a tensor with a dynamic
+	// batch axis, and the shape arithmetic on it. Values that end up
+	// fully known (a channel count read from such a Shape) join Ints.
+	Partial map[string][]int64
+	opset   int64
 }
 
 // Infer propagates element types and static shapes through the main graph,
@@ -25,11 +30,95 @@ type Inference struct {
 // shape-only ones; for other operators the outputs take the first input's
 // element type and an unknown shape. It is cheap and never fails: unknown
 // is a valid answer. Declared value_info and outputs fill gaps.
+//
+// Dynamic input dims (a batch axis) are handled by inferring twice, with
+// each dynamic dim set to a different stand-in size in each pass
+// (dynamicStandIns): a shape or value that comes out the same in both
+// does not depend on the dynamic sizes and is kept (the channel count a
+// Reshape to [N, -1, H, W] implies, the bounds of x.chunk(2, dim=1)
+// computed from Shape); one that differs is dynamic (-1) or unknown.
 func (m *Model) Infer() *Inference {
+	dynamic := false
+	for _, v := range m.Proto.GetGraph().GetInput() {
+		for _, d := range TypeOf(v).Shape {
+			dynamic = dynamic || d < 0
+		}
+	}
+	if !dynamic {
+		return m.infer(-1)
+	}
+	a, b := m.infer(dynamicStandIns[0]), m.infer(dynamicStandIns[1])
+	a.merge(b)
+	return a
+}
+
+// dynamicStandIns are the sizes given to dynamic input dims in the two
+// inference passes: primes no model has as a static size, so that a
+// value computed from them differs between the passes.
+var dynamicStandIns = [2]int64{1009, 1013}
+
+// merge keeps what inf and o (the same graph inferred with other
+// stand-in sizes) agree on: equal dims and fully equal values.
+func (inf *Inference) merge(o *Inference) {
+	for name, t := range inf.Types {
+		u := o.Types[name]
+		if len(t.Shape) != len(u.Shape) || (t.Shape == nil) != (u.Shape == nil) {
+			t.Shape = nil
+		} else {
+			for i := range t.Shape {
+				if t.Shape[i] != u.Shape[i] {
+					t.Shape[i] = -1
+				}
+			}
+		}
+		inf.Types[name] = t
+	}
+	for name, v := range inf.Partial {
+		w, ok := o.vals(name)
+		if !ok || len(v) != len(w) {
+			delete(inf.Partial, name)
+			continue
+		}
+		for i := range v {
+			if v[i] != w[i] {
+				v[i] = Unknown
+			}
+		}
+	}
+	for name, v := range inf.Ints {
+		w, ok := o.Ints[name]
+		if ok && slices.Equal(v, w) {
+			continue
+		}
+		delete(inf.Ints, name)
+		if ok && len(v) == len(w) && len(v) <= maxPartial {
+			p := make([]int64, len(v))
+			for i := range v {
+				p[i] = v[i]
+				if v[i] != w[i] {
+					p[i] = Unknown
+				}
+			}
+			inf.Partial[name] = p
+		}
+	}
+}
+
+// infer runs the inference with every dynamic input dim set to standIn
+// (-1: left dynamic).
+func (m *Model) infer(standIn int64) *Inference {
 	g := m.Proto.GetGraph()
-	inf := &Inference{Types: map[string]ValueType{}, Consts: map[string]*onnxpb.TensorProto{}, Ints: map[string][]int64{}, opset: m.Opset()}
+	inf := &Inference{Types: map[string]ValueType{}, Consts: map[string]*onnxpb.TensorProto{}, Ints: map[string][]int64{}, Partial: map[string][]int64{}, opset: m.Opset()}
 	for _, v := range g.GetInput() {
-		inf.Types[v.GetName()] = TypeOf(v)
+		t := TypeOf(v)
+		if standIn > 0 {
+			for i, d := range t.Shape {
+				if d < 0 {
+					t.Shape[i] = standIn
+				}
+			}
+		}
+		inf.Types[v.GetName()] = t
 	}
 	for _, t := range g.GetInitializer() {
 		inf.Types[t.GetName()] = ValueType{Elem: t.GetDataType(), Shape: append([]int64{}, t.GetDims()...)}
@@ -42,6 +131,7 @@ func (m *Model) Infer() *Inference {
 	}
 	for _, n := range g.GetNode() {
 		inf.node(n)
+		inf.foldPartial(n)
 		for _, o := range n.GetOutput() {
 			d, ok := declared[o]
 			if !ok {
@@ -418,11 +508,13 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 		set(0, vt)
 	case "Reshape":
 		vt := ValueType{Elem: x.Elem}
-		if v, ok := inf.Ints[inf.in(n, 1)]; ok {
+		if v, ok := inf.vals(inf.in(n, 1)); ok {
 			vt.Shape = make([]int64, len(v))
 			neg, prod := -1, int64(1)
 			for i, d := range v {
 				switch {
+				case d == Unknown:
+					vt.Shape[i] = -1
 				case d == 0 && AttrIntOr(n, "allowzero", 0) == 0:
 					if i < len(x.Shape) {
 						vt.Shape[i] = x.Shape[i]
@@ -673,8 +765,8 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 		if a := Attr(n, "value"); a != nil && a.GetT() != nil {
 			vt.Elem = a.GetT().GetDataType()
 		}
-		if v, ok := inf.Ints[inf.in(n, 0)]; ok {
-			vt.Shape = clone(v)
+		if v, ok := inf.vals(inf.in(n, 0)); ok {
+			vt.Shape = unknownToDynamic(v)
 		} else if s := inf.typ(inf.in(n, 0)).Shape; len(s) == 1 && s[0] >= 0 {
 			vt.Shape = make([]int64, s[0])
 			for i := range vt.Shape {
@@ -685,11 +777,11 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 	case "Tile":
 		// Each axis is its size times its repeat count, where both are known.
 		vt := ValueType{Elem: x.Elem}
-		if rep, ok := inf.Ints[inf.in(n, 1)]; ok && x.Shape != nil && len(rep) == len(x.Shape) {
+		if rep, ok := inf.vals(inf.in(n, 1)); ok && x.Shape != nil && len(rep) == len(x.Shape) {
 			vt.Shape = make([]int64, len(rep))
 			for i, r := range rep {
 				vt.Shape[i] = -1
-				if x.Shape[i] >= 0 {
+				if x.Shape[i] >= 0 && r != Unknown {
 					vt.Shape[i] = x.Shape[i] * r
 				}
 			}
@@ -699,8 +791,8 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 		set(0, inf.convTransposeType(n, x))
 	case "Expand":
 		vt := ValueType{Elem: x.Elem}
-		if v, ok := inf.Ints[inf.in(n, 1)]; ok {
-			vt.Shape = broadcastShape(x.Shape, v)
+		if v, ok := inf.vals(inf.in(n, 1)); ok {
+			vt.Shape = broadcastShape(x.Shape, unknownToDynamic(v))
 		} else if s := inf.typ(inf.in(n, 1)).Shape; len(s) == 1 && s[0] >= 0 {
 			// shape values unknown, its length known: the rank is known
 			unk := make([]int64, s[0])
