@@ -22,9 +22,12 @@ type Adaptation struct {
 	// a float16 or float64 output cast to float32.
 	OutputRead string
 	// ClassLabels are the model's own class labels in score-column order,
-	// when the model declares them (a ZipMap's classlabels_int64s or
-	// classlabels_strings). Data labels are class labels, not column
-	// indices, for such a model (see data.Dataset.MapClassLabels).
+	// when the model declares them: a ZipMap's classlabels_int64s or
+	// classlabels_strings, or, for an output read as it is, those of the
+	// ai.onnx.ml classifier (LinearClassifier, SVMClassifier,
+	// TreeEnsembleClassifier) computing it (skl2onnx's zipmap=False form).
+	// Data labels are class labels, not column indices, for such a model
+	// (see data.Dataset.MapClassLabels).
 	ClassLabels ClassLabels
 	// IOConversion lists the Cast nodes added at the model's boundary, one
 	// sentence each.
@@ -96,6 +99,48 @@ func zipMaps(m *onnx.Model) map[string]zipMap {
 		out[z.out] = z
 	}
 	return out
+}
+
+// classifierOps are the ai.onnx.ml classifiers whose second output holds
+// class scores in the order of their class-label attributes.
+var classifierOps = map[string]bool{"LinearClassifier": true, "SVMClassifier": true, "TreeEnsembleClassifier": true}
+
+// classifierLabels returns the class labels of the ai.onnx.ml classifier
+// node whose scores output name carries, looking back through Identity,
+// Cast and Normalizer (skl2onnx's zipmap=False form), or none.
+func classifierLabels(m *onnx.Model, name string) ClassLabels {
+	for hops := 0; hops < 8; hops++ {
+		n, _ := m.Producer(name)
+		if n == nil {
+			return ClassLabels{}
+		}
+		switch {
+		case n.GetDomain() == "ai.onnx.ml" && classifierOps[n.GetOpType()]:
+			if len(n.GetOutput()) < 2 || n.GetOutput()[1] != name {
+				return ClassLabels{}
+			}
+			var cl ClassLabels
+			for _, a := range []string{"classlabels_ints", "classlabels_int64s"} {
+				if at := onnx.Attr(n, a); at != nil && len(at.GetInts()) > 0 {
+					cl.Ints = append([]int64{}, at.GetInts()...)
+				}
+			}
+			if at := onnx.Attr(n, "classlabels_strings"); cl.Ints == nil && at != nil {
+				for _, s := range at.GetStrings() {
+					cl.Strings = append(cl.Strings, string(s))
+				}
+			}
+			return cl
+		case n.GetOpType() == "Identity" || n.GetOpType() == "Cast" || (n.GetOpType() == "Normalizer" && n.GetDomain() == "ai.onnx.ml"):
+			if len(n.GetInput()) == 0 {
+				return ClassLabels{}
+			}
+			name = n.GetInput()[0]
+		default:
+			return ClassLabels{}
+		}
+	}
+	return ClassLabels{}
 }
 
 // describeZipMap is Adaptation.OutputRead for scores read before a ZipMap.

@@ -3,11 +3,14 @@ package runtime
 import (
 	"context"
 	"math"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/onnx"
+	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
 )
 
 // convX are test samples of two features for the converter fixtures, away
@@ -186,5 +189,35 @@ func TestDynamicFeatureAxis(t *testing.T) {
 	s2 := open(t, "mlp_logits.onnx", Options{SampleShape: []int64{2, 2}})
 	if s2.Adaptation().InputShape != nil || !reflect.DeepEqual(s2.SampleShape(), []int64{4}) {
 		t.Errorf("static input: %+v", s2.Adaptation())
+	}
+}
+
+// TestClassifierWithoutZipMap: skl2onnx's zipmap=False form has a float32
+// [N, C] output read as it is; its class labels come from the classifier
+// node. The model is skl_linear_int.onnx with the ZipMap removed and
+// "probabilities" made the output.
+func TestClassifierWithoutZipMap(t *testing.T) {
+	m, err := onnx.Load(fixture("converters/skl_linear_int.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := m.Proto.GetGraph()
+	g.Node = g.Node[:len(g.Node)-1] // the ZipMap
+	g.Output = []*onnxpb.ValueInfoProto{g.Output[0], onnx.ValueInfo("probabilities", onnx.Float32, []int64{-1, 2})}
+	p := filepath.Join(t.TempDir(), "nozipmap.onnx")
+	if err := m.Save(p); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(testEnv(t), p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := s.Adaptation()
+	if s.Output().Name != "probabilities" || a.Changed() || !reflect.DeepEqual(a.ClassLabels, ClassLabels{Ints: []int64{3, 7}}) {
+		t.Errorf("output %+v adaptation %+v", s.Output(), a)
+	}
+	if s.Model() != nil && s.Model().SHA256 != s.Info().SHA256 {
+		t.Errorf("an unchanged model should be run as read")
 	}
 }

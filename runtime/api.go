@@ -170,6 +170,10 @@ func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
 			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("model %s: probe run: %w", modelPath, err))
 		}
 	}
+	if n := s.adapt.ClassLabels.Len(); n > 0 && n != s.classes {
+		s.sess.Destroy()
+		return nil, errs.Invalidf("model %s: output %q has %d classes but the model names %d class labels", modelPath, s.output.Name, s.classes, n)
+	}
 	return s, nil
 }
 
@@ -356,6 +360,12 @@ func (s *Session) chooseOutput(m *onnx.Model, outs []ort.InputOutputInfo, opt Op
 		s.adapt.OutputRead = fmt.Sprintf("output %q (%s, cast to float32)", o.Name, onnx.ElemName(s.plan.outElem))
 	}
 	s.classes = int(o.Dimensions[1]) // -1 when dynamic: found by probe
+	if cl := classifierLabels(m, o.Name); cl.Len() > 0 {
+		if s.classes > 0 && cl.Len() != s.classes {
+			return fmt.Errorf("output %q has %d classes but its classifier node names %d labels", o.Name, s.classes, cl.Len())
+		}
+		s.adapt.ClassLabels = cl
+	}
 	return nil
 }
 

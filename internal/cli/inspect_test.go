@@ -12,7 +12,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
 )
 
-// TestInspectOpsets: a skl2onnx model imports ” 15 and ai.onnx.ml 1
+// TestInspectOpsets: a skl2onnx model imports ai.onnx 15 and ai.onnx.ml 1
 // (runtime/testdata/converters/make_converters.py); without the default
 // domain, inspect says so instead of printing opset 0.
 func TestInspectOpsets(t *testing.T) {
