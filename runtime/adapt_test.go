@@ -72,16 +72,17 @@ func TestZipMapClassifiers(t *testing.T) {
 	for _, c := range []struct {
 		file   string
 		labels ClassLabels
+		zipped string
 		read   string
 		probs  func(x0, x1 float64) []float64
 	}{
-		{"skl_linear_int.onnx", ClassLabels{Ints: []int64{3, 7}},
+		{"skl_linear_int.onnx", ClassLabels{Ints: []int64{3, 7}}, "seq(map(int64, tensor(float32)))",
 			`probabilities (ZipMap input tensor "probabilities" of output "output_probability"), classes [3 7]`,
 			func(x0, x1 float64) []float64 { p := sigmoid(x0 - 2*x1 + 0.5); return []float64{1 - p, p} }},
-		{"skl_linear_str.onnx", ClassLabels{Strings: []string{"bird", "cat", "dog"}},
+		{"skl_linear_str.onnx", ClassLabels{Strings: []string{"bird", "cat", "dog"}}, "seq(map(string, tensor(float32)))",
 			`probabilities (ZipMap input tensor "probabilities" of output "output_probability"), classes [bird cat dog]`,
 			func(x0, x1 float64) []float64 { return softmax(x0, x1, -x0-x1) }},
-		{"skl_tree_int.onnx", ClassLabels{Ints: []int64{0, 1}},
+		{"skl_tree_int.onnx", ClassLabels{Ints: []int64{0, 1}}, "seq(map(int64, tensor(float32)))",
 			`probabilities (ZipMap input tensor "probabilities" of output "output_probability"), classes [0 1]`,
 			func(x0, _ float64) []float64 {
 				if x0 <= 0.5 {
@@ -95,6 +96,9 @@ func TestZipMapClassifiers(t *testing.T) {
 			k := c.labels.Len()
 			if want := (TensorInfo{"probabilities", "float32", []int64{-1, int64(k)}, []string{"", ""}}); !reflect.DeepEqual(s.Output(), want) {
 				t.Errorf("output %+v, want %+v", s.Output(), want)
+			}
+			if outs := s.Info().Outputs; len(outs) != 2 || outs[1].Name != "output_probability" || outs[1].Type != c.zipped {
+				t.Errorf("model outputs %+v, want output_probability of type %s", outs, c.zipped)
 			}
 			a := s.Adaptation()
 			if a.OutputRead != c.read || !reflect.DeepEqual(a.ClassLabels, c.labels) || len(a.IOConversion) != 0 || a.InputShape != nil {

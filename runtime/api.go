@@ -118,11 +118,12 @@ func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
 		return nil, errs.Invalidf("model %s: onnx runtime cannot load it: %w", modelPath, err)
 	}
 	dimNames := symbolicDims(m)
+	types := valueTypes(m)
 	for _, i := range ins {
-		s.info.Inputs = append(s.info.Inputs, tensorInfo(i, dimNames))
+		s.info.Inputs = append(s.info.Inputs, tensorInfo(i, dimNames, types))
 	}
 	for _, o := range outs {
-		s.info.Outputs = append(s.info.Outputs, tensorInfo(o, dimNames))
+		s.info.Outputs = append(s.info.Outputs, tensorInfo(o, dimNames, types))
 	}
 	if err := s.chooseIO(m, ins, outs, opt); err != nil {
 		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("model %s: %w", modelPath, err))
@@ -517,10 +518,13 @@ var typeNames = map[ort.TensorElementDataType]string{
 	ort.TensorElementDataTypeString:  "string",
 }
 
-func tensorInfo(i ort.InputOutputInfo, dimNames map[string][]string) TensorInfo {
+func tensorInfo(i ort.InputOutputInfo, dimNames map[string][]string, types map[string]string) TensorInfo {
 	t := TensorInfo{Name: i.Name, Type: typeNames[i.DataType], Shape: append([]int64(nil), i.Dimensions...)}
 	if i.OrtValueType != ort.ONNXTypeTensor {
-		t.Type = strings.ToLower(i.OrtValueType.String())
+		t.Type = types[i.Name]
+		if t.Type == "" {
+			t.Type = strings.ToLower(i.OrtValueType.String())
+		}
 	} else if t.Type == "" {
 		t.Type = i.DataType.String()
 	}
@@ -530,6 +534,37 @@ func tensorInfo(i ort.InputOutputInfo, dimNames map[string][]string) TensorInfo 
 		t.DimNames = make([]string, len(t.Shape))
 	}
 	return t
+}
+
+// valueTypes returns the types of the graph's inputs and outputs that are
+// not tensors, by value name, as "seq(map(int64, tensor(float32)))".
+func valueTypes(m *onnx.Model) map[string]string {
+	out := map[string]string{}
+	g := m.Proto.GetGraph()
+	for _, v := range append(append([]*onnxpb.ValueInfoProto(nil), g.GetInput()...), g.GetOutput()...) {
+		if v.GetType().GetTensorType() == nil {
+			out[v.GetName()] = typeString(v.GetType())
+		}
+	}
+	return out
+}
+
+// typeString writes an ONNX type as ONNX's documentation does, with
+// NumPy-style element names; "" when unknown.
+func typeString(t *onnxpb.TypeProto) string {
+	switch {
+	case t == nil:
+		return ""
+	case t.GetTensorType() != nil:
+		return "tensor(" + strings.ToLower(onnx.ElemName(t.GetTensorType().GetElemType())) + ")"
+	case t.GetSequenceType() != nil:
+		return "seq(" + typeString(t.GetSequenceType().GetElemType()) + ")"
+	case t.GetMapType() != nil:
+		return "map(" + strings.ToLower(onnx.ElemName(t.GetMapType().GetKeyType())) + ", " + typeString(t.GetMapType().GetValueType()) + ")"
+	case t.GetOptionalType() != nil:
+		return "optional(" + typeString(t.GetOptionalType().GetElemType()) + ")"
+	}
+	return ""
 }
 
 // symbolicDims returns the dim_param names of the graph's inputs and
