@@ -78,6 +78,27 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
+// Test hooks: how Neural Cleanse opens its gradient graph and a runner of
+// it. Tests replace them to inject failures.
+var (
+	openGraph      = openCleanseGraph
+	newGraphRunner = func(g *runtime.Graph, n int) (*runtime.GraphRunner, error) { return g.NewRunner(n) }
+)
+
+// openCleanseGraph builds and opens the targeted cross-entropy gradient
+// graph with the model's outputs.
+func openCleanseGraph(t *suite.Target) (*runtime.Graph, error) {
+	sample := t.Session.SampleShape()
+	return grad.OpenTargetGraph(t, "neural cleanse gradient graph", t.Model, grad.TargetSpec(t, autodiff.LossTargetedCE, "gauntlet_nc"),
+		func(nm autodiff.Names) []runtime.GraphTensor {
+			return []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
+		},
+		func(nm autodiff.Names) []runtime.GraphTensor {
+			return []runtime.GraphTensor{{Name: nm.Output, Type: "float32", Sample: []int64{int64(t.Classes)}},
+				{Name: nm.Grad, Type: "float32", Sample: sample}}
+		})
+}
+
 // runCleanse reverse-engineers a trigger for each class and flags classes
 // whose mask norm is anomalously small.
 func runCleanse(ctx context.Context, t *suite.Target, cfg CleanseConfig, r *suite.Result) (map[string]any, error) {
@@ -89,20 +110,12 @@ func runCleanse(ctx context.Context, t *suite.Target, cfg CleanseConfig, r *suit
 	if d.Y == nil {
 		return nil, errs.Invalidf("neural cleanse needs labels in the evaluation data (data.y)")
 	}
-	if ok, bad := autodiff.WhiteBox(t.Model); !ok {
-		return nil, errs.Invalidf("neural cleanse needs white-box gradients; the model has operators without gradient rules: %v", bad)
-	}
-	sample := t.Session.SampleShape()
-	g, err := grad.OpenTargetGraph(t, "neural cleanse gradient graph", t.Model, grad.TargetSpec(t, autodiff.LossTargetedCE, "gauntlet_nc"),
-		func(nm autodiff.Names) []runtime.GraphTensor {
-			return []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
-		},
-		func(nm autodiff.Names) []runtime.GraphTensor {
-			return []runtime.GraphTensor{{Name: nm.Output, Type: "float32", Sample: []int64{int64(t.Classes)}},
-				{Name: nm.Grad, Type: "float32", Sample: sample}}
-		})
+	// Neural Cleanse optimises through the model's gradient graph and has
+	// no estimated-gradient variant: a graph that cannot be built or opened
+	// is bad input, named by the builder's error (the node and why).
+	g, err := openGraph(t)
 	if err != nil {
-		return nil, err
+		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("neural cleanse needs white-box gradients: %w", err))
 	}
 	defer g.Close()
 
@@ -117,7 +130,7 @@ func runCleanse(ctx context.Context, t *suite.Target, cfg CleanseConfig, r *suit
 		}
 	}()
 	for i := range runners {
-		if runners[i], err = g.NewRunner(cfg.Samples); err != nil {
+		if runners[i], err = newGraphRunner(g, cfg.Samples); err != nil {
 			return nil, err
 		}
 	}

@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 
-	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/grad"
@@ -194,20 +192,22 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	}
 	means, counts, overall := classMeans(ref, t.Classes)
 
-	mode := cfg.Gradient
+	// auto and exact build the gradient graph; auto falls back to NES when
+	// it cannot be built or opened, with the builder's error (naming the
+	// node and why) as the reason.
+	mode, reason := cfg.Gradient, ""
+	var g *runtime.Graph
 	if mode != GradEstimated {
-		ok, bad := autodiff.WhiteBox(t.Model)
+		var err error
+		g, err = openGraph(t)
 		switch {
-		case ok:
+		case err == nil:
 			mode = GradExact
+			defer g.Close()
 		case mode == GradExact:
-			ops := make([]string, len(bad))
-			for i, u := range bad {
-				ops[i] = u.Op + " (node " + strconv.Quote(u.Node) + ")"
-			}
-			return nil, errs.Invalidf("config suites.inversion.gradient exact: the model has operators without a gradient rule: %s; use gradient: auto or estimated", strings.Join(ops, ", "))
+			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config suites.inversion.gradient exact: the model has no exact gradients: %w; use gradient: auto or estimated", err))
 		default:
-			mode = GradEstimated
+			mode, reason = GradEstimated, "the model has no exact gradients: "+err.Error()
 		}
 	}
 
@@ -232,14 +232,6 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	// Batches of classes descend on parallel workers, each with its own
 	// oracle; a class's result depends only on its batch (fixed by
 	// runtime.batch_size) and its own seeds, not on the worker count.
-	var g *runtime.Graph
-	if mode == GradExact {
-		var err error
-		if g, err = openGradGraph(t); err != nil {
-			return nil, err
-		}
-		defer g.Close()
-	}
 	batch := max(1, min(t.BatchSize, n))
 	tasks := (n + batch - 1) / batch
 	err := t.Pool.Run(ctx, tasks, func(ctx context.Context, _, task int) error {
@@ -262,6 +254,10 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	res, err := report(t, cfg, classes, x, start, prob, means, counts, sample, ch, h, w, isImage, mode, lo, hi)
 	if err == nil && cfg.ReferenceData != nil {
 		res.AddData("reference", ref)
+	}
+	if err == nil && reason != "" {
+		res.Details["gradient_reason"] = reason
+		res.Warnings = append(res.Warnings, "inversion: gradient auto: exact gradients are unavailable ("+reason+"); the reconstructions used estimated (NES) gradients")
 	}
 	return res, err
 }

@@ -26,7 +26,7 @@ type oracle interface {
 // shared gradient graph g for exact gradients, an NES estimator otherwise.
 func newOracle(t *suite.Target, g *runtime.Graph, cfg Config, n, d int, lo, hi float64) (oracle, error) {
 	if g != nil {
-		r, err := g.NewRunner(n)
+		r, err := newGraphRunner(g, n)
 		if err != nil {
 			return nil, err
 		}
@@ -34,6 +34,13 @@ func newOracle(t *suite.Target, g *runtime.Graph, cfg Config, n, d int, lo, hi f
 	}
 	return newNES(t, cfg, n, d, lo, hi)
 }
+
+// Test hooks: how the suite opens the gradient graph and a runner of it.
+// Tests replace them to inject failures.
+var (
+	openGraph      = openGradGraph
+	newGraphRunner = func(g *runtime.Graph, n int) (*runtime.GraphRunner, error) { return g.NewRunner(n) }
+)
 
 // exact runs the model's cross-entropy gradient graph (package autodiff)
 // through its own runner; the graph is shared by the batches.
