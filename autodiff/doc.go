@@ -77,12 +77,21 @@
 //     that operand alone; an ellipsis is supported where its axes do not
 //     broadcast. An index repeated within one operand (a diagonal or
 //     trace, "ii->i") is not supported.
-//   - Resize is supported in nearest mode with constant scales or sizes
-//     and static sizes on the resized axes: a Gather per axis whose index
-//     list is computed as ONNX Runtime computes it, its gradient summing
-//     each element's copies. Linear and cubic modes, tf_crop_and_resize,
-//     half_pixel_symmetric and keep_aspect_ratio_policy other than stretch
-//     are refused.
+//   - Resize is supported in nearest and linear (bilinear, trilinear)
+//     modes with constant scales or sizes and static sizes on the resized
+//     axes: per axis, a Gather whose index list (nearest) or a matrix
+//     whose two taps per output (linear) are computed as ONNX Runtime
+//     computes them; its gradient sums each element's copies or applies
+//     the transposed matrix. A size copied from Shape(x) on a dynamic axis
+//     (F.interpolate's export) leaves that axis as it is. Cubic mode,
+//     antialias, tf_crop_and_resize, half_pixel_symmetric and
+//     keep_aspect_ratio_policy other than stretch are refused.
+//   - Pad in constant mode slices the gradient back; in reflect, edge and
+//     wrap modes every padded element is a copy whose gradient is added to
+//     its source.
+//   - Values computed from Shape (x.chunk bounds, Reshape targets, Expand
+//     shapes, Pad amounts) are constants wherever they do not depend on a
+//     dynamic batch axis (onnx.Model.Infer folds them).
 //   - Not supported (reported by Unsupported, refused by Build): Upsample
 //     (deprecated since opset 10), Scatter*, GatherND, the recurrent
 //     operators (LSTM, GRU, RNN), Loop, If, Scan, and the operators of

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/gauntlet-ml/gauntlet/onnx"
 	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
 )
 
@@ -13,7 +14,8 @@ import (
 // differently: below 16 MaxPool routes overlapping windows by kernel
 // offsets, from 16 by ScatterElements; AveragePool's divisor is ONNX
 // Runtime's own at every opset. Max cases use the distinct grid, so that
-// no ±h step crosses a tie.
+// no ±h step crosses a tie. It also checks the Pad modes and the linear
+// Resize that exporters write for padding and upsampling.
 func poolCases() []fdCase {
 	img := []int64{2, 7, 8} // C, H, W: odd and even sizes
 	var cs caseList
@@ -62,6 +64,37 @@ func poolCases() []fdCase {
 	}})
 	add(fdCase{name: "AveragePool_1d_ceil_11", opset: 11, shape: []int64{3, 9}, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
 		return b.Op("AveragePool", []string{x}, ais("kernel_shape", 3), ais("strides", 2), ais("pads", 1, 1), ai("ceil_mode", 1))
+	}})
+	// Pad modes exporters write (reflect and replicate padding, wrap from
+	// opset 19), pads as an input (opset 11+)
+	for _, mode := range []string{"reflect", "edge"} {
+		for _, op := range []int64{11, 18} {
+			m := mode
+			add(fdCase{name: fmt.Sprintf("Pad_%s_%d", m, op), opset: op, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+				return b.Op("Tanh", []string{b.Op("Pad", []string{x, b.ConstI64(0, 0, 2, 1, 0, 0, 1, 3)}, as("mode", m))})
+			}})
+		}
+	}
+	add(fdCase{name: "Pad_wrap_19", opset: 19, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("Tanh", []string{b.Op("Pad", []string{x, b.ConstI64(0, 1, 3, 0, 0, 2, 0, 9)}, as("mode", "wrap"))})
+	}})
+	// linear (bilinear) Resize in every coordinate mode, up and down
+	for _, ctm := range []string{"half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"} {
+		for _, sc := range [][]float64{{1, 1, 2, 1.5}, {1, 1, 0.5, 0.75}} {
+			cm, scv := ctm, sc
+			add(fdCase{name: fmt.Sprintf("Resize_linear_%s_%v", cm, scv[2]), opset: 13, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+				scales := b.ConstFloat("scales", onnx.Float32, []int64{4}, scv)
+				return b.Op("Resize", []string{x, "", scales}, as("mode", "linear"), as("coordinate_transformation_mode", cm))
+			}})
+		}
+	}
+	add(fdCase{name: "Resize_linear_sizes_11", opset: 11, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+		roi := b.ConstFloat("roi", onnx.Float32, []int64{0}, nil)
+		sc := b.ConstFloat("scales", onnx.Float32, []int64{0}, nil)
+		// sizes as F.interpolate(size=(5, 11)) exports them: Shape(x)[:2] ++ [5, 11]
+		nc := b.Slice(b.Shape(x), []int64{0}, []int64{2}, []int64{0})
+		sizes := b.Op("Concat", []string{nc, b.ConstI64(5, 11)}, ai("axis", 0))
+		return b.Op("Resize", []string{x, roi, sc, sizes}, as("mode", "linear"), as("coordinate_transformation_mode", "align_corners"))
 	}})
 	return cs
 }

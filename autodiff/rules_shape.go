@@ -156,8 +156,11 @@ func ruleSlice(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string,
 
 func rulePad(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	x := in(n, 0)
-	if m := onnx.AttrStringOr(n, "mode", "constant"); m != "constant" {
-		return nil, fmt.Errorf("mode %q is not supported (only constant)", m)
+	mode := onnx.AttrStringOr(n, "mode", "constant")
+	switch mode {
+	case "constant", "reflect", "edge", "wrap":
+	default:
+		return nil, fmt.Errorf("mode %q is not supported", mode)
 	}
 	if len(need) > 2 && need[2] {
 		return nil, fmt.Errorf("a Pad value that depends on the input is not supported")
@@ -170,6 +173,9 @@ func rulePad(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, e
 	pads, ok := onnx.PadAmounts(c.inf, n, r)
 	if !ok {
 		return nil, fmt.Errorf("pads must be constants")
+	}
+	if mode != "constant" {
+		return c.padCopyBack(x, xs, pads, mode, gy[0])
 	}
 	var st, en, axes []int64
 	for a := 0; a < r; a++ {
@@ -249,8 +255,15 @@ func (c *ctx) sliceScatter(g string, gs []int64, x string, ax int, start, end, s
 // depth holds it as a 1-element tensor) and t's other axes are g's: idx
 // is a 1-D list of k indices (-1 unknown).
 func (c *ctx) axisScatter(g string, gs []int64, x string, ax int, idx, depth string, k, d int64) string {
-	oh := c.oneHotF(idx, depth, 0, x)                // [D, K]
-	g3 := c.scatterMatMul(g, oh, g, gs, ax, ax+1, k) // [P, D, Q]
+	return c.axisMatrix(g, gs, x, ax, c.oneHotF(idx, depth, 0, x), depth, k, d)
+}
+
+// axisMatrix returns g (static shape gs, k elements on axis ax) with that
+// axis mapped back to t's d elements by the matrix m [D, K]: element j of
+// the result sums m[j, i]·g[.., i, ..]. A Gather's gradient takes m one-hot
+// (axisScatter); linear Resize takes its interpolation weights.
+func (c *ctx) axisMatrix(g string, gs []int64, x string, ax int, m, depth string, k, d int64) string {
+	g3 := c.scatterMatMul(g, m, g, gs, ax, ax+1, k) // [P, D, Q]
 	ns := append([]int64{}, gs...)
 	ns[ax] = d
 	var sh string
@@ -331,15 +344,23 @@ func ruleSpaceToDepth(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]
 // keep_aspect_ratio_policy other than stretch are refused.
 func ruleResize(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	x := in(n, 0)
-	if m := onnx.AttrStringOr(n, "mode", "nearest"); m != "nearest" {
-		return nil, fmt.Errorf("mode %q is not supported (only nearest)", m)
+	mode := onnx.AttrStringOr(n, "mode", "nearest")
+	if mode != "nearest" && mode != "linear" {
+		return nil, fmt.Errorf("mode %q is not supported (nearest and linear are)", mode)
+	}
+	if onnx.AttrIntOr(n, "antialias", 0) != 0 {
+		return nil, fmt.Errorf("antialias=1 is not supported")
 	}
 	if p := onnx.AttrStringOr(n, "keep_aspect_ratio_policy", "stretch"); p != "stretch" {
 		return nil, fmt.Errorf("keep_aspect_ratio_policy %q is not supported (only stretch)", p)
 	}
 	ctm := onnx.AttrStringOr(n, "coordinate_transformation_mode", "half_pixel")
 	switch ctm {
-	case "half_pixel", "pytorch_half_pixel", "asymmetric", "align_corners", "tf_half_pixel_for_nn":
+	case "half_pixel", "pytorch_half_pixel", "asymmetric", "align_corners":
+	case "tf_half_pixel_for_nn":
+		if mode != "nearest" {
+			return nil, fmt.Errorf("coordinate_transformation_mode %q is for nearest mode only", ctm)
+		}
 	default:
 		return nil, fmt.Errorf("coordinate_transformation_mode %q is not supported", ctm)
 	}
@@ -359,7 +380,13 @@ func ruleResize(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string
 	for i := range scales {
 		scales[i], sizes[i] = 1, xs[i]
 	}
-	if v, ok := c.inf.Ints[in(n, 3)]; ok && len(v) > 0 {
+	sz, ok := c.inf.Ints[in(n, 3)]
+	if !ok {
+		// sizes copied from Shape(x) on a dynamic axis (F.interpolate's
+		// export: Concat(Shape(x)[:2], [H, W])): that axis keeps its size
+		sz, ok = c.inf.Partial[in(n, 3)]
+	}
+	if v := sz; ok && len(v) > 0 {
 		if len(v) != len(axes) {
 			return nil, fmt.Errorf("%d sizes for %d axes", len(v), len(axes))
 		}
@@ -368,7 +395,10 @@ func ruleResize(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string
 			if err != nil {
 				return nil, err
 			}
-			if xs[ax] < 0 {
+			if v[i] == onnx.Unknown && xs[ax] < 0 {
+				continue
+			}
+			if xs[ax] < 0 || v[i] == onnx.Unknown {
 				return nil, fmt.Errorf("resizing dynamic axis %d of %q is not supported", ax, x)
 			}
 			sizes[ax], scales[ax] = v[i], float32(v[i])/float32(xs[ax])
@@ -405,6 +435,18 @@ func ruleResize(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string
 		if d < 0 || (o == d && scales[ax] == 1) {
 			continue
 		}
+		if mode == "linear" {
+			w := make([]float64, d*o) // [D, O]: input j's weight in output i
+			for i := int64(0); i < o; i++ {
+				j1, j2, w1, w2 := linearTaps(i, scales[ax], o, d, ctm)
+				w[j1*o+i] += float64(w1)
+				w[j2*o+i] += float64(w2)
+			}
+			m := c.b.ConstFloat("resize_linear", c.elem(x), []int64{d, o}, w)
+			g = c.axisMatrix(g, gs, x, ax, m, c.b.ConstI64(d), o, d)
+			gs[ax] = d
+			continue
+		}
 		idx := make([]int64, o)
 		ident := o == d
 		for i := range idx {
@@ -425,6 +467,37 @@ func ruleResize(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string
 // nearestIndex returns the input index that output index i of an axis
 // resized from d to o elements (scale s) reads in Resize's nearest mode,
 // computed in float32 as ONNX Runtime does.
+// linearTaps returns the two input elements j1, j2 that output element i
+// of a linear Resize reads on one axis, and their weights, as ONNX
+// Runtime computes them (float32 coordinates, clamped to [0, d−1]; equal
+// taps at the border weigh ½ each).
+func linearTaps(i int64, s float32, o, d int64, ctm string) (j1, j2 int64, w1, w2 float32) {
+	xr := float32(i)
+	var xo float32
+	switch ctm {
+	case "half_pixel":
+		xo = (xr+0.5)/s - 0.5
+	case "pytorch_half_pixel":
+		if o > 1 {
+			xo = (xr+0.5)/s - 0.5
+		}
+	case "align_corners":
+		if o > 1 {
+			xo = xr * float32(d-1) / float32(o-1)
+		}
+	default: // asymmetric
+		xo = xr / s
+	}
+	xo = max(0, min(xo, float32(d-1)))
+	j1 = min(int64(xo), d-1)
+	j2 = min(j1+1, d-1)
+	w1, w2 = float32(math.Abs(float64(xo-float32(j2)))), float32(math.Abs(float64(xo-float32(j1))))
+	if j1 == j2 {
+		w1, w2 = 0.5, 0.5
+	}
+	return j1, j2, w1, w2
+}
+
 func nearestIndex(i int64, s float32, o, d int64, ctm, mode string) int64 {
 	xr := float32(i)
 	var xo float32
@@ -516,4 +589,60 @@ func ruleTile(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, 
 		g = c.op("Reshape", []string{g, c.b.Shape(x)})
 	}
 	return []string{g, ""}, nil
+}
+
+// padCopyBack is the gradient of Pad in reflect, edge or wrap mode: on
+// each padded axis the output is a Gather of x with the index list that
+// mode reads (reflect: −i and 2(d−1)−i past the ends; edge: the end
+// element; wrap: i mod d), so the gradient of every copy is added back to
+// its source (axisScatter), axis by axis. The padded axes must be static.
+func (c *ctx) padCopyBack(x string, xs, pads []int64, mode, g string) ([]string, error) {
+	r := len(xs)
+	gs := append([]int64{}, c.shape(g)...)
+	if len(gs) != r {
+		gs = make([]int64, r)
+		for a := range gs {
+			gs[a] = -1
+			if xs[a] >= 0 {
+				gs[a] = xs[a] + pads[a] + pads[a+r]
+			}
+		}
+	}
+	for a := 0; a < r; a++ {
+		b, e := pads[a], pads[a+r]
+		if b == 0 && e == 0 {
+			continue
+		}
+		d := xs[a]
+		if d <= 0 {
+			return nil, fmt.Errorf("%s padding of axis %d of %q needs a static size", mode, a, x)
+		}
+		if b < 0 || e < 0 {
+			return nil, fmt.Errorf("negative pads are not supported")
+		}
+		if mode == "reflect" && (b >= d || e >= d) {
+			return nil, fmt.Errorf("reflect pads %d, %d on axis %d of size %d: ONNX needs them below the size", b, e, a, d)
+		}
+		var idx []int64
+		for i := -b; i < d+e; i++ {
+			j := i
+			switch mode {
+			case "reflect":
+				if j < 0 {
+					j = -j
+				}
+				if j >= d {
+					j = 2*(d-1) - j
+				}
+			case "edge":
+				j = max(0, min(j, d-1))
+			case "wrap":
+				j = ((j % d) + d) % d
+			}
+			idx = append(idx, j)
+		}
+		g = c.axisScatter(g, gs, x, a, c.b.ConstI64(idx...), c.b.ConstI64(d), int64(len(idx)), d)
+		gs[a] = d
+	}
+	return []string{g}, nil
 }

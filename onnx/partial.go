@@ -121,18 +121,46 @@ func (inf *Inference) foldPartial(n *onnxpb.NodeProto) {
 		}
 	case "Slice":
 		d, ok := in(0)
-		if !ok || len(inf.typ(inf.in(n, 0)).Shape) != 1 {
+		xs := inf.typ(inf.in(n, 0)).Shape
+		if !ok || !(ValueType{Shape: xs}).Known() || len(xs) == 0 || dimsProd(xs) != int64(len(d)) {
 			return
 		}
-		st, en, axes, steps, ok := SliceArgs(inf, n, 1)
-		if !ok || len(axes) != 1 || axes[0] != 0 || steps[0] == 0 {
+		st, en, axes, steps, ok := SliceArgs(inf, n, len(xs))
+		if !ok {
 			return
 		}
-		b, e := ClampSlice(st[0], en[0], steps[0], int64(len(d)))
-		v = []int64{}
-		for i := b; (steps[0] > 0 && i < e) || (steps[0] < 0 && i > e); i += steps[0] {
-			v = append(v, d[i])
+		// the index list kept on each axis
+		keep := make([][]int64, len(xs))
+		for a := range xs {
+			for i := int64(0); i < xs[a]; i++ {
+				keep[a] = append(keep[a], i)
+			}
 		}
+		for i, a := range axes {
+			if a < 0 || int(a) >= len(xs) || steps[i] == 0 {
+				return
+			}
+			b, e := ClampSlice(st[i], en[i], steps[i], xs[a])
+			keep[a] = nil
+			for j := b; (steps[i] > 0 && j < e) || (steps[i] < 0 && j > e); j += steps[i] {
+				keep[a] = append(keep[a], j)
+			}
+		}
+		v = gatherND(d, xs, keep, nil)
+	case "Transpose":
+		d, ok := in(0)
+		xs := inf.typ(inf.in(n, 0)).Shape
+		if !ok || !(ValueType{Shape: xs}).Known() || dimsProd(xs) != int64(len(d)) {
+			return
+		}
+		perm := TransposePerm(n, len(xs))
+		keep := make([][]int64, len(xs))
+		for a := range xs {
+			for i := int64(0); i < xs[a]; i++ {
+				keep[a] = append(keep[a], i)
+			}
+		}
+		v = gatherND(d, xs, keep, perm)
 	case "Concat":
 		v = []int64{}
 		for i := range n.GetInput() {
@@ -311,4 +339,56 @@ func b2i(b bool) int64 {
 		return 1
 	}
 	return 0
+}
+
+func dimsProd(s []int64) int64 {
+	p := int64(1)
+	for _, d := range s {
+		p *= d
+	}
+	return p
+}
+
+// gatherND returns the elements of d (row-major, shape xs) at the index
+// lists keep[a] of each axis, in row-major order of the result whose axes
+// are xs's permuted by perm (nil: in order).
+func gatherND(d, xs []int64, keep [][]int64, perm []int64) []int64 {
+	r := len(xs)
+	if perm == nil {
+		perm = make([]int64, r)
+		for i := range perm {
+			perm[i] = int64(i)
+		}
+	}
+	strides := make([]int64, r)
+	st := int64(1)
+	for a := r - 1; a >= 0; a-- {
+		strides[a] = st
+		st *= xs[a]
+	}
+	out := []int64{}
+	pos := make([]int, r) // position in the output's axes
+	for {
+		for a := 0; a < r; a++ {
+			if len(keep[perm[a]]) == 0 {
+				return out
+			}
+		}
+		off := int64(0)
+		for a := 0; a < r; a++ {
+			off += keep[perm[a]][pos[a]] * strides[perm[a]]
+		}
+		out = append(out, d[off])
+		a := r - 1
+		for ; a >= 0; a-- {
+			pos[a]++
+			if pos[a] < len(keep[perm[a]]) {
+				break
+			}
+			pos[a] = 0
+		}
+		if a < 0 {
+			return out
+		}
+	}
 }
