@@ -11,6 +11,9 @@ import (
 	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
 )
 
+// maxOpset is the newest ai.onnx opset the rules are written for.
+const maxOpset = 21
+
 // Loss heads accepted in Spec.Loss ("logit:K" takes a class index).
 const (
 	LossCE         = "ce"          // cross-entropy on the true label
@@ -114,10 +117,16 @@ func BuildNamed(m *onnx.Model, spec Spec) (*onnx.Model, Names, error) {
 	if err != nil {
 		return nil, nm, err
 	}
-	if op := m.Opset(); op != 0 && (op < 11 || op > 21) {
-		return nil, nm, errs.Invalidf("model opset %d: gradient graphs support ai.onnx opsets 11 to 21", op)
-	}
 	out := m.Clone()
+	if op := m.Opset(); op >= 7 && op < 11 {
+		// older exports: convert the operators in memory (onnx.UpgradeOpset)
+		if err := onnx.UpgradeOpset(out); err != nil {
+			return nil, nm, errs.Invalidf("model opset %d: converting to opset 11 for the gradient graph: %w", op, err)
+		}
+	}
+	if op := out.Opset(); op != 0 && (op < 11 || op > maxOpset) {
+		return nil, nm, errs.Invalidf("model opset %d: gradient graphs support ai.onnx opsets 7 to %d (7 to 10 converted to 11 in memory)", m.Opset(), maxOpset)
+	}
 	if err := out.Check(); err != nil {
 		if err2 := out.TopoSort(); err2 != nil {
 			return nil, nm, fmt.Errorf("gradient graph: %w", err)

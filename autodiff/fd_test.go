@@ -52,8 +52,9 @@ type fdCase struct {
 	kind     string // Spec.OutputKind for loss heads
 	// dynamic declares every input dim as dynamic (-1), so that rules
 	// must work without static sizes (run-time broadcasting fallbacks).
-	// outShape is the per-sample output shape of a dynamic case (for the
-	// loss weight; the graph cannot infer it).
+	// outShape is the per-sample output shape of a dynamic case, or of an
+	// operator whose output shape Infer does not know (for the loss
+	// weight).
 	dynamic  bool
 	outShape []int64
 	// step overrides the float32 step: cases whose intermediate tensors
@@ -109,7 +110,7 @@ func (fc fdCase) makeModel(t *testing.T, elem int32) (*onnx.Model, autodiff.Spec
 	if fc.loss == "" {
 		inf := m.Infer()
 		ys := inf.Types[y].Shape
-		if fc.dynamic {
+		if fc.dynamic || fc.outShape != nil {
 			ys = append([]int64{-1}, fc.outShape...)
 		}
 		if ys == nil || !(onnx.ValueType{Shape: ys[1:]}).Known() {

@@ -96,5 +96,37 @@ func poolCases() []fdCase {
 		sizes := b.Op("Concat", []string{nc, b.ConstI64(5, 11)}, ai("axis", 0))
 		return b.Op("Resize", []string{x, roi, sc, sizes}, as("mode", "linear"), as("coordinate_transformation_mode", "align_corners"))
 	}})
+	// exports at opsets 7–10, converted to opset 11 in memory: attribute
+	// forms of Slice, Pad and Clip, Upsample (nearest and linear), TopK-1
+	old := func(name string, op int64, build builder, out ...int64) {
+		add(fdCase{name: fmt.Sprintf("old_%s_%d", name, op), opset: op, shape: img, f32: true, build: build, outShape: out})
+	}
+	old("Slice_attrs", 9, func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("Slice", []string{x}, ais("starts", 1, 2), ais("ends", 2147483647, -1), ais("axes", 2, 3))
+	})
+	old("Pad_attrs_reflect", 9, func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("Tanh", []string{b.Op("Pad", []string{x}, ais("pads", 0, 0, 1, 2, 0, 0, 2, 1), as("mode", "reflect"))})
+	})
+	old("Pad_attrs_value", 10, func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("Tanh", []string{b.Op("Pad", []string{x}, ais("pads", 0, 0, 1, 0, 0, 0, 0, 1), af("value", 0.5))})
+	})
+	add(fdCase{name: "old_Clip_attrs_7", opset: 7, distinct: true, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("Clip", []string{x}, af("min", -1), af("max", 1))
+	}})
+	old("Upsample_nearest", 9, func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("Upsample", []string{x, b.ConstFloat("scales", onnx.Float32, []int64{4}, []float64{1, 1, 2, 2})}, as("mode", "nearest"))
+	}, 2, 14, 16)
+	old("Upsample_linear", 9, func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("Upsample", []string{x, b.ConstFloat("scales", onnx.Float32, []int64{4}, []float64{1, 1, 2, 1.5})}, as("mode", "linear"))
+	}, 2, 14, 12)
+	old("Upsample_attr", 7, func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("Upsample", []string{x}, as("mode", "nearest"), onnx.AttrFloats("scales", 1, 1, 3, 2))
+	}, 2, 21, 16)
+	old("Resize_10", 10, func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("Resize", []string{x, b.ConstFloat("scales", onnx.Float32, []int64{4}, []float64{1, 1, 2, 2})}, as("mode", "linear"))
+	}, 2, 14, 16)
+	add(fdCase{name: "old_MaxPool_overlap_8", opset: 8, distinct: true, shape: img, f32: true, build: func(b *B, x string, e int32, r *rand.Rand) string {
+		return b.Op("MaxPool", []string{x}, ais("kernel_shape", 3, 3), ais("strides", 2, 2), ais("pads", 1, 1, 1, 1))
+	}})
 	return cs
 }

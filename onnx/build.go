@@ -66,6 +66,11 @@ func AttrFloat(name string, v float32) *onnxpb.AttributeProto {
 	return &onnxpb.AttributeProto{Name: proto.String(name), Type: &t, F: proto.Float32(v)}
 }
 
+// AttrFloats returns a FLOATS attribute.
+func AttrFloats(name string, v ...float32) *onnxpb.AttributeProto {
+	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_FLOATS.Enum(), Floats: v}
+}
+
 // AttrString returns a STRING attribute.
 func AttrString(name, v string) *onnxpb.AttributeProto {
 	t := onnxpb.AttributeProto_STRING
