@@ -4,9 +4,15 @@
 // ONNX model through ONNX Runtime.
 //
 // Gradients come from an ONNX gradient graph written by package autodiff
-// (gradient_mode exact) or, for models with operators that have no
-// gradient rule, from NES estimates made of forward passes only
-// (estimated). All samples of a batch advance together, one ONNX Runtime
+// (gradient_mode exact) or from NES estimates made of forward passes only
+// (estimated). gradient_mode auto builds the exact graphs and falls back to
+// NES when they cannot be built or run (the builder's error, naming the
+// node, is the reason in details.gradient), or when the input is not
+// float32 or has a fixed batch size. NES differentiates a loss that does
+// not saturate on confident models (the log-odds of a wrong class, in
+// float64, for the cross-entropy); when an estimated-gradient attack still
+// finds no signal on most samples, Square runs on them and the attack's
+// figures are the worst case of both. All samples of a batch advance together, one ONNX Runtime
 // call per step; a sample leaves the batch once the attack succeeds on it.
 // Batches run on the worker pool with per-batch random streams, so the
 // results do not depend on the number of workers.
