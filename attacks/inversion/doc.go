@@ -2,7 +2,7 @@
 // (Fredrikson et al. 2015), as ART's MIFace implements it. For each
 // configured class it starts from an image, follows the gradient of the
 // class probability (exact, from an ONNX gradient graph of package
-// autodiff, or estimated by NES when the model has no white-box path), with
+// autodiff, or estimated by NES when that graph cannot be built), with
 // optional total-variation and L2 penalties, inside data.range. It writes
 // the reconstructions (.npy, and PNGs for image inputs) and measures how
 // close each is to the mean of that class in a reference data set (MSE
