@@ -111,7 +111,22 @@ func Build(m *onnx.Model, spec Spec) (*onnx.Model, error) {
 }
 
 // BuildNamed is Build that also returns the names of the tensors involved.
-func BuildNamed(m *onnx.Model, spec Spec) (*onnx.Model, Names, error) {
+// It never panics: a model that trips the builder is an error.
+func BuildNamed(m *onnx.Model, spec Spec) (out *onnx.Model, nm Names, err error) {
+	if !noRecover {
+		defer func() {
+			if r := recover(); r != nil {
+				out, err = nil, errs.Invalidf("gradient graph: the builder failed on this model (a bug in autodiff, please report it): %v", r)
+			}
+		}()
+	}
+	return buildNamed(m, spec)
+}
+
+// noRecover lets tests see the builder's panics.
+var noRecover bool
+
+func buildNamed(m *onnx.Model, spec Spec) (*onnx.Model, Names, error) {
 	var nm Names
 	head, class, err := ParseLoss(spec.Loss)
 	if err != nil {
@@ -274,7 +289,8 @@ func Unsupported(m *onnx.Model) []UnsupportedOp {
 
 // WhiteBox reports whether every node on the paths from the model's
 // float inputs to its outputs has a gradient rule; the list names the
-// others. It is what `gauntlet inspect` prints as white_box.
+// others. A model can pass this and still fail to build (a rule can
+// refuse a node's attributes or shapes): Inspect runs the builder.
 func WhiteBox(m *onnx.Model) (bool, []UnsupportedOp) {
 	u := Unsupported(m)
 	return len(u) == 0, u
@@ -282,14 +298,37 @@ func WhiteBox(m *onnx.Model) (bool, []UnsupportedOp) {
 
 // WhiteBoxInfo is what `gauntlet inspect` reports about gradients.
 type WhiteBoxInfo struct {
-	WhiteBox    bool            `json:"white_box"`
+	// WhiteBox is true exactly when a gradient graph builds.
+	WhiteBox bool `json:"white_box"`
+	// Unsupported lists the nodes without a gradient rule.
 	Unsupported []UnsupportedOp `json:"unsupported,omitempty"`
+	// Reason is the builder's error when the graph does not build.
+	Reason string `json:"reason,omitempty"`
 }
 
-// Inspect returns m's WhiteBoxInfo.
+// Inspect returns m's WhiteBoxInfo by building the gradient graph of the
+// cross-entropy on the classifier output (the first float output of rank
+// 2, else the first output) with respect to the model's only input.
 func Inspect(m *onnx.Model) WhiteBoxInfo {
-	ok, u := WhiteBox(m)
-	return WhiteBoxInfo{WhiteBox: ok, Unsupported: u}
+	if u := Unsupported(m); len(u) > 0 {
+		return WhiteBoxInfo{Unsupported: u, Reason: (&UnsupportedError{Ops: u}).Error()}
+	}
+	if _, _, err := BuildNamed(m, Spec{Output: classifierOutput(m)}); err != nil {
+		return WhiteBoxInfo{Reason: err.Error()}
+	}
+	return WhiteBoxInfo{WhiteBox: true}
+}
+
+// classifierOutput returns the first graph output that is a float tensor
+// of rank 2 ("" when none is: Build then takes the first output).
+func classifierOutput(m *onnx.Model) string {
+	inf := m.Infer()
+	for _, o := range m.Proto.GetGraph().GetOutput() {
+		if t := inf.Types[o.GetName()]; onnx.IsFloat(t.Elem) && len(t.Shape) == 2 {
+			return o.GetName()
+		}
+	}
+	return ""
 }
 
 // unsupported lists dependent nodes that lead to a graph output and have

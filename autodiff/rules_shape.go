@@ -36,10 +36,17 @@ func ruleTranspose(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]str
 		if s == nil {
 			return nil, fmt.Errorf("no perm and the rank of the input is unknown")
 		}
-		p = onnx.TransposePerm(n, len(s))
+	}
+	if s != nil {
+		if p = onnx.TransposePerm(n, len(s)); p == nil {
+			return nil, fmt.Errorf("perm %v is not a permutation of %d axes", onnx.AttrIntsOr(n, "perm", nil), len(s))
+		}
 	}
 	inv := make([]int64, len(p))
 	for i, v := range p {
+		if v < 0 || v >= int64(len(p)) {
+			return nil, fmt.Errorf("perm %v is not a permutation of the axes", p)
+		}
 		inv[v] = int64(i)
 	}
 	return []string{c.op("Transpose", []string{gy[0]}, onnx.AttrInts("perm", inv...))}, nil

@@ -156,7 +156,7 @@ func TestSelectionAndZeroGradients(t *testing.T) {
 // without a gradient fail the build with exit code 2 and a message naming
 // them: an Einsum index repeated within an operand (a diagonal), an
 // LpNormalization with p other than 1 and 2, a CRD DepthToSpace whose
-// channel count is unknown and a Resize in linear mode.
+// channel count is unknown and a Resize in cubic mode.
 func TestExtraUnsupportedForms(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -173,10 +173,10 @@ func TestExtraUnsupportedForms(t *testing.T) {
 		{"depthtospace_crd_dynamic_channels", []int64{-1, -1, 2, 2}, func(b *B, x string) string {
 			return b.Op("DepthToSpace", []string{x}, ai("blocksize", 2), as("mode", "CRD"))
 		}, "channel count"},
-		{"resize_linear", []int64{-1, 1, 2, 2}, func(b *B, x string) string {
+		{"resize_cubic", []int64{-1, 1, 2, 2}, func(b *B, x string) string {
 			sc := b.ConstFloat("scales", onnx.Float32, []int64{4}, []float64{1, 1, 2, 2})
-			return b.Op("Resize", []string{x, "", sc}, as("mode", "linear"))
-		}, `mode "linear"`},
+			return b.Op("Resize", []string{x, "", sc}, as("mode", "cubic"))
+		}, `mode "cubic"`},
 	} {
 		m := onnx.NewModel(tc.name, 17)
 		b := onnx.NewBuilder(m, "t/")

@@ -130,8 +130,7 @@ func (m *Model) infer(standIn int64) *Inference {
 		declared[v.GetName()] = TypeOf(v)
 	}
 	for _, n := range g.GetNode() {
-		inf.node(n)
-		inf.foldPartial(n)
+		inf.nodeSafe(n)
 		for _, o := range n.GetOutput() {
 			d, ok := declared[o]
 			if !ok {
@@ -154,6 +153,24 @@ func (m *Model) infer(standIn int64) *Inference {
 		}
 	}
 	return inf
+}
+
+// nodeSafe infers n's outputs; a node too malformed for the rules
+// (attributes out of range) leaves its outputs unknown rather than
+// stopping the inference: unknown is a valid answer, and the builder or
+// ONNX Runtime names the node.
+func (inf *Inference) nodeSafe(n *onnxpb.NodeProto) {
+	defer func() {
+		if recover() != nil {
+			for _, o := range n.GetOutput() {
+				delete(inf.Ints, o)
+				delete(inf.Partial, o)
+				inf.Types[o] = ValueType{}
+			}
+		}
+	}()
+	inf.node(n)
+	inf.foldPartial(n)
 }
 
 func (inf *Inference) setInts(name string, t *onnxpb.TensorProto) {
@@ -235,8 +252,14 @@ func PoolOutputSize(in, k, stride, dil, padBegin, padEnd int64, ceil bool) int64
 	if in < 0 {
 		return -1
 	}
+	if k <= 0 || stride <= 0 || dil <= 0 {
+		return -1 // a malformed window: unknown
+	}
 	ek := (k-1)*dil + 1
 	num := in + padBegin + padEnd - ek
+	if num < 0 {
+		return -1
+	}
 	if ceil {
 		o := (num+stride-1)/stride + 1
 		// the last window must start inside the input or left padding
@@ -555,6 +578,10 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 		vt := ValueType{Elem: x.Elem}
 		if x.Shape != nil {
 			perm := TransposePerm(n, len(x.Shape))
+			if perm == nil {
+				set(0, vt)
+				break
+			}
 			vt.Shape = make([]int64, len(perm))
 			for i, p := range perm {
 				vt.Shape[i] = x.Shape[p]
@@ -623,6 +650,10 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 				}
 			} else {
 				for i, a := range ax {
+					if a < 0 || int(a) >= len(x.Shape) || steps[i] == 0 {
+						vt.Shape = nil
+						break
+					}
 					d := x.Shape[a]
 					if d < 0 {
 						vt.Shape[a] = -1
@@ -740,8 +771,9 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 		idx := inf.typ(inf.in(n, 1))
 		vt := ValueType{Elem: x.Elem}
 		if x.Shape != nil && idx.Shape != nil {
-			ax := normAxis(AttrIntOr(n, "axis", 0), len(x.Shape))
-			vt.Shape = append(append(clone(x.Shape[:ax]), idx.Shape...), x.Shape[ax+1:]...)
+			if ax := normAxis(AttrIntOr(n, "axis", 0), len(x.Shape)); ax >= 0 && ax < int64(len(x.Shape)) {
+				vt.Shape = append(append(clone(x.Shape[:ax]), idx.Shape...), x.Shape[ax+1:]...)
+			}
 		}
 		if v, ok := inf.Ints[inf.in(n, 0)]; ok {
 			if iv, ok := inf.Ints[inf.in(n, 1)]; ok && len(x.Shape) == 1 {
@@ -900,9 +932,19 @@ func (inf *Inference) foldArith(n *onnxpb.NodeProto) {
 }
 
 // TransposePerm returns the perm of a Transpose node on rank r (default:
-// reversed axes).
+// reversed axes), or nil when perm is not a permutation of r axes.
 func TransposePerm(n *onnxpb.NodeProto, r int) []int64 {
-	if p := AttrIntsOr(n, "perm", nil); len(p) == r {
+	if p := AttrIntsOr(n, "perm", nil); p != nil {
+		seen := make([]bool, r)
+		if len(p) != r {
+			return nil
+		}
+		for _, v := range p {
+			if v < 0 || v >= int64(r) || seen[v] {
+				return nil // not a permutation of the axes
+			}
+			seen[v] = true
+		}
 		return p
 	}
 	p := make([]int64, r)

@@ -154,6 +154,9 @@ func (inf *Inference) foldPartial(n *onnxpb.NodeProto) {
 			return
 		}
 		perm := TransposePerm(n, len(xs))
+		if perm == nil {
+			return
+		}
 		keep := make([][]int64, len(xs))
 		for a := range xs {
 			for i := int64(0); i < xs[a]; i++ {

@@ -98,10 +98,8 @@ func Inspect(o *InspectOptions, s Streams) error {
 	if d.WhiteBox {
 		fmt.Fprintln(s.Out, "white_box true (gradient graphs can be built: white-box attacks available)")
 	} else {
-		fmt.Fprintf(s.Out, "white_box false (%d unsupported node(s); black-box attacks only)\n", len(d.Unsupported))
-		for _, u := range d.Unsupported {
-			fmt.Fprintf(s.Out, "          %v\n", u)
-		}
+		fmt.Fprintln(s.Out, "white_box false (no gradient graph: evasion and inversion with gradient_mode auto use estimated gradients; exact exits 2)")
+		fmt.Fprintf(s.Out, "          reason: %s\n", d.Reason)
 	}
 	return nil
 }
