@@ -4,7 +4,8 @@
 // head) and returns a new ONNX model that computes the forward pass, a
 // per-sample loss [N] and the gradient of each sample's own loss with
 // respect to that sample's input, using only standard ai.onnx operators in
-// the model's own opset (11 to 21). ONNX Runtime inference builds have no
+// the model's own opset (11 to 21; models at opsets 7 to 10 are converted
+// to opset 11 in memory first, onnx.UpgradeOpset). ONNX Runtime inference builds have no
 // gradient kernels; the generated model runs in an ordinary session on any
 // execution provider.
 //
@@ -92,8 +93,12 @@
 //   - Values computed from Shape (x.chunk bounds, Reshape targets, Expand
 //     shapes, Pad amounts) are constants wherever they do not depend on a
 //     dynamic batch axis (onnx.Model.Infer folds them).
+//   - Build never panics: a model too malformed for a rule is an error
+//     naming the node. Inspect runs Build, so `gauntlet inspect` says
+//     white_box true exactly when the graph builds, and the reason when
+//     it does not.
 //   - Not supported (reported by Unsupported, refused by Build): Upsample
-//     (deprecated since opset 10), Scatter*, GatherND, the recurrent
+//     at opset 10 and later (deprecated; earlier it becomes Resize), Scatter*, GatherND, the recurrent
 //     operators (LSTM, GRU, RNN), Loop, If, Scan, and the operators of
 //     other domains.
 //
