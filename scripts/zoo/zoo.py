@@ -342,6 +342,11 @@ def main():
     if not os.access(GAUNTLET, os.X_OK):
         sys.exit(f"zoo: {GAUNTLET} missing: run `make build` (or `make zoo`)")
     os.makedirs(OUT, exist_ok=True)
+    # the commit bin/gauntlet was built from (make zoo builds it just before)
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
     rows, details = [], []
     for name, opset, make, shape in todo:
         t = time.monotonic()
@@ -368,10 +373,6 @@ def main():
                            + "; torch float32 " + " ".join(e(v) for v in fe))
         with open(os.path.join(OUT, "rows.json"), "w") as f:
             json.dump(rows, f, indent=1)
-    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
     stamp = (f"Ran {datetime.date.today().isoformat()} on commit {commit}"
              f"{' (with uncommitted changes in the tree)' if dirty else ''}, torch {torch.__version__}, "
              f"{os.cpu_count()} CPU cores, {N} samples per model.")
