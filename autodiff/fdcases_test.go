@@ -261,7 +261,7 @@ func fdCases() []fdCase {
 		{name: "ReduceMean_21", opset: 21, shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
 			return b.Reduce("ReduceMean", b.Op("Exp", []string{x}), []int64{-1}, false)
 		}},
-	}, append(append(append(moreCases(), extraCases()...), resizeCases()...), poolCases()...)...)
+	}, append(append(append(append(moreCases(), extraCases()...), resizeCases()...), poolCases()...), dropoutCases()...)...)
 }
 
 func TestFiniteDifferences(t *testing.T) {

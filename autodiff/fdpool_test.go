@@ -130,3 +130,13 @@ func poolCases() []fdCase {
 	}})
 	return cs
 }
+
+// dropoutCases: torchvision's Swin-T exports attention dropout in training
+// mode with ratio 0, which passes its input unchanged.
+func dropoutCases() []fdCase {
+	return []fdCase{{name: "Dropout_training_ratio0", opset: 13, shape: []int64{3, 4}, build: func(b *B, x string, e int32, r *rand.Rand) string {
+		ratio := b.ConstFloat("ratio", e, nil, []float64{0})
+		train := b.Initializer(onnx.TensorBool("train", nil, []bool{true}))
+		return b.Op("Tanh", []string{b.Node("Dropout", []string{x, ratio, train}, 2)[0]})
+	}}}
+}

@@ -8,6 +8,22 @@ import (
 	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
 )
 
+// zeroRatio reports whether a Dropout's ratio is a constant 0: then even
+// training mode passes its input unchanged (torchvision's Swin exports
+// attention dropout that way).
+func zeroRatio(c *ctx, n *onnxpb.NodeProto) bool {
+	r := in(n, 1)
+	if r == "" {
+		return false // the default ratio is 0.5
+	}
+	ct := c.inf.Consts[r]
+	if ct == nil {
+		return false
+	}
+	f, err := onnx.TensorValues(ct)
+	return err == nil && len(f) == 1 && f[0] == 0
+}
+
 func ruleDropout(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
 	if t := in(n, 2); t != "" {
 		v, ok := c.inf.Ints[t]
@@ -18,8 +34,8 @@ func ruleDropout(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]strin
 				}
 			}
 		}
-		if !ok || len(v) != 1 || v[0] != 0 {
-			return nil, fmt.Errorf("training mode (a training_mode input that is not a constant false) is not supported")
+		if (!ok || len(v) != 1 || v[0] != 0) && !zeroRatio(c, n) {
+			return nil, fmt.Errorf("training mode (a training_mode input that is not a constant false, with a ratio that is not a constant 0) is not supported")
 		}
 	}
 	return []string{gy[0]}, nil

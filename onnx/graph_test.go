@@ -354,3 +354,24 @@ func TestInferDynamicBatchShapeValues(t *testing.T) {
 		}
 	}
 }
+
+// TestInferSwinShapeOps checks the shapes of the operators torchvision's
+// Swin-T exports on its mask and padding side, worked by hand: Mod
+// broadcasts like Add; Range(0, 7, 2) has ⌈7/2⌉ = 4 elements, with float
+// bounds too; ScatterND keeps its data's shape.
+func TestInferSwinShapeOps(t *testing.T) {
+	m := onnx.NewModel("f", 16)
+	b := onnx.NewBuilder(m, "")
+	x := b.AddInput("x", onnx.Int64, []int64{-1, 3})
+	mod := b.Op("Mod", []string{x, b.ConstI64(2, 3, 4)})
+	r := b.Op("Range", []string{b.ScalarI64(0), b.ScalarI64(7), b.ScalarI64(2)})
+	rf := b.Op("Range", []string{b.Scalar(0, onnx.Float32), b.Scalar(7, onnx.Float32), b.Scalar(2, onnx.Float32)})
+	data := b.ConstFloat("d", onnx.Float32, []int64{5, 5}, make([]float64, 25))
+	sc := b.Op("ScatterND", []string{data, b.Initializer(onnx.TensorI64("i", []int64{1, 2}, []int64{0, 0})), b.ConstFloat("u", onnx.Float32, []int64{1}, []float64{1})})
+	inf := m.Infer()
+	for name, want := range map[string][]int64{mod: {-1, 3}, r: {4}, rf: {4}, sc: {5, 5}} {
+		if got := inf.Types[name].Shape; !slices.Equal(got, want) {
+			t.Errorf("%s: shape %v, want %v", name, got, want)
+		}
+	}
+}

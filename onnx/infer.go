@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -153,6 +154,20 @@ func (m *Model) infer(standIn int64) *Inference {
 		}
 	}
 	return inf
+}
+
+// scalarValue returns the value of a one-element tensor known at build
+// time: an integer (Ints) or a float constant.
+func (inf *Inference) scalarValue(name string) (float64, bool) {
+	if v, ok := inf.Ints[name]; ok && len(v) == 1 {
+		return float64(v[0]), true
+	}
+	if t := inf.Consts[name]; t != nil {
+		if v, err := TensorValues(t); err == nil && len(v) == 1 {
+			return v[0], true
+		}
+	}
+	return 0, false
 }
 
 // nodeSafe infers n's outputs; a node too malformed for the rules
@@ -393,7 +408,8 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 		"Erf", "Neg", "Identity", "Abs", "Sign", "Floor", "Ceil", "Round", "Reciprocal", "Elu", "Selu",
 		"HardSigmoid", "Softplus", "Softsign", "LRN", "InstanceNormalization", "Gelu", "HardSwish", "Mish",
 		"Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
-		"ThresholdedRelu", "Celu", "Shrink", "Hardmax", "CumSum", "LpNormalization":
+		"ThresholdedRelu", "Celu", "Shrink", "Hardmax", "CumSum", "LpNormalization",
+		"ScatterND", "ScatterElements", "Scatter", "Trilu":
 		set(0, same)
 	case "Clip", "Dropout", "BatchNormalization", "LayerNormalization":
 		set(0, same)
@@ -405,7 +421,7 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 		if v, ok := inf.Ints[inf.in(n, 0)]; ok {
 			inf.Ints[outs[0]] = v
 		}
-	case "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu":
+	case "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Sum", "Mean", "PRelu", "Mod", "BitShift":
 		var shapes [][]int64
 		for _, in := range n.GetInput() {
 			shapes = append(shapes, inf.typ(in).Shape)
@@ -889,7 +905,14 @@ func (inf *Inference) node(n *onnxpb.NodeProto) {
 	case "OneHot":
 		set(0, ValueType{Elem: inf.typ(inf.in(n, 2)).Elem})
 	case "Range":
-		set(0, ValueType{Elem: x.Elem})
+		vt := ValueType{Elem: x.Elem, Shape: []int64{-1}}
+		st, ok1 := inf.scalarValue(inf.in(n, 0))
+		li, ok2 := inf.scalarValue(inf.in(n, 1))
+		de, ok3 := inf.scalarValue(inf.in(n, 2))
+		if ok1 && ok2 && ok3 && de != 0 {
+			vt.Shape[0] = max(0, int64(math.Ceil((li-st)/de)))
+		}
+		set(0, vt)
 	default:
 		for i := range outs {
 			set(i, ValueType{Elem: x.Elem})
