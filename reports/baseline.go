@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"gonum.org/v1/gonum/stat/distuv"
-
 	"github.com/gauntlet-ml/gauntlet/errs"
 )
 
@@ -353,20 +351,6 @@ func evalRegression(r Regression, suites map[string]*SuiteComparison, old, cur *
 		res.Reason = fmt.Sprintf("rose by %.6g, more than max_rise %s", d, formatFloat(*r.MaxRise))
 	}
 	return res
-}
-
-// McNemarExact returns the two-sided exact McNemar p-value for b and c
-// discordant pairs: 2·P(X ≤ min(b, c)) for X ~ Binomial(b+c, 1/2), capped
-// at 1 (McNemar 1947; the exact form as in statsmodels'
-// mcnemar(exact=True)). With no discordant pairs it is 1.
-func McNemarExact(b, c int) float64 {
-	n := b + c
-	if n == 0 {
-		return 1
-	}
-	k := min(b, c)
-	p := 2 * distuv.Binomial{N: float64(n), P: 0.5}.CDF(float64(k))
-	return min(p, 1)
 }
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

@@ -229,28 +229,6 @@ func TestHTMLSelfContained(t *testing.T) {
 	}
 }
 
-func TestMcNemarExact(t *testing.T) {
-	for _, tc := range []struct {
-		b, c int
-		want float64
-	}{
-		// 2·P(X ≤ 1), X ~ Bin(5, ½) = 2·(1+5)/32.
-		{4, 1, 12.0 / 32},
-		// 2·P(X ≤ 2), X ~ Bin(12, ½) = 2·(1+12+66)/4096.
-		{10, 2, 158.0 / 4096},
-		{2, 10, 158.0 / 4096},
-		// No discordant pairs; equal cells cap at 1.
-		{0, 0, 1},
-		{3, 3, 1},
-		// 2·P(X ≤ 0), X ~ Bin(20, ½) = 2/2^20.
-		{20, 0, 2.0 / (1 << 20)},
-	} {
-		if got := McNemarExact(tc.b, tc.c); math.Abs(got-tc.want) > 1e-12*math.Max(1, tc.want) {
-			t.Errorf("McNemarExact(%d, %d) = %v, want %v", tc.b, tc.c, got, tc.want)
-		}
-	}
-}
-
 func TestCompare(t *testing.T) {
 	_, cur := richReports()
 	c := cur.Baseline

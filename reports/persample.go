@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+
+	"github.com/gauntlet-ml/gauntlet/stats"
 )
 
 // PerSampleKey is the SuiteResult.Details key under which a suite reports
@@ -203,7 +205,7 @@ func compareOutcomes(o, n *SuiteResult, old, cur *Report) ([]OutcomeComparison, 
 			oc.OldAccuracy = float64(oldTrue) / float64(oc.Paired)
 			oc.NewAccuracy = float64(newTrue) / float64(oc.Paired)
 		}
-		oc.PValue = McNemarExact(oc.Broken, oc.Fixed)
+		oc.PValue = stats.McNemarExact(oc.Broken, oc.Fixed)
 		out = append(out, oc)
 	}
 	return out, ""

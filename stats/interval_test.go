@@ -51,3 +51,16 @@ func binomCDF(k, n int, p float64) float64 {
 }
 
 func lgamma(x int) float64 { v, _ := math.Lgamma(float64(x)); return v }
+
+func TestPercentileCI(t *testing.T) {
+	// NaNs are dropped; the rest sorted is [1,2,3,4], whose numpy
+	// percentiles 2.5 and 97.5 are 1.075 and 3.925 (see TestQuantile).
+	lo, hi, n := PercentileCI([]float64{4, math.NaN(), 1, 3, 2}, 0.95)
+	if n != 4 || math.Abs(lo-1.075) > handTol || math.Abs(hi-3.925) > handTol {
+		t.Errorf("PercentileCI = %v, %v, %d", lo, hi, n)
+	}
+	lo, hi, n = PercentileCI([]float64{math.NaN()}, 0.95)
+	if n != 0 || !math.IsNaN(lo) || !math.IsNaN(hi) {
+		t.Errorf("all NaN: %v, %v, %d", lo, hi, n)
+	}
+}

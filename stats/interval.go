@@ -1,6 +1,9 @@
 package stats
 
 import (
+	"math"
+	"slices"
+
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
@@ -22,4 +25,24 @@ func ClopperPearson(k, n int, level float64) (lo, hi float64, ok bool) {
 		hi = distuv.Beta{Alpha: float64(k + 1), Beta: float64(n - k)}.Quantile(1 - alpha/2)
 	}
 	return lo, hi, true
+}
+
+// PercentileCI sorts the defined (non-NaN) values of reps to the front of
+// reps, in place, and returns the bootstrap percentile interval at level
+// (0.95 for 95 %): the (1−level)/2 and (1+level)/2 quantiles of those values
+// (Quantile), and how many values were defined. The bounds are NaN when none
+// is.
+func PercentileCI(reps []float64, level float64) (lo, hi float64, valid int) {
+	for _, v := range reps {
+		if !math.IsNaN(v) {
+			reps[valid] = v
+			valid++
+		}
+	}
+	if valid == 0 {
+		return math.NaN(), math.NaN(), 0
+	}
+	s := reps[:valid]
+	slices.Sort(s)
+	return Quantile(s, (1-level)/2), Quantile(s, (1+level)/2), valid
 }
