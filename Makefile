@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/gauntlet-ml/gauntlet/internal/version.Version=$(VERSION)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: help ort build test demo nightly render bench zoo lint clean
+.PHONY: help ort build install test demo nightly render bench zoo lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(ORT_VERSION)/$(ORT_VERSION)/' | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -26,6 +26,14 @@ $(ORT_LIB):
 
 build: ## build bin/gauntlet
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/gauntlet ./cmd/gauntlet
+
+PREFIX ?= $(HOME)/.local
+
+install: ort build ## install bin/gauntlet and the ONNX Runtime library under PREFIX (default ~/.local): PREFIX/bin, PREFIX/lib/gauntlet
+	install -d $(PREFIX)/bin $(PREFIX)/lib/gauntlet
+	install -m 0755 bin/gauntlet $(PREFIX)/bin/gauntlet
+	install -m 0644 $(ORT_LIB) $(PREFIX)/lib/gauntlet/libonnxruntime.so.1
+	@echo "installed $(PREFIX)/bin/gauntlet (it finds $(PREFIX)/lib/gauntlet/libonnxruntime.so.1 by itself)"
 
 test: ort ## run every test (fetches ONNX Runtime first)
 	$(GO) test -count=1 ./...

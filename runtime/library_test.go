@@ -1,8 +1,10 @@
 package runtime
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 
@@ -99,7 +101,8 @@ func TestFindLibraryExplicitMissing(t *testing.T) {
 
 func TestFindLibraryNone(t *testing.T) {
 	dir := t.TempDir()
-	s := LibrarySearch{Getenv: func(string) string { return "" }, WorkDir: filepath.Join(dir, "w"), ExeDir: filepath.Join(dir, "e")}
+	s := LibrarySearch{Getenv: func(string) string { return "" }, WorkDir: filepath.Join(dir, "w"), ExeDir: filepath.Join(dir, "e"),
+		Loader: func(n string) error { return fmt.Errorf("%s: cannot open shared object file", n) }}
 	_, err := FindLibrary(s)
 	if err == nil {
 		t.Fatal("FindLibrary found a library in an empty directory")
@@ -110,9 +113,52 @@ func TestFindLibraryNone(t *testing.T) {
 	msg := err.Error()
 	for _, w := range []string{"--ort-library: not set", "runtime.ort_library: not set", "$GAUNTLET_ORT_LIBRARY: not set",
 		"$ONNXRUNTIME_SHARED_LIBRARY_PATH: not set", filepath.Join(dir, "w", ".ort", "libonnxruntime.so.1"),
-		filepath.Join(dir, "e", "libonnxruntime.dylib"), "no such file", "make ort", "--ort-library"} {
+		filepath.Join(dir, "e", "libonnxruntime.dylib"), "no such file", "make ort", "--ort-library",
+		filepath.Join(dir, "e", "..", ".ort", "libonnxruntime.so.1"), filepath.Join(dir, "e", "..", "lib", "gauntlet", "libonnxruntime.so.1"),
+		"system loader (LD_LIBRARY_PATH, ldconfig): libonnxruntime.so.1: libonnxruntime.so.1: cannot open", "doctor --fetch-hint"} {
 		if !strings.Contains(msg, w) {
 			t.Errorf("error does not mention %q:\n%s", w, msg)
 		}
+	}
+}
+
+// TestFindLibraryInstalledLayouts checks the places after the binary's own
+// folder, in order: bin/../.ort (a checkout after `make ort`),
+// bin/../lib/gauntlet (`make install PREFIX=…`), then the system loader by
+// soname.
+func TestFindLibraryInstalledLayouts(t *testing.T) {
+	dir := t.TempDir()
+	exe := filepath.Join(dir, "prefix", "bin")
+	if err := os.MkdirAll(exe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	s := LibrarySearch{Getenv: func(string) string { return "" }, WorkDir: filepath.Join(dir, "elsewhere"), ExeDir: exe,
+		Loader: func(n string) error { asked = append(asked, n); return nil }}
+	got, err := FindLibrary(s)
+	if err != nil || got != "libonnxruntime.so.1" || len(asked) != 1 {
+		t.Fatalf("nothing on disk: FindLibrary = %q, %v (loader asked %v); want the soname from the system loader", got, err, asked)
+	}
+	inst := touch(t, filepath.Join(dir, "prefix", "lib", "gauntlet", "libonnxruntime.so.1"))
+	if got, err := FindLibrary(s); err != nil || got != inst {
+		t.Errorf("make install layout: FindLibrary = %q, %v; want %q", got, err, inst)
+	}
+	co := touch(t, filepath.Join(dir, "prefix", ".ort", "libonnxruntime.so.1"))
+	if got, err := FindLibrary(s); err != nil || got != co {
+		t.Errorf("checkout layout: FindLibrary = %q, %v; want %q (before the install layout)", got, err, co)
+	}
+}
+
+// TestDlopenSoname loads a library every Linux system has by soname (the
+// C library) and fails on a name no system has.
+func TestDlopenSoname(t *testing.T) {
+	if goruntime.GOOS != "linux" {
+		t.Skip("the sonames below are Linux's")
+	}
+	if err := dlopen("libc.so.6"); err != nil {
+		t.Errorf("dlopen(libc.so.6): %v", err)
+	}
+	if err := dlopen("libgauntlet-no-such-library.so.1"); err == nil {
+		t.Error("dlopen of a missing library succeeded")
 	}
 }

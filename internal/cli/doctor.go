@@ -16,6 +16,9 @@ import (
 type DoctorOptions struct {
 	ORTLibrary string
 	JSON       bool
+	// FetchHint prints the commands that fetch the ONNX Runtime library
+	// and does nothing else.
+	FetchHint bool
 	// Search overrides the library search (tests).
 	Search *runtime.LibrarySearch
 }
@@ -42,12 +45,17 @@ func newDoctorCmd(s Streams) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&o.ORTLibrary, "ort-library", "", "path to the ONNX Runtime shared library")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&o.FetchHint, "fetch-hint", false, "print the commands that fetch the ONNX Runtime library Gauntlet is tested with, and exit")
 	return cmd
 }
 
 // Doctor runs `gauntlet doctor`. It fails (exit 2) when no ONNX Runtime
 // library can be loaded.
 func Doctor(o *DoctorOptions, s Streams) error {
+	if o.FetchHint {
+		fmt.Fprintln(s.Out, runtime.FetchHint())
+		return nil
+	}
 	r := DoctorReport{GauntletVersion: version.String(), GoVersion: goruntime.Version(),
 		OS: goruntime.GOOS + "/" + goruntime.GOARCH, GPUs: cuda.GPUs()}
 	search := runtime.DefaultSearch(o.ORTLibrary, "")
