@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -233,10 +234,10 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 		draw := make([]int64, 3)
 		reps := make([]float64, opt.NBoot)
 		for i := range reps {
-			Multinomial(draw, rng, oc.n, cells)
+			stats.Multinomial(draw, rng, oc.n, cells)
 			reps[i] = theil(draw[0], draw[1], oc.n)
 		}
-		l, h, _ := percentileCI(reps, opt.Level)
+		l, h, _ := stats.PercentileCI(reps, opt.Level)
 		if math.IsNaN(th) {
 			l, h = math.NaN(), math.NaN()
 		}
@@ -361,7 +362,7 @@ func compareGroups(c, ref conf, alpha float64) map[string]any {
 		if vr != 0 {
 			e["ratio"] = num(vg / vr)
 		}
-		if name, p, ok := TwoProportionTest(kg, ng, kr, nr); ok {
+		if name, p, ok := stats.TwoProportionTest(kg, ng, kr, nr); ok {
 			e["test"], e["p_value"], e["significant"] = name, p, p < alpha
 		}
 		out[r.name] = e
@@ -384,7 +385,7 @@ func bootstrap(gt *Table, confs []conf, elig []int, ref, pos int, opt Options, r
 	vec := make([]float64, nm)
 	for r := range nb {
 		for _, g := range elig {
-			Multinomial(draw[g*w:(g+1)*w], rng, confs[g].n, gt.Conf[g*w:(g+1)*w])
+			stats.Multinomial(draw[g*w:(g+1)*w], rng, confs[g].n, gt.Conf[g*w:(g+1)*w])
 		}
 		disparities(vec, draw, k, pos, elig, ref)
 		for m, v := range vec {
@@ -393,7 +394,7 @@ func bootstrap(gt *Table, confs []conf, elig []int, ref, pos int, opt Options, r
 	}
 	lo, hi, valid = make([]float64, nm), make([]float64, nm), make([]int, nm)
 	for m := range nm {
-		lo[m], hi[m], valid[m] = percentileCI(reps[m*nb:(m+1)*nb], opt.Level)
+		lo[m], hi[m], valid[m] = stats.PercentileCI(reps[m*nb:(m+1)*nb], opt.Level)
 	}
 	return lo, hi, valid
 }

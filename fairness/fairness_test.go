@@ -10,6 +10,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -122,8 +123,8 @@ func TestHandTable(t *testing.T) {
 	// below 5 → Fisher's exact test.
 	sel := a["disparity"].(map[string]any)["selection_rate"].(map[string]any)
 	near(t, "A/B selection ratio", sel["ratio"].(float64), 1.5, handTol)
-	if sel["test"] != testFisher {
-		t.Errorf("test %v, want %s", sel["test"], testFisher)
+	if sel["test"] != stats.FisherExactName {
+		t.Errorf("test %v, want %s", sel["test"], stats.FisherExactName)
 	}
 }
 
@@ -261,100 +262,6 @@ func TestBootstrapDeterministic(t *testing.T) {
 			t.Errorf("%s interval [%v, %v]", k, l, h)
 		}
 	}
-}
-
-func TestBinomialExact(t *testing.T) {
-	// Frequencies of Binomial(n, p) draws against the pmf C(n,k)pᵏqⁿ⁻ᵏ,
-	// each within 5 binomial standard errors (outcomes expected fewer than
-	// 20 times pooled into one tail cell), on both samplers (inversion
-	// for n·p < 10, BTRS above) and the p > ½ reflection.
-	const draws = 200_000
-	r := rand.New(rand.NewPCG(1, 2))
-	for _, c := range []struct {
-		n int64
-		p float64
-	}{{5, 0.37}, {40, 0.2}, {60, 0.4}, {60, 0.85}, {1000, 0.5}} {
-		freq := map[int64]int{}
-		for range draws {
-			freq[Binomial(r, c.n, c.p)]++
-		}
-		var tailP, tailGot float64
-		for k := int64(0); k <= c.n; k++ {
-			pk := math.Exp(lchoose(c.n, k) + float64(k)*math.Log(c.p) + float64(c.n-k)*math.Log1p(-c.p))
-			got := float64(freq[k]) / draws
-			if pk*draws < 20 { // rare outcomes are pooled into one tail cell
-				tailP += pk
-				tailGot += got
-				continue
-			}
-			if se := math.Sqrt(pk * (1 - pk) / draws); math.Abs(got-pk) > 5*se {
-				t.Errorf("Binomial(%d, %v): P(%d) = %v, want %v ± %v", c.n, c.p, k, got, pk, 5*se)
-			}
-		}
-		if se := math.Sqrt(tailP * (1 - tailP) / draws); math.Abs(tailGot-tailP) > 5*se+1/float64(draws) {
-			t.Errorf("Binomial(%d, %v): rare outcomes %v, want %v ± %v", c.n, c.p, tailGot, tailP, 5*se)
-		}
-	}
-	if Binomial(r, 10, 0) != 0 || Binomial(r, 10, 1) != 10 || Binomial(r, 0, 0.5) != 0 {
-		t.Error("degenerate binomials")
-	}
-}
-
-func TestMultinomial(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	counts := []int64{5, 0, 10, 85}
-	dst := make([]int64, 4)
-	var sum [4]float64
-	const draws = 20000
-	for range draws {
-		Multinomial(dst, r, 100, counts)
-		if dst[1] != 0 || dst[0]+dst[2]+dst[3] != 100 {
-			t.Fatalf("draw %v", dst)
-		}
-		for i, v := range dst {
-			sum[i] += float64(v)
-		}
-	}
-	// Means n·pᵢ = 5, 0, 10, 85; standard error of the mean of cell 0 is
-	// sqrt(100·.05·.95/20000) ≈ 0.0154.
-	for i, want := range []float64{5, 0, 10, 85} {
-		near(t, "mean", sum[i]/draws, want, 0.1)
-	}
-}
-
-func TestQuantile(t *testing.T) {
-	// numpy.percentile([1,2,3,4], [2.5, 97.5]) (linear): h = 3q →
-	// 1 + 0.075, 3 + 0.925.
-	s := []float64{1, 2, 3, 4}
-	near(t, "q.025", Quantile(s, 0.025), 1.075, handTol)
-	near(t, "q.975", Quantile(s, 0.975), 3.925, handTol)
-	near(t, "q1", Quantile(s, 1), 4, 0)
-	lo, hi, n := percentileCI([]float64{4, math.NaN(), 1, 3, 2}, 0.95)
-	if n != 4 || math.Abs(lo-1.075) > handTol || math.Abs(hi-3.925) > handTol {
-		t.Errorf("percentileCI = %v, %v, %d", lo, hi, n)
-	}
-}
-
-func TestSignificance(t *testing.T) {
-	// Fisher's tea tasting, [[3,1],[1,3]]: hypergeometric P(a) =
-	// C(4,a)C(4,4−a)/C(8,4) = 1, 16, 36, 16, 1 (/70); two-sided sums the
-	// tables no more likely than a=3: (1+16+16+1)/70.
-	near(t, "fisher tea", FisherExact(3, 1, 1, 3), 34.0/70, 1e-12)
-	near(t, "fisher [[4,0],[0,4]]", FisherExact(4, 0, 0, 4), 2.0/70, 1e-12)
-	// 30/100 vs 50/100: pooled p .4, z = .2/sqrt(.4·.6·.02) = 2.8868; p
-	// from Python's math.erfc(z/√2) = 0.003892417122778627.
-	name, p, ok := TwoProportionTest(30, 100, 50, 100)
-	if !ok || name != testZ {
-		t.Fatalf("test %q ok %v", name, ok)
-	}
-	near(t, "z p-value", p, 0.003892417122778627, 1e-12)
-	if name, _, _ := TwoProportionTest(3, 4, 1, 4); name != testFisher {
-		t.Errorf("small table used %q", name)
-	}
-	if _, _, ok := TwoProportionTest(0, 0, 1, 4); ok {
-		t.Error("empty group tested")
-	}
-	near(t, "identical", TwoProportionZ(0, 10, 0, 20), 1, 0)
 }
 
 func TestDecodeErrors(t *testing.T) {
@@ -559,7 +466,7 @@ func TestCountBootstrapMatchesRowBootstrap(t *testing.T) {
 		}
 		mean := sum / rounds
 		sd := math.Sqrt(sq/rounds - mean*mean)
-		lo, hi, _ := percentileCI(reps[m], 0.95)
+		lo, hi, _ := stats.PercentileCI(reps[m], 0.95)
 		key := "race." + name
 		near(t, key+".ci_low", res.Metrics[key+".ci_low"], lo, tolSD*sd)
 		near(t, key+".ci_high", res.Metrics[key+".ci_high"], hi, tolSD*sd)
