@@ -9,10 +9,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/gauntlet-ml/gauntlet/internal/version.Version=$(VERSION)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: help ort build install test demo nightly render bench zoo lint clean
+.PHONY: help ort build install test demo nightly render bench bench-grad-peer zoo lint clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(ORT_VERSION)/$(ORT_VERSION)/' | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(ORT_VERSION)/$(ORT_VERSION)/' | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 ort: $(ORT_LIB) ## fetch the ONNX Runtime CPU library (npm onnxruntime-node@$(ORT_VERSION)) into .ort/
 
@@ -63,6 +63,17 @@ BENCH_MODEL ?= $(if $(wildcard ../shared/fixtures/vision/mnist_cnn.onnx),../shar
 bench: ort ## run the Go benchmarks and the benchmarks/ harness (harness/bare ORT throughput ratio)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./benchmarks/ortratio -model $(BENCH_MODEL)
+
+GRAD_BATCHES ?= 8,32
+GRAD_THREADS ?= 1,2
+GRAD_MIN_TIME ?= 1
+TORCH_BLAS_DIR ?=
+
+bench-grad-peer: ort ## gradient/forward cost on ResNet-18 and the zoo's ViT beside PyTorch fwd+bwd (GRAD_BATCHES, GRAD_THREADS, TORCH_BLAS_DIR; docs/zoo.md)
+	@mkdir -p out/bench-grad
+	$(GO) build -o out/bench-grad/gradratio ./benchmarks/gradratio
+	GRAD_BATCHES=$(GRAD_BATCHES) GRAD_THREADS=$(GRAD_THREADS) GRAD_MIN_TIME=$(GRAD_MIN_TIME) ORT_VERSION=$(ORT_VERSION) \
+		$(if $(TORCH_BLAS_DIR),LD_LIBRARY_PATH=$(TORCH_BLAS_DIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}) /usr/bin/python3 scripts/zoo/bench_grad.py
 
 zoo: ort build ## export real architectures (Debian python3-torch/torchvision) and check gradients vs PyTorch: docs/zoo.md (ZOO=resnet18,vit for a subset)
 	ZOO="$(ZOO)" /usr/bin/python3 scripts/zoo/zoo.py
