@@ -9,13 +9,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/grad"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -53,12 +54,12 @@ type Reversed struct {
 // AnomalyIndex returns the anomaly index |l_k − median|/(1.4826·MAD) of
 // each norm and whether it is defined (MAD > 0).
 func AnomalyIndex(dst, norms []float64) bool {
-	med := median(norms)
+	med := stats.Median(slices.Sorted(slices.Values(norms)))
 	dev := make([]float64, len(norms))
 	for i, l := range norms {
 		dev[i] = math.Abs(l - med)
 	}
-	mad := madScale * median(dev)
+	mad := madScale * stats.Median(slices.Sorted(slices.Values(dev)))
 	if mad == 0 {
 		return false
 	}
@@ -66,16 +67,6 @@ func AnomalyIndex(dst, norms []float64) bool {
 		dst[i] = dev[i] / mad
 	}
 	return true
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // Test hooks: how Neural Cleanse opens its gradient graph and a runner of
@@ -152,7 +143,7 @@ func runCleanse(ctx context.Context, t *suite.Target, cfg CleanseConfig, r *suit
 	}
 	idx := make([]float64, len(norms))
 	defined := AnomalyIndex(idx, norms)
-	med := median(norms)
+	med := stats.Median(slices.Sorted(slices.Values(norms)))
 	var flagged []int
 	maxIdx := 0.0
 	perClass := make([]map[string]any, len(res))
@@ -265,7 +256,7 @@ func reverse(ctx context.Context, gr *runtime.GraphRunner, t *suite.Target, cfg 
 		logits, grad := gr.Out(0), gr.Out(1)
 		hit := 0
 		for ri := 0; ri < n; ri++ {
-			if argmax(logits[ri*t.Classes:(ri+1)*t.Classes]) == k {
+			if stats.Argmax(logits[ri*t.Classes:(ri+1)*t.Classes]) == k {
 				hit++
 			}
 		}

@@ -3,9 +3,11 @@ package poisoning
 import (
 	"math"
 	"math/rand/v2"
-	"sort"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/gauntlet-ml/gauntlet/stats"
 )
 
 // Spectral scores for SpectralConfig.Score.
@@ -90,24 +92,11 @@ func SpectralScores(dst []float64, a *mat.Dense, score string) bool {
 	return true
 }
 
-// Quantile returns numpy's default (linear) quantile q of xs; xs is not
-// changed.
-func Quantile(xs []float64, q float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	h := q * float64(len(s)-1)
-	lo := int(math.Floor(h))
-	if lo >= len(s)-1 {
-		return s[len(s)-1]
-	}
-	return s[lo] + (h-float64(lo))*(s[lo+1]-s[lo])
-}
-
 // SpectralFlags marks in flag (len n) the rows of one class that ART's
 // SpectralSignatureDefense flags: scores at or above the quantile
 // 1 − eps·expected of the class's scores.
 func SpectralFlags(flag []bool, scores []float64, expected, eps float64) {
-	cut := Quantile(scores, max(1-eps*expected, 0))
+	cut := stats.Quantile(slices.Sorted(slices.Values(scores)), max(1-eps*expected, 0))
 	for i, s := range scores {
 		flag[i] = s >= cut
 	}

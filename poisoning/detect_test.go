@@ -11,20 +11,6 @@ import (
 // tol is the tolerance of hand-computed float64 values.
 const tol = 1e-12
 
-// TestQuantile checks numpy's linear quantile: np.quantile([1,2,3,4], q)
-// is 2.5 at 0.5, 1.75 at 0.25, 1 at 0 and 4 at 1.
-func TestQuantile(t *testing.T) {
-	xs := []float64{4, 1, 3, 2}
-	for q, want := range map[float64]float64{0.5: 2.5, 0.25: 1.75, 0: 1, 1: 4} {
-		if got := Quantile(xs, q); math.Abs(got-want) > tol {
-			t.Errorf("Quantile(%v) = %g; numpy %g", q, got, want)
-		}
-	}
-	if xs[0] != 4 {
-		t.Error("Quantile changed its input")
-	}
-}
-
 // TestSpectralScores uses points on a line, (0,0), (1,0), (2,0), (9,0):
 // the top singular vector is ±(1,0) and the mean 3, so the centred scores
 // are (x−3)² = 9, 4, 1, 36 and ART's uncentred |r·v| are 0, 1, 2, 9.

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -235,7 +237,7 @@ func countPredicted(ctx context.Context, t *suite.Target, d *data.Dataset, k int
 	parts := make([]int, t.Batches(d.N))
 	err := suite.ForEachBatch(ctx, t, d, func(b, lo, hi int, out []float32) error {
 		for i := 0; i < hi-lo; i++ {
-			if argmax(out[i*t.Classes:(i+1)*t.Classes]) == k {
+			if stats.Argmax(out[i*t.Classes:(i+1)*t.Classes]) == k {
 				parts[b]++
 			}
 		}
@@ -246,17 +248,6 @@ func countPredicted(ctx context.Context, t *suite.Target, d *data.Dataset, k int
 		n += p
 	}
 	return n, err
-}
-
-// argmax returns the index of the largest value; ties go to the lowest.
-func argmax(row []float32) int {
-	best := 0
-	for j := 1; j < len(row); j++ {
-		if row[j] > row[best] {
-			best = j
-		}
-	}
-	return best
 }
 
 // entropy returns the Shannon entropy (nats) of the softmax of a row of
@@ -278,7 +269,7 @@ func entropy(row []float32, probs bool) float64 {
 		}
 		return h
 	}
-	m := float64(row[argmax(row)])
+	m := float64(row[stats.Argmax(row)])
 	var z float64
 	for _, v := range row {
 		z += math.Exp(float64(v) - m)
@@ -318,7 +309,7 @@ func runSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig, trig *Compi
 	if err != nil {
 		return nil, err
 	}
-	th := Quantile(clean, cfg.FRR)
+	th := stats.Quantile(slices.Sorted(slices.Values(clean)), cfg.FRR)
 	r.Set("strip.entropy_threshold", th, true)
 	out := map[string]any{"overlays": cfg.Overlays, "clean_inputs": len(clean), "overlay_pool": d.N - nScore, "frr": cfg.FRR,
 		"clean_mean_entropy": mean(clean)}
