@@ -8,6 +8,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -143,12 +144,7 @@ func perSample(correct []bool, ids []string) map[string]any {
 // softmax probability of that class (the row itself when probs is true).
 // Ties go to the lowest index, as numpy's argmax does.
 func Top(row []float32, probs bool) (int, float64) {
-	best := 0
-	for j := 1; j < len(row); j++ {
-		if row[j] > row[best] {
-			best = j
-		}
-	}
+	best := stats.Argmax(row)
 	if probs {
 		return best, float64(row[best])
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -197,11 +198,5 @@ func (c decider) decide(row []float32) (int32, float64) {
 		}
 		return int32(best), score
 	}
-	best := 0
-	for j := 1; j < len(row); j++ {
-		if row[j] > row[best] {
-			best = j
-		}
-	}
-	return int32(best), score
+	return int32(stats.Argmax(row)), score
 }

@@ -1,6 +1,10 @@
 package privacy
 
-import "math"
+import (
+	"math"
+
+	"github.com/gauntlet-ml/gauntlet/stats"
+)
 
 // Scores are the per-sample quantities the threshold attacks rank on, all
 // oriented so that higher means "more likely a member", computed in
@@ -42,12 +46,7 @@ func Logits(dst []float64, row []float32, probs bool) {
 // allocates nothing.
 func (s *Scores) Compute(z []float64, y int) {
 	c := len(z)
-	a := 0
-	for j := 1; j < c; j++ {
-		if z[j] > z[a] {
-			a = j
-		}
-	}
+	a := stats.Argmax(z)
 	var sum float64 // Σ_{j≠a} exp(z_j − z_a)
 	for j := 0; j < c; j++ {
 		if j != a {
@@ -121,12 +120,7 @@ func Softmax(dst, z []float64) {
 
 // LogSoftmax writes log softmax(z) into dst (len(z)), as d − log1p(s).
 func LogSoftmax(dst, z []float64) {
-	a := 0
-	for j := range z {
-		if z[j] > z[a] {
-			a = j
-		}
-	}
+	a := stats.Argmax(z)
 	var s float64
 	for j, v := range z {
 		if j != a {
