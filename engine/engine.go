@@ -167,18 +167,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	model := sess.Model()
 	classes := sess.NumClasses()
 
-	if err := ds.FitInput(sess.Input().Name, sess.Input().Shape); err != nil {
-		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
-	}
-	// A model that names its classes (a scikit-learn converter's ZipMap)
-	// takes labels by class label, not column index.
-	if cl := sess.Adaptation().ClassLabels; cl.Len() > 0 {
-		if err := ds.MapClassLabels(cl.Ints, cl.Strings); err != nil {
-			return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
-		}
-	}
-	if err := ds.Validate(classes); err != nil {
-		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
+	// The data is fitted to the input and, for a model that names its
+	// classes (a scikit-learn converter's ZipMap), its labels are mapped
+	// to class indices; suites ready the data files they read the same
+	// way (suite.Target.LoadData).
+	if err := suite.PrepareData(ds, sess, classes); err != nil {
+		return nil, err
 	}
 	var rng [2]float64
 	if len(cfg.Data.Range) == 2 {

@@ -273,19 +273,12 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 // loadTrain loads a training set from spec, fitted to the model input and
 // checked against its classes; field names the config block in errors.
 func loadTrain(t *suite.Target, spec data.Spec, field string) (*data.Dataset, error) {
-	d, err := data.Load(spec, t.BaseDir)
+	d, err := t.LoadData(spec, "config "+field)
 	if err != nil {
-		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", field, err))
-	}
-	in := t.Session.Input()
-	if err := d.FitInput(in.Name, in.Shape); err != nil {
-		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", field, err))
+		return nil, err
 	}
 	if d.Y == nil {
 		return nil, errs.Invalidf("config %s: the training set needs labels (y, or label for CSV)", field)
-	}
-	if err := d.Validate(t.Classes); err != nil {
-		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", field, err))
 	}
 	return d, nil
 }

@@ -3,18 +3,21 @@ package poisoning
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sbinet/npyio"
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/grad"
+	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 	"github.com/gauntlet-ml/gauntlet/train"
@@ -217,7 +220,7 @@ func runSusceptibility(ctx context.Context, t *suite.Target, cfg *Susceptibility
 		}
 		e.path = filepath.Join(dir, name+".onnx")
 		if cfg.Trainer == TrainerCommand {
-			return runCommand(ctx, cfg.TrainCommand, dir, name, x, tr.SampleShape, y, e.path)
+			return runCommand(ctx, cfg.TrainCommand, dir, name, x, tr.SampleShape, y, t.ClassLabels(), e.path)
 		}
 		net, err := train.Fit(x, tr.SampleShape, y, t.Classes, train.Config{Arch: cfg.Trainer, Hidden: cfg.Training.Hidden, Filters: cfg.Training.Filters,
 			Epochs: cfg.Training.Epochs, Batch: cfg.Training.Batch, LearningRate: cfg.Training.LearningRate,
@@ -252,6 +255,10 @@ func runSusceptibility(ctx context.Context, t *suite.Target, cfg *Susceptibility
 		if sess.NumClasses() != t.Classes {
 			sess.Close()
 			return errs.Invalidf("%s: the trained model %s has %d outputs; the target has %d classes", f, e.path, sess.NumClasses(), t.Classes)
+		}
+		if err := t.CheckClassLabels(sess, fmt.Sprintf("%s: the trained model %s", f, e.path)); err != nil {
+			sess.Close()
+			return err
 		}
 		correct, err := countCorrect(ctx, &tt, ev)
 		if err != nil {
@@ -347,11 +354,16 @@ func countCorrect(ctx context.Context, t *suite.Target, d *data.Dataset) (int, e
 }
 
 // runCommand writes the poisoned set as train_x.npy (float32, [n,
-// sample...]) and train_y.npy (int64 [n]) under dir/name, runs the user's
+// sample...]) and train_y.npy ([n]) under dir/name, runs the user's
 // command template through sh -c with the placeholders replaced by the
 // shell-quoted paths, and checks that out holds a model. A failing command
-// or a missing model is a config error carrying the stderr tail.
-func runCommand(ctx context.Context, tmpl, dir, name string, x []float32, sample []int, y []int64, out string) error {
+// or a missing model is a config error carrying the stderr tail. The
+// labels y are class indices; train_y.npy holds them as int64, or, when
+// the target model names its classes (labels), the model's own class
+// labels: int64 values of classlabels_int64s, or a NumPy unicode array of
+// classlabels_strings, so that the user's pipeline trains on the labels
+// it was deployed with.
+func runCommand(ctx context.Context, tmpl, dir, name string, x []float32, sample []int, y []int64, labels runtime.ClassLabels, out string) error {
 	work := filepath.Join(dir, name)
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		return err
@@ -361,7 +373,7 @@ func runCommand(ctx context.Context, tmpl, dir, name string, x []float32, sample
 	if err := grad.WriteNPY(xp, x, shape); err != nil {
 		return err
 	}
-	if err := writeY(yp, y); err != nil {
+	if err := writeLabels(yp, y, labels); err != nil {
 		return err
 	}
 	os.Remove(out)
@@ -408,6 +420,63 @@ func writeY(path string, y []int64) error {
 		err = cerr
 	}
 	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeLabels writes the class indices y as train_y.npy for a training
+// command: as they are (int64) when the model names no classes, else
+// mapped to the model's class labels (int64 values, or a unicode array).
+func writeLabels(path string, y []int64, labels runtime.ClassLabels) error {
+	switch {
+	case labels.Strings != nil:
+		out := make([]string, len(y))
+		for i, c := range y {
+			out[i] = labels.Strings[c]
+		}
+		return writeStrings(path, out)
+	case labels.Ints != nil:
+		out := make([]int64, len(y))
+		for i, c := range y {
+			out[i] = labels.Ints[c]
+		}
+		return writeY(path, out)
+	}
+	return writeY(path, y)
+}
+
+// writeStrings writes s as a 1-D NumPy array of dtype '<Uw' (w the
+// longest string in code points, at least 1): format version 1.0, the
+// header padded to a multiple of 64 bytes, each string as w UTF-32LE code
+// points padded with zeros, as numpy.save writes it; numpy.load reads it
+// without allow_pickle.
+func writeStrings(path string, s []string) error {
+	w := 1
+	for _, v := range s {
+		w = max(w, utf8.RuneCountInString(v))
+	}
+	header := fmt.Sprintf("{'descr': '<U%d', 'fortran_order': False, 'shape': (%d,), }", w, len(s))
+	pad := 64 - (10+len(header)+1)%64
+	if pad == 64 {
+		pad = 0
+	}
+	header += strings.Repeat(" ", pad) + "\n"
+	var b bytes.Buffer
+	b.WriteString("\x93NUMPY\x01\x00")
+	binary.Write(&b, binary.LittleEndian, uint16(len(header)))
+	b.WriteString(header)
+	cell := make([]byte, 4*w)
+	for _, v := range s {
+		clear(cell)
+		i := 0
+		for _, r := range v {
+			binary.LittleEndian.PutUint32(cell[4*i:], uint32(r))
+			i++
+		}
+		b.Write(cell)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -101,15 +101,8 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if cfg.Data != nil {
 		where = "suites.attribute_inference.data"
 		var err error
-		if d, err = data.Load(*cfg.Data, t.BaseDir); err != nil {
-			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("%s: %w", where, err))
-		}
-		in := t.Session.Input()
-		if err := d.FitInput(in.Name, in.Shape); err != nil {
-			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("%s: %w", where, err))
-		}
-		if err := d.Validate(0); err != nil {
-			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("%s: %w", where, err))
+		if d, err = t.LoadData(*cfg.Data, where); err != nil {
+			return nil, err
 		}
 	}
 	col, ok := d.Columns[cfg.Sensitive]

@@ -165,14 +165,8 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	ref := t.Data
 	if cfg.ReferenceData != nil {
 		var err error
-		if ref, err = data.Load(*cfg.ReferenceData, t.BaseDir); err != nil {
-			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.inversion.reference_data: %w", err))
-		}
-		if err := ref.FitInput(in.Name, in.Shape); err != nil {
-			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.inversion.reference_data: %w", err))
-		}
-		if err := ref.Validate(t.Classes); err != nil {
-			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.inversion.reference_data: %w", err))
+		if ref, err = t.LoadData(*cfg.ReferenceData, "suites.inversion.reference_data"); err != nil {
+			return nil, err
 		}
 	}
 	if ref == nil || ref.Y == nil || ref.N == 0 {

@@ -162,24 +162,19 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 	return keys
 }
 
-// loadSet loads, fits and validates the members or nonmembers block.
+// loadSet loads the members or nonmembers block and readies it as the
+// evaluation data (suite.Target.LoadData: fitted, labels mapped through
+// the model's class labels, validated).
 func loadSet(t *suite.Target, name string, spec data.Spec) (*data.Dataset, error) {
-	d, err := data.Load(spec, t.BaseDir)
+	d, err := t.LoadData(spec, "suites.membership."+name)
 	if err != nil {
-		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.membership.%s: %w", name, err))
+		return nil, err
 	}
 	if d.N == 0 {
 		return nil, errs.Invalidf("suites.membership.%s: the set is empty", name)
 	}
 	if d.Y == nil {
 		return nil, errs.Invalidf("suites.membership.%s: labels are needed (set y, or label for csv)", name)
-	}
-	in := t.Session.Input()
-	if err := d.FitInput(in.Name, in.Shape); err != nil {
-		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.membership.%s: %w", name, err))
-	}
-	if err := d.Validate(t.Classes); err != nil {
-		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.membership.%s: %w", name, err))
 	}
 	return d, nil
 }
@@ -516,6 +511,10 @@ func openReference(t *suite.Target, paths []string, k int) (*runtime.Session, er
 		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("suites.membership.reference_models[%d] %s: %w", k, p, err))
 	}
 	if err := checkSignature(t.Session, sess, p, k); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	if err := t.CheckClassLabels(sess, fmt.Sprintf("suites.membership.reference_models[%d] %s", k, p)); err != nil {
 		sess.Close()
 		return nil, err
 	}
