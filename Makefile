@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/gauntlet-ml/gauntlet/internal/version.Version=$(VERSION)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: help ort build install test demo nightly render bench bench-grad-peer zoo lint clean
+.PHONY: help ort build install test demo readme-demo nightly render bench bench-grad-peer zoo lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(ORT_VERSION)/$(ORT_VERSION)/' | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -38,8 +38,16 @@ install: ort build ## install bin/gauntlet and the ONNX Runtime library under PR
 test: ort ## run every test (fetches ONNX Runtime first)
 	$(GO) test -count=1 ./...
 
-demo: ort build ## run the demo job on the shipped digits model and data
-	./bin/gauntlet run -c examples/demo.yaml --out out --ort-library $(ORT_LIB)
+DEMO_FLAGS ?=
+
+demo: ort build ## run examples/demo.yaml: accuracy, evasion, membership, fairness, poisoning on the Adult demo model; reports in out/demo
+	@start=$$(date +%s%N); ./bin/gauntlet run -c examples/demo.yaml --ort-library $(ORT_LIB) $(DEMO_FLAGS); code=$$?; \
+		secs=$$(awk -v s=$$start -v e=$$(date +%s%N) 'BEGIN { printf "%.1f", (e - s) / 1e9 }'); \
+		echo "make demo: $$secs s after the build, exit $$code; reports in out/demo/"; \
+		exit $$code
+
+readme-demo: ort build ## run the demo, splice its summary into README.md and render docs/demo-report.png (needs chromium)
+	scripts/readme-demo.sh
 
 nightly: ort build ## two nightly runs of a model pair: the regression gate fails (exit 1) with a McNemar test
 	rm -rf out/nightly
