@@ -585,3 +585,20 @@ func TestConverterInversion(t *testing.T) {
 		t.Errorf("details.gradient = %v, reason %s; want estimated, naming LinearClassifier", s.Details["gradient"], r)
 	}
 }
+
+// TestConverterReferenceModelClasses checks that a LiRA reference model
+// naming other classes than the target ([0 1] for [3 7]) is exit 2 naming
+// it: its score columns are not the target's classes.
+func TestConverterReferenceModelClasses(t *testing.T) {
+	dir := t.TempDir()
+	labels := []string{"7", "3", "3", "3", "7", "3", "3", "7", "3", "7"}
+	eval := writeConvCSV(t, dir, "eval.csv", convRows, labels)
+	block := "{csv: " + eval + ", label: label, features: [x0, x1]}"
+	ref := convModelPath(t, "skl_tree_int.onnx")
+	rep, err := runConvSuites(t, dir, "skl_linear_int.onnx", eval, "",
+		"{membership: {members: "+block+", nonmembers: "+block+", attacks: [lira], reference_models: ["+ref+"]}}")
+	want := "suites.membership.reference_models[0] " + ref + ": class labels [0 1] differ from the target model's [3 7]"
+	if code, msg := suiteError(t, rep, err); code != errs.Invalid || !strings.Contains(msg, want) {
+		t.Errorf("exit %d: %s\nwant exit 2 containing %s", code, msg, want)
+	}
+}
