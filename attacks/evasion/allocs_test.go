@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -120,7 +121,7 @@ func newLoopRig(t *testing.T, mode string, raw map[string]any) *loopRig {
 	}
 	copy(j.clean, out)
 	for i := range j.correct {
-		j.correct[i] = int64(argmax(j.clean[i*k:(i+1)*k])) == j.y[i]
+		j.correct[i] = int64(stats.Argmax(j.clean[i*k:(i+1)*k])) == j.y[i]
 	}
 	for h, o := range w.oracles {
 		w.oracles[h] = &countingOracle{oracle: o, rows: make([]int, 0, maxLoggedCalls)}

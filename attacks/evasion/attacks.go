@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
 )
 
 // job is one attack at one eps on one batch of n samples. The attack
@@ -91,7 +92,7 @@ func (w *work) rows(n int) int {
 func (w *work) begin(j *job) {
 	for i := 0; i < j.n; i++ {
 		setBox(w.row(w.lo, i), w.row(w.hi, i), j.x0[i*w.d:(i+1)*w.d], j.eps, w.rlo, w.rhi, j.norm == Linf)
-		j.pred[i] = argmax(j.clean[i*w.k : (i+1)*w.k])
+		j.pred[i] = stats.Argmax(j.clean[i*w.k : (i+1)*w.k])
 	}
 	copy(j.xadv, j.x0)
 	clear(j.success)
@@ -138,7 +139,7 @@ func (w *work) evalActive(ctx context.Context, j *job, o oracle, targeted bool, 
 // hit records the prediction of row r (sample i) and reports whether the
 // attack's goal is reached: the target (hitTarget) or any wrong class.
 func (w *work) hit(j *job, logits []float32, r, i int, hitTarget bool) bool {
-	p := argmax(logits[r*w.k : (r+1)*w.k])
+	p := stats.Argmax(logits[r*w.k : (r+1)*w.k])
 	j.pred[i] = p
 	if hitTarget {
 		return int64(p) == w.tgt[i]
@@ -453,14 +454,6 @@ func (w *work) square(ctx context.Context, j *job, p squareParams, rng *rand.Ran
 		return nil
 	}
 	in := w.fwdIn()
-	// loss: the margin of the class to beat (y, or the best non-target)
-	lossOf := func(row []float32, i int) float32 {
-		if p.targeted {
-			return float32(-margin(row, int(w.tgt[i])))
-		}
-		return float32(margin(row, int(j.y[i])))
-	}
-	hitTarget := p.targeted
 	for _, i := range w.act {
 		x, x0 := w.row(w.x, i), j.x0[i*w.d:(i+1)*w.d]
 		lo, hi := w.row(w.lo, i), w.row(w.hi, i)
@@ -477,20 +470,9 @@ func (w *work) square(ctx context.Context, j *job, p squareParams, rng *rand.Ran
 			}
 		}
 	}
-	out, err := w.fwdActive(ctx, j, in, w.x)
-	if err != nil {
+	if err := w.squareFirst(ctx, j, in, p.targeted); err != nil {
 		return err
 	}
-	w.next = w.next[:0]
-	for r, i := range w.act {
-		if w.hit(j, out, r, i, hitTarget) {
-			w.succeed(j, i)
-			continue
-		}
-		w.objBest[i] = lossOf(out[r*w.k:(r+1)*w.k], i)
-		w.next = append(w.next, i)
-	}
-	w.act, w.next = w.next, w.act
 	for it := 1; it < p.queries && len(w.act) > 0; it++ {
 		pp := pSelection(p.pInit, it, p.queries)
 		sh, sw := 1, 1
@@ -541,11 +523,11 @@ func (w *work) square(ctx context.Context, j *job, p squareParams, rng *rand.Ran
 		for r, i := range w.act {
 			j.queries[i]++
 			row := out[r*w.k : (r+1)*w.k]
-			l := lossOf(row, i)
+			l := w.squareLoss(j, row, i, p.targeted)
 			if l < w.objBest[i] {
 				w.objBest[i] = l
 				copy(w.row(w.x, i), in[r*w.d:(r+1)*w.d])
-				if w.hit(j, out, r, i, hitTarget) {
+				if w.hit(j, out, r, i, p.targeted) {
 					w.succeed(j, i)
 					continue
 				}
@@ -554,6 +536,37 @@ func (w *work) square(ctx context.Context, j *job, p squareParams, rng *rand.Ran
 		}
 		w.act, w.next = w.next, w.act
 	}
+	return nil
+}
+
+// squareLoss is the loss both Square attacks lower for sample i with
+// output row: the margin of the class to beat, y (untargeted), or minus the
+// target's margin (targeted).
+func (w *work) squareLoss(j *job, row []float32, i int, targeted bool) float32 {
+	if targeted {
+		return float32(-margin(row, int(w.tgt[i])))
+	}
+	return float32(margin(row, int(j.y[i])))
+}
+
+// squareFirst runs the Square attacks' starting points (w.x of the active
+// samples, staged through in): a sample that already reaches the goal
+// succeeds, the others keep their loss as the best so far and stay active.
+func (w *work) squareFirst(ctx context.Context, j *job, in []float32, targeted bool) error {
+	out, err := w.fwdActive(ctx, j, in, w.x)
+	if err != nil {
+		return err
+	}
+	w.next = w.next[:0]
+	for r, i := range w.act {
+		if w.hit(j, out, r, i, targeted) {
+			w.succeed(j, i)
+			continue
+		}
+		w.objBest[i] = w.squareLoss(j, out[r*w.k:(r+1)*w.k], i, targeted)
+		w.next = append(w.next, i)
+	}
+	w.act, w.next = w.next, w.act
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -46,7 +47,7 @@ func confidentData(t *testing.T, n int) (*data.Dataset, []float32) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		y := argmax(out[:k])
+		y := stats.Argmax(out[:k])
 		if margin(out[:k], y) < confidentMargin {
 			continue
 		}
@@ -122,7 +123,7 @@ func bruteRobust(t *testing.T, ds *data.Dataset, eps float64) []bool {
 				s := math.Copysign(1, a[y][p]-a[j][p])
 				x[p] = float32(min(max(float64(x0[p])-eps*s, 0), 255))
 			}
-			if argmax(run(x)) != y {
+			if stats.Argmax(run(x)) != y {
 				robust[i] = false
 			}
 		}

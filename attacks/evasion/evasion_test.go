@@ -21,6 +21,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/onnx"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -68,7 +69,7 @@ func ownLabels(t testing.TB, sess *runtime.Session, x []float32, n, k int) []int
 	}
 	y := make([]int64, n)
 	for i := range y {
-		y[i] = int64(argmax(out[i*k : (i+1)*k]))
+		y[i] = int64(stats.Argmax(out[i*k : (i+1)*k]))
 	}
 	return y
 }
@@ -97,7 +98,7 @@ func runOutcomes(t testing.TB, tg *suite.Target, cfg Config) ([]*outcome, []bool
 	}
 	correct := make([]bool, ds.N)
 	for i := range correct {
-		correct[i] = int64(argmax(clean[i*k:(i+1)*k])) == ds.Y[i]
+		correct[i] = int64(stats.Argmax(clean[i*k:(i+1)*k])) == ds.Y[i]
 	}
 	rt, _, err := openRunners(tg, cfg, ds.SampleSize(), k)
 	if err != nil {
@@ -190,7 +191,7 @@ func TestConstraintsEveryAttack(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := lo; i < hi; i++ {
-				p := int64(argmax(out[(i-lo)*k : (i-lo+1)*k]))
+				p := int64(stats.Argmax(out[(i-lo)*k : (i-lo+1)*k]))
 				y := tg.Data.Y[i]
 				if o.success[i] && !o.a.Targeted && p == y {
 					t.Errorf("%s eps %v: sample %d marked successful but the model predicts its label on the saved point", o.a.Key(), o.eps, i)

@@ -290,17 +290,6 @@ func lossScores(head string, z []float64, y, tg int) float64 {
 	return m - z[y] + math.Log(s)
 }
 
-// argmax returns the index of the largest value (ties: the lowest index).
-func argmax(row []float32) int {
-	best := 0
-	for j := 1; j < len(row); j++ {
-		if row[j] > row[best] {
-			best = j
-		}
-	}
-	return best
-}
-
 // margin returns z_c − max_{j≠c} z_j: positive when class c wins.
 func margin(row []float32, c int) float64 {
 	other := math.Inf(-1)

@@ -96,12 +96,6 @@ func (w *work) squareL2(ctx context.Context, j *job, p squareParams, rng *rand.R
 		return nil
 	}
 	in := w.fwdIn()
-	lossOf := func(row []float32, i int) float32 {
-		if p.targeted {
-			return float32(-margin(row, int(w.tgt[i])))
-		}
-		return float32(margin(row, int(j.y[i])))
-	}
 	d := w.d
 	hw := p.h * p.w
 	// initial point: a grid of s0×s0 blocks, s0 = h/5
@@ -131,20 +125,9 @@ func (w *work) squareL2(ctx context.Context, j *job, p squareParams, rng *rand.R
 		}
 		w.applyL2(w.row(w.x, i), j.x0[i*d:(i+1)*d], delta, w.row(w.lo, i), w.row(w.hi, i), j.eps)
 	}
-	out, err := w.fwdActive(ctx, j, in, w.x)
-	if err != nil {
+	if err := w.squareFirst(ctx, j, in, p.targeted); err != nil {
 		return err
 	}
-	w.next = w.next[:0]
-	for r, i := range w.act {
-		if w.hit(j, out, r, i, p.targeted) {
-			w.succeed(j, i)
-			continue
-		}
-		w.objBest[i] = lossOf(out[r*w.k:(r+1)*w.k], i)
-		w.next = append(w.next, i)
-	}
-	w.act, w.next = w.next, w.act
 	side := min(p.h, p.w)
 	for it := 1; it < p.queries && len(w.act) > 0; it++ {
 		pp := pSelection(p.pInit, it, p.queries)
@@ -224,7 +207,7 @@ func (w *work) squareL2(ctx context.Context, j *job, p squareParams, rng *rand.R
 		w.next = w.next[:0]
 		for r, i := range w.act {
 			j.queries[i]++
-			l := lossOf(out[r*w.k:(r+1)*w.k], i)
+			l := w.squareLoss(j, out[r*w.k:(r+1)*w.k], i, p.targeted)
 			if l < w.objBest[i] {
 				w.objBest[i] = l
 				copy(w.row(w.x, i), in[r*d:(r+1)*d])

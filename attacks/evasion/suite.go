@@ -12,6 +12,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -167,7 +168,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	correct := make([]bool, n)
 	nCorrect := 0
 	for i := range correct {
-		correct[i] = int64(argmax(clean[i*k:(i+1)*k])) == ds.Y[i]
+		correct[i] = int64(stats.Argmax(clean[i*k:(i+1)*k])) == ds.Y[i]
 		if correct[i] {
 			nCorrect++
 		}
@@ -910,12 +911,7 @@ func meanMedian(v []float64) (float64, float64) {
 	for _, x := range s {
 		sum += x
 	}
-	m := len(s) / 2
-	med := s[m]
-	if len(s)%2 == 0 {
-		med = (s[m-1] + s[m]) / 2
-	}
-	return sum / float64(len(s)), med
+	return sum / float64(len(s)), stats.Median(s)
 }
 
 // sanity adds AutoAttack-style warnings, each with its figure.
@@ -1011,7 +1007,7 @@ func sanity(t *suite.Target, r *suite.Result, outs []*outcome, clean []float32) 
 		n := len(clean) / k
 		for i := 0; i < n; i++ {
 			row := clean[i*k : (i+1)*k]
-			if float64(row[argmax(row)]) >= saturatedProb {
+			if float64(row[stats.Argmax(row)]) >= saturatedProb {
 				sat++
 			}
 		}
