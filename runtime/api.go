@@ -132,25 +132,12 @@ func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
 		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("model %s: %w", modelPath, err))
 	}
 
-	so, err := ort.NewSessionOptions()
+	so, resolved, err := NewSessionOptions("model "+modelPath, SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device})
 	if err != nil {
-		return nil, fmt.Errorf("model %s: session options: %w", modelPath, err)
-	}
-	defer so.Destroy()
-	if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
-		return nil, fmt.Errorf("model %s: set graph optimisation level: %w", modelPath, err)
-	}
-	if opt.IntraOpThreads > 0 {
-		if err := so.SetIntraOpNumThreads(opt.IntraOpThreads); err != nil {
-			return nil, fmt.Errorf("model %s: set intra-op threads %d: %w", modelPath, opt.IntraOpThreads, err)
-		}
-	}
-	if err := so.SetInterOpNumThreads(1); err != nil {
-		return nil, fmt.Errorf("model %s: set inter-op threads: %w", modelPath, err)
-	}
-	if s.resolved, err = cuda.Configure(so, opt.Device); err != nil {
 		return nil, err
 	}
+	defer so.Destroy()
+	s.resolved = resolved
 	s.sess, err = ort.NewDynamicAdvancedSessionWithONNXData(s.model.Bytes, []string{s.input.Name}, []string{s.output.Name}, so)
 	if err != nil {
 		if s.resolved.Provider != cuda.CPUProvider {

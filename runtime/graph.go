@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"reflect"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -53,26 +52,12 @@ func OpenGraph(env *Environment, name string, model []byte, ins, outs []GraphTen
 			return nil, errs.Invalidf("open graph %s: tensor %q has type %q; want float32 or int64", name, t.Name, t.Type)
 		}
 	}
-	so, err := ort.NewSessionOptions()
+	so, resolved, err := NewSessionOptions("open graph "+name, SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device})
 	if err != nil {
-		return nil, fmt.Errorf("open graph %s: session options: %w", name, err)
-	}
-	defer so.Destroy()
-	if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelEnableAll); err != nil {
-		return nil, fmt.Errorf("open graph %s: set graph optimisation level: %w", name, err)
-	}
-	if opt.IntraOpThreads > 0 {
-		if err := so.SetIntraOpNumThreads(opt.IntraOpThreads); err != nil {
-			return nil, fmt.Errorf("open graph %s: set intra-op threads %d: %w", name, opt.IntraOpThreads, err)
-		}
-	}
-	if err := so.SetInterOpNumThreads(1); err != nil {
-		return nil, fmt.Errorf("open graph %s: set inter-op threads: %w", name, err)
-	}
-	g := &Graph{name: name, ins: ins, outs: outs}
-	if g.resolved, err = cuda.Configure(so, opt.Device); err != nil {
 		return nil, err
 	}
+	defer so.Destroy()
+	g := &Graph{name: name, ins: ins, outs: outs, resolved: resolved}
 	inNames := make([]string, len(ins))
 	for i, t := range ins {
 		inNames[i] = t.Name
@@ -110,14 +95,10 @@ type GraphRunner struct {
 	out  [][]float32 // per output: backing store (float32 outputs)
 	o64  [][]int64   // per output: backing store (int64 outputs)
 
-	byN      [][]ort.Value // byN[n]: inputs then outputs over the first n rows
-	inputs   []ort.Value
-	outputs  []ort.Value
-	opts     *ort.RunOptions
-	ctx      context.Context
-	stop     func() bool
-	stopped  chan struct{}
-	shutdown func()
+	byN     [][]ort.Value // byN[n]: inputs then outputs over the first n rows
+	inputs  []ort.Value
+	outputs []ort.Value
+	runControl
 }
 
 // NewRunner allocates a GraphRunner for batches of up to batch samples.
@@ -131,8 +112,7 @@ func (g *Graph) NewRunner(batch int) (*GraphRunner, error) {
 	r := &GraphRunner{g: g, max: batch, byN: make([][]ort.Value, batch+1),
 		in32: make([][]float32, len(g.ins)), in64: make([][]int64, len(g.ins)),
 		out: make([][]float32, len(g.outs)), o64: make([][]int64, len(g.outs)),
-		inputs: make([]ort.Value, len(g.ins)), outputs: make([]ort.Value, len(g.outs)),
-		stopped: make(chan struct{}, 1)}
+		inputs: make([]ort.Value, len(g.ins)), outputs: make([]ort.Value, len(g.outs))}
 	for i, t := range g.ins {
 		if t.Type == "int64" {
 			r.in64[i] = make([]int64, batch*t.size())
@@ -147,13 +127,8 @@ func (g *Graph) NewRunner(batch int) (*GraphRunner, error) {
 			r.out[i] = make([]float32, batch*t.size())
 		}
 	}
-	var err error
-	if r.opts, err = ort.NewRunOptions(); err != nil {
+	if err := r.runControl.init(); err != nil {
 		return nil, fmt.Errorf("graph %s: run options: %w", g.name, err)
-	}
-	r.shutdown = func() {
-		r.opts.Terminate()
-		r.stopped <- struct{}{}
 	}
 	return r, nil
 }
@@ -233,12 +208,7 @@ func (r *GraphRunner) Run(ctx context.Context, n int) error {
 	ni := len(r.g.ins)
 	copy(r.inputs, vals[:ni])
 	copy(r.outputs, vals[ni:])
-	if ctx.Done() != nil {
-		r.watch(ctx)
-	} else {
-		r.unwatch()
-	}
-	err = r.g.sess.RunWithOptions(r.inputs, r.outputs, r.opts)
+	err = r.runControl.run(ctx, r.g.sess, r.inputs, r.outputs)
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}
@@ -248,37 +218,14 @@ func (r *GraphRunner) Run(ctx context.Context, n int) error {
 	return nil
 }
 
-func (r *GraphRunner) watch(ctx context.Context) {
-	if r.stop != nil && reflect.TypeOf(ctx).Comparable() && ctx == r.ctx {
-		return
-	}
-	r.unwatch()
-	r.stop, r.ctx = context.AfterFunc(ctx, r.shutdown), ctx
-}
-
-func (r *GraphRunner) unwatch() {
-	if r.stop == nil {
-		return
-	}
-	if !r.stop() {
-		<-r.stopped
-		r.opts.UnsetTerminate()
-	}
-	r.stop, r.ctx = nil, nil
-}
-
-// Close releases the runner's tensors.
+// Close releases the runner's tensors and run options.
 func (r *GraphRunner) Close() error {
-	r.unwatch()
+	r.runControl.close()
 	for n, vals := range r.byN {
 		for _, v := range vals {
 			v.Destroy()
 		}
 		r.byN[n] = nil
-	}
-	if r.opts != nil {
-		r.opts.Destroy()
-		r.opts = nil
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"reflect"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -25,11 +24,7 @@ type Runner struct {
 	tails           map[int][2]ort.Value // dynamic batch, n < max: tensors of n rows
 
 	inputs, outputs []ort.Value // reused argument slices
-	opts            *ort.RunOptions
-	terminate       func()          // calls opts.Terminate, then signals terminated
-	terminated      chan struct{}   // receives once per terminate call
-	ctx             context.Context // the context whose cancellation terminate watches
-	stop            func() bool     // stops watching ctx
+	runControl
 
 	fullShape ort.Shape // [rows, sample shape...]
 	views     []view    // input tensors over callers' full batches
@@ -47,7 +42,7 @@ func (s *Session) NewRunner(batch int) (*Runner, error) {
 	if s.sess == nil {
 		return nil, fmt.Errorf("new runner for %s: session is closed", s.info.Path)
 	}
-	r := &Runner{s: s, max: batch, rows: batch, inputs: make([]ort.Value, 1), outputs: make([]ort.Value, 1), terminated: make(chan struct{}, 1)}
+	r := &Runner{s: s, max: batch, rows: batch, inputs: make([]ort.Value, 1), outputs: make([]ort.Value, 1)}
 	if s.fixedBatch > 0 {
 		r.rows = s.fixedBatch
 		if batch > s.fixedBatch {
@@ -67,13 +62,9 @@ func (s *Session) NewRunner(batch int) (*Runner, error) {
 	if r.fullIn, r.fullOut, err = r.tensors(r.rows); err != nil {
 		return nil, fmt.Errorf("new runner for %s: %w", s.info.Path, err)
 	}
-	if r.opts, err = ort.NewRunOptions(); err != nil {
+	if err = r.runControl.init(); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("new runner for %s: run options: %w", s.info.Path, err)
-	}
-	r.terminate = func() {
-		r.opts.Terminate()
-		r.terminated <- struct{}{}
 	}
 	return r, nil
 }
@@ -252,19 +243,10 @@ func (r *Runner) load(x []float32, n int) {
 	clear(r.in32[k:])
 }
 
-// run runs the session once. When ctx can be cancelled, its cancellation
-// sets ONNX Runtime's terminate flag through the run options, which stops a
-// run in progress. The hook is registered once per context and kept while
-// calls pass the same context (a Pool passes one to every task), so the
-// steady state allocates nothing here.
+// run runs the session once; ctx's cancellation stops it (runControl).
 func (r *Runner) run(ctx context.Context, in, out ort.Value, n int) error {
 	r.inputs[0], r.outputs[0] = in, out
-	if ctx.Done() != nil {
-		r.watch(ctx)
-	} else {
-		r.unwatch()
-	}
-	err := r.s.sess.RunWithOptions(r.inputs, r.outputs, r.opts)
+	err := r.runControl.run(ctx, r.s.sess, r.inputs, r.outputs)
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}
@@ -272,29 +254,6 @@ func (r *Runner) run(ctx context.Context, in, out ort.Value, n int) error {
 		return fmt.Errorf("run %s on %d samples: %w", r.s.info.Path, n, err)
 	}
 	return nil
-}
-
-// watch makes ctx's cancellation terminate this Runner's runs, replacing
-// the hook on the previous context.
-func (r *Runner) watch(ctx context.Context) {
-	if r.stop != nil && reflect.TypeOf(ctx).Comparable() && ctx == r.ctx {
-		return
-	}
-	r.unwatch()
-	r.stop, r.ctx = context.AfterFunc(ctx, r.terminate), ctx
-}
-
-// unwatch removes the cancellation hook and, if it fired, waits for it and
-// clears the terminate flag so later runs are not stopped.
-func (r *Runner) unwatch() {
-	if r.stop == nil {
-		return
-	}
-	if !r.stop() {
-		<-r.terminated
-		r.opts.UnsetTerminate()
-	}
-	r.stop, r.ctx = nil, nil
 }
 
 func (r *Runner) dropTail() {
@@ -305,9 +264,9 @@ func (r *Runner) dropTail() {
 	r.tails = nil
 }
 
-// Close releases the Runner's tensors.
+// Close releases the Runner's tensors and run options.
 func (r *Runner) Close() error {
-	r.unwatch()
+	r.runControl.close()
 	for _, v := range r.views {
 		v.t.Destroy()
 	}
@@ -317,10 +276,6 @@ func (r *Runner) Close() error {
 		r.fullIn.Destroy()
 		r.fullOut.Destroy()
 		r.fullIn, r.fullOut = nil, nil
-	}
-	if r.opts != nil {
-		r.opts.Destroy()
-		r.opts = nil
 	}
 	return nil
 }

@@ -134,30 +134,12 @@ func NewSession(model []byte, inputs, outputs []string, opt Options) (*Session, 
 	if err := Init(""); err != nil {
 		return nil, err
 	}
-	so, err := ort.NewSessionOptions()
-	if err != nil {
-		return nil, fmt.Errorf("session options: %w", err)
-	}
-	defer so.Destroy()
-	if opt.IntraOpThreads > 0 {
-		if err := so.SetIntraOpNumThreads(opt.IntraOpThreads); err != nil {
-			return nil, fmt.Errorf("session options: %w", err)
-		}
-	}
-	if opt.DisableOptimizations {
-		if err := so.SetGraphOptimizationLevel(ort.GraphOptimizationLevelDisableAll); err != nil {
-			return nil, fmt.Errorf("session options: %w", err)
-		}
-	}
-	if opt.ProfilePrefix != "" {
-		if err := so.EnableProfiling(opt.ProfilePrefix); err != nil {
-			return nil, fmt.Errorf("session options: %w", err)
-		}
-	}
-	prov, err := cuda.Configure(so, opt.Device)
+	so, prov, err := gruntime.NewSessionOptions("", gruntime.SessionSettings{IntraOpThreads: opt.IntraOpThreads,
+		DisableOptimizations: opt.DisableOptimizations, ProfilePrefix: opt.ProfilePrefix, Device: opt.Device})
 	if err != nil {
 		return nil, err
 	}
+	defer so.Destroy()
 	s, err := ort.NewDynamicAdvancedSessionWithONNXData(model, inputs, outputs, so)
 	if err != nil {
 		return nil, fmt.Errorf("onnx runtime session: %w", err)
