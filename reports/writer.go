@@ -220,12 +220,17 @@ type AtomicFile struct {
 	Write func(io.Writer) error
 }
 
-// WriteFilesAtomic writes several files as WriteFileAtomic writes one, in two
-// phases: every file's content is written to a temporary file beside it
-// first, and only when all of them are complete are they renamed into
-// place. A failure while writing (a writer's error, a full disk) removes
-// every temporary file and leaves every path as it was, so a run never
-// leaves one format written and another missing.
+// WriteFilesAtomic writes several files as WriteFileAtomic writes one, all or
+// none. Every file's content is first written to a temporary file beside
+// it; a failure there (a writer's error, a full disk) removes every
+// temporary file and leaves every path as it was. Then the previous files
+// are kept aside (a hard link, or, where the file system has none, a
+// rename, to a hidden ".<name>.prev-*" file) and the temporary files are
+// renamed into place. When the Nth rename fails, the N−1 files already
+// placed are undone: each previous file is put back, and a path that had
+// none is removed, so the folder holds exactly the previous set (or
+// nothing of it where there was none). A run never leaves one format
+// written and another old or missing.
 func WriteFilesAtomic(files []AtomicFile) (err error) {
 	tmps := make([]string, 0, len(files))
 	defer func() {
@@ -242,14 +247,102 @@ func WriteFilesAtomic(files []AtomicFile) (err error) {
 		}
 		tmps = append(tmps, tmp)
 	}
+	prev := make([]previous, len(files))
 	for i, af := range files {
-		if err := os.Rename(tmps[i], af.Path); err != nil {
-			tmps = tmps[i:]
-			return fmt.Errorf("write %s: %w", af.Path, err)
+		if prev[i], err = keepPrevious(af.Path); err != nil {
+			return errors.Join(fmt.Errorf("write %s: keep the previous file: %w", af.Path, err),
+				restorePrevious(files, prev, 0))
 		}
-		syncDir(filepath.Dir(af.Path))
+	}
+	for i, af := range files {
+		if err := rename(tmps[i], af.Path); err != nil {
+			tmps = tmps[i:]
+			return errors.Join(fmt.Errorf("write %s: %w", af.Path, err), restorePrevious(files, prev, i))
+		}
+	}
+	for _, p := range prev {
+		if p.name != "" {
+			os.Remove(p.name)
+		}
+	}
+	dirs := map[string]bool{}
+	for _, af := range files {
+		if d := filepath.Dir(af.Path); !dirs[d] {
+			dirs[d] = true
+			syncDir(d)
+		}
 	}
 	return nil
+}
+
+// Test hooks: the renames and hard links of WriteFilesAtomic.
+var (
+	rename = os.Rename
+	link   = os.Link
+)
+
+// previous is a file WriteFilesAtomic is about to replace, kept aside
+// under name ("" when there was none); moved is true when it was renamed
+// aside rather than linked, so that its path is empty until replaced.
+type previous struct {
+	name  string
+	moved bool
+}
+
+// keepPrevious keeps the file at path aside, under a new hidden name
+// beside it: a hard link, so path keeps its content until it is replaced,
+// or a rename where links fail. A missing path, or a folder (which the
+// rename into place then refuses), has nothing to keep.
+func keepPrevious(path string) (previous, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && fi.IsDir()) {
+		return previous{}, nil
+	}
+	if err != nil {
+		return previous{}, err
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".prev-*")
+	if err != nil {
+		return previous{}, err
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	if link(path, name) == nil {
+		return previous{name: name}, nil
+	}
+	if err := rename(path, name); err != nil {
+		return previous{}, err
+	}
+	return previous{name: name, moved: true}, nil
+}
+
+// restorePrevious undoes a WriteFilesAtomic whose first placed files are
+// in place: each of those gets its previous file back (or is removed when
+// there was none); of the others, a previous file renamed aside is put
+// back and a link is dropped. It returns what could not be undone.
+func restorePrevious(files []AtomicFile, prev []previous, placed int) error {
+	var errList []error
+	for i, af := range files {
+		p := prev[i]
+		switch {
+		case i < placed && p.name == "":
+			if err := os.Remove(af.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errList = append(errList, fmt.Errorf("remove %s: %w", af.Path, err))
+			}
+		case i < placed || p.moved:
+			if err := rename(p.name, af.Path); err != nil {
+				errList = append(errList, fmt.Errorf("restore %s (kept as %s): %w", af.Path, p.name, err))
+			}
+		case p.name != "":
+			os.Remove(p.name)
+		}
+	}
+	return errors.Join(errList...)
 }
 
 // writeTemp writes a complete, fsynced temporary file beside path and

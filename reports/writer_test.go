@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -258,5 +260,81 @@ func TestWriteFilesAtomicAllOrNone(t *testing.T) {
 		if got, _ := os.ReadFile(p); string(got) != want {
 			t.Errorf("%s = %q, want %q", p, got, want)
 		}
+	}
+}
+
+// TestWriteFilesAtomicRenameFails injects a failure into the rename of the
+// Nth temporary file into place (N = 0, 1, 2 of three) and checks that the
+// folder then holds exactly the previous set with its old contents: all
+// three files, one of them, or nothing when there was none. With hard
+// links refused, the previous files are renamed aside and put back the
+// same way.
+func TestWriteFilesAtomicRenameFails(t *testing.T) {
+	defer func() { rename, link = os.Rename, os.Link }()
+	names := []string{"a.json", "b.xml", "c.md"}
+	boom := errors.New("injected rename failure")
+	for _, noLinks := range []bool{false, true} {
+		for _, before := range [][]string{names, {"b.xml"}, nil} {
+			for n := range names {
+				dir := t.TempDir()
+				old := map[string]string{}
+				for _, f := range before {
+					old[f] = "old " + f + "\n"
+					if err := os.WriteFile(filepath.Join(dir, f), []byte(old[f]), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var files []AtomicFile
+				for _, f := range names {
+					files = append(files, AtomicFile{Path: filepath.Join(dir, f), Write: func(w io.Writer) error {
+						_, err := io.WriteString(w, "new "+f+"\n")
+						return err
+					}})
+				}
+				placed := 0
+				rename = func(from, to string) error {
+					if strings.Contains(filepath.Base(from), ".tmp-") {
+						if placed == n {
+							return boom
+						}
+						placed++
+					}
+					return os.Rename(from, to)
+				}
+				link = os.Link
+				if noLinks {
+					link = func(string, string) error { return errors.New("no hard links here") }
+				}
+				what := fmt.Sprintf("links %v, before %v, rename %d fails", !noLinks, before, n)
+				err := WriteFilesAtomic(files)
+				rename, link = os.Rename, os.Link
+				if !errors.Is(err, boom) || !strings.Contains(err.Error(), files[n].Path) {
+					t.Errorf("%s: error %v, want the injected one naming %s", what, err, files[n].Path)
+				}
+				entries, _ := os.ReadDir(dir)
+				got := map[string]string{}
+				for _, e := range entries {
+					b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+					got[e.Name()] = string(b)
+				}
+				if !reflect.DeepEqual(got, old) {
+					t.Errorf("%s: folder holds %v, want the previous set %v", what, got, old)
+				}
+			}
+		}
+	}
+	// Without a failure, the new set replaces the old and nothing else is
+	// left (no kept-aside file).
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.json")
+	os.WriteFile(a, []byte("old\n"), 0o644)
+	if err := WriteFilesAtomic([]AtomicFile{{Path: a, Write: func(w io.Writer) error { _, err := io.WriteString(w, "new\n"); return err }}}); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("folder holds %d entries, want a.json alone", len(entries))
+	}
+	if b, _ := os.ReadFile(a); string(b) != "new\n" {
+		t.Errorf("a.json = %q, want the new content", b)
 	}
 }
