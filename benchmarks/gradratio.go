@@ -100,12 +100,25 @@ type GradResult struct {
 	ForwardMedian, GradMedian time.Duration
 	// Ratio is GradMedian / ForwardMedian.
 	Ratio float64
+	// ForwardCPU and GradCPU are the process CPU times (all threads,
+	// user + system) of the same runs, which the load of other jobs on a
+	// shared machine disturbs less than wall-clock time; with several
+	// intra-op threads they include ONNX Runtime's spin-waiting. CPURatio
+	// is the ratio of their medians. All are zero where process CPU time
+	// cannot be read.
+	ForwardCPU, GradCPU             []time.Duration
+	ForwardCPUMedian, GradCPUMedian time.Duration
+	CPURatio                        float64
 }
 
 // String formats the result for a terminal.
 func (r GradResult) String() string {
-	return fmt.Sprintf("%s batch %d threads %d: forward %.2f ms, forward+grad %.2f ms (medians of %d interleaved repetitions), ratio %.2f",
+	s := fmt.Sprintf("%s batch %d threads %d: forward %.2f ms, forward+grad %.2f ms (medians of %d interleaved repetitions), ratio %.2f",
 		r.Model, r.Batch, r.Threads, ms(r.ForwardMedian), ms(r.GradMedian), len(r.Forward), r.Ratio)
+	if r.CPURatio > 0 {
+		s += fmt.Sprintf("; process CPU time %.2f ms and %.2f ms, ratio %.2f", ms(r.ForwardCPUMedian), ms(r.GradCPUMedian), r.CPURatio)
+	}
+	return s
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -171,31 +184,44 @@ func (g *GradSessions) Measure(cfg GradConfig) (GradResult, error) {
 			return res, err
 		}
 	}
-	timeIt := func(f func() error) (time.Duration, error) {
+	_, haveCPU := processCPU()
+	timeIt := func(f func() error) (wall, cpu time.Duration, err error) {
+		c0, _ := processCPU()
 		t0 := time.Now()
-		err := f()
-		return time.Since(t0), err
+		err = f()
+		wall = time.Since(t0)
+		c1, _ := processCPU()
+		return wall, c1 - c0, err
 	}
 	var tf, tg time.Duration
 	for r := 0; r < cfg.MaxReps && (r < cfg.MinReps || tf < cfg.MinTime || tg < cfg.MinTime); r++ {
-		var df, dg time.Duration
+		var df, dg, cf, cg time.Duration
 		if r%2 == 0 {
-			if df, err = timeIt(fwd); err == nil {
-				dg, err = timeIt(grad)
+			if df, cf, err = timeIt(fwd); err == nil {
+				dg, cg, err = timeIt(grad)
 			}
 		} else {
-			if dg, err = timeIt(grad); err == nil {
-				df, err = timeIt(fwd)
+			if dg, cg, err = timeIt(grad); err == nil {
+				df, cf, err = timeIt(fwd)
 			}
 		}
 		if err != nil {
 			return res, fmt.Errorf("measure: %w", err)
 		}
 		res.Forward, res.Grad = append(res.Forward, df), append(res.Grad, dg)
+		res.ForwardCPU, res.GradCPU = append(res.ForwardCPU, cf), append(res.GradCPU, cg)
 		tf, tg = tf+df, tg+dg
 	}
 	res.ForwardMedian, res.GradMedian = median(res.Forward), median(res.Grad)
 	res.Ratio = float64(res.GradMedian) / float64(res.ForwardMedian)
+	if haveCPU {
+		res.ForwardCPUMedian, res.GradCPUMedian = median(res.ForwardCPU), median(res.GradCPU)
+		if res.ForwardCPUMedian > 0 {
+			res.CPURatio = float64(res.GradCPUMedian) / float64(res.ForwardCPUMedian)
+		}
+	} else {
+		res.ForwardCPU, res.GradCPU = nil, nil
+	}
 	return res, nil
 }
 

@@ -30,6 +30,10 @@ func TestGradMeasure(t *testing.T) {
 	if !(res.ForwardMedian > 0) || !(res.GradMedian > 0) || res.Ratio != float64(res.GradMedian)/float64(res.ForwardMedian) {
 		t.Errorf("medians %v %v, ratio %v", res.ForwardMedian, res.GradMedian, res.Ratio)
 	}
+	if len(res.ForwardCPU) != 5 || len(res.GradCPU) != 5 || !(res.GradCPUMedian > 0) ||
+		(res.ForwardCPUMedian > 0 && res.CPURatio != float64(res.GradCPUMedian)/float64(res.ForwardCPUMedian)) {
+		t.Errorf("process CPU times %v %v, ratio %v", res.ForwardCPU, res.GradCPU, res.CPURatio)
+	}
 	// MinTime keeps it repeating past MinReps, up to MaxReps.
 	cfg.MinReps, cfg.MaxReps, cfg.MinTime = 1, 4, time.Hour
 	if res, err = g.Measure(cfg); err != nil || len(res.Forward) != 4 {

@@ -77,6 +77,7 @@ func main() {
 				out, _ := json.Marshal(map[string]any{
 					"model": res.Model, "batch": res.Batch, "threads": res.Threads, "reps": len(res.Forward),
 					"forward_ms": msOf(res.ForwardMedian), "grad_ms": msOf(res.GradMedian), "ratio": res.Ratio,
+					"forward_cpu_ms": msOf(res.ForwardCPUMedian), "grad_cpu_ms": msOf(res.GradCPUMedian), "cpu_ratio": res.CPURatio,
 				})
 				fmt.Println(string(out))
 			} else {

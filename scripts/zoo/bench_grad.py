@@ -20,12 +20,21 @@ re-estimation, imported from zoo.py), this script
     cross-entropy sum with respect to the input only (x.requires_grad_(True),
     every parameter requires_grad False), torch.set_num_threads(threads),
     the same batch and labels (i mod 10), interleaved repetitions, medians;
-  * prints a table and writes it to out/bench-grad/table.md (with the date,
-    commit and machine), and the figures to out/bench-grad/results.json.
+  * prints two tables, wall-clock medians and process CPU time medians of
+    the same runs (CPU time, all threads together, is what the load of other
+    jobs on a shared machine disturbs least; with 2 threads it also counts
+    idle threads spinning), and writes them to out/bench-grad/table.md (with
+    the date, commit, BLAS and machine) and the figures to
+    out/bench-grad/results.json.
 
 Ratios: each side's fwd+grad / fwd comes from interleaved repetitions in one
 process; Gauntlet grad / PyTorch fwd+bwd compares two processes run back to
 back on the same batch, so on a shared machine it carries more noise.
+
+Debian's torch sends matrix products (nn.Linear, attention) to whatever
+libblas.so.3 resolves to, the reference BLAS unless OpenBLAS is installed;
+the stamp names the one loaded. TORCH_BLAS_DIR=<dir with libblas.so.3> (make
+bench-grad-peer) puts another first on LD_LIBRARY_PATH (docs/zoo.md).
 
 Without PyTorch it says so and exits 0 (after timing the Gauntlet side alone
 when the models were exported before).
@@ -160,7 +169,8 @@ def blas():
 
 def torch_side(model, x, threads, min_time, blas_threads):
     """Medians in ms of model(x) under no_grad and of forward + backward of
-    the per-sample CE sum w.r.t. x, interleaved as gradratio interleaves."""
+    the per-sample CE sum w.r.t. x, interleaved as gradratio interleaves:
+    wall-clock time and process CPU time (all threads)."""
     import torch
     import torch.nn.functional as F
     torch.set_num_threads(threads)
@@ -180,22 +190,27 @@ def torch_side(model, x, threads, min_time, blas_threads):
     for _ in range(WARMUP):
         fwd()
         grad()
-    tf, tg, sf, sg = [], [], 0.0, 0.0
+    tf, tg, cf, cg, sf, sg = [], [], [], [], 0.0, 0.0
     r = 0
     while r < MAX_REPS and (r < MIN_REPS or sf < min_time or sg < min_time):
         order = (fwd, grad) if r % 2 == 0 else (grad, fwd)
         for f in order:
+            c = time.process_time()
             t = time.perf_counter()
             f()
             d = time.perf_counter() - t
+            c = time.process_time() - c
             if f is fwd:
                 tf.append(d)
+                cf.append(c)
                 sf += d
             else:
                 tg.append(d)
+                cg.append(c)
                 sg += d
         r += 1
-    return 1e3 * median(tf), 1e3 * median(tg), r
+    return {"t_fwd": 1e3 * median(tf), "t_grad": 1e3 * median(tg), "t_reps": r,
+            "t_fwd_cpu": 1e3 * median(cf), "t_grad_cpu": 1e3 * median(cg)}
 
 
 # ------------------------------------------------------------ Gauntlet side
@@ -216,16 +231,20 @@ def f2(v):
     return "–" if v is None else f"{v:.2f}"
 
 
-def table(rows):
-    out = ["| model | batch | threads | Gauntlet fwd ms | Gauntlet fwd+grad ms | Gauntlet ratio | "
-           "PyTorch fwd ms | PyTorch fwd+bwd ms | PyTorch ratio | Gauntlet grad / PyTorch fwd+bwd |",
+def table(rows, cpu=False):
+    """The markdown table of wall-clock medians, or with cpu of process CPU
+    time medians."""
+    k = "_cpu" if cpu else ""
+    what = "CPU ms" if cpu else "ms"
+    out = [f"| model | batch | threads | Gauntlet fwd {what} | Gauntlet fwd+grad {what} | Gauntlet ratio | "
+           f"PyTorch fwd {what} | PyTorch fwd+bwd {what} | PyTorch ratio | Gauntlet grad / PyTorch fwd+bwd |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        tr = r["t_grad"] / r["t_fwd"] if r.get("t_fwd") else None
-        cross = r["grad_ms"] / r["t_grad"] if r.get("t_grad") else None
-        out.append(f"| {r['model']} | {r['batch']} | {r['threads']} | {f2(r['forward_ms'])} | "
-                   f"{f2(r['grad_ms'])} | {f2(r['ratio'])} | {f2(r.get('t_fwd'))} | {f2(r.get('t_grad'))} | "
-                   f"{f2(tr)} | {f2(cross)} |")
+        gf, gg = r.get("forward" + k + "_ms"), r.get("grad" + k + "_ms")
+        tf, tg = r.get("t_fwd" + k), r.get("t_grad" + k)
+        out.append(f"| {r['model']} | {r['batch']} | {r['threads']} | {f2(gf)} | {f2(gg)} | "
+                   f"{f2(gg / gf if gf else None)} | {f2(tf)} | {f2(tg)} | {f2(tg / tf if tf else None)} | "
+                   f"{f2(gg / tg if tg else None)} |")
     return "\n".join(out)
 
 
@@ -272,7 +291,7 @@ def main():
                 r = gauntlet_side(path, xpath, b, t, min_time)
                 r["model"] = label
                 if model is not None:
-                    r["t_fwd"], r["t_grad"], r["t_reps"] = torch_side(model, x[:b], t, min_time, blas_threads)
+                    r.update(torch_side(model, x[:b], t, min_time, blas_threads))
                 rows.append(r)
                 print(f"{label} batch {b} threads {t}: Gauntlet fwd {r['forward_ms']:.2f} ms, fwd+grad "
                       f"{r['grad_ms']:.2f} ms ({r['reps']} reps), ratio {r['ratio']:.2f}"
@@ -280,7 +299,8 @@ def main():
                          f"ratio {r['t_grad'] / r['t_fwd']:.2f}; Gauntlet grad / PyTorch fwd+bwd "
                          f"{r['grad_ms'] / r['t_grad']:.2f}" if model is not None else ""), flush=True)
     st = f"{stamp(torch_version, blas_name)}; {time.monotonic() - t0:.0f} s."
-    md = table(rows)
+    md = ("Wall-clock time, medians:\n\n" + table(rows) + "\n\nProcess CPU time (all threads, user + system; "
+          "with 2 threads it includes idle threads spinning), medians of the same runs:\n\n" + table(rows, cpu=True))
     print()
     print(st)
     print()
