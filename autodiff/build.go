@@ -123,6 +123,38 @@ func BuildNamed(m *onnx.Model, spec Spec) (out *onnx.Model, nm Names, err error)
 	return buildNamed(m, spec)
 }
 
+// BuildForBatch is BuildNamed on a copy of m whose differentiated input
+// has n samples: shape arithmetic that reads the batch size then folds to
+// constants, so a graph that cannot be built for a dynamic batch axis can
+// be built for each batch size in use (runtime.OpenGraphPerBatch).
+func BuildForBatch(m *onnx.Model, spec Spec, n int) (*onnx.Model, Names, error) {
+	if n < 1 {
+		return nil, Names{}, fmt.Errorf("batch size %d: want at least 1", n)
+	}
+	fixed := m.Clone()
+	input := spec.Input
+	ins := fixed.Inputs()
+	if input == "" && len(ins) == 1 {
+		input = ins[0].GetName()
+	}
+	found := false
+	for _, v := range ins {
+		if v.GetName() != input {
+			continue
+		}
+		dims := v.GetType().GetTensorType().GetShape().GetDim()
+		if len(dims) == 0 {
+			return nil, Names{}, errs.Invalidf("input %q has no batch axis", input)
+		}
+		dims[0].Value = &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: int64(n)}
+		found = true
+	}
+	if !found {
+		return nil, Names{}, errs.Invalidf("input %q: the model has no such input", input)
+	}
+	return BuildNamed(fixed, spec)
+}
+
 // noRecover lets tests see the builder's panics.
 var noRecover bool
 

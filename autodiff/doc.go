@@ -92,7 +92,11 @@
 //     its source.
 //   - Values computed from Shape (x.chunk bounds, Reshape targets, Expand
 //     shapes, Pad amounts) are constants wherever they do not depend on a
-//     dynamic batch axis (onnx.Model.Infer folds them).
+//     dynamic batch axis (onnx.Model.Infer folds them). Where a rule needs
+//     one that does, BuildForBatch builds the graph for one batch size;
+//     grad.OpenTargetGraph then keeps one such graph per batch size in use
+//     (runtime.OpenGraphPerBatch), and the evasion report says so
+//     (details.gradient.per_batch_size).
 //   - Build never panics: a model too malformed for a rule is an error
 //     naming the node. Inspect runs Build, so `gauntlet inspect` says
 //     white_box true exactly when the graph builds, and the reason when

@@ -29,9 +29,9 @@ type Inference struct {
 // element type and an unknown shape. It is cheap and never fails: unknown
 // is a valid answer. Declared value_info and outputs fill gaps.
 //
-// Dynamic input dims (a batch axis) are handled by inferring twice, with
-// each dynamic dim set to a different stand-in size in each pass
-// (dynamicStandIns): a shape or value that comes out the same in both
+// Dynamic input dims (a batch axis) are handled by inferring once per
+// stand-in size, with every dynamic dim set to it (dynamicStandIns): a
+// shape or value that comes out the same in all passes
 // does not depend on the dynamic sizes and is kept (the channel count a
 // Reshape to [N, -1, H, W] implies, the bounds of x.chunk(2, dim=1)
 // computed from Shape); one that differs is dynamic (-1) or unknown.
@@ -45,15 +45,22 @@ func (m *Model) Infer() *Inference {
 	if !dynamic {
 		return m.infer(-1)
 	}
-	a, b := m.infer(dynamicStandIns[0]), m.infer(dynamicStandIns[1])
-	a.merge(b)
+	a := m.infer(dynamicStandIns[0])
+	for _, n := range dynamicStandIns[1:] {
+		a.merge(m.infer(n))
+	}
 	return a
 }
 
-// dynamicStandIns are the sizes given to dynamic input dims in the two
-// inference passes: primes no model has as a static size, so that a
-// value computed from them differs between the passes.
-var dynamicStandIns = [2]int64{1009, 1013}
+// dynamicStandIns are the sizes given to dynamic input dims in the
+// inference passes: two primes no model has as a static size, so that a
+// value computed from them differs between the passes, and a small size,
+// so that arithmetic that saturates for large batches (min(N, 3)) is seen
+// to depend on N. A value all passes agree on is taken as independent of
+// the dynamic sizes; where that is wrong (arithmetic agreeing at all
+// three), the gradient graph is still right for large batches, and
+// grad.OpenTargetGraph specialises graphs that read the batch size.
+var dynamicStandIns = []int64{1009, 1013, 2}
 
 // merge keeps what inf and o (the same graph inferred with other
 // stand-in sizes) agree on: equal dims and fully equal values.

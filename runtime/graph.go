@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -38,6 +39,95 @@ type Graph struct {
 	ins      []GraphTensor
 	outs     []GraphTensor
 	resolved cuda.Resolved
+
+	// perBatch builds the model for one batch size (OpenGraphPerBatch):
+	// sessions holds the session of each size opened so far.
+	perBatch func(n int) ([]byte, error)
+	settings SessionSettings
+	mu       sync.Mutex
+	sessions map[int]*ort.DynamicAdvancedSession
+	closed   bool
+}
+
+func checkGraphTensors(name string, ins, outs []GraphTensor) error {
+	for _, t := range append(append([]GraphTensor(nil), ins...), outs...) {
+		if t.Type != "float32" && t.Type != "int64" {
+			return errs.Invalidf("open graph %s: tensor %q has type %q; want float32 or int64", name, t.Name, t.Type)
+		}
+	}
+	return nil
+}
+
+// open creates a session of model with g's tensors and settings.
+func (g *Graph) open(model []byte) (*ort.DynamicAdvancedSession, error) {
+	so, resolved, err := NewSessionOptions("open graph "+g.name, g.settings)
+	if err != nil {
+		return nil, err
+	}
+	defer so.Destroy()
+	g.resolved = resolved
+	inNames := make([]string, len(g.ins))
+	for i, t := range g.ins {
+		inNames[i] = t.Name
+	}
+	outNames := make([]string, len(g.outs))
+	for i, t := range g.outs {
+		outNames[i] = t.Name
+	}
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(model, inNames, outNames, so)
+	if err != nil {
+		return nil, fmt.Errorf("open graph %s: onnx runtime cannot create a session: %w", g.name, err)
+	}
+	return sess, nil
+}
+
+// OpenGraphPerBatch is OpenGraph for a model that must be specialised on
+// its batch size (a gradient graph whose shape arithmetic reads the batch
+// size): build returns the model for n samples, and each batch size gets
+// its own session, built and opened on its first run and kept until Close.
+// The first batch size is opened here (first), so that a model ONNX
+// Runtime refuses fails at once.
+func OpenGraphPerBatch(env *Environment, name string, first int, build func(n int) ([]byte, error), ins, outs []GraphTensor, opt Options) (*Graph, error) {
+	if env == nil || !ort.IsInitialized() {
+		return nil, fmt.Errorf("open graph %s: onnx runtime is not initialised (call runtime.Init first)", name)
+	}
+	if err := checkGraphTensors(name, ins, outs); err != nil {
+		return nil, err
+	}
+	g := &Graph{name: name, ins: ins, outs: outs, perBatch: build, sessions: map[int]*ort.DynamicAdvancedSession{},
+		settings: SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device}}
+	if _, err := g.session(first); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// PerBatch reports whether the graph is specialised on each batch size.
+func (g *Graph) PerBatch() bool { return g.perBatch != nil }
+
+// session returns the session that runs n samples.
+func (g *Graph) session(n int) (*ort.DynamicAdvancedSession, error) {
+	if g.perBatch == nil {
+		return g.sess, nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil, fmt.Errorf("graph %s: session is closed", g.name)
+	}
+	if s := g.sessions[n]; s != nil {
+		return s, nil
+	}
+	model, err := g.perBatch(n)
+	if err != nil {
+		return nil, fmt.Errorf("graph %s for %d samples: %w", g.name, n, err)
+	}
+	s, err := g.open(model)
+	if err != nil {
+		return nil, err
+	}
+	g.sessions[n] = s
+	return s, nil
 }
 
 // OpenGraph loads the serialised model under the given name (used in
@@ -47,39 +137,36 @@ func OpenGraph(env *Environment, name string, model []byte, ins, outs []GraphTen
 	if env == nil || !ort.IsInitialized() {
 		return nil, fmt.Errorf("open graph %s: onnx runtime is not initialised (call runtime.Init first)", name)
 	}
-	for _, t := range append(append([]GraphTensor(nil), ins...), outs...) {
-		if t.Type != "float32" && t.Type != "int64" {
-			return nil, errs.Invalidf("open graph %s: tensor %q has type %q; want float32 or int64", name, t.Name, t.Type)
-		}
-	}
-	so, resolved, err := NewSessionOptions("open graph "+name, SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device})
-	if err != nil {
+	if err := checkGraphTensors(name, ins, outs); err != nil {
 		return nil, err
 	}
-	defer so.Destroy()
-	g := &Graph{name: name, ins: ins, outs: outs, resolved: resolved}
-	inNames := make([]string, len(ins))
-	for i, t := range ins {
-		inNames[i] = t.Name
-	}
-	outNames := make([]string, len(outs))
-	for i, t := range outs {
-		outNames[i] = t.Name
-	}
-	g.sess, err = ort.NewDynamicAdvancedSessionWithONNXData(model, inNames, outNames, so)
-	if err != nil {
-		return nil, fmt.Errorf("open graph %s: onnx runtime cannot create a session: %w", name, err)
+	g := &Graph{name: name, ins: ins, outs: outs, settings: SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device}}
+	var err error
+	if g.sess, err = g.open(model); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
 
-// Close releases the session. Runners must be closed first.
+// Close releases the sessions. Runners must be closed first.
 func (g *Graph) Close() error {
-	if g == nil || g.sess == nil {
+	if g == nil {
 		return nil
 	}
-	err := g.sess.Destroy()
-	g.sess = nil
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var err error
+	if g.sess != nil {
+		err = g.sess.Destroy()
+		g.sess = nil
+	}
+	for n, s := range g.sessions {
+		if e := s.Destroy(); e != nil && err == nil {
+			err = e
+		}
+		delete(g.sessions, n)
+	}
+	g.closed = true
 	return err
 }
 
@@ -106,7 +193,7 @@ func (g *Graph) NewRunner(batch int) (*GraphRunner, error) {
 	if batch < 1 {
 		return nil, fmt.Errorf("graph %s: runner batch %d must be positive", g.name, batch)
 	}
-	if g.sess == nil {
+	if g.closed || (g.sess == nil && g.perBatch == nil) {
 		return nil, fmt.Errorf("graph %s: session is closed", g.name)
 	}
 	r := &GraphRunner{g: g, max: batch, byN: make([][]ort.Value, batch+1),
@@ -208,7 +295,11 @@ func (r *GraphRunner) Run(ctx context.Context, n int) error {
 	ni := len(r.g.ins)
 	copy(r.inputs, vals[:ni])
 	copy(r.outputs, vals[ni:])
-	err = r.runControl.run(ctx, r.g.sess, r.inputs, r.outputs)
+	sess, err := r.g.session(n)
+	if err != nil {
+		return err
+	}
+	err = r.runControl.run(ctx, sess, r.inputs, r.outputs)
 	if cerr := ctx.Err(); cerr != nil {
 		return cerr
 	}

@@ -211,6 +211,9 @@ type gradChoice struct {
 	reason string // why the mode is not exact ("" when it is)
 	// fellBack: gradient_mode auto settled for estimated gradients.
 	fellBack bool
+	// perBatch: the exact graphs are specialised on each batch size (their
+	// shape arithmetic reads it; grad.OpenTargetGraph).
+	perBatch bool
 }
 
 // details is the report's details.gradient.
@@ -218,6 +221,9 @@ func (g gradChoice) details() map[string]any {
 	d := map[string]any{"mode": g.mode}
 	if g.reason != "" {
 		d["reason"] = g.reason
+	}
+	if g.perBatch {
+		d["per_batch_size"] = true
 	}
 	return d
 }
@@ -271,6 +277,11 @@ func openRunners(t *suite.Target, cfg Config, dim, k int) (*runners, gradChoice,
 	rt, err := newRunners(t, cfg, mode, dim, k)
 	var ge *gradError
 	if err == nil || mode != ModeExact || !errors.As(err, &ge) {
+		if err == nil {
+			for _, g := range rt.graphs {
+				gc.perBatch = gc.perBatch || g.PerBatch()
+			}
+		}
 		return rt, gc, err
 	}
 	if cfg.GradientMode == ModeExact {
