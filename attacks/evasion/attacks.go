@@ -514,27 +514,9 @@ func (w *work) square(ctx context.Context, j *job, p squareParams, rng *rand.Ran
 				}
 			}
 		}
-		m := w.rows(len(w.act))
-		out, err := w.fwd.Run(ctx, in[:m*w.d], m)
-		if err != nil {
+		if err := w.squareStep(ctx, j, in, p.targeted); err != nil {
 			return err
 		}
-		w.next = w.next[:0]
-		for r, i := range w.act {
-			j.queries[i]++
-			row := out[r*w.k : (r+1)*w.k]
-			l := w.squareLoss(j, row, i, p.targeted)
-			if l < w.objBest[i] {
-				w.objBest[i] = l
-				copy(w.row(w.x, i), in[r*w.d:(r+1)*w.d])
-				if w.hit(j, out, r, i, p.targeted) {
-					w.succeed(j, i)
-					continue
-				}
-			}
-			w.next = append(w.next, i)
-		}
-		w.act, w.next = w.next, w.act
 	}
 	return nil
 }
@@ -564,6 +546,34 @@ func (w *work) squareFirst(ctx context.Context, j *job, in []float32, targeted b
 			continue
 		}
 		w.objBest[i] = w.squareLoss(j, out[r*w.k:(r+1)*w.k], i, targeted)
+		w.next = append(w.next, i)
+	}
+	w.act, w.next = w.next, w.act
+	return nil
+}
+
+// squareStep runs one query of the Square attacks: the candidates staged in
+// in (a row per active sample) are run, and a candidate that lowers its
+// sample's loss replaces the current point; a sample whose new point
+// reaches the goal succeeds, the others stay active.
+func (w *work) squareStep(ctx context.Context, j *job, in []float32, targeted bool) error {
+	m := w.rows(len(w.act))
+	out, err := w.fwd.Run(ctx, in[:m*w.d], m)
+	if err != nil {
+		return err
+	}
+	w.next = w.next[:0]
+	for r, i := range w.act {
+		j.queries[i]++
+		l := w.squareLoss(j, out[r*w.k:(r+1)*w.k], i, targeted)
+		if l < w.objBest[i] {
+			w.objBest[i] = l
+			copy(w.row(w.x, i), in[r*w.d:(r+1)*w.d])
+			if w.hit(j, out, r, i, targeted) {
+				w.succeed(j, i)
+				continue
+			}
+		}
 		w.next = append(w.next, i)
 	}
 	w.act, w.next = w.next, w.act

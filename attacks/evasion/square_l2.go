@@ -199,26 +199,9 @@ func (w *work) squareL2(ctx context.Context, j *job, p squareParams, rng *rand.R
 			}
 			w.applyL2(in[r*d:(r+1)*d], x0, delta, w.row(w.lo, i), w.row(w.hi, i), j.eps)
 		}
-		m := w.rows(len(w.act))
-		out, err := w.fwd.Run(ctx, in[:m*d], m)
-		if err != nil {
+		if err := w.squareStep(ctx, j, in, p.targeted); err != nil {
 			return err
 		}
-		w.next = w.next[:0]
-		for r, i := range w.act {
-			j.queries[i]++
-			l := w.squareLoss(j, out[r*w.k:(r+1)*w.k], i, p.targeted)
-			if l < w.objBest[i] {
-				w.objBest[i] = l
-				copy(w.row(w.x, i), in[r*d:(r+1)*d])
-				if w.hit(j, out, r, i, p.targeted) {
-					w.succeed(j, i)
-					continue
-				}
-			}
-			w.next = append(w.next, i)
-		}
-		w.act, w.next = w.next, w.act
 	}
 	return nil
 }
