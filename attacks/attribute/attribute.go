@@ -12,6 +12,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -252,12 +253,7 @@ func evaluate(p []float64, y []int, k int) (correct int, balanced, auc float64, 
 	n := make([]int, k)
 	for i, yi := range y {
 		row := p[i*k : (i+1)*k]
-		pred := 0
-		for j := 1; j < k; j++ {
-			if row[j] > row[pred] {
-				pred = j
-			}
-		}
+		pred := stats.Argmax(row)
 		n[yi]++
 		if pred == yi {
 			correct++
