@@ -1,10 +1,11 @@
 package autodiff_test
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 
 	"github.com/sbinet/npyio"
 
@@ -13,26 +14,20 @@ import (
 	"github.com/gauntlet-ml/gauntlet/onnx"
 )
 
-// needORT initialises ONNX Runtime or skips the test (fails under CI=true).
+// needORT initialises ONNX Runtime or skips the test (fails under CI=true:
+// internal/testutil.ORTLibrary).
 func needORT(tb testing.TB) {
 	tb.Helper()
-	if err := ortexec.Init(""); err != nil {
-		if errors.Is(err, ortexec.ErrNoLibrary) && os.Getenv("CI") != "true" {
-			tb.Skipf("onnx runtime not available: %v", err)
-		}
+	if err := ortexec.Init(testutil.ORTLibrary(tb)); err != nil {
 		tb.Fatalf("onnx runtime: %v", err)
 	}
 }
 
-// visionDir returns ../shared/fixtures/vision beside the repository, or
-// skips the test when it is absent.
+// visionDir returns ../shared/fixtures/vision beside the repository
+// (internal/testutil.Shared: skips when absent, fails under CI=true).
 func visionDir(tb testing.TB) string {
 	tb.Helper()
-	d := filepath.Join("..", "..", "shared", "fixtures", "vision")
-	if _, err := os.Stat(d); err != nil {
-		tb.Skipf("shared fixtures not available: %v", err)
-	}
-	return d
+	return testutil.Shared(tb, "fixtures/vision")
 }
 
 // gradModel builds the gradient graph and opens it in ORT with the inputs

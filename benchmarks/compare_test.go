@@ -2,25 +2,17 @@ package benchmarks
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 
 	"github.com/gauntlet-ml/gauntlet/runtime"
 )
 
 func testEnv(t testing.TB) *runtime.Environment {
 	t.Helper()
-	p := os.Getenv(runtime.EnvORTLibrary)
-	if p == "" {
-		p = filepath.Join("..", ".ort", "libonnxruntime.so.1")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("onnx runtime library %s: %v", p, err)
-		}
-		t.Skipf("onnx runtime library %s not available: %v", p, err)
-	}
+	p := testutil.ORTLibrary(t)
 	env, err := runtime.Init(p)
 	if err != nil {
 		t.Fatal(err)
@@ -30,9 +22,8 @@ func testEnv(t testing.TB) *runtime.Environment {
 
 // benchModel is the MNIST CNN from ../shared when present, else the
 // runtime package's MLP fixture.
-func benchModel() string {
-	p := filepath.Join("..", "..", "shared", "fixtures", "vision", "mnist_cnn.onnx")
-	if _, err := os.Stat(p); err == nil {
+func benchModel(tb testing.TB) string {
+	if p, ok := testutil.SharedIfPresent(tb, "fixtures/vision/mnist_cnn.onnx"); ok {
 		return p
 	}
 	return filepath.Join("..", "runtime", "testdata", "mlp_logits.onnx")
@@ -62,7 +53,7 @@ func TestCompare(t *testing.T) {
 // 2 cores); each iteration is one round of one pass per side.
 func BenchmarkHarnessVsBare(b *testing.B) {
 	env := testEnv(b)
-	cfg := Config{Model: benchModel(), Samples: 2048, Batch: 256, Workers: 2, Threads: 1, Rounds: b.N, Passes: 1, Seed: 1}
+	cfg := Config{Model: benchModel(b), Samples: 2048, Batch: 256, Workers: 2, Threads: 1, Rounds: b.N, Passes: 1, Seed: 1}
 	b.ResetTimer()
 	res, err := Compare(context.Background(), env, cfg)
 	if err != nil {

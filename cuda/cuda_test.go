@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
@@ -65,20 +67,12 @@ func TestProcGPUs(t *testing.T) {
 
 var initOnce sync.Once
 
-// initORT initialises ONNX Runtime from $ONNXRUNTIME_SHARED_LIBRARY_PATH or
-// ../.ort/libonnxruntime.so.1, skipping when absent (failing when CI=true).
+// initORT initialises ONNX Runtime from internal/testutil.ORTLibrary
+// ($ONNXRUNTIME_SHARED_LIBRARY_PATH or .ort/libonnxruntime.so.1), skipping
+// when absent (failing when CI=true).
 func initORT(t *testing.T) {
 	t.Helper()
-	p := os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH")
-	if p == "" {
-		p = filepath.Join("..", ".ort", "libonnxruntime.so.1")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("onnx runtime library %s: %v", p, err)
-		}
-		t.Skipf("onnx runtime library %s not available: %v", p, err)
-	}
+	p := testutil.ORTLibrary(t)
 	var err error
 	initOnce.Do(func() {
 		ort.SetSharedLibraryPath(p)

@@ -6,9 +6,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
 )
@@ -101,18 +104,11 @@ func wantInvalid(t *testing.T, err error, fragments ...string) {
 	}
 }
 
-// sharedDir returns ../shared beside the repository, skipping when absent.
+// sharedDir returns ../shared/<parts...> beside the repository
+// (internal/testutil.Shared: skips when absent, fails under CI=true).
 func sharedDir(t *testing.T, parts ...string) string {
 	t.Helper()
-	repoRoot, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(append([]string{repoRoot, "..", "shared"}, parts...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared fixtures absent: %v", err)
-	}
-	return p
+	return testutil.Shared(t, path.Join(parts...))
 }
 
 // equalF32 compares float32 slices exactly (NaN never equal).

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 )
 
 // TestSharedMNIST cross-checks the loader on the shared MNIST test slice.
@@ -53,10 +55,8 @@ func TestSharedMNIST(t *testing.T) {
 // `|b1` member). Per shared/fixtures/vision/README.md its x is
 // mnist_test_x.npy[:64] bit for bit and y is mnist_test_y.npy[:64].
 func TestSharedGradientsNPZ(t *testing.T) {
+	sharedDir(t, "fixtures", "vision", "gradients_mnist_cnn.npz")
 	dir := sharedDir(t, "fixtures", "vision")
-	if _, err := os.Stat(filepath.Join(dir, "gradients_mnist_cnn.npz")); err != nil {
-		t.Skip(err)
-	}
 	z, err := Load(Spec{X: "gradients_mnist_cnn.npz"}, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -180,10 +180,7 @@ func TestSharedAdult(t *testing.T) {
 
 // BenchmarkLoadMNIST measures loading the shared 2000-image MNIST slice.
 func BenchmarkLoadMNIST(b *testing.B) {
-	dir := filepath.Join("..", "..", "shared", "fixtures", "vision")
-	if _, err := os.Stat(dir); err != nil {
-		b.Skip(err)
-	}
+	dir := testutil.Shared(b, "fixtures/vision")
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Load(Spec{X: "mnist_test_x.npy", Y: "mnist_test_y.npy"}, dir); err != nil {

@@ -81,7 +81,9 @@ const gpuTol = 1e-4
 
 // TestGPUMatchesCPU runs the same gradient graph on the CUDA provider and
 // on the CPU and compares them per sample. It needs an NVIDIA GPU and a
-// CUDA build of ONNX Runtime (GAUNTLET_ORT_LIBRARY, docs/gpu.md).
+// CUDA build of ONNX Runtime named by $ONNXRUNTIME_SHARED_LIBRARY_PATH (the
+// variable internal/testutil.ORTLibrary and autodiff/ortexec read; the
+// gauntlet command's $GAUNTLET_ORT_LIBRARY is not read here; docs/gpu.md).
 func TestGPUMatchesCPU(t *testing.T) {
 	needORT(t)
 	if len(cuda.GPUs()) == 0 {

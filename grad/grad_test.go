@@ -2,12 +2,13 @@ package grad_test
 
 import (
 	"context"
-	"errors"
 	"image/png"
 	"math"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 
 	"github.com/sbinet/npyio"
 	"github.com/sbinet/npyio/npz"
@@ -19,21 +20,14 @@ import (
 
 func needORT(t *testing.T) {
 	t.Helper()
-	if err := ortexec.Init(""); err != nil {
-		if errors.Is(err, ortexec.ErrNoLibrary) && os.Getenv("CI") != "true" {
-			t.Skipf("onnx runtime not available: %v", err)
-		}
+	if err := ortexec.Init(testutil.ORTLibrary(t)); err != nil {
 		t.Fatalf("onnx runtime: %v", err)
 	}
 }
 
 func visionDir(t *testing.T) string {
 	t.Helper()
-	d := filepath.Join("..", "..", "shared", "fixtures", "vision")
-	if _, err := os.Stat(d); err != nil {
-		t.Skipf("shared fixtures not available: %v", err)
-	}
-	return d
+	return testutil.Shared(t, "fixtures/vision")
 }
 
 // refTol is the per-sample tolerance floor against PyTorch's

@@ -2,11 +2,12 @@ package onnx_test
 
 import (
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 
 	"google.golang.org/protobuf/proto"
 
@@ -120,10 +121,7 @@ func TestExposeTensor(t *testing.T) {
 // convolutions and 2×2 pools take 28 → 26 → 13 → 11 → 5, and Flatten gives
 // 64·5·5 = 1600 features (Linear(1600→128)).
 func TestInferMNIST(t *testing.T) {
-	p := filepath.Join("..", "..", "shared", "fixtures", "vision", "mnist_cnn.onnx")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared fixtures not available: %v", err)
-	}
+	p := testutil.Shared(t, "fixtures/vision/mnist_cnn.onnx")
 	m, err := onnx.Load(p)
 	if err != nil {
 		t.Fatal(err)

@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -26,8 +27,7 @@ var benchSplits = [][2]int{{2, 1}, {1, 2}}
 // benchModel returns the MNIST CNN when ../shared is present, else the
 // committed MLP fixture.
 func benchModel(b *testing.B) string {
-	p := "../../shared/fixtures/vision/mnist_cnn.onnx"
-	if _, err := os.Stat(p); err == nil {
+	if p, ok := testutil.SharedIfPresent(b, "fixtures/vision/mnist_cnn.onnx"); ok {
 		return p
 	}
 	return fixture("mlp_logits.onnx")

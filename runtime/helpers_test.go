@@ -5,24 +5,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 )
 
-// testLibrary returns the ONNX Runtime library for tests: from
-// $ONNXRUNTIME_SHARED_LIBRARY_PATH or ../.ort/libonnxruntime.so.1. When
-// neither exists the test skips, or fails when CI=true.
+// testLibrary returns the ONNX Runtime library for tests
+// (internal/testutil.ORTLibrary: skips without it, fails under CI=true).
 func testLibrary(t testing.TB) string {
 	t.Helper()
-	p := os.Getenv(EnvORTLibrary)
-	if p == "" {
-		p = filepath.Join("..", ".ort", "libonnxruntime.so.1")
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("onnx runtime library %s: %v (CI=true: run `make ort`)", p, err)
-		}
-		t.Skipf("onnx runtime library %s not available: %v (run `make ort`)", p, err)
-	}
-	return p
+	return testutil.ORTLibrary(t)
 }
 
 // testEnv initialises ONNX Runtime once for the test binary.
@@ -83,13 +74,9 @@ func closeTo(t testing.TB, what string, got, want []float32, tol float64) {
 
 func fixture(name string) string { return filepath.Join("testdata", name) }
 
-// mnistCNN returns the shared MNIST CNN fixture, skipping when ../shared is
-// absent.
+// mnistCNN returns the shared MNIST CNN fixture
+// (internal/testutil.Shared: skips without ../shared, fails under CI=true).
 func mnistCNN(t testing.TB) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "shared", "fixtures", "vision", "mnist_cnn.onnx")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared fixture %s not available: %v", p, err)
-	}
-	return p
+	return testutil.Shared(t, "fixtures/vision/mnist_cnn.onnx")
 }

@@ -2,8 +2,9 @@ package ortexec_test
 
 import (
 	"errors"
-	"os"
 	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 
 	"github.com/gauntlet-ml/gauntlet/autodiff/ortexec"
 	"github.com/gauntlet-ml/gauntlet/onnx"
@@ -19,10 +20,7 @@ func TestFindLibraryEnv(t *testing.T) {
 // TestRunTypes runs y = x·2 (float64), z = Cast(i) (int64 → float32) and
 // checks the values and the input-count error.
 func TestRunTypes(t *testing.T) {
-	if err := ortexec.Init(""); err != nil {
-		if errors.Is(err, ortexec.ErrNoLibrary) && os.Getenv("CI") != "true" {
-			t.Skipf("onnx runtime not available: %v", err)
-		}
+	if err := ortexec.Init(testutil.ORTLibrary(t)); err != nil {
 		t.Fatal(err)
 	}
 	m := onnx.NewModel("types", 17)

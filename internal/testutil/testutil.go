@@ -18,13 +18,22 @@ func RepoRoot(t testing.TB) string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
+// CI reports whether the tests run under CI=true, where nothing that can
+// run may skip: a missing ONNX Runtime library or ../shared fixture is a
+// failure there (.ci/run also fails on any skip outside .ci/allowed-skips).
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// EnvORTLibrary is the environment variable tests read for the ONNX Runtime
+// library, the same one autodiff/ortexec.FindLibrary reads.
+const EnvORTLibrary = "ONNXRUNTIME_SHARED_LIBRARY_PATH"
+
 // ORTLibrary returns the ONNX Runtime library path from
-// $ONNXRUNTIME_SHARED_LIBRARY_PATH or <repo>/.ort/libonnxruntime.so.1. When
-// neither exists the test is skipped, except under CI=true, where a missing
-// library is a failure (run `make ort`).
+// $ONNXRUNTIME_SHARED_LIBRARY_PATH or <repo>/.ort/libonnxruntime.so.1 as an
+// absolute path. When neither exists the test is skipped, except under
+// CI=true, where a missing library is a failure (run `make ort`).
 func ORTLibrary(t testing.TB) string {
 	t.Helper()
-	candidates := []string{os.Getenv("ONNXRUNTIME_SHARED_LIBRARY_PATH"), filepath.Join(RepoRoot(t), ".ort", "libonnxruntime.so.1")}
+	candidates := []string{os.Getenv(EnvORTLibrary), filepath.Join(RepoRoot(t), ".ort", "libonnxruntime.so.1")}
 	for _, p := range candidates {
 		if p == "" {
 			continue
@@ -34,21 +43,45 @@ func ORTLibrary(t testing.TB) string {
 			return abs
 		}
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("ONNX Runtime library not found (looked at %v); run `make ort`", candidates)
-	}
-	t.Skipf("ONNX Runtime library not found (looked at %v); run `make ort`", candidates)
+	missing(t, "ONNX Runtime library not found (looked at $%s=%q and %s); run `make ort`", EnvORTLibrary, candidates[0], candidates[1])
 	return ""
 }
 
-// Shared returns <repo>/../shared/<rel>, skipping the test when it is absent.
+// SharedDir returns <repo>/../shared, the read-only reference fixtures
+// (figures from ART, Fairlearn, AIF360, scikit-learn and PyTorch).
+func SharedDir(t testing.TB) string {
+	t.Helper()
+	return filepath.Clean(filepath.Join(RepoRoot(t), "..", "shared"))
+}
+
+// Shared returns <repo>/../shared/<rel>. When it is absent the test is
+// skipped, except under CI=true, where it fails naming the path: CI must
+// have the shared fixtures beside the checkout.
 func Shared(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join(RepoRoot(t), "..", "shared", rel)
+	p := filepath.Join(SharedDir(t), filepath.FromSlash(rel))
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared fixture %s absent: %v", p, err)
+		missing(t, "shared fixture %s absent (CI needs ../shared beside the repository): %v", p, err)
 	}
 	return p
+}
+
+// SharedIfPresent returns <repo>/../shared/<rel> and whether it exists, for
+// benchmarks that fall back to a committed fixture without it.
+func SharedIfPresent(t testing.TB, rel string) (string, bool) {
+	t.Helper()
+	p := filepath.Join(SharedDir(t), filepath.FromSlash(rel))
+	_, err := os.Stat(p)
+	return p, err == nil
+}
+
+// missing fails the test under CI=true and skips it elsewhere.
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if CI() {
+		t.Fatalf("CI=true: "+format, args...)
+	}
+	t.Skipf(format, args...)
 }
 
 // Example returns <repo>/examples/<rel>.
