@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
@@ -77,8 +79,9 @@ func TestWhiteBoxFixtures(t *testing.T) {
 
 // TestSpecErrors checks bad specs give exit code 2 with the offending name.
 func TestSpecErrors(t *testing.T) {
-	dir := visionDir(t)
-	m, err := onnx.Load(filepath.Join(dir, "mnist_mlp.onnx"))
+	// Spec errors need only a model: the repository's digits CNN (input
+	// "input", output "logits", initializer "features.0.weight").
+	m, err := onnx.Load(testutil.Example(t, "digits_cnn.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +93,7 @@ func TestSpecErrors(t *testing.T) {
 		{autodiff.Spec{Output: "nope"}, `"nope"`},
 		{autodiff.Spec{Loss: "logit:x"}, "logit:x"},
 		{autodiff.Spec{Loss: "reduce"}, "name the tensor"},
-		{autodiff.Spec{Loss: "reduce", Tensor: "fc1.weight"}, "does not depend"},
+		{autodiff.Spec{Loss: "reduce", Tensor: "features.0.weight"}, "does not depend"},
 		{autodiff.Spec{OutputKind: "scores"}, "scores"},
 		{autodiff.Spec{LossName: "logits"}, `"logits" is already used`},
 	} {

@@ -129,9 +129,11 @@ func TestRunMNIST(t *testing.T) {
 // problem.
 func TestRunErrors(t *testing.T) {
 	needORT(t)
-	dir := visionDir(t)
-	model := filepath.Join(dir, "mnist_cnn.onnx")
-	x := filepath.Join(dir, "mnist_members_x.npy")
+	// Error paths need only a model: the repository's digits CNN (10
+	// classes) and its evaluation split, so they run without ../shared.
+	dir := testutil.Example(t, "")
+	model := filepath.Join(dir, "digits_cnn.onnx")
+	x := filepath.Join(dir, "digits_eval_x.npy")
 	out := filepath.Join(t.TempDir(), "g.npy")
 	for _, tc := range []struct {
 		name string
@@ -140,7 +142,7 @@ func TestRunErrors(t *testing.T) {
 		{"no labels for ce", grad.Args{Model: model, X: x, Out: out}},
 		{"bad loss", grad.Args{Model: model, X: x, Loss: "hinge", Out: out}},
 		{"class out of range", grad.Args{Model: model, X: x, Loss: "logit:10", Out: out}},
-		{"x does not fit", grad.Args{Model: model, X: filepath.Join(dir, "mnist_members_y.npy"), Loss: "logit:0", Out: out}},
+		{"x does not fit", grad.Args{Model: model, X: filepath.Join(dir, "digits_eval_y.npy"), Loss: "logit:0", Out: out}},
 		{"missing model", grad.Args{Model: filepath.Join(dir, "nope.onnx"), X: x, Loss: "logit:0", Out: out}},
 		{"nothing to write", grad.Args{Model: model, X: x, Loss: "logit:0"}},
 	} {

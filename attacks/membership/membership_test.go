@@ -217,22 +217,27 @@ func TestWorkerIndependence(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	dir := testutil.Shared(t, "fixtures/vision")
-	tg := target(t, filepath.Join(dir, "mnist_overfit_mlp.onnx"), 1, 64)
-	tab := testutil.Shared(t, "fixtures/tabular")
-	good := map[string]any{"x": "mnist_members_x.npy", "y": "mnist_members_y.npy"}
+	// Error paths need only a model and data of the right shapes: the
+	// repository's own digits CNN ([N,1,8,8], classes 0..9) and its
+	// evaluation split (400 rows), so they run without ../shared.
+	tg := target(t, testutil.Example(t, "digits_cnn.onnx"), 1, 64)
+	good := map[string]any{"x": "digits_eval_x.npy", "y": "digits_eval_y.npy"}
 	tmp := t.TempDir()
-	bad := make([]int64, 500)
+	bad := make([]int64, 400)
 	bad[3] = 10 // the model has classes 0..9
-	writeNPY(t, filepath.Join(tmp, "y10.npy"), bad, []int{500})
-	writeNPY(t, filepath.Join(tmp, "empty_x.npy"), []float32{}, []int{0, 1, 28, 28})
+	writeNPY(t, filepath.Join(tmp, "y10.npy"), bad, []int{400})
+	writeNPY(t, filepath.Join(tmp, "empty_x.npy"), []float32{}, []int{0, 1, 8, 8})
 	writeNPY(t, filepath.Join(tmp, "empty_y.npy"), []int64{}, []int{0})
+	writeNPY(t, filepath.Join(tmp, "flat_x.npy"), make([]float32, 3*49), []int{3, 49}) // 49 ≠ 1·8·8 values per row
+	writeNPY(t, filepath.Join(tmp, "flat_y.npy"), []int64{0, 1, 2}, []int{3})
+	// A model of another signature: the Adult MLP ([N,49] rows).
+	ref := testutil.Example(t, "adult/adult_mlp.onnx")
 	for name, raw := range map[string]map[string]any{
-		"other feature shape": {"members": good, "nonmembers": map[string]any{"x": filepath.Join(tab, "digits_nonmembers_x.npy"), "y": filepath.Join(tab, "digits_nonmembers_y.npy")}},
-		"reference signature": {"members": good, "nonmembers": good, "reference_models": []any{filepath.Join(tab, "digits_overfit_mlp.onnx")}},
+		"other feature shape": {"members": good, "nonmembers": map[string]any{"x": filepath.Join(tmp, "flat_x.npy"), "y": filepath.Join(tmp, "flat_y.npy")}},
+		"reference signature": {"members": good, "nonmembers": good, "reference_models": []any{ref}},
 		"missing reference":   {"members": good, "nonmembers": good, "reference_models": []any{"nope.onnx"}},
-		"no labels":           {"members": good, "nonmembers": map[string]any{"x": "mnist_nonmembers_x.npy"}},
-		"class out of range":  {"members": good, "nonmembers": map[string]any{"x": "mnist_members_x.npy", "y": filepath.Join(tmp, "y10.npy")}},
+		"no labels":           {"members": good, "nonmembers": map[string]any{"x": "digits_eval_x.npy"}},
+		"class out of range":  {"members": good, "nonmembers": map[string]any{"x": "digits_eval_x.npy", "y": filepath.Join(tmp, "y10.npy")}},
 		"empty set":           {"members": good, "nonmembers": map[string]any{"x": filepath.Join(tmp, "empty_x.npy"), "y": filepath.Join(tmp, "empty_y.npy")}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -250,12 +255,11 @@ func TestBadInput(t *testing.T) {
 	// context already cancelled, scoring would fail with context.Canceled
 	// (the batch pool checks ctx before each batch), so getting the
 	// reference's own error shows that no batch ran first.
-	ref := filepath.Join(tab, "digits_overfit_mlp.onnx")
 	for name, c := range map[string]struct {
 		models []any
 		file   string
 	}{
-		"reference signature": {[]any{"mnist_ref_0.onnx", ref}, "reference_models[1] " + ref},
+		"reference signature": {[]any{"digits_cnn.onnx", ref}, "reference_models[1] " + ref},
 		"missing reference":   {[]any{"nope.onnx"}, "reference_models[0] nope.onnx"},
 	} {
 		t.Run(name+" before scoring", func(t *testing.T) {
