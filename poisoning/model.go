@@ -180,7 +180,7 @@ func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.R
 		}
 		trig = c
 		triggered = Triggered(d, c, *cfg.Target)
-		hit, err := countPredicted(ctx, t, triggered, *cfg.Target)
+		hit, err := countPredicted(ctx, t, triggered, func(int) int64 { return int64(*cfg.Target) })
 		if err != nil {
 			return fmt.Errorf("backdoor attack success rate: %w", err)
 		}
@@ -232,12 +232,13 @@ func Triggered(d *data.Dataset, c *Compiled, target int) *data.Dataset {
 	return out
 }
 
-// countPredicted counts the samples of d the model classifies as class k.
-func countPredicted(ctx context.Context, t *suite.Target, d *data.Dataset, k int) (int, error) {
+// countPredicted counts the samples i of d the model classifies as
+// class want(i) (the arg max of its output, first maximum on ties).
+func countPredicted(ctx context.Context, t *suite.Target, d *data.Dataset, want func(i int) int64) (int, error) {
 	parts := make([]int, t.Batches(d.N))
 	err := suite.ForEachBatch(ctx, t, d, func(b, lo, hi int, out []float32) error {
-		for i := 0; i < hi-lo; i++ {
-			if stats.Argmax(out[i*t.Classes:(i+1)*t.Classes]) == k {
+		for i := lo; i < hi; i++ {
+			if int64(stats.Argmax(out[(i-lo)*t.Classes:(i-lo+1)*t.Classes])) == want(i) {
 				parts[b]++
 			}
 		}

@@ -18,7 +18,6 @@ import (
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/grad"
 	"github.com/gauntlet-ml/gauntlet/runtime"
-	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 	"github.com/gauntlet-ml/gauntlet/train"
 )
@@ -277,7 +276,8 @@ func runSusceptibility(ctx context.Context, t *suite.Target, cfg *Susceptibility
 			if trg == nil || (e.attack >= 0 && e.attack != i) {
 				continue
 			}
-			hit, err := countPredicted(ctx, &tt, trg, *cfg.Attacks[i].Target)
+			target := int64(*cfg.Attacks[i].Target)
+			hit, err := countPredicted(ctx, &tt, trg, func(int) int64 { return target })
 			if err != nil {
 				sess.Close()
 				return err
@@ -337,20 +337,7 @@ func Poison(d *data.Dataset, a Trigger, c *Compiled, rate float64, classes int, 
 
 // countCorrect counts the samples of d the model classifies as labelled.
 func countCorrect(ctx context.Context, t *suite.Target, d *data.Dataset) (int, error) {
-	parts := make([]int, t.Batches(d.N))
-	err := suite.ForEachBatch(ctx, t, d, func(b, lo, hi int, out []float32) error {
-		for i := lo; i < hi; i++ {
-			if int64(stats.Argmax(out[(i-lo)*t.Classes:(i-lo+1)*t.Classes])) == d.Y[i] {
-				parts[b]++
-			}
-		}
-		return nil
-	})
-	n := 0
-	for _, p := range parts {
-		n += p
-	}
-	return n, err
+	return countPredicted(ctx, t, d, func(i int) int64 { return d.Y[i] })
 }
 
 // runCommand writes the poisoned set as train_x.npy (float32, [n,
