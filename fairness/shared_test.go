@@ -123,7 +123,10 @@ func TestAgainstFairlearnAIF360(t *testing.T) {
 			t.Errorf("overall %s = %v, want %d", c, cm[c], a.Confusion[c])
 		}
 	}
-	checked := 0
+	// Coverage: how many reference figures each loop compared, so that a
+	// renamed REFERENCE.json key (the loops would then run zero times)
+	// fails instead of passing silently.
+	var nOverall, nGroup, nBetween, nAIF int
 	for frame, attr := range map[string]string{"sex": "sex", "race": "race", "sex_x_race": "sex&race"} {
 		fl := a.Fairlearn[frame]
 		for k, v := range fl.Overall {
@@ -134,7 +137,7 @@ func TestAgainstFairlearnAIF360(t *testing.T) {
 				continue
 			}
 			near(frame+" overall "+k, overall[k], v)
-			checked++
+			nOverall++
 		}
 		ad := attrs[attr].(map[string]any)
 		groups := ad["groups"].([]any)
@@ -155,7 +158,7 @@ func TestAgainstFairlearnAIF360(t *testing.T) {
 					}
 				default:
 					near(attr+" "+got["group"].(string)+" "+k, got[k], v.(float64))
-					checked++
+					nGroup++
 				}
 			}
 		}
@@ -169,7 +172,7 @@ func TestAgainstFairlearnAIF360(t *testing.T) {
 			if _, ok := res.Metrics[key]; !ok {
 				t.Errorf("%s undefined", key)
 			}
-			checked++
+			nBetween++
 		}
 	}
 	for _, w := range a.AIF360 {
@@ -184,9 +187,23 @@ func TestAgainstFairlearnAIF360(t *testing.T) {
 		aif := ad["aif360"].(map[string]any)
 		near(w.Attribute+" aif360.equal_opportunity_difference", aif["equal_opportunity_difference"], w.EOD)
 		near("theil_index", m["theil_index"], w.Theil)
-		checked += 5
+		nAIF += 5
 	}
-	t.Logf("%d reference figures within %g", checked, refTol)
+	// The figures of models.adult_mlp in shared/fixtures/tabular/
+	// REFERENCE.json, counted in that file: fairlearn.<frame>.overall has 5
+	// rates besides count for each of the 3 frames (15); by_group has 5
+	// rates per group for 2 + 5 + 10 groups (85); each frame has 7 scalar
+	// between-groups figures besides n_groups (21); aif360 has 5 figures
+	// for each of sex and race (10).
+	for _, c := range []struct {
+		what      string
+		got, want int
+	}{{"fairlearn overall", nOverall, 15}, {"fairlearn by_group", nGroup, 85}, {"fairlearn between-groups", nBetween, 21}, {"aif360", nAIF, 10}} {
+		if c.got < c.want {
+			t.Errorf("%s: compared %d reference figures, REFERENCE.json has %d (renamed keys?)", c.what, c.got, c.want)
+		}
+	}
+	t.Logf("%d reference figures within %g", nOverall+nGroup+nBetween+nAIF, refTol)
 
 	// Every metric Run wrote is one Metrics announced.
 	cfg, _ := Suite{}.Decode(map[string]any{"sensitive": []any{"sex", "race"}, "intersections": true, "n_boot": 200})
