@@ -82,11 +82,11 @@ func checkART(t *testing.T, name string, got, want, tol float64) {
 // (same architecture as mnist_cnn, trained on poisoned data; its clean
 // test images are the same first 1000). PGD runs with early_stop: false,
 // as ART judges only the last iterate. PGD∞ eps 0.3, the small-eps PGD
-// grid and the backdoored CNN's PGD run only with GAUNTLET_FULL_ART=1
-// (~30 s each model on 2 cores).
+// grid and the backdoored CNN's PGD run with GAUNTLET_FULL_ART=1 and
+// always under CI=true (.ci/run): ~30 s each model on 2 cores.
 func TestART(t *testing.T) {
 	refs, dir := artReference(t)
-	full := os.Getenv("GAUNTLET_FULL_ART") == "1"
+	full := os.Getenv("GAUNTLET_FULL_ART") == "1" || testutil.CI()
 	for _, model := range []string{"mnist_cnn", "mnist_mlp", "mnist_backdoor_cnn"} {
 		t.Run(model, func(t *testing.T) {
 			ref, ok := refs[model]
