@@ -233,19 +233,58 @@ func runFD(t *testing.T, fc fdCase) {
 		t.Logf("%s (%s): relative error %.2g over %d coordinates", fc.name, onnx.ElemName(elem), maxErr/scale, len(coords))
 	}
 	// Per-sample: the perturbed samples' gradients stay close to sample 0's
-	// (they differ by O(h)), a check that samples do not mix.
+	// (they differ by O(h)), a check that samples do not mix. The change
+	// is at most h·|∂²L/∂x_j∂x_i|: mixBound64·h allows second derivatives
+	// up to 1e3 (float64, h = 1e-5); float32 runs take h = 1e-2, where
+	// mixBound32·h allows second derivatives up to 30 (the ratio is logged
+	// as "mix ratio"; the largest over the 118 float32 runs is Softsign's
+	// 2.96, measured; samples that mix differ by O(|g|), a ratio ~1/h = 100).
+	bound := mixBound64
+	if elem == onnx.Float32 {
+		bound = mixBound32
+	}
+	var mix float64
 	for k := 1; k < nb; k++ {
 		for j := 0; j < per; j++ {
-			if d := math.Abs(grad[k*per+j] - grad[j]); d > 1e3*h*math.Max(1, scale) && !fc.kinked() {
-				t.Fatalf("sample %d coordinate %d: gradient %g vs sample 0's %g: samples interact?", k, j, grad[k*per+j], grad[j])
+			d := math.Abs(grad[k*per+j] - grad[j])
+			mix = math.Max(mix, d/(h*math.Max(1, scale)))
+			if d > bound*h*math.Max(1, scale) && !fc.kinked() {
+				t.Fatalf("sample %d coordinate %d: gradient %g vs sample 0's %g (|Δ| %.3g > %g·h·max(1, max|fd|)): samples interact?", k, j, grad[k*per+j], grad[j], d, bound)
 			}
 		}
 	}
+	t.Logf("%s (%s): mix ratio max|g_k − g_0|/(h·max(1,|fd|)) = %.3g (kinked: %v)", fc.name, onnx.ElemName(elem), mix, fc.kinked())
 }
 
-// kinked reports cases whose gradient may jump under an O(h) change
-// (piecewise operators), where the per-sample smoothness check is skipped.
-func (fc fdCase) kinked() bool { return fc.f32 }
+// Bounds of the per-sample check above, in units of h·max(1, max|fd|).
+const (
+	mixBound64 = 1e3
+	mixBound32 = 30
+)
+
+// kinkedOps are the operators whose gradient jumps at a kink or tie (max,
+// thresholds, clipping, piecewise-linear or piecewise-defined
+// activations): a float32 step h = 1e-2 may cross one, so the per-sample
+// smoothness check is off for float32 cases built on them. Smooth float32
+// operators (Conv, pools that average, Softplus, Gelu, Erf, Mean,
+// InstanceNormalization, Celu whose derivative is continuous, ...) keep it.
+var kinkedOps = []string{"Clip", "Elu", "GlobalMaxPool", "HardSigmoid", "HardSwish", "LeakyRelu", "MaxPool", "Relu", "Selu", "ThresholdedRelu"}
+
+// kinked reports cases whose gradient may jump under an O(h) change,
+// where the per-sample smoothness check is skipped: float32 cases of a
+// kinked operator (float64 steps of 1e-5 do not cross the kinks of the
+// random inputs).
+func (fc fdCase) kinked() bool {
+	if !fc.f32 {
+		return false
+	}
+	for _, op := range kinkedOps {
+		if strings.HasPrefix(fc.name, op) {
+			return true
+		}
+	}
+	return false
+}
 
 func toF64(t ortexec.Tensor) []float64 {
 	if t.F64 != nil {
