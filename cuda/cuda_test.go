@@ -2,6 +2,7 @@ package cuda
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -161,6 +162,29 @@ func TestConfigureGPU(t *testing.T) {
 	}
 }
 
-func TestGPUsNoPanic(t *testing.T) {
-	t.Logf("GPUs: %q", GPUs())
+// TestGPUsMachine checks GPUs on this machine against what it can see
+// itself: with neither nvidia-smi on PATH nor /proc/driver/nvidia/gpus
+// there is no GPU to list (the CPU CI runner); otherwise every entry is
+// nvidia-smi -L's "GPU <n>: <model> (UUID: ...)" or procGPUs'
+// "<bus id>: <model>", and without nvidia-smi the list is exactly one entry
+// per folder of /proc/driver/nvidia/gpus.
+func TestGPUsMachine(t *testing.T) {
+	got := GPUs()
+	t.Logf("GPUs: %q", got)
+	_, smiErr := exec.LookPath("nvidia-smi")
+	procs, procErr := os.ReadDir("/proc/driver/nvidia/gpus")
+	if smiErr != nil && procErr != nil {
+		if len(got) != 0 {
+			t.Errorf("GPUs = %q with neither nvidia-smi nor /proc/driver/nvidia/gpus", got)
+		}
+		return
+	}
+	for _, g := range got {
+		if _, model, ok := strings.Cut(g, ": "); !ok || model == "" {
+			t.Errorf("GPUs entry %q is not \"<id>: <model>\"", g)
+		}
+	}
+	if smiErr != nil && len(got) != len(procs) {
+		t.Errorf("GPUs = %q, /proc/driver/nvidia/gpus has %d entries", got, len(procs))
+	}
 }
