@@ -59,6 +59,10 @@ type Options struct {
 // Run executes cfg. An error returned with a nil report means nothing ran
 // (bad config or input: the error carries its exit code); otherwise the
 // report is complete, its ExitCode set, and it is the caller's to write.
+//
+// Run is a pipeline of named steps (steps), each a method of run that
+// reads what the steps before it set: every check of the input comes
+// before the first suite, so that bad input writes no report.
 func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -66,15 +70,70 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	if o.Cores == 0 {
 		o.Cores = goruntime.NumCPU()
 	}
-	start := o.Now()
-
-	// Suites and their configs, in registry order.
-	type planned struct {
-		s   suite.Suite
-		cfg any
+	r := &run{cfg: cfg, o: o, start: o.Now()}
+	defer r.close()
+	for _, st := range steps {
+		if err := st.do(r); err != nil {
+			return nil, err
+		}
 	}
-	var plan []planned
-	table := o.Suites
+	r.runSuites(ctx)
+	r.evaluate()
+	return r.rep, nil
+}
+
+// steps are Run's checks and set-up, in order.
+var steps = []struct {
+	name string
+	do   func(*run) error
+}{
+	{"plan the suites", (*run).planSuites},
+	{"load ONNX Runtime", (*run).loadLibrary},
+	{"check the model's digest and scan it", (*run).scanModel},
+	{"load the data", (*run).loadData},
+	{"open the model", (*run).openModel},
+	{"ready the data", (*run).readyData},
+	{"check the gates", (*run).checkGates},
+	{"check the outputs", (*run).checkOutputs},
+	{"start the report", (*run).startReport},
+}
+
+// planned is one suite to run and its decoded config.
+type planned struct {
+	s   suite.Suite
+	cfg any
+}
+
+// run is the state Run's steps share.
+type run struct {
+	cfg   *config.Config
+	o     Options
+	start time.Time
+
+	plan           []planned
+	env            *runtime.Environment
+	workers, intra int
+	ropts          runtime.Options
+	scanned        *reports.ScanResult
+	ds             *data.Dataset
+	sess           *runtime.Session
+	classes        int
+	rng            [2]float64
+	rep            *reports.Report
+	codes          []int
+}
+
+func (r *run) close() {
+	if r.sess != nil {
+		r.sess.Close()
+	}
+}
+
+// planSuites decodes the config of every suite the config names, in
+// registry order; an unknown suite or a bad suite block is exit 2.
+func (r *run) planSuites() error {
+	cfg := r.cfg
+	table := r.o.Suites
 	if table == nil {
 		table = registry.All()
 	}
@@ -86,7 +145,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 	}
 	for name := range cfg.Suites {
 		if !known[name] {
-			return nil, errs.Invalidf("config %s: suites.%s: unknown suite (known: %s)", cfg.Path, name, strings.Join(names, ", "))
+			return errs.Invalidf("config %s: suites.%s: unknown suite (known: %s)", cfg.Path, name, strings.Join(names, ", "))
 		}
 	}
 	for _, s := range table {
@@ -96,114 +155,137 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 		}
 		sc, err := s.Decode(raw)
 		if err != nil {
-			return nil, errs.WithCode(errs.Code(err, errs.Invalid), fmt.Errorf("config %s: %w", cfg.Path, err))
+			return errs.WithCode(errs.Code(err, errs.Invalid), fmt.Errorf("config %s: %w", cfg.Path, err))
 		}
-		plan = append(plan, planned{s, sc})
+		r.plan = append(r.plan, planned{s, sc})
 	}
+	return nil
+}
 
-	// ONNX Runtime and the model.
-	search := runtime.DefaultSearch(o.ORTFlag, cfg.Runtime.ORTLibrary)
-	if o.Search != nil {
-		search = *o.Search
+// loadLibrary finds and loads ONNX Runtime and plans the threads.
+func (r *run) loadLibrary() error {
+	cfg := r.cfg
+	search := runtime.DefaultSearch(r.o.ORTFlag, cfg.Runtime.ORTLibrary)
+	if r.o.Search != nil {
+		search = *r.o.Search
 	}
 	lib, err := runtime.FindLibrary(search)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	env, err := runtime.Init(lib)
-	if err != nil {
-		return nil, err
+	if r.env, err = runtime.Init(lib); err != nil {
+		return err
 	}
-	workers, intra, err := runtime.PlanThreads(o.Cores, cfg.Runtime.Workers, cfg.Runtime.IntraOpThreads)
-	if err != nil {
-		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
+	if r.workers, r.intra, err = runtime.PlanThreads(r.o.Cores, cfg.Runtime.Workers, cfg.Runtime.IntraOpThreads); err != nil {
+		return errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
 	}
-	ropts := runtime.Options{
+	r.ropts = runtime.Options{
 		Device:         cfg.ParsedDevice,
-		IntraOpThreads: intra,
+		IntraOpThreads: r.intra,
 		InputName:      cfg.Runtime.Input,
 		OutputName:     cfg.Runtime.Output,
 	}
 	if cfg.Runtime.OutputKind != "auto" {
-		ropts.OutputKind = runtime.OutputKind(cfg.Runtime.OutputKind)
+		r.ropts.OutputKind = runtime.OutputKind(cfg.Runtime.OutputKind)
 	}
-	// The allow-list is checked, and the static scan run, before the
-	// model is handed to ONNX Runtime.
-	// An unreadable or unparsable file is left to runtime.Open to report.
-	scanned, _ := scan.File(cfg.Model, scan.Options{AllowSHA256: cfg.ModelAllowSHA256})
-	if len(cfg.ModelAllowSHA256) > 0 {
-		digest := ""
-		if scanned != nil {
-			digest = scanned.SHA256
-		} else {
-			d, err := scan.Digest(cfg.Model)
-			if err != nil {
-				return nil, errs.Invalidf("model %s: %w", cfg.Model, unwrapPath(err))
-			}
-			digest = d
-		}
-		if !scan.Allowed(digest, cfg.ModelAllowSHA256) {
-			return nil, errs.Invalidf("model %s: sha256 %s is not in model_allow_sha256 (%d digest(s) allowed)", cfg.Model, digest, len(cfg.ModelAllowSHA256))
-		}
+	return nil
+}
+
+// scanModel checks the allow-list and runs the static scan, before the
+// model is handed to ONNX Runtime. An unreadable or unparsable file is
+// left to openModel to report.
+func (r *run) scanModel() error {
+	cfg := r.cfg
+	r.scanned, _ = scan.File(cfg.Model, scan.Options{AllowSHA256: cfg.ModelAllowSHA256})
+	if len(cfg.ModelAllowSHA256) == 0 {
+		return nil
 	}
-	// The data is read before the session is opened: its sample shape
-	// fixes the model input's dynamic non-batch dims, if any.
-	ds, err := data.Load(cfg.Data.Spec, cfg.Dir)
+	digest := ""
+	if r.scanned != nil {
+		digest = r.scanned.SHA256
+	} else {
+		d, err := scan.Digest(cfg.Model)
+		if err != nil {
+			return errs.Invalidf("model %s: %w", cfg.Model, unwrapPath(err))
+		}
+		digest = d
+	}
+	if !scan.Allowed(digest, cfg.ModelAllowSHA256) {
+		return errs.Invalidf("model %s: sha256 %s is not in model_allow_sha256 (%d digest(s) allowed)", cfg.Model, digest, len(cfg.ModelAllowSHA256))
+	}
+	return nil
+}
+
+// loadData reads the data before the session is opened: its sample shape
+// fixes the model input's dynamic non-batch dims, if any.
+func (r *run) loadData() error {
+	ds, err := data.Load(r.cfg.Data.Spec, r.cfg.Dir)
 	if err != nil {
-		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
+		return errs.WithCode(errs.Code(err, errs.Invalid), err)
 	}
-	ropts.SampleShape = make([]int64, len(ds.SampleShape))
+	r.ds = ds
+	r.ropts.SampleShape = make([]int64, len(ds.SampleShape))
 	for i, d := range ds.SampleShape {
-		ropts.SampleShape[i] = int64(d)
+		r.ropts.SampleShape[i] = int64(d)
 	}
-	sess, err := runtime.Open(env, cfg.Model, ropts)
-	if err != nil {
-		return nil, errs.WithCode(errs.Code(err, errs.Invalid), err)
-	}
-	defer sess.Close()
-	if p := sess.Provider(); cfg.Runtime.Strict && p.Fallback != "" {
-		return nil, errs.Invalidf("runtime.device %s: %s, and runtime.strict forbids falling back to %s", p.Requested, p.Fallback, p.Provider)
-	}
-	model := sess.Model()
-	classes := sess.NumClasses()
+	return nil
+}
 
-	// The data is fitted to the input and, for a model that names its
-	// classes (a scikit-learn converter's ZipMap), its labels are mapped
-	// to class indices; suites ready the data files they read the same
-	// way (suite.Target.LoadData).
-	if err := suite.PrepareData(ds, sess, classes); err != nil {
-		return nil, err
+// openModel opens the session; runtime.strict refuses a fallback from the
+// requested device.
+func (r *run) openModel() error {
+	sess, err := runtime.Open(r.env, r.cfg.Model, r.ropts)
+	if err != nil {
+		return errs.WithCode(errs.Code(err, errs.Invalid), err)
 	}
-	var rng [2]float64
+	r.sess = sess
+	if p := sess.Provider(); r.cfg.Runtime.Strict && p.Fallback != "" {
+		return errs.Invalidf("runtime.device %s: %s, and runtime.strict forbids falling back to %s", p.Requested, p.Fallback, p.Provider)
+	}
+	r.classes = sess.NumClasses()
+	return nil
+}
+
+// readyData fits the data to the input and, for a model that names its
+// classes (a scikit-learn converter's ZipMap), maps its labels to class
+// indices (suites ready the data files they read the same way:
+// suite.Target.LoadData); checks data.range; and lets the suites that need
+// something of the data (fairness: CSV columns) say so now, before any
+// suite runs.
+func (r *run) readyData() error {
+	cfg, ds := r.cfg, r.ds
+	if err := suite.PrepareData(ds, r.sess, r.classes); err != nil {
+		return err
+	}
 	if len(cfg.Data.Range) == 2 {
-		rng = [2]float64{cfg.Data.Range[0], cfg.Data.Range[1]}
-		if err := ds.CheckRange(rng[0], rng[1]); err != nil {
-			return nil, errs.WithCode(errs.Code(err, errs.Invalid), fmt.Errorf("%w (data.range is %v)", err, cfg.Data.Range))
+		r.rng = [2]float64{cfg.Data.Range[0], cfg.Data.Range[1]}
+		if err := ds.CheckRange(r.rng[0], r.rng[1]); err != nil {
+			return errs.WithCode(errs.Code(err, errs.Invalid), fmt.Errorf("%w (data.range is %v)", err, cfg.Data.Range))
 		}
 	}
-
-	// Suites that need something of the data (fairness: CSV columns) say
-	// so now, before any suite runs and before any report is written.
-	for _, p := range plan {
+	for _, p := range r.plan {
 		if dc, ok := p.s.(suite.DataChecker); ok {
-			if err := dc.CheckData(p.cfg, ds, classes); err != nil {
-				return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
+			if err := dc.CheckData(p.cfg, ds, r.classes); err != nil {
+				return errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
 			}
 		}
 	}
+	return nil
+}
 
-	// Gates name metrics the planned suites can produce.
+// checkGates checks that the gates and regression gates name metrics the
+// planned suites can produce.
+func (r *run) checkGates() error {
+	cfg := r.cfg
 	metrics := map[string][]string{}
-	for _, p := range plan {
-		metrics[p.s.Name()] = p.s.Metrics(p.cfg, classes)
-	}
-	plannedNames := make([]string, 0, len(plan))
-	for _, p := range plan {
+	plannedNames := make([]string, 0, len(r.plan))
+	for _, p := range r.plan {
+		metrics[p.s.Name()] = p.s.Metrics(p.cfg, r.classes)
 		plannedNames = append(plannedNames, p.s.Name())
 	}
 	toValidate := append([]reports.Gate(nil), cfg.ParsedGates...)
-	for _, r := range cfg.Regressions {
-		toValidate = append(toValidate, r.Gate())
+	for _, g := range cfg.Regressions {
+		toValidate = append(toValidate, g.Gate())
 	}
 	if err := reports.ValidateGates(toValidate, func(s string) ([]string, bool) {
 		keys, ok := metrics[s]
@@ -212,84 +294,92 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 		}
 		return keys, true
 	}); err != nil {
-		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
+		return errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
 	}
+	return nil
+}
 
-	// Every report's folder is proved writable before any suite runs, and
-	// only once the inputs are known good, so that bad input leaves no
-	// empty output folder behind.
-	if err := checkOutputs(cfg); err != nil {
-		return nil, err
-	}
+// checkOutputs proves every report's folder writable before any suite
+// runs, and only once the inputs are known good, so that bad input leaves
+// no empty output folder behind.
+func (r *run) checkOutputs() error { return checkOutputs(r.cfg) }
 
-	kind := sess.OutputKind()
-
-	rep := newReport(cfg, sess, env, ds, start)
-	rep.Model.OutputKind = string(kind)
-	rep.Scan = scanned
-	if scanned != nil {
-		if n, _ := scan.Count(scanned, reports.SeverityError); n > 0 {
+// startReport makes the report's provenance and environment.
+func (r *run) startReport() error {
+	cfg := r.cfg
+	rep := newReport(cfg, r.sess, r.env, r.ds, r.start)
+	rep.Model.OutputKind = string(r.sess.OutputKind())
+	rep.Scan = r.scanned
+	if r.scanned != nil {
+		if n, _ := scan.Count(r.scanned, reports.SeverityError); n > 0 {
 			rep.Warnings = append(rep.Warnings, fmt.Sprintf("model scan: %d finding(s) of severity error (see the report's scan section or run gauntlet scan)", n))
 		}
 	}
-	rep.Environment.Workers = workers
-	rep.Environment.IntraOpThreads = intra
+	rep.Environment.Workers = r.workers
+	rep.Environment.IntraOpThreads = r.intra
 	rep.Environment.BatchSize = cfg.Runtime.BatchSize
+	r.rep = rep
+	return nil
+}
 
+// runSuites runs the planned suites in order, each on its own copy of the
+// target, and adds their results and the files they read to the report.
+func (r *run) runSuites(ctx context.Context) {
+	cfg := r.cfg
 	base := suite.Target{
-		Model:          model,
-		Session:        sess,
-		Env:            env,
-		SessionOptions: ropts,
-		Data:           ds,
-		Range:          rng,
-		Classes:        classes,
-		OutputKind:     kind,
+		Model:          r.sess.Model(),
+		Session:        r.sess,
+		Env:            r.env,
+		SessionOptions: r.ropts,
+		Data:           r.ds,
+		Range:          r.rng,
+		Classes:        r.classes,
+		OutputKind:     r.sess.OutputKind(),
 		BatchSize:      cfg.Runtime.BatchSize,
-		Pool:           runtime.Pool{Workers: workers},
+		Pool:           runtime.Pool{Workers: r.workers},
 		BaseDir:        cfg.Dir,
 		OutDir:         cfg.Output.Dir,
 
 		ConfidenceLevel: cfg.Statistics.ConfidenceLevel,
 	}
-	codes := make([]int, len(plan))
-	for i, p := range plan {
+	r.codes = make([]int, len(r.plan))
+	for i, p := range r.plan {
 		var sr reports.SuiteResult
 		var read []suite.DataFile
-		sr, codes[i], read = runSuite(ctx, p.s, p.cfg, base, cfg.Seed, o)
-		rep.Suites = append(rep.Suites, sr)
-		rep.Data = appendSuiteData(rep.Data, p.s.Name(), read)
+		sr, r.codes[i], read = runSuite(ctx, p.s, p.cfg, base, cfg.Seed, r.o)
+		r.rep.Suites = append(r.rep.Suites, sr)
+		r.rep.Data = appendSuiteData(r.rep.Data, p.s.Name(), read)
 	}
+}
 
+// evaluate applies the gates, waivers and regression gates to the results
+// and sets the report's verdict, exit code and duration.
+func (r *run) evaluate() {
+	cfg, rep := r.cfg, r.rep
 	rep.Gates = reports.EvaluateAll(cfg.ParsedGates, rep)
 	reports.ApplyWaivers(rep.Gates, cfg.Waivers, rep.StartedAt)
 	exprs := append([]string(nil), cfg.Gates...)
 	for _, g := range cfg.ParsedGates {
 		exprs = append(exprs, g.String())
 	}
-	for _, r := range cfg.Regressions {
-		exprs = append(exprs, r.String())
+	for _, g := range cfg.Regressions {
+		exprs = append(exprs, g.String())
 	}
 	rep.Warnings = append(rep.Warnings, reports.UnusedWaivers(cfg.Waivers, exprs)...)
 	switch {
-	case o.Baseline != nil:
-		rep.Baseline = reports.Compare(o.Baseline, rep, o.BaselinePath, cfg.Regressions, cfg.Waivers)
+	case r.o.Baseline != nil:
+		rep.Baseline = reports.Compare(r.o.Baseline, rep, r.o.BaselinePath, cfg.Regressions, cfg.Waivers)
 	case len(cfg.Regressions) > 0:
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%d regression gate(s) configured but no baseline given (run --baseline FILE): not evaluated", len(cfg.Regressions)))
 	}
 	rep.Passed = reports.Passed(rep.Gates) && reports.RegressionsPassed(rep.Baseline)
-	rep.ExitCode = exitCode(rep, codes)
+	rep.ExitCode = exitCode(rep, r.codes)
 	if rep.ExitCode == errs.Interrupted {
 		rep.Status = reports.StatusInterrupted
 	}
-	rep.DurationS = o.Now().Sub(start).Seconds()
-	return rep, nil
+	rep.DurationS = r.o.Now().Sub(r.start).Seconds()
 }
 
-// runSuite runs one suite, turning a panic or an error into the suite's
-// error status, and a cancelled context into "interrupted". It returns the
-// exit code the suite's outcome calls for: OK, SuiteFailed, Invalid (the
-// suite rejected its input) or Interrupted.
 // appendSuiteData adds the files a suite read to the report's data[], each
 // once, as <suite>.<role>.<x|y|csv>.
 func appendSuiteData(dst []reports.DataFile, name string, read []suite.DataFile) []reports.DataFile {
@@ -302,8 +392,11 @@ func appendSuiteData(dst []reports.DataFile, name string, read []suite.DataFile)
 	return dst
 }
 
-// runSuite runs one suite with its panics contained and returns its result,
-// the exit code it asks for and the files it read (on success).
+// runSuite runs one suite, turning a panic or an error into the suite's
+// error status, and a cancelled context into "interrupted". It returns the
+// exit code the suite's outcome calls for: OK, SuiteFailed, Invalid (the
+// suite rejected its input) or Interrupted, and the files it read (on
+// success).
 func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, seed uint64, o Options) (reports.SuiteResult, int, []suite.DataFile) {
 	t := base
 	t.Seed = suite.DeriveSeed(seed, s.Name())
