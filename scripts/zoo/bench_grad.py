@@ -151,10 +151,11 @@ def blas():
     path = ""
     try:
         with open("/proc/self/maps") as f:
-            for line in f:
-                if "libblas.so" in line or "openblas" in line:
-                    path = os.path.realpath(line.split()[-1])
-                    break
+            libs = [line.split()[-1] for line in f if "/" in line]
+        for lib in libs:
+            if "libblas.so" in os.path.basename(lib) or "libopenblas" in os.path.basename(lib):
+                path = os.path.realpath(lib)
+                break
     except OSError:
         pass
     setter = None

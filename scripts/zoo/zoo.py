@@ -385,10 +385,28 @@ def main():
     with open(os.path.join(OUT, "zoo.md"), "w") as f:
         f.write(body)
     if not want:
-        with open(os.path.join(ROOT, "docs", "zoo.md"), "w") as f:
-            f.write(body)
+        doc = os.path.join(ROOT, "docs", "zoo.md")
+        kept = kept_sections(doc)  # read before "w" truncates the file
+        with open(doc, "w") as f:
+            f.write(body + kept)
         print("wrote docs/zoo.md")
     print("wrote", os.path.join(OUT, "zoo.md"))
+
+
+# Sections of docs/zoo.md that other tools write (make bench-grad-peer's
+# figures, by hand): a rerun keeps them, after its own text.
+KEPT = ("\n## Gradient cost beside PyTorch\n",)
+
+
+def kept_sections(path):
+    """The text of docs/zoo.md from the first KEPT heading on, or ""."""
+    try:
+        with open(path) as f:
+            old = f.read()
+    except OSError:
+        return ""
+    at = [old.index(h) for h in KEPT if h in old]
+    return old[min(at):] if at else ""
 
 
 ZOO_MD = """# The zoo: Gauntlet's gradients on real architectures
@@ -420,8 +438,9 @@ The models and data are left in `out/zoo/<row>/` (model.onnx, x.npy, y.npy, g.np
   samples, no gates, `gradient_mode` left at `auto`: exit 0 means the suite ran, with exact gradients or, where
   the gradient graph does not build, on NES-estimated ones (the column says which, from the report's
   `details.gradient_mode`); exit 3 that it failed at run time, exit 2 bad input (the reason is shown).
-- **Gradient/forward cost**: not measured here (the `grad` command prints no timings and ONNX Runtime's Python
-  package is not installed); `BenchmarkMNISTCNN` in `autodiff/bench_test.go` measures the ratio on mnist_cnn.
+- **Gradient/forward cost**: not measured here; `make bench-grad-peer` times it on ResNet-18 and the ViT beside
+  PyTorch (section "Gradient cost beside PyTorch" below), `BenchmarkMNISTCNN` in `autodiff/bench_test.go` on
+  mnist_cnn.
 
 ## Results
 
