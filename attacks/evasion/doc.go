@@ -12,12 +12,21 @@
 // not saturate on confident models (the log-odds of a wrong class, in
 // float64, for the cross-entropy); when an estimated-gradient attack still
 // finds no signal on most samples, Square runs on them and the attack's
-// figures are the worst case of both. All samples of a batch advance together, one ONNX Runtime
-// call per step; a sample leaves the batch once the attack succeeds on it.
+// figures are the worst case of both. All samples of a batch advance
+// together, one ONNX Runtime call per step; a sample leaves the batch once the attack succeeds on it.
 // Batches run on the worker pool with per-batch random streams, so the
 // results do not depend on the number of workers.
 //
 // Every adversarial point lies inside data.range and within eps of the
 // clean point in the attack's norm, checked in float64 on the float32
 // values. Metric keys are documented in docs/metrics/evasion.md.
+//
+// Files: suite.go runs the suite (config, metrics, the attack loop over
+// batches); runners.go decides the gradient mode and opens the graphs and
+// each worker's runners; attacks.go, square_l2.go, autoattack.go, dlrt.go
+// and targeted.go (APGD-T, target drawing) are the attack algorithms;
+// oracle.go the exact and NES gradient oracles; fallback.go Square on
+// samples without a gradient signal; geom.go the norm-ball geometry;
+// summary.go the metrics and sanity checks; examples.go the saved
+// adversarial examples.
 package evasion
