@@ -101,12 +101,19 @@ func TestClusteringAgainstART(t *testing.T) {
 // its clean twin mnist_cnn with the first 1000 test images. The backdoor
 // attack success rate of the known trigger (3×3 patch of 1.0 at rows and
 // columns 25–27, target 0) is 0.9989 in REFERENCE.json
-// (backdoor.attack_success_rate, 915 non-target images); we ask for it
-// within 1 point. STRIP must separate triggered from clean inputs (a false
-// acceptance rate under 10% at 1% FRR), and Neural Cleanse must flag
-// class 0 on the backdoored model and nothing on the clean twin.
+// (backdoor.attack_success_rate, 915 non-target images): 914 of 915, and
+// 1 of 915 on the clean twin (0.0011), asserted exactly (a count, the same
+// model, images and trigger). STRIP has no peer figure in ../shared: its
+// false acceptance rate at 1% FRR is the seeded run's deterministic count,
+// 20 of the 915 triggered images on the backdoored model and 905 of 915 on
+// the clean twin, asserted exactly, with the property from theory that
+// STRIP separates triggered inputs only where a trigger was learnt (the
+// backdoored model's FAR below the twin's). Neural Cleanse must flag class
+// 0 on the backdoored model and nothing on the clean twin.
 func TestBackdoorScanShared(t *testing.T) {
 	dir := testutil.Shared(t, "fixtures/vision")
+	var far [2]float64 // STRIP FAR: backdoored, clean twin
+	checkedModels := 0
 	raw := func() map[string]any {
 		return map[string]any{"model": map[string]any{
 			"methods": []any{"strip", "neural_cleanse"},
@@ -119,6 +126,8 @@ func TestBackdoorScanShared(t *testing.T) {
 		model    string
 		backdoor bool
 	}{{"mnist_backdoor_cnn.onnx", true}, {"mnist_cnn.onnx", false}} {
+		// Every branch below ends in a comparison: two models checked.
+		checkedModels++
 		tg := target(t, filepath.Join(dir, c.model), "mnist_test_x.npy", "mnist_test_y.npy")
 		tg.Data.N = 1000
 		tg.Data.X = tg.Data.X[:1000*784]
@@ -134,22 +143,22 @@ func TestBackdoorScanShared(t *testing.T) {
 		flagged := nc["flagged_classes"].([]int)
 		asr := res.Metrics["backdoor.attack_success_rate"]
 		if c.backdoor {
-			if math.Abs(asr-0.9989071038251366) > 0.01 {
-				t.Errorf("%s: attack success rate %.4f; ART 0.9989", c.model, asr)
-			}
-			if far := res.Metrics["strip.far"]; far > 0.1 {
-				t.Errorf("%s: STRIP false acceptance %.3f", c.model, far)
-			}
+			wantCount(t, c.model+" attack success rate (REFERENCE.json 0.9989071038251366)", asr, 915, 914)
+			far[0] = res.Metrics["strip.far"]
+			wantCount(t, c.model+" strip.far", far[0], 915, 20)
 			if len(flagged) != 1 || flagged[0] != 0 {
 				t.Errorf("%s: neural cleanse flagged %v; want [0]", c.model, flagged)
 			}
 		} else {
-			if math.Abs(asr-0.001092896174863388) > 0.01 {
-				t.Errorf("%s: clean twin's rate on triggered inputs %.4f; REFERENCE 0.0011", c.model, asr)
-			}
+			wantCount(t, c.model+" rate on triggered inputs (REFERENCE.json 0.001092896174863388)", asr, 915, 1)
+			far[1] = res.Metrics["strip.far"]
+			wantCount(t, c.model+" strip.far", far[1], 915, 905)
 			if len(flagged) != 0 {
 				t.Errorf("%s: neural cleanse flagged %v; want none", c.model, flagged)
 			}
 		}
+	}
+	if checkedModels != 2 || !(far[0] < far[1]) {
+		t.Errorf("checked %d models; STRIP FAR backdoored %v, clean twin %v: want the backdoored model's below", checkedModels, far[0], far[1])
 	}
 }

@@ -19,7 +19,8 @@ func digitsTarget(t testing.TB) *suite.Target {
 // 2×2 patch of 1.0 in the bottom-right corner (target 0) and with label
 // flipping, trains the built-in MLP on each copy and evaluates it on the
 // 400 eval images. The attack success rate must rise with the poison rate
-// and stay near the baseline's when nothing is poisoned.
+// and stay near the baseline's when nothing is poisoned; the counts are
+// the experiment's own deterministic ones, asserted exactly.
 func TestSusceptibilityDigits(t *testing.T) {
 	tg := digitsTarget(t)
 	res := run(t, tg, map[string]any{"susceptibility": map[string]any{
@@ -39,12 +40,16 @@ func TestSusceptibilityDigits(t *testing.T) {
 	if !(asr("0.01") < asr("0.05") && asr("0.05") <= asr("0.1")) {
 		t.Errorf("attack success rate does not rise with the rate: %.3f %.3f %.3f", asr("0.01"), asr("0.05"), asr("0.1"))
 	}
-	if asr("0.1") < 0.9 {
-		t.Errorf("attack success at 10%% poison %.3f; a 2×2 patch on 8×8 digits should be learnt", asr("0.1"))
-	}
-	if b := res.Metrics["susceptibility.patch.baseline.attack_success_rate"]; b > 0.2 {
-		t.Errorf("baseline model classifies %.3f of triggered inputs as the target", b)
-	}
+	// The experiment's own deterministic counts (seeded poisoning and
+	// training; measured once and asserted exactly) out of the 360
+	// non-target evaluation inputs: 309, 352, 359 triggered inputs
+	// classified as 0 at 1, 5, 10 % poison, none for the clean baseline.
+	// The property from theory, checked above: the count rises with the
+	// poison rate.
+	wantCount(t, "patch rate=0.01", asr("0.01"), 360, 309)
+	wantCount(t, "patch rate=0.05", asr("0.05"), 360, 352)
+	wantCount(t, "patch rate=0.1", asr("0.1"), 360, 359)
+	wantCount(t, "patch baseline", res.Metrics["susceptibility.patch.baseline.attack_success_rate"], 360, 0)
 	// A label flip with a target has an attack success rate: the share of
 	// the 360 non-3 evaluation inputs (40 per class, examples/README)
 	// classified as 3, untouched by any trigger. It must rise from the clean
@@ -57,6 +62,11 @@ func TestSusceptibilityDigits(t *testing.T) {
 	}
 	if !(flip("baseline.") <= flip("rate=0.01.") && flip("rate=0.01.") <= flip("rate=0.05.") && flip("rate=0.05.") < flip("rate=0.1.")) {
 		t.Errorf("flip_to_3 attack success does not rise: %v %v %v %v", flip("baseline."), flip("rate=0.01."), flip("rate=0.05."), flip("rate=0.1."))
+	}
+	// Deterministic counts (measured once, asserted exactly): 0, 7, 8, 14
+	// of the 360 non-3 inputs classified as 3.
+	for r, want := range map[string]int{"baseline.": 0, "rate=0.01.": 7, "rate=0.05.": 8, "rate=0.1.": 14} {
+		wantCount(t, "flip_to_3 "+r, flip(r), 360, want)
 	}
 	if _, ok := res.Metrics["susceptibility.label_flip.rate=0.1.attack_success_rate"]; ok {
 		t.Error("an untargeted label flip reports an attack success rate")
@@ -84,7 +94,21 @@ func TestSusceptibilityCNN(t *testing.T) {
 	acc := res.Metrics["susceptibility.baseline.clean_accuracy"]
 	asr := res.Metrics["susceptibility.patch.rate=0.1.attack_success_rate"]
 	t.Logf("cnn: baseline accuracy %.4f, attack success at 10%% %.4f", acc, asr)
-	if acc < 0.93 || asr < 0.9 {
-		t.Errorf("cnn: baseline accuracy %.4f (want ≥ 0.93), attack success %.4f (want ≥ 0.9)", acc, asr)
+	// Deterministic counts (seeded training, measured once, asserted
+	// exactly): 390 of the 400 eval images right (0.975; the shipped CNN
+	// trained in torch gets 0.965, examples/REFERENCE.json, the same
+	// architecture and data, so within 4 images of a peer trainer), and 357
+	// of the 360 non-target triggered images classified as 0.
+	wantCount(t, "cnn baseline clean accuracy", acc, 400, 390)
+	wantCount(t, "cnn patch rate=0.1", asr, 360, 357)
+}
+
+// wantCount asserts that share is exactly want of n (a deterministic count,
+// not a share within a tolerance: 1/n apart is a different result).
+func wantCount(t *testing.T, what string, share float64, n, want int) {
+	t.Helper()
+	k := share * float64(n)
+	if math.Abs(k-math.Round(k)) > 1e-9 || int(math.Round(k)) != want {
+		t.Errorf("%s = %v = %.4g of %d, want exactly %d of %d", what, share, k, n, want, n)
 	}
 }
