@@ -87,6 +87,15 @@ func readCSV(r io.Reader, name string, spec Spec) (*Dataset, error) {
 			return nil, err
 		}
 	}
+	// columns suites name: kept as if listed in keep
+	keptNames := append([]string{}, spec.Keep...)
+	var also []int
+	for _, c := range spec.Also {
+		if i, ok := col[c]; ok && !slices.Contains(keptNames, c) {
+			also = append(also, i)
+			keptNames = append(keptNames, c)
+		}
+	}
 	if len(spec.Features) > 0 && len(spec.Exclude) > 0 {
 		return nil, fail("data.features and data.exclude are exclusive: set one")
 	}
@@ -115,6 +124,9 @@ func readCSV(r io.Reader, name string, spec Spec) (*Dataset, error) {
 		for _, i := range keep {
 			skip[i] = true
 		}
+		for _, i := range also {
+			skip[i] = true
+		}
 		for _, c := range spec.Exclude {
 			i, err := find("exclude", c)
 			if err != nil {
@@ -141,8 +153,8 @@ func readCSV(r io.Reader, name string, spec Spec) (*Dataset, error) {
 	for k, i := range feat {
 		d.Features[k] = header[i]
 	}
-	if len(keep) > 0 {
-		d.Columns = make(map[string][]string, len(keep))
+	if len(keep)+len(also) > 0 {
+		d.Columns = make(map[string][]string, len(keep)+len(also))
 	}
 	var labels []string
 	for {
@@ -183,6 +195,10 @@ func readCSV(r io.Reader, name string, spec Spec) (*Dataset, error) {
 		}
 		for k, i := range keep {
 			d.Columns[spec.Keep[k]] = append(d.Columns[spec.Keep[k]], strings.TrimSpace(rec[i]))
+		}
+		for k, i := range also {
+			name := keptNames[len(spec.Keep)+k]
+			d.Columns[name] = append(d.Columns[name], strings.TrimSpace(rec[i]))
 		}
 		d.lines = append(d.lines, line)
 		d.N++

@@ -25,8 +25,11 @@ package data
 //	exclude   CSV only, alternative to features: feed every column except the
 //	          label, these, and the keep columns (file order). With neither
 //	          features nor exclude, every column except label and keep is fed.
-//	keep      CSV only: extra columns kept as strings for grouping (e.g.
-//	          sensitive attributes). They may also be features.
+//	keep      CSV only: extra columns kept as strings for grouping; a column
+//	          a suite names (fairness.sensitive, its counterfactual
+//	          attributes, attribute_inference.sensitive) is kept without being
+//	          listed here (Also). Keep columns are not
+//	          fed unless listed in features.
 //	scale     every input value is multiplied by scale. 0 (the default) means
 //	          1/255 for uint8 data and 1 for every other dtype and for CSV.
 //	x_key     .npz only: the array holding x (default "x", or the only array).
@@ -45,4 +48,10 @@ type Spec struct {
 	Scale    float64  `mapstructure:"scale" json:"scale"`
 	XKey     string   `mapstructure:"x_key" json:"x_key"`
 	YKey     string   `mapstructure:"y_key" json:"y_key"`
+
+	// Also are CSV columns kept as strings because a suite names them (the
+	// engine fills it from suite.ColumnUser), as if listed in Keep: not fed
+	// unless listed in Features. A missing one is not an error here: the
+	// suite that names it reports it, naming its own key.
+	Also []string `mapstructure:"-" json:"-"`
 }

@@ -217,9 +217,21 @@ func (r *run) scanModel() error {
 }
 
 // loadData reads the data before the session is opened: its sample shape
-// fixes the model input's dynamic non-batch dims, if any.
+// fixes the model input's dynamic non-batch dims, if any. The CSV columns
+// that suites name (suite.ColumnUser) are kept without data.keep.
 func (r *run) loadData() error {
-	ds, err := data.Load(r.cfg.Data.Spec, r.cfg.Dir)
+	spec := r.cfg.Data.Spec
+	spec.Also = append([]string{}, spec.Also...)
+	for _, p := range r.plan {
+		if cu, ok := p.s.(suite.ColumnUser); ok {
+			for _, c := range cu.DataColumns(p.cfg) {
+				if !slices.Contains(spec.Also, c) {
+					spec.Also = append(spec.Also, c)
+				}
+			}
+		}
+	}
+	ds, err := data.Load(spec, r.cfg.Dir)
 	if err != nil {
 		return errs.WithCode(errs.Code(err, errs.Invalid), err)
 	}

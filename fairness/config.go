@@ -97,7 +97,7 @@ const field = "config suites.fairness."
 
 func (c *Config) validate() error {
 	if len(c.Sensitive) == 0 {
-		return errs.Invalidf(field + "sensitive: name at least one sensitive column (e.g. [sex, race]) and list it in data.keep")
+		return errs.Invalidf(field + "sensitive: name at least one sensitive column of the CSV data (e.g. [sex, race])")
 	}
 	seen := map[string]bool{}
 	for i, a := range c.Sensitive {

@@ -28,6 +28,19 @@ func (Suite) Version() string { return "1" }
 // attributes, and a favourable class that occurs in the labels. The engine
 // calls it before any suite runs, so a mismatch is a config error (exit 2)
 // and no report is written.
+// DataColumns implements suite.ColumnUser: the sensitive columns and the
+// counterfactual attributes.
+func (Suite) DataColumns(cfgAny any) []string {
+	cfg := cfgAny.(Config)
+	cols := append([]string{}, cfg.Sensitive...)
+	for _, cf := range cfg.Counterfactual {
+		if !slices.Contains(cols, cf.Attribute) {
+			cols = append(cols, cf.Attribute)
+		}
+	}
+	return cols
+}
+
 func (Suite) CheckData(cfgAny any, d *data.Dataset, classes int) error {
 	cfg := cfgAny.(Config)
 	if d.Y == nil {
@@ -37,7 +50,7 @@ func (Suite) CheckData(cfgAny any, d *data.Dataset, classes int) error {
 		return errs.Invalidf("suite fairness needs a classifier with at least 2 outputs, the model has %d", classes)
 	}
 	if d.Features == nil && d.Columns == nil {
-		return errs.Invalidf("suite fairness needs CSV data (data.csv) with the sensitive columns %s listed in data.keep; NumPy data (data.x) has no columns", strings.Join(cfg.Sensitive, ", "))
+		return errs.Invalidf("suite fairness needs CSV data (data.csv) with the sensitive columns %s; NumPy data (data.x) has no columns", strings.Join(cfg.Sensitive, ", "))
 	}
 	for i, name := range cfg.Sensitive {
 		col, ok := d.Columns[name]
@@ -47,7 +60,7 @@ func (Suite) CheckData(cfgAny any, d *data.Dataset, classes int) error {
 				kept = append(kept, c)
 			}
 			slices.Sort(kept)
-			return errs.Invalidf("config suites.fairness.sensitive[%d]: column %q is not in the data: list it in data.keep (kept now: [%s])", i, name, strings.Join(kept, ", "))
+			return errs.Invalidf("config suites.fairness.sensitive[%d]: column %q is not in the CSV data (columns kept as strings: [%s])", i, name, strings.Join(kept, ", "))
 		}
 		if len(col) != d.N {
 			return errs.Invalidf("sensitive column %q has %d values for %d samples", name, len(col), d.N)

@@ -324,7 +324,7 @@ func TestRunBadInput(t *testing.T) {
 		cfg  any
 		want string
 	}{
-		{"missing column", badTarget(y, map[string][]string{"sex": {"F", "M", "F", "M"}}, nil), cfg(sexRace), `column "race" is not in the data: list it in data.keep`},
+		{"missing column", badTarget(y, map[string][]string{"sex": {"F", "M", "F", "M"}}, nil), cfg(sexRace), `column "race" is not in the CSV data`},
 		{"empty value", badTarget(y, map[string][]string{"sex": {"F", "", "F", "M"}, "race": {"a", "b", "a", "b"}}, nil), cfg(sexRace), `sensitive column "sex": 1 empty value(s); first at sample 1`},
 		{"single group", badTarget(y, map[string][]string{"sex": {"F", "F", "F", "F"}, "race": {"a", "b", "a", "b"}}, nil), cfg(sexRace), `single group ("F")`},
 		{"absent positive label", badTarget([]int64{0, 0, 0, 0}, map[string][]string{"sex": {"F", "M", "F", "M"}, "race": {"a", "b", "a", "b"}}, nil), cfg(sexRace), "class 1 does not occur"},
@@ -335,7 +335,7 @@ func TestRunBadInput(t *testing.T) {
 		{"no labels", badTarget(nil, nil, nil), cfg(sexRace), "needs labels"},
 		{"one label name", badTarget([]int64{0, 0, 0, 0}, map[string][]string{"sex": {"F", "M", "F", "M"}}, []string{"no"}),
 			cfg(map[string]any{"sensitive": []any{"sex"}}), `the labels hold a single class ("no")`},
-		{"numpy data", badTarget(y, nil, nil), cfg(sexRace), "needs CSV data (data.csv) with the sensitive columns sex, race listed in data.keep"},
+		{"numpy data", badTarget(y, nil, nil), cfg(sexRace), "needs CSV data (data.csv) with the sensitive columns sex, race; NumPy data"},
 		{"unknown reference", badTarget(y, map[string][]string{"sex": {"F", "M", "F", "M"}}, nil),
 			cfg(map[string]any{"sensitive": []any{"sex"}, "reference_groups": map[string]any{"sex": "X"}}), `"X" is not a value of sex (values: F, M)`},
 	}

@@ -39,6 +39,13 @@ type DataChecker interface {
 	CheckData(cfg any, d *data.Dataset, classes int) error
 }
 
+// ColumnUser is implemented by suites that read columns of the evaluation
+// data by name (fairness's sensitive columns): the engine keeps those CSV
+// columns without the user listing them in data.keep (data.Spec.Also).
+type ColumnUser interface {
+	DataColumns(cfg any) []string
+}
+
 // Target is what a suite runs against: one model session, its evaluation
 // data and the run's shared settings.
 type Target struct {

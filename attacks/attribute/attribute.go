@@ -57,7 +57,7 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		return nil, err
 	}
 	if cfg.Sensitive == "" {
-		return nil, errs.Invalidf("config suites.attribute_inference.sensitive: name the sensitive CSV column (listed in data.keep)")
+		return nil, errs.Invalidf("config suites.attribute_inference.sensitive: name the sensitive CSV column")
 	}
 	if cfg.UseFeatures == nil {
 		t := true
@@ -94,6 +94,16 @@ func derived(f, s string) bool {
 	return slices.Contains(strings.Split(f, "_"), s) || strings.Contains(f, "_"+s+"_")
 }
 
+// DataColumns implements suite.ColumnUser: the sensitive column, when the
+// suite reads the run's data (its own data block keeps it itself).
+func (Suite) DataColumns(cfgAny any) []string {
+	cfg := cfgAny.(Config)
+	if cfg.Data != nil {
+		return nil
+	}
+	return []string{cfg.Sensitive}
+}
+
 // Run implements suite.Suite.
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
@@ -101,14 +111,16 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	where := "data"
 	if cfg.Data != nil {
 		where = "suites.attribute_inference.data"
+		spec := *cfg.Data
+		spec.Also = append(append([]string{}, spec.Also...), cfg.Sensitive)
 		var err error
-		if d, err = t.LoadData(*cfg.Data, where); err != nil {
+		if d, err = t.LoadData(spec, where); err != nil {
 			return nil, err
 		}
 	}
 	col, ok := d.Columns[cfg.Sensitive]
 	if !ok {
-		return nil, errs.Invalidf("suites.attribute_inference.sensitive: column %q is not in %s.keep (CSV data only)", cfg.Sensitive, where)
+		return nil, errs.Invalidf("suites.attribute_inference.sensitive: column %q is not in the CSV data of %s (CSV data only)", cfg.Sensitive, where)
 	}
 	if d.N < cfg.Folds {
 		return nil, errs.Invalidf("suites.attribute_inference: %d rows is fewer than folds = %d", d.N, cfg.Folds)
