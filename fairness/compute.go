@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -16,6 +17,10 @@ import (
 // interval built from the rounds where its metric is defined gets a
 // warning.
 const minDefinedShare = 0.9
+
+// maxNotedKeys is how many keys the warning about intervals that exclude
+// their estimate names (details.interval_notes has them all).
+const maxNotedKeys = 5
 
 // Options are Compute's settings (the suite config, resolved).
 type Options struct {
@@ -31,6 +36,9 @@ type Options struct {
 	// Level of the confidence intervals and 1 − the significance level of
 	// the group tests.
 	Level float64
+	// Interval is the bootstrap interval: IntervalBCa (also when empty) or
+	// IntervalPercentile.
+	Interval string
 	// Reference maps attribute names to configured reference groups.
 	Reference map[string]string
 }
@@ -91,7 +99,12 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 	overall := tb.Collapse(make([]int32, tb.Cells), 1)
 	oc := binary(overall.Conf, k, pos)
 	alpha := 1 - opt.Level
+	method := opt.Interval
+	if method == "" {
+		method = IntervalBCa
+	}
 	reasons := map[string]string{}
+	notes := map[string]string{} // intervals that do not contain their estimate
 	attrs := map[string]any{}
 	names := metricNames(k)
 	vec := make([]float64, len(names))
@@ -119,13 +132,16 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 			return nil, err
 		}
 		disparities(vec, gt.Conf, k, pos, elig, ref)
-		var lo, hi []float64
-		var valid []int
+		var reps, accel []float64
 		if opt.NBoot > 0 {
 			rng := rand.New(rand.NewPCG(suite.DeriveSeed(opt.Seed, "bootstrap/"+a.Name), 0))
-			lo, hi, valid = bootstrap(gt, confs, elig, ref, pos, opt, rng)
+			reps = bootstrapReps(gt, confs, elig, ref, pos, opt.NBoot, rng)
+			if method == IntervalBCa {
+				accel = jackknife(gt, elig, ref, pos)
+			}
 		}
 		definedRounds := map[string]any{}
+		z0s, accels := map[string]any{}, map[string]any{}
 		sparse := 0 // intervals from fewer than minDefinedShare of the rounds
 		for m, name := range names {
 			key := a.Name + "." + name
@@ -134,7 +150,12 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 				reasons[key] = undefinedReason(m, a, confs, elig, ref, k, opt.MinGroupSize)
 			}
 			if opt.NBoot > 0 {
-				l, h := lo[m], hi[m]
+				var am float64
+				if accel != nil {
+					am = accel[m]
+				}
+				c := interval(method, reps[m*opt.NBoot:(m+1)*opt.NBoot], vec[m], am, opt.Level)
+				l, h := c.lo, c.hi
 				if math.IsNaN(vec[m]) {
 					l, h = math.NaN(), math.NaN()
 				} else if math.IsNaN(l) {
@@ -143,9 +164,15 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 				}
 				set(res, key+".ci_low", l)
 				set(res, key+".ci_high", h)
-				definedRounds[name] = valid[m]
-				if !math.IsNaN(l) && float64(valid[m]) < minDefinedShare*float64(opt.NBoot) {
+				definedRounds[name] = c.valid
+				if method == IntervalBCa {
+					z0s[name], accels[name] = num(c.z0), num(c.accel)
+				}
+				if !math.IsNaN(l) && float64(c.valid) < minDefinedShare*float64(opt.NBoot) {
 					sparse++
+				}
+				if n := intervalNote(method, c, vec[m], opt.NBoot, boundary(m)); n != "" {
+					notes[key] = n
 				}
 			}
 		}
@@ -217,7 +244,11 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 			ad["unprivileged"], ad["aif360"] = nil, nil
 		}
 		if opt.NBoot > 0 {
-			ad["bootstrap"] = map[string]any{"n_boot": opt.NBoot, "defined_rounds": definedRounds}
+			b := map[string]any{"n_boot": opt.NBoot, "interval": method, "defined_rounds": definedRounds}
+			if method == IntervalBCa {
+				b["bca"] = map[string]any{"z0": z0s, "acceleration": accels}
+			}
+			ad["bootstrap"] = b
 		}
 		attrs[a.Name] = ad
 	}
@@ -237,12 +268,34 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 			stats.Multinomial(draw, rng, oc.n, cells)
 			reps[i] = theil(draw[0], draw[1], oc.n)
 		}
-		l, h, _ := stats.PercentileCI(reps, opt.Level)
+		var am float64
+		if method == IntervalBCa {
+			am = theilAcceleration(oc.fn, oc.fp, oc.n)
+		}
+		c := interval(method, reps, th, am, opt.Level)
+		l, h := c.lo, c.hi
 		if math.IsNaN(th) {
 			l, h = math.NaN(), math.NaN()
 		}
 		set(res, "theil_index.ci_low", l)
 		set(res, "theil_index.ci_high", h)
+		if n := intervalNote(method, c, th, opt.NBoot, false); n != "" {
+			notes["theil_index"] = n
+		}
+		res.Details["interval"] = method
+	}
+	if len(notes) > 0 {
+		res.Details["interval_notes"] = notes
+		keys := make([]string, 0, len(notes))
+		for k := range notes {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		if len(keys) > maxNotedKeys {
+			keys = append(keys[:maxNotedKeys], fmt.Sprintf("… %d more", len(notes)-maxNotedKeys))
+		}
+		res.Warnings = append(res.Warnings, fmt.Sprintf("bootstrap: %d interval(s) do not contain their estimate (%s); details.interval_notes says why",
+			len(notes), strings.Join(keys, ", ")))
 	}
 
 	od := groupDetails(overall, 0, oc, pos)
@@ -370,33 +423,28 @@ func compareGroups(c, ref conf, alpha float64) map[string]any {
 	return out
 }
 
-// bootstrap resamples each eligible group's K×3 counts multinomially
+// bootstrapReps resamples each eligible group's K×3 counts multinomially
 // (group sizes fixed: a stratified row bootstrap, exact because every
-// disparity is a function of these counts) NBoot times and returns the
-// percentile interval of each disparity metric and the number of rounds in
-// which it was defined.
-func bootstrap(gt *Table, confs []conf, elig []int, ref, pos int, opt Options, rng *rand.Rand) (lo, hi []float64, valid []int) {
+// disparity is a function of these counts) nboot times and returns the
+// replicates of every disparity metric, metric-major (metric m's rounds
+// are reps[m·nboot:(m+1)·nboot]), NaN where undefined.
+func bootstrapReps(gt *Table, confs []conf, elig []int, ref, pos, nboot int, rng *rand.Rand) []float64 {
 	k := gt.K
 	w := k * nKinds
 	nm := len(metricNames(k))
-	nb := opt.NBoot
-	reps := make([]float64, nm*nb)
+	reps := make([]float64, nm*nboot)
 	draw := make([]int64, len(gt.Conf))
 	vec := make([]float64, nm)
-	for r := range nb {
+	for r := range nboot {
 		for _, g := range elig {
 			stats.Multinomial(draw[g*w:(g+1)*w], rng, confs[g].n, gt.Conf[g*w:(g+1)*w])
 		}
 		disparities(vec, draw, k, pos, elig, ref)
 		for m, v := range vec {
-			reps[m*nb+r] = v
+			reps[m*nboot+r] = v
 		}
 	}
-	lo, hi, valid = make([]float64, nm), make([]float64, nm), make([]int, nm)
-	for m := range nm {
-		lo[m], hi[m], valid[m] = stats.PercentileCI(reps[m*nb:(m+1)*nb], opt.Level)
-	}
-	return lo, hi, valid
+	return reps
 }
 
 // undefinedReason says why disparity metric m of attribute a is undefined.

@@ -2,6 +2,7 @@ package fairness
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -52,6 +53,9 @@ type Config struct {
 	ReferenceGroups map[string]string `mapstructure:"reference_groups"`
 	// NBoot is the number of bootstrap rounds (0: no intervals).
 	NBoot int `mapstructure:"n_boot"`
+	// Interval is the bootstrap interval: "bca" (the default; Efron's
+	// bias-corrected and accelerated interval) or "percentile".
+	Interval string `mapstructure:"interval"`
 	// Bins is the number of score bins of the expected calibration error.
 	Bins int `mapstructure:"bins"`
 	// Counterfactual configures the flip test of sensitive attributes that
@@ -73,7 +77,7 @@ type Counterfactual struct {
 
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
-	cfg := Config{NBoot: DefaultNBoot, Bins: DefaultBins}
+	cfg := Config{NBoot: DefaultNBoot, Bins: DefaultBins, Interval: IntervalBCa}
 	keys, err := suite.DecodeConfigKeys(s.Name(), raw, &cfg)
 	if err != nil {
 		return nil, err
@@ -124,6 +128,11 @@ func (c *Config) validate() error {
 	}
 	if c.NBoot < 0 || c.NBoot > MaxNBoot {
 		return errs.Invalidf(field+"n_boot: %d is outside 0..%d", c.NBoot, MaxNBoot)
+	}
+	if m := strings.ToLower(c.Interval); slices.Contains(intervalMethods, m) {
+		c.Interval = m // "BCa", as the literature writes it, is bca
+	} else {
+		return errs.Invalidf(field+"interval: %q is not an interval method (want one of: %s)", c.Interval, strings.Join(intervalMethods, ", "))
 	}
 	if c.Bins < 1 || c.Bins > 1000 {
 		return errs.Invalidf(field+"bins: %d is outside 1..1000", c.Bins)

@@ -118,7 +118,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		}
 	}
 	res, err := Compute(in, part, Options{MinGroupSize: cfg.MinGroupSize, NBoot: cfg.NBoot, Bins: cfg.Bins,
-		Seed: t.Seed, Level: t.ConfidenceLevel, Reference: ref})
+		Seed: t.Seed, Level: t.ConfidenceLevel, Reference: ref, Interval: cfg.Interval})
 	if err != nil {
 		return nil, err
 	}

@@ -414,7 +414,7 @@ func TestCountBootstrapMatchesRowBootstrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Compute(in, p, Options{NBoot: rounds, Bins: 15, Seed: 24, Level: 0.95})
+	res, err := Compute(in, p, Options{NBoot: rounds, Bins: 15, Seed: 24, Level: 0.95, Interval: IntervalPercentile})
 	if err != nil {
 		t.Fatal(err)
 	}
