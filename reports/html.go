@@ -32,6 +32,9 @@ type htmlMetric struct {
 	Key   string
 	Value string
 	CI    string
+	// Note says why CI does not contain Value (IntervalNote); "" when it
+	// does.
+	Note string
 }
 
 type htmlSuite struct {
@@ -129,7 +132,7 @@ details{margin:6px 0}summary{cursor:pointer;color:#0969da}
 {{with .Figures}}<div class="figs">{{range .}}<figure><img alt="{{.Title}}" src="{{img .Src}}"><figcaption><b>{{.Title}}</b>{{if .Caption}} — {{.Caption}}{{end}}</figcaption></figure>{{end}}</div>{{end}}
 {{with .Rows}}<details{{if le (len .) 20}} open{{end}}><summary>{{len .}} metrics</summary>
 <table><tr><th>Metric</th><th>Value</th><th>Confidence interval</th></tr>
-{{range .}}<tr><td><code>{{.Key}}</code></td><td class="num">{{.Value}}</td><td class="num">{{.CI}}</td></tr>
+{{range .}}<tr><td><code>{{.Key}}</code></td><td class="num">{{.Value}}</td><td class="num"{{with .Note}} title="{{.}}"{{end}}>{{.CI}}{{if .Note}} ⚠ excludes the estimate{{end}}</td></tr>
 {{end}}</table></details>{{end}}
 {{with .Undefined}}<p>Undefined (0/0): {{range $i, $k := .}}{{if $i}}, {{end}}<code>{{$k}}</code>{{end}}</p>{{end}}
 {{end}}
@@ -183,6 +186,7 @@ func (hw HTMLWriter) Write(w io.Writer, r *Report) error {
 			hi, okH := s.Metrics[k+".ci_high"]
 			if okL && okH {
 				row.CI = fmt.Sprintf("[%.4g, %.4g]", lo, hi)
+				row.Note, _ = IntervalNote(s, k)
 			}
 			hs.Rows = append(hs.Rows, row)
 		}

@@ -189,6 +189,9 @@ func headline(s SuiteResult) string {
 		hi, okH := s.Metrics[k+".ci_high"]
 		if okL && okH {
 			p += fmt.Sprintf(" [%.4g, %.4g]", lo, hi)
+			if _, ex := IntervalNote(s, k); ex {
+				p += " ⚠ excludes the estimate"
+			}
 		}
 		parts = append(parts, p)
 	}

@@ -207,6 +207,9 @@ func PrintSummary(w io.Writer, r *reports.Report, paths map[string]string) {
 				line += fmt.Sprintf("  [%.4f, %.4f]", lo, hi)
 			}
 			fmt.Fprintln(w, line)
+			if note, ex := reports.IntervalNote(s, k); ex {
+				fmt.Fprintf(w, "        ⚠ %s\n", note)
+			}
 		}
 		for _, wn := range s.Warnings {
 			fmt.Fprintf(w, "      warning: %s\n", wn)
