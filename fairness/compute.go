@@ -101,7 +101,7 @@ func summarise(tb *Table, p *Partition, pos int, opt Options) (*suite.Result, er
 	alpha := 1 - opt.Level
 	method := opt.Interval
 	if method == "" {
-		method = IntervalBCa
+		method = IntervalPercentile
 	}
 	reasons := map[string]string{}
 	notes := map[string]string{} // intervals that do not contain their estimate

@@ -53,8 +53,8 @@ type Config struct {
 	ReferenceGroups map[string]string `mapstructure:"reference_groups"`
 	// NBoot is the number of bootstrap rounds (0: no intervals).
 	NBoot int `mapstructure:"n_boot"`
-	// Interval is the bootstrap interval: "bca" (the default; Efron's
-	// bias-corrected and accelerated interval) or "percentile".
+	// Interval is the bootstrap interval: "percentile" (the default) or
+	// "bca" (Efron's bias-corrected and accelerated interval).
 	Interval string `mapstructure:"interval"`
 	// Bins is the number of score bins of the expected calibration error.
 	Bins int `mapstructure:"bins"`
@@ -77,7 +77,7 @@ type Counterfactual struct {
 
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
-	cfg := Config{NBoot: DefaultNBoot, Bins: DefaultBins, Interval: IntervalBCa}
+	cfg := Config{NBoot: DefaultNBoot, Bins: DefaultBins, Interval: IntervalPercentile}
 	keys, err := suite.DecodeConfigKeys(s.Name(), raw, &cfg)
 	if err != nil {
 		return nil, err

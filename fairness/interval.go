@@ -12,9 +12,12 @@ import (
 // Interval methods of the bootstrap (suites.fairness.interval).
 const (
 	// IntervalBCa is Efron's bias-corrected and accelerated interval
-	// (stats.BCaCI), the default.
+	// (stats.BCaCI).
 	IntervalBCa = "bca"
-	// IntervalPercentile is the percentile interval (stats.PercentileCI).
+	// IntervalPercentile is the percentile interval (stats.PercentileCI),
+	// the default: its ci_high of a between-groups difference and ci_low
+	// of a ratio are conservative, which gates on them need
+	// (docs/metrics/fairness.md, "How the two intervals cover").
 	IntervalPercentile = "percentile"
 )
 

@@ -221,7 +221,7 @@ func TestIntervalConfig(t *testing.T) {
 		}
 		return c.(Config), nil
 	}
-	for in, want := range map[any]string{nil: IntervalBCa, "percentile": IntervalPercentile, "BCa": IntervalBCa, "bca": IntervalBCa} {
+	for in, want := range map[any]string{nil: IntervalPercentile, "percentile": IntervalPercentile, "BCa": IntervalBCa, "bca": IntervalBCa} {
 		raw := map[string]any{"sensitive": []any{"sex"}}
 		if in != nil {
 			raw["interval"] = in
@@ -250,7 +250,7 @@ func TestIntervalDetails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rb, _ := Compute(in, p, Options{NBoot: 2000, Bins: 15, Seed: 3, Level: 0.95})
+	rb, _ := Compute(in, p, Options{NBoot: 2000, Bins: 15, Seed: 3, Level: 0.95, Interval: IntervalBCa})
 	rp, _ := Compute(in, p, Options{NBoot: 2000, Bins: 15, Seed: 3, Level: 0.95, Interval: IntervalPercentile})
 	if rb.Details["interval"] != IntervalBCa || rp.Details["interval"] != IntervalPercentile {
 		t.Errorf("details.interval %v and %v", rb.Details["interval"], rp.Details["interval"])
