@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
-	"github.com/gauntlet-ml/gauntlet/fairness"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/suite"
+	"github.com/gauntlet-ml/gauntlet/suites/fairness"
 )
 
 // TestFairnessNeedsColumnsBeforeAnySuite: a fairness suite on NumPy data

@@ -4,15 +4,15 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gauntlet-ml/gauntlet/accuracy"
-	"github.com/gauntlet-ml/gauntlet/attacks/attribute"
-	"github.com/gauntlet-ml/gauntlet/attacks/evasion"
-	"github.com/gauntlet-ml/gauntlet/attacks/inversion"
-	"github.com/gauntlet-ml/gauntlet/attacks/membership"
 	"github.com/gauntlet-ml/gauntlet/errs"
-	"github.com/gauntlet-ml/gauntlet/fairness"
-	"github.com/gauntlet-ml/gauntlet/poisoning"
 	"github.com/gauntlet-ml/gauntlet/suite"
+	"github.com/gauntlet-ml/gauntlet/suites/accuracy"
+	"github.com/gauntlet-ml/gauntlet/suites/attribute"
+	"github.com/gauntlet-ml/gauntlet/suites/evasion"
+	"github.com/gauntlet-ml/gauntlet/suites/fairness"
+	"github.com/gauntlet-ml/gauntlet/suites/inversion"
+	"github.com/gauntlet-ml/gauntlet/suites/membership"
+	"github.com/gauntlet-ml/gauntlet/suites/poisoning"
 )
 
 // suites is the registry table, sorted by name (TestRegistrySorted checks it).

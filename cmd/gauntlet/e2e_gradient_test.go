@@ -10,7 +10,7 @@ import (
 )
 
 // TestEvasionGradientFallback runs the binary on
-// attacks/evasion/testdata/no_rule.onnx, whose Shrink node has no gradient
+// suites/evasion/testdata/no_rule.onnx, whose Shrink node has no gradient
 // rule: gradient_mode exact exits 2 naming the node, auto exits 0 with
 // estimated gradients and the builder's reason in the report; neither
 // panics.
@@ -25,7 +25,7 @@ func TestEvasionGradientFallback(t *testing.T) {
 		y[i] = int64(i % 3)
 	}
 	xp, yp := writeNPY(t, dir, "x.npy", x), writeNPY(t, dir, "y.npy", y)
-	model := filepath.Join(testutil.RepoRoot(t), "attacks", "evasion", "testdata", "no_rule.onnx")
+	model := filepath.Join(testutil.RepoRoot(t), "suites", "evasion", "testdata", "no_rule.onnx")
 	cfg := func(mode string) string {
 		return "version: 1\nmodel: " + model + "\ndata: {x: " + xp + ", y: " + yp + ", range: [0, 1]}\n" +
 			"suites: {evasion: {gradient_mode: " + mode + ", nes_samples: 4, attacks: [{name: pgd, eps: [0.3], steps: 3}]}}\n"

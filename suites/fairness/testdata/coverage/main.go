@@ -3,7 +3,7 @@
 // two-group data with a small group (docs/metrics/fairness.md, "How the two
 // intervals cover"). Run from the repository root:
 //
-//	go run ./fairness/testdata/coverage
+//	go run ./suites/fairness/testdata/coverage
 //
 // Group W: 850 rows, base rate 0.25, TPR 0.55, FPR 0.10. Group B: nB rows,
 // base rate 0.12, TPR 0.55 + delta, FPR 0.10. Each of 400 simulated data sets
@@ -17,7 +17,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/gauntlet-ml/gauntlet/fairness"
+	"github.com/gauntlet-ml/gauntlet/suites/fairness"
 )
 
 const sims = 400

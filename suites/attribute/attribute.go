@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gauntlet-ml/gauntlet/attacks/privacy"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/learn"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -52,7 +52,7 @@ func (Suite) Version() string { return "1" }
 
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
-	cfg := Config{Folds: DefaultFolds, L2: privacy.DefaultL2, AttackModel: "mlp"}
+	cfg := Config{Folds: DefaultFolds, L2: learn.DefaultL2, AttackModel: "mlp"}
 	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
 		return nil, err
 	}
@@ -175,13 +175,13 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	}
 	k := len(cats)
 	rng := rand.New(rand.NewPCG(suite.DeriveSeed(t.Seed, "attribute_inference/folds"), 0))
-	fold := privacy.Folds(y, k, cfg.Folds, rng)
+	fold := learn.Folds(y, k, cfg.Folds, rng)
 	seed := suite.DeriveSeed(t.Seed, "attribute_inference/train")
-	train, model := privacy.MLP(privacy.DefaultMLP), fmt.Sprintf("gorgonia MLP (%d hidden ReLU units, Adam), standardised inputs", privacy.DefaultMLP.Hidden)
+	train, model := learn.MLP(learn.DefaultMLP), fmt.Sprintf("gorgonia MLP (%d hidden ReLU units, Adam), standardised inputs", learn.DefaultMLP.Hidden)
 	if cfg.AttackModel == "logistic" {
-		train, model = privacy.Logistic(cfg.L2), "L2 logistic regression (softmax regression), standardised inputs, L-BFGS"
+		train, model = learn.Logistic(cfg.L2), "L2 logistic regression (softmax regression), standardised inputs, L-BFGS"
 	}
-	p, err := privacy.CrossValidate(ctx, x, dim, y, k, fold, cfg.Folds, train, seed)
+	p, err := learn.CrossValidate(ctx, x, dim, y, k, fold, cfg.Folds, train, seed)
 	if err != nil {
 		return nil, err
 	}
@@ -202,7 +202,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		for i := 0; i < d.N; i++ {
 			copy(fx[i*len(feats):(i+1)*len(feats)], x[i*dim+c:(i+1)*dim])
 		}
-		fp, err := privacy.CrossValidate(ctx, fx, len(feats), y, k, fold, cfg.Folds, train, seed)
+		fp, err := learn.CrossValidate(ctx, fx, len(feats), y, k, fold, cfg.Folds, train, seed)
 		if err != nil {
 			return nil, err
 		}
@@ -249,8 +249,8 @@ func outputs(ctx context.Context, t *suite.Target, d *data.Dataset) ([]float64, 
 	err := suite.ForEachBatch(ctx, t, d, func(_, lo, hi int, o []float32) error {
 		z := make([]float64, c)
 		for i := lo; i < hi; i++ {
-			privacy.Logits(z, o[(i-lo)*c:(i-lo+1)*c], probs)
-			privacy.LogSoftmax(out[i*c:(i+1)*c], z)
+			learn.Logits(z, o[(i-lo)*c:(i-lo+1)*c], probs)
+			learn.LogSoftmax(out[i*c:(i+1)*c], z)
 		}
 		return nil
 	})
@@ -282,7 +282,7 @@ func evaluate(p []float64, y []int, k int) (correct int, balanced, auc float64, 
 		for i := range y {
 			sc[i], lab[i] = p[2*i+1], y[i] == 1
 		}
-		auc, aucOK = privacy.NewROC(sc, lab, nil).AUC(), true
+		auc, aucOK = learn.NewROC(sc, lab, nil).AUC(), true
 	}
 	return correct, balanced, auc, aucOK
 }

@@ -105,7 +105,7 @@ func TestNoRuleModel(t *testing.T) {
 		x[i] = float32(i%17) / 16 // a fixed pattern in [0, 1]
 	}
 	ds := &data.Dataset{X: x, N: n, SampleShape: []int{1, 4, 4}, Y: []int64{0, 1, 2, 0, 1, 2}}
-	tg := target(t, filepath.Join(testutil.RepoRoot(t), "attacks", "evasion", "testdata", "no_rule.onnx"), ds, "")
+	tg := target(t, filepath.Join(testutil.RepoRoot(t), "suites", "evasion", "testdata", "no_rule.onnx"), ds, "")
 	raw := func(mode string) map[string]any {
 		return map[string]any{"steps": 5, "learning_rate": 0.1, "gradient": mode, "nes_pairs": 2}
 	}

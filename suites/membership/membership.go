@@ -10,9 +10,9 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/gauntlet-ml/gauntlet/attacks/privacy"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/learn"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -182,21 +182,21 @@ func loadSet(t *suite.Target, name string, spec data.Spec) (*data.Dataset, error
 // perSample runs sess over d and returns the per-sample scores and, when
 // top > 0, each sample's top largest softmax probabilities in decreasing
 // order (d.N×top).
-func perSample(ctx context.Context, t *suite.Target, sess *runtime.Session, d *data.Dataset, top int) ([]privacy.Scores, []float64, error) {
+func perSample(ctx context.Context, t *suite.Target, sess *runtime.Session, d *data.Dataset, top int) ([]learn.Scores, []float64, error) {
 	tt := *t
 	tt.Session = sess
 	k := sess.NumClasses()
 	probs := sess.OutputKind() == runtime.Probabilities
-	out := make([]privacy.Scores, d.N)
+	out := make([]learn.Scores, d.N)
 	tops := make([]float64, d.N*top)
 	err := suite.ForEachBatch(ctx, &tt, d, func(_, lo, hi int, o []float32) error {
 		z := make([]float64, k)
 		p := make([]float64, k)
 		for i := lo; i < hi; i++ {
-			privacy.Logits(z, o[(i-lo)*k:(i-lo+1)*k], probs)
+			learn.Logits(z, o[(i-lo)*k:(i-lo+1)*k], probs)
 			out[i].Compute(z, int(d.Y[i]))
 			if top > 0 {
-				privacy.Softmax(p, z)
+				learn.Softmax(p, z)
 				slices.Sort(p)
 				for j := 0; j < top; j++ {
 					tops[i*top+j] = p[k-1-j]
@@ -213,7 +213,7 @@ type run struct {
 	cfg      Config
 	t        *suite.Target
 	mem, non *data.Dataset
-	scores   []privacy.Scores // members then nonmembers
+	scores   []learn.Scores // members then nonmembers
 	member   []bool
 	labels   []int64
 	top      []float64 // sorted top probabilities, ntop per sample
@@ -350,7 +350,7 @@ func (r *run) generalisation(res *suite.Result) {
 
 // report writes attack a's metrics from its scores and returns its details.
 func (r *run) report(res *suite.Result, a string, sc []float64) map[string]any {
-	roc := privacy.NewROC(sc, r.member, nil)
+	roc := learn.NewROC(sc, r.member, nil)
 	adv, p := roc.Advantage()
 	res.Set(a+".auc", roc.AUC(), true)
 	res.Set(a+".advantage", adv, true)
@@ -420,7 +420,7 @@ func (r *run) perClass(attackScores map[string][]float64) []map[string]any {
 			for j, i := range idx {
 				sub[j], lab[j] = attackScores[a][i], r.member[i]
 			}
-			roc := privacy.NewROC(sub, lab, nil)
+			roc := learn.NewROC(sub, lab, nil)
 			v, _ := roc.Advantage()
 			auc[a], adv[a] = roc.AUC(), v
 		}
@@ -449,7 +449,7 @@ func (r *run) lira(ctx context.Context) ([]float64, map[string]any, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		var sm, sn []privacy.Scores
+		var sm, sn []learn.Scores
 		sm, _, err = perSample(ctx, t, sess, r.mem, 0)
 		if err == nil {
 			sn, _, err = perSample(ctx, t, sess, r.non, 0)
@@ -550,12 +550,12 @@ func (r *run) learned(ctx context.Context) ([]float64, map[string]any, error) {
 		}
 	}
 	seed := suite.DeriveSeed(r.t.Seed, "membership/learned")
-	fold := privacy.Folds(y, 2, r.cfg.Folds, rand.New(rand.NewPCG(seed, 0)))
-	train, model := privacy.MLP(privacy.DefaultMLP), fmt.Sprintf("gorgonia MLP (%d hidden ReLU units, Adam)", privacy.DefaultMLP.Hidden)
+	fold := learn.Folds(y, 2, r.cfg.Folds, rand.New(rand.NewPCG(seed, 0)))
+	train, model := learn.MLP(learn.DefaultMLP), fmt.Sprintf("gorgonia MLP (%d hidden ReLU units, Adam)", learn.DefaultMLP.Hidden)
 	if r.cfg.AttackModel == "logistic" {
-		train, model = privacy.Logistic(privacy.DefaultL2), "L2 logistic regression"
+		train, model = learn.Logistic(learn.DefaultL2), "L2 logistic regression"
 	}
-	p, err := privacy.CrossValidate(ctx, x, d, y, 2, fold, r.cfg.Folds, train, suite.DeriveSeed(seed, "train"))
+	p, err := learn.CrossValidate(ctx, x, d, y, 2, fold, r.cfg.Folds, train, suite.DeriveSeed(seed, "train"))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -24,7 +24,7 @@ the same generator); it takes more iterations.
   fastica_act_s.npy  float64 [200, 4]  its fit_transform, n_components=4
   fastica_iter.npy   int64   [3]       n_iter_ for 3 and 2 components and the activations
 
-Run from the repository root: /usr/bin/python3 poisoning/testdata/make_fastica_sklearn.py
+Run from the repository root: /usr/bin/python3 suites/poisoning/testdata/make_fastica_sklearn.py
 (Debian's python3-sklearn, scikit-learn 1.2.1, numpy 1.24.2, scipy 1.10.1).
 """
 import os

@@ -1,4 +1,4 @@
-package privacy
+package learn
 
 import (
 	"math/rand/v2"

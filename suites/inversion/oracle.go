@@ -6,9 +6,9 @@ import (
 	"math/rand/v2"
 	"strconv"
 
-	"github.com/gauntlet-ml/gauntlet/attacks/privacy"
 	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/grad"
+	"github.com/gauntlet-ml/gauntlet/learn"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -142,8 +142,8 @@ func (o *nes) eval(ctx context.Context, x []float32, y []int64, loss []float64, 
 		return err
 	}
 	for i := 0; i < rows; i++ {
-		privacy.Logits(o.z, out[i*o.k:(i+1)*o.k], o.probs)
-		privacy.LogSoftmax(o.lp, o.z)
+		learn.Logits(o.z, out[i*o.k:(i+1)*o.k], o.probs)
+		learn.LogSoftmax(o.lp, o.z)
 		o.f[i] = -o.lp[y[i/per]]
 	}
 	for r := 0; r < n; r++ {

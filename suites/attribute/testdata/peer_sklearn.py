@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Peer figures for attacks/attribute/attribute_test.go (TestAdultSexPeer).
+"""Peer figures for suites/attribute/attribute_test.go (TestAdultSexPeer).
 
 ART's black-box attribute inference rule (AttributeInferenceBlackBox.fit and
 .infer, art/attacks/inference/attribute_inference/black_box.py at commit
@@ -13,12 +13,12 @@ sex (the two cat_sex_ one-hot columns deleted), predictions = the model's
 two log-probabilities (Gauntlet's attack input; ART 1.18 passes the arg max
 class, which carries less), attack model = scikit-learn's L2 logistic
 regression on standardised inputs, C = 1/(λ·n_train) with Gauntlet's
-λ = 1e-3 on the mean cross-entropy (attacks/privacy/logreg.go). Out-of-fold
+λ = 1e-3 on the mean cross-entropy (learn/logreg.go). Out-of-fold
 predictions from a stratified 5-fold split, repeated over 10 split seeds:
 the file records each figure's mean and standard deviation over the seeds
 (Gauntlet draws its own split, so it is one more draw of the same spread).
 
-Run: /usr/bin/python3 attacks/attribute/testdata/peer_sklearn.py > attacks/attribute/testdata/peer_sklearn.json
+Run: /usr/bin/python3 suites/attribute/testdata/peer_sklearn.py > suites/attribute/testdata/peer_sklearn.json
 (Debian python3-sklearn 1.2.1, python3-onnx, python3-numpy.)
 """
 import csv
@@ -103,7 +103,7 @@ def main():
         runs["outputs_only.accuracy"].append(oacc)
         runs["outputs_only.auc"].append(roc_auc_score(sex, po))
     out = {
-        "generated_by": "attacks/attribute/testdata/peer_sklearn.py",
+        "generated_by": "suites/attribute/testdata/peer_sklearn.py",
         "versions": {"python": sys.version.split()[0], "numpy": np.__version__, "scikit-learn": sklearn.__version__, "onnx": onnx.__version__},
         "rows": n, "baseline": baseline, "seeds": len(SEEDS), "l2": L2,
         "figures": {k: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)), "min": float(np.min(v)), "max": float(np.max(v))} for k, v in runs.items()},

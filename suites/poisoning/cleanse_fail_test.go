@@ -63,7 +63,7 @@ func TestCleanseGradientFailures(t *testing.T) {
 	}
 }
 
-// TestCleanseNoRuleModel: on ../attacks/evasion/testdata/no_rule.onnx (a
+// TestCleanseNoRuleModel: on ../suites/evasion/testdata/no_rule.onnx (a
 // Shrink node without a gradient rule) Neural Cleanse is exit 2 naming
 // the node.
 func TestCleanseNoRuleModel(t *testing.T) {
@@ -73,7 +73,7 @@ func TestCleanseNoRuleModel(t *testing.T) {
 		x[i] = float32(i%17) / 16
 	}
 	ds := &data.Dataset{X: x, N: n, SampleShape: []int{1, 4, 4}, Y: []int64{0, 1, 2, 0, 1, 2}}
-	tg := suitetest.Open(t, filepath.Join(testutil.RepoRoot(t), "attacks", "evasion", "testdata", "no_rule.onnx"), ds)
+	tg := suitetest.Open(t, filepath.Join(testutil.RepoRoot(t), "suites", "evasion", "testdata", "no_rule.onnx"), ds)
 	tg = withSettings(t, tg)
 	cfg := CleanseConfig{Samples: 4, Steps: 2, LearningRate: 0.1, InitCost: 1e-3, Success: 0.99, Threshold: 2}
 	_, err := runCleanse(context.Background(), tg, cfg, suite.NewResult())
