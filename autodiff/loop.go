@@ -89,38 +89,14 @@ func BuildPGD(m *onnx.Model, spec Spec, cfg PGD) (*onnx.Model, Names, error) {
 	if err != nil {
 		return nil, nm, err
 	}
-	g := gm.Proto.GetGraph()
 	const pre = "pgd_body/"
+	body, rename := loopBody(gm, nm, "pgd_body", pre)
 	xCur, iter, condIn := pre+"x", pre+"iter", pre+"cond_in"
-	rename := map[string]string{nm.Input: xCur}
-	for _, n := range g.GetNode() {
-		for _, o := range n.GetOutput() {
-			if o != "" {
-				rename[o] = pre + o
-			}
-		}
-	}
 	ren := func(s string) string {
 		if r, ok := rename[s]; ok {
 			return r
 		}
 		return s
-	}
-	body := &onnxpb.GraphProto{Name: proto.String("pgd_body")}
-	for _, n := range g.GetNode() {
-		c := proto.Clone(n).(*onnxpb.NodeProto)
-		for i, s := range c.Input {
-			c.Input[i] = ren(s)
-		}
-		for i, s := range c.Output {
-			if s != "" {
-				c.Output[i] = ren(s)
-			}
-		}
-		if c.GetName() != "" {
-			c.Name = proto.String(pre + c.GetName())
-		}
-		body.Node = append(body.Node, c)
 	}
 	body.Input = []*onnxpb.ValueInfoProto{
 		onnx.ValueInfo(iter, onnx.Int64, []int64{}),
@@ -171,4 +147,44 @@ func BuildPGD(m *onnx.Model, spec Spec, cfg PGD) (*onnx.Model, Names, error) {
 	nm.Outputs = []string{name}
 	nm.Loss, nm.Grad = "", ""
 	return out, nm, nil
+}
+
+// loopBody copies the nodes of the gradient model gm into a new graph
+// (the body of an ONNX Loop) named name, prefixing every node output with
+// pre and renaming the differentiated input to pre+"x". It returns the
+// body (nodes only) and the renaming; names it does not rename (the
+// model's inputs and initializers) are read from the outer scope.
+func loopBody(gm *onnx.Model, nm Names, name, pre string) (*onnxpb.GraphProto, map[string]string) {
+	g := gm.Proto.GetGraph()
+	rename := map[string]string{nm.Input: pre + "x"}
+	for _, n := range g.GetNode() {
+		for _, o := range n.GetOutput() {
+			if o != "" {
+				rename[o] = pre + o
+			}
+		}
+	}
+	ren := func(s string) string {
+		if r, ok := rename[s]; ok {
+			return r
+		}
+		return s
+	}
+	body := &onnxpb.GraphProto{Name: proto.String(name)}
+	for _, n := range g.GetNode() {
+		c := proto.Clone(n).(*onnxpb.NodeProto)
+		for i, s := range c.Input {
+			c.Input[i] = ren(s)
+		}
+		for i, s := range c.Output {
+			if s != "" {
+				c.Output[i] = ren(s)
+			}
+		}
+		if c.GetName() != "" {
+			c.Name = proto.String(pre + c.GetName())
+		}
+		body.Node = append(body.Node, c)
+	}
+	return body, rename
 }
