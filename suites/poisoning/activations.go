@@ -37,22 +37,22 @@ func DefaultLayer(m *onnx.Model) (string, error) {
 // layerShape returns the per-sample shape and size of tensor name, which
 // must be a float32 tensor with a leading batch axis and known other
 // dimensions.
-func layerShape(m *onnx.Model, name string) ([]int64, int, error) {
+func layerShape(m *onnx.Model, name, key string) ([]int64, int, error) {
 	inf := m.Infer()
 	vt, ok := inf.Types[name]
 	if !ok {
-		return nil, 0, errs.Invalidf("config suites.poisoning.data.layer: the model has no tensor %q", name)
+		return nil, 0, errs.Invalidf("config suites.poisoning.data.%s: the model has no tensor %q", key, name)
 	}
 	if vt.Elem != onnx.Float32 {
-		return nil, 0, errs.Invalidf("config suites.poisoning.data.layer: tensor %q has element type %s; want float32", name, onnx.ElemName(vt.Elem))
+		return nil, 0, errs.Invalidf("config suites.poisoning.data.%s: tensor %q has element type %s; want float32", key, name, onnx.ElemName(vt.Elem))
 	}
 	if len(vt.Shape) < 2 {
-		return nil, 0, errs.Invalidf("config suites.poisoning.data.layer: tensor %q has shape %v; want a batch axis and at least one more", name, vt.Shape)
+		return nil, 0, errs.Invalidf("config suites.poisoning.data.%s: tensor %q has shape %v; want a batch axis and at least one more", key, name, vt.Shape)
 	}
 	size := 1
 	for _, d := range vt.Shape[1:] {
 		if d <= 0 {
-			return nil, 0, errs.Invalidf("config suites.poisoning.data.layer: tensor %q has shape %v with a dynamic per-sample dimension", name, vt.Shape)
+			return nil, 0, errs.Invalidf("config suites.poisoning.data.%s: tensor %q has shape %v with a dynamic per-sample dimension", key, name, vt.Shape)
 		}
 		size *= int(d)
 	}
@@ -70,7 +70,7 @@ func Activations(ctx context.Context, t *suite.Target, d *data.Dataset, layer st
 		return d.X, d.SampleSize(), nil
 	}
 	m := t.Model.Clone()
-	sample, size, err := layerShape(m, layer)
+	sample, size, err := layerShape(m, layer, "layer")
 	if err != nil {
 		return nil, 0, err
 	}

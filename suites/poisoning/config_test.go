@@ -73,6 +73,8 @@ func TestRunErrors(t *testing.T) {
 		want string
 	}{
 		"layer": {map[string]any{"data": map[string]any{"train": digitsTrain, "layer": "no_such_tensor"}}, "no_such_tensor"},
+		"layers": {map[string]any{"data": map[string]any{"train": digitsTrain, "layers": []any{"no_such_tensor"}}},
+			`config suites.poisoning.data.layers[0]: the model has no tensor "no_such_tensor"`},
 		"trigger outside": {map[string]any{"model": map[string]any{"methods": []any{"strip"}, "target": 0,
 			"trigger": map[string]any{"type": "patch", "x": 7, "y": 0, "width": 3, "height": 3}}}, "does not fit"},
 		"target": {map[string]any{"model": map[string]any{"methods": []any{"strip"}, "target": 10,
@@ -167,7 +169,13 @@ func TestExplicitZeroRefused(t *testing.T) {
 	}{
 		"data methods empty": {block("data", map[string]any{"methods": []any{}}), p + "data.methods: empty"},
 		"expected_poison_rate 0": {sub("data", "spectral_signatures", map[string]any{"expected_poison_rate": 0}),
-			p + "data.spectral_signatures.expected_poison_rate: 0 is outside (0, 1)"},
+			p + "data.spectral_signatures.expected_poison_rate: 0 is outside (0, 0.5]"},
+		"expected_poison_rate 0.6": {sub("data", "spectral_signatures", map[string]any{"expected_poison_rate": 0.6}),
+			p + "data.spectral_signatures.expected_poison_rate: 0.6 is outside (0, 0.5]"},
+		"centred contradicts score": {sub("data", "spectral_signatures", map[string]any{"centred": false, "score": "centred"}),
+			p + "data.spectral_signatures.centred: false contradicts score: centred"},
+		"layers with layer": {block("data", map[string]any{"layer": "x", "layers": []any{"y"}}), p + "data.layers: candidate layers are tried only when layer is unset"},
+		"layers empty name": {block("data", map[string]any{"layers": []any{""}}), p + "data.layers[0]: empty tensor name"},
 		"eps_multiplier 0": {sub("data", "spectral_signatures", map[string]any{"eps_multiplier": 0}),
 			p + "data.spectral_signatures.eps_multiplier: 0 must be positive"},
 		"score empty": {sub("data", "spectral_signatures", map[string]any{"score": ""}), p + `data.spectral_signatures.score: "": want centred or art`},
@@ -224,10 +232,11 @@ func TestAbsentKeysDefault(t *testing.T) {
 	}
 	cfg := got.(Config)
 	d := cfg.Data
-	if d.Spectral != (SpectralConfig{ExpectedPoisonRate: 0.33, EpsMultiplier: 1.5, Score: ScoreCentred}) {
+	// No poison rate and no score: the cut-off and the variant come from the data.
+	if d.Spectral != (SpectralConfig{ExpectedPoisonRate: 0, EpsMultiplier: 1.5, Score: ""}) {
 		t.Errorf("spectral %+v", d.Spectral)
 	}
-	if d.Clustering != (ClusteringConfig{Dims: 10, Reduce: ReducePCA, Analysis: AnalysisRelativeSize, SizeThreshold: 0.35, SilhouetteThreshold: 0.1, Restarts: 50}) {
+	if d.Clustering != (ClusteringConfig{Dims: 10, Reduce: ReducePCA, Analysis: AnalysisAuto, SizeThreshold: 0.35, SilhouetteThreshold: 0.1, Restarts: 50}) {
 		t.Errorf("clustering %+v", d.Clustering)
 	}
 	if got := strings.Join(d.Methods, ","); got != MethodSpectral+","+MethodClustering {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,72 +35,122 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 			return errs.Invalidf("config suites.poisoning.data.is_poisoned: %s has %d values; the training set has %d samples", cfg.IsPoisoned, len(truth), d.N)
 		}
 	}
-	layer := cfg.Layer
-	if layer == "" {
-		if layer, err = DefaultLayer(t.Model); err != nil {
-			return err
-		}
-	}
-	acts, size, err := Activations(ctx, t, d, layer)
-	if err != nil {
-		return err
-	}
 	// Rows of each class, in sample order.
 	byClass := make([][]int, t.Classes)
 	for i, y := range d.Y {
 		byClass[y] = append(byClass[y], i)
 	}
-	details := map[string]any{"layer": layer, "layer_size": size, "samples": d.N}
+	lv, choice, err := chooseLayer(ctx, t, d, cfg, byClass)
+	if err != nil {
+		return err
+	}
+	details := map[string]any{"layer": lv.name, "layer_size": lv.size, "samples": d.N}
+	if choice != nil {
+		details["layer_choice"] = choice
+	}
 	for _, method := range cfg.Methods {
 		flag := make([]bool, d.N)
-		score := make([]float64, d.N)
+		score := make([]float64, d.N) // the method's raw score (CSV)
+		z := make([]float64, d.N)     // per-class robust z of the score (AUC)
 		var perClass []map[string]any
+		md := map[string]any{}
+		var centred bool
+		if method == MethodSpectral {
+			var why map[string]any
+			if centred, why, err = chooseCentred(cfg.Spectral, lv, byClass, t.Seed); err != nil {
+				return err
+			}
+			md["centred"] = centred
+			if why != nil {
+				md["centred_choice"] = why
+			}
+			if cfg.Spectral.ExpectedPoisonRate > 0 {
+				md["cutoff"] = fmt.Sprintf("per class, scores at or above the %g quantile (1 − eps_multiplier·expected_poison_rate)", max(1-cfg.Spectral.EpsMultiplier*cfg.Spectral.ExpectedPoisonRate, 0))
+			} else {
+				md["cutoff"] = "per class, from the score distribution (centred: the projection oriented towards the class minority): the upper cluster of a 2-means split of the scores when it is the smaller and the split separates two groups, else a robust z-score above 3.5"
+			}
+		}
+		if method == MethodClustering {
+			md["analysis"] = cfg.Clustering.Analysis
+		}
 		for k, rows := range byClass {
 			if len(rows) == 0 {
 				continue
 			}
-			a := mat.NewDense(len(rows), size, nil)
-			for ri, i := range rows {
-				row := a.RawRowView(ri)
-				for j, v := range acts[i*size : (i+1)*size] {
-					row[j] = float64(v)
-				}
-			}
 			cf := make([]bool, len(rows))
+			cz := make([]float64, len(rows))
 			pc := map[string]any{"class": k, "samples": len(rows)}
 			switch method {
 			case MethodSpectral:
+				a := lv.class(rows)
 				sc := make([]float64, len(rows))
-				if !SpectralScores(sc, a, cfg.Spectral.Score) {
+				kind := ScoreART
+				if centred {
+					kind = ScoreCentred
+				}
+				if !SpectralScores(sc, a, kind) {
 					return fmt.Errorf("spectral signatures, class %d: the SVD did not converge", k)
 				}
-				SpectralFlags(cf, sc, cfg.Spectral.ExpectedPoisonRate, cfg.Spectral.EpsMultiplier)
+				// The AUC and the rate-free cut-off read the oriented
+				// projection (centred) or ART's |r·v|.
+				mag := make([]float64, len(rows))
+				if centred {
+					if !SpectralProjection(mag, a) {
+						return fmt.Errorf("spectral signatures, class %d: the SVD did not converge", k)
+					}
+				} else {
+					copy(mag, sc)
+				}
+				zok := RobustZ(cz, mag)
+				if !zok {
+					clear(cz)
+				}
+				if p := cfg.Spectral.ExpectedPoisonRate; p > 0 {
+					SpectralFlags(cf, sc, p, cfg.Spectral.EpsMultiplier)
+				} else {
+					pc["rule"] = ScoreCutoff(cf, mag, cz, zok, suite.BatchRand(suite.DeriveSeed(t.Seed, "poisoning/spectral-cutoff"), k))
+				}
 				for ri, i := range rows {
 					score[i] = sc[ri]
 				}
 			case MethodClustering:
-				red, err := reduceClass(a, cfg.Clustering, t.Seed, k, pc)
+				cc, err := lv.cluster(k, rows, cfg.Clustering, t.Seed)
 				if err != nil {
 					return fmt.Errorf("activation clustering, class %d: %w", k, err)
 				}
-				labels := make([]int, len(rows))
-				KMeans2(labels, red, cfg.Clustering.Restarts, suite.BatchRand(suite.DeriveSeed(t.Seed, "poisoning/kmeans"), k))
-				var sil any
-				silV, silOK := 0.0, false
-				if cfg.Clustering.Analysis == AnalysisSilhouette {
-					silV, silOK = Silhouette(red, labels)
-					if silOK {
-						sil = silV
-					}
+				for key, v := range cc.info {
+					pc[key] = v
 				}
-				sizes, poisoned := ClusterFlags(cf, labels, cfg.Clustering.Analysis, cfg.Clustering.SizeThreshold, silV, cfg.Clustering.SilhouetteThreshold)
-				pc["cluster_sizes"] = []int{sizes[0], sizes[1]}
-				pc["silhouette"] = sil
+				sp := cc.split
+				pc["cluster_sizes"] = []int{sp.Sizes[0], sp.Sizes[1]}
+				pc["smaller_share"] = sp.Share
+				pc["silhouette"] = finite(sp.Silhouette)
+				pc["separation"] = finite(sp.Separation)
+				poisoned := -1
+				if cfg.Clustering.Analysis == AnalysisAuto {
+					sus, why := sp.Suspicious()
+					pc["rule"] = why
+					if sus {
+						poisoned = sp.Smaller
+					}
+					for ri, l := range cc.labels {
+						cf[ri] = l == poisoned
+					}
+				} else {
+					_, poisoned = ClusterFlags(cf, cc.labels, cfg.Clustering.Analysis, cfg.Clustering.SizeThreshold, sp.Silhouette, cfg.Clustering.SilhouetteThreshold)
+				}
 				pc["suspicious"] = poisoned >= 0
+				if !RobustZ(cz, cc.proj) {
+					clear(cz)
+				}
+				for ri, i := range rows {
+					score[i] = cc.proj[ri]
+				}
 			}
 			nf := 0
 			for ri, i := range rows {
 				flag[i] = cf[ri]
+				z[i] = cz[ri]
 				if cf[ri] {
 					nf++
 				}
@@ -125,13 +176,15 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 			}
 		}
 		r.SetProportion(method+".flagged_fraction", nf, d.N, t.ConfidenceLevel)
-		md := map[string]any{"per_class": perClass, "flagged": len(flagged), "flagged_indices": flagged}
+		md["per_class"], md["flagged"], md["flagged_indices"] = perClass, len(flagged), flagged
 		if truth != nil {
 			c := Count(flag, truth)
 			r.SetProportion(method+".precision", c.TP, c.TP+c.FP, t.ConfidenceLevel)
 			r.SetProportion(method+".recall", c.TP, c.TP+c.FN, t.ConfidenceLevel)
 			f1, ok := c.F1()
 			r.Set(method+".f1", f1, ok)
+			auc, ok := AUC(z, truth)
+			r.Set(method+".auc", auc, ok)
 			md["tp"], md["fp"], md["fn"], md["tn"] = c.TP, c.FP, c.FN, c.TN
 		}
 		if t.OutDir != "" {
@@ -145,6 +198,14 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 	}
 	r.Details["data"] = details
 	return nil
+}
+
+// finite returns v, or nil when v is NaN or infinite (JSON has neither).
+func finite(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
 }
 
 // reduceClass reduces the activations a (n×d) of class k to cl.Dims

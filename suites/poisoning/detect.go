@@ -92,6 +92,32 @@ func SpectralScores(dst []float64, a *mat.Dense, score string) bool {
 	return true
 }
 
+// SpectralProjection writes into dst (len n) the signed centred
+// projection (r − μ)·v of each row of a (n×d), v as in SpectralScores,
+// oriented so that its median is at most 0: poison is a minority of its
+// class, so its side of the class mean is the side the median is not on.
+// dst² is the ScoreCentred score. ok is false when the SVD fails.
+func SpectralProjection(dst []float64, a *mat.Dense) bool {
+	v, mean, ok := topSingular(a)
+	if !ok {
+		return false
+	}
+	n, d := a.Dims()
+	for i := 0; i < n; i++ {
+		var s float64
+		for j := 0; j < d; j++ {
+			s += (a.At(i, j) - mean[j]) * v[j]
+		}
+		dst[i] = s
+	}
+	if stats.Median(slices.Sorted(slices.Values(dst[:n]))) > 0 {
+		for i := range dst[:n] {
+			dst[i] = -dst[i]
+		}
+	}
+	return true
+}
+
 // SpectralFlags marks in flag (len n) the rows of one class that ART's
 // SpectralSignatureDefense flags: scores at or above the quantile
 // 1 − eps·expected of the class's scores.

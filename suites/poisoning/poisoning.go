@@ -33,18 +33,22 @@ type DataConfig struct {
 	Train      data.Spec        `mapstructure:"train"`
 	IsPoisoned string           `mapstructure:"is_poisoned"`
 	Layer      string           `mapstructure:"layer"`
+	Layers     []string         `mapstructure:"layers"` // extra candidate layers when Layer is unset
 	Methods    []string         `mapstructure:"methods"`
 	Spectral   SpectralConfig   `mapstructure:"spectral_signatures"`
 	Clustering ClusteringConfig `mapstructure:"activation_clustering"`
 }
 
-// SpectralConfig are the spectral-signature settings (ART's names and
-// defaults): the top eps_multiplier·expected_poison_rate share of each
-// class's scores is flagged.
+// SpectralConfig are the spectral-signature settings (ART's names): with
+// expected_poison_rate, the top eps_multiplier·expected_poison_rate share
+// of each class's scores is flagged; without it (0), scores whose robust
+// z-score exceeds robustZCut. Score "" (neither score nor centred set)
+// picks the variant from the data (chooseCentred).
 type SpectralConfig struct {
 	ExpectedPoisonRate float64 `mapstructure:"expected_poison_rate"`
 	EpsMultiplier      float64 `mapstructure:"eps_multiplier"`
 	Score              string  `mapstructure:"score"`
+	Centred            *bool   `mapstructure:"centred"`
 }
 
 // ClusteringConfig are the activation-clustering settings (ART's names and
@@ -148,24 +152,36 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 				return nil, errs.Invalidf("config suites.poisoning.data.methods: %q: want %s or %s", m, MethodSpectral, MethodClustering)
 			}
 		}
+		if d.Layer != "" && len(d.Layers) > 0 {
+			return nil, errs.Invalidf("config suites.poisoning.data.layers: candidate layers are tried only when layer is unset; set one of layer and layers")
+		}
+		for i, l := range d.Layers {
+			if l == "" {
+				return nil, errs.Invalidf("config suites.poisoning.data.layers[%d]: empty tensor name", i)
+			}
+		}
 		sp := &d.Spectral
 		const spk = "data.spectral_signatures."
-		if !has(spk + "expected_poison_rate") {
-			sp.ExpectedPoisonRate = 0.33
-		}
 		if !has(spk + "eps_multiplier") {
 			sp.EpsMultiplier = 1.5
 		}
-		if !has(spk + "score") {
-			sp.Score = ScoreCentred
+		if has(spk+"expected_poison_rate") && !(sp.ExpectedPoisonRate > 0 && sp.ExpectedPoisonRate <= 0.5) {
+			return nil, errs.Invalidf("config suites.poisoning.data.spectral_signatures.expected_poison_rate: %g is outside (0, 0.5]; leave it out to take the cut-off from the score distribution", sp.ExpectedPoisonRate)
 		}
-		if !(sp.ExpectedPoisonRate > 0 && sp.ExpectedPoisonRate < 1) {
-			return nil, errs.Invalidf("config suites.poisoning.data.spectral_signatures.expected_poison_rate: %g is outside (0, 1)", sp.ExpectedPoisonRate)
+		if sp.Centred != nil {
+			want := ScoreART
+			if *sp.Centred {
+				want = ScoreCentred
+			}
+			if has(spk+"score") && sp.Score != want {
+				return nil, errs.Invalidf("config suites.poisoning.data.spectral_signatures.centred: %v contradicts score: %s", *sp.Centred, sp.Score)
+			}
+			sp.Score = want
 		}
 		if !(sp.EpsMultiplier > 0) || math.IsInf(sp.EpsMultiplier, 0) {
 			return nil, errs.Invalidf("config suites.poisoning.data.spectral_signatures.eps_multiplier: %g must be positive", sp.EpsMultiplier)
 		}
-		if sp.Score != ScoreCentred && sp.Score != ScoreART {
+		if sp.Score != "" && sp.Score != ScoreCentred && sp.Score != ScoreART || has(spk+"score") && sp.Score == "" {
 			return nil, errs.Invalidf("config suites.poisoning.data.spectral_signatures.score: %q: want centred or art", sp.Score)
 		}
 		cl := &d.Clustering
@@ -174,7 +190,7 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 			cl.Dims = 10
 		}
 		if !has(clk + "analysis") {
-			cl.Analysis = AnalysisRelativeSize
+			cl.Analysis = AnalysisAuto
 		}
 		if !has(clk + "size_threshold") {
 			cl.SizeThreshold = 0.35
@@ -200,9 +216,9 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.restarts: %d: must be at least 1", cl.Restarts)
 		}
 		switch cl.Analysis {
-		case AnalysisSmaller, AnalysisRelativeSize, AnalysisSilhouette:
+		case AnalysisAuto, AnalysisSmaller, AnalysisRelativeSize, AnalysisSilhouette:
 		default:
-			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.analysis: %q: want smaller, relative-size or silhouette", cl.Analysis)
+			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.analysis: %q: want auto, smaller, relative-size or silhouette", cl.Analysis)
 		}
 		if !(cl.SizeThreshold > 0 && cl.SizeThreshold < 0.5) {
 			return nil, errs.Invalidf("config suites.poisoning.data.activation_clustering.size_threshold: %g is outside (0, 0.5)", cl.SizeThreshold)
@@ -235,7 +251,7 @@ func (Suite) Metrics(cfgAny any, classes int) []string {
 			if d.IsPoisoned != "" {
 				keys = append(keys, suite.ProportionKeys(m+".precision")...)
 				keys = append(keys, suite.ProportionKeys(m+".recall")...)
-				keys = append(keys, m+".f1")
+				keys = append(keys, m+".f1", m+".auc")
 			}
 		}
 	}

@@ -31,10 +31,10 @@ func TestSpectralMatchesART(t *testing.T) {
 		{"logits", ScoreCentred, 0.33, 217, 2753},
 		{"logits", ScoreCentred, 0.05, 67, 388},
 		// Penultimate layer (the default layer: input of the last Gemm).
-		{"", ScoreART, 0.33, 5, 2965},
-		{"", ScoreART, 0.05, 0, 455},
-		{"", ScoreCentred, 0.33, 252, 2718},
-		{"", ScoreCentred, 0.05, 67, 388},
+		{penultimate, ScoreART, 0.33, 5, 2965},
+		{penultimate, ScoreART, 0.05, 0, 455},
+		{penultimate, ScoreCentred, 0.33, 252, 2718},
+		{penultimate, ScoreCentred, 0.05, 67, 388},
 	}
 	for _, c := range cases {
 		res := run(t, tg, map[string]any{"data": map[string]any{
@@ -73,9 +73,9 @@ func TestClusteringAgainstART(t *testing.T) {
 		layer, analysis string
 		p, r, tol       float64
 	}{
-		{"", AnalysisRelativeSize, 0.9965, 0.9367, 1e-4},
-		{"", AnalysisSmaller, 0.1112, 0.9367, 1e-3},
-		{"", AnalysisSilhouette, 0.9965, 0.9367, 1e-4},
+		{penultimate, AnalysisRelativeSize, 0.9965, 0.9367, 1e-4},
+		{penultimate, AnalysisSmaller, 0.1112, 0.9367, 1e-3},
+		{penultimate, AnalysisSilhouette, 0.9965, 0.9367, 1e-4},
 		{"logits", AnalysisRelativeSize, 0.875, 0.7233, 1e-4},
 	}
 	for _, c := range cases {
@@ -160,5 +160,49 @@ func TestBackdoorScanShared(t *testing.T) {
 	}
 	if checkedModels != 2 || !(far[0] < far[1]) {
 		t.Errorf("checked %d models; STRIP FAR backdoored %v, clean twin %v: want the backdoored model's below", checkedModels, far[0], far[1])
+	}
+}
+
+// penultimate is mnist_backdoor_cnn's penultimate tensor, the input of its
+// last Gemm (fc2), as the fixture's graph names it.
+const penultimate = "/relu3/Relu_output_0"
+
+// TestDefaultConfigShared runs the data part with the default config (no
+// layer, no method options) on mnist_backdoor_cnn's poisoned subset and
+// asks for at least the figures the earlier defaults had there (this
+// file's cases above): activation clustering relative-size on the
+// penultimate layer, TP 281 FP 1 (F1 0.9656, ART 0.9965 / 0.9367);
+// spectral signatures centred at p = 0.33, TP 252 FP 2718 (F1 0.156). The
+// layer chosen must be the penultimate one, whose split of class 0 is the
+// ART-matching one. AUC floors: 0.98 for both, the values of this seeded
+// run (0.9877 and 0.9825) rounded down.
+func TestDefaultConfigShared(t *testing.T) {
+	dir := testutil.Shared(t, "fixtures/vision")
+	tg := target(t, filepath.Join(dir, "mnist_backdoor_cnn.onnx"), "", "")
+	res := run(t, tg, map[string]any{"data": map[string]any{
+		"train":       map[string]any{"x": "mnist_poison_subset_x.npy", "y": "mnist_poison_subset_y.npy"},
+		"is_poisoned": "mnist_poison_subset_is_poisoned.npy",
+	}})
+	dd := res.Details["data"].(map[string]any)
+	if dd["layer"] != penultimate {
+		t.Errorf("layer %v; want %s (choice %v)", dd["layer"], penultimate, dd["layer_choice"])
+	}
+	checked := 0
+	for _, c := range []struct {
+		method string
+		tp, fp int
+		minAUC float64
+	}{{MethodClustering, 281, 1, 0.98}, {MethodSpectral, 252, 2718, 0.98}} {
+		md := dd[c.method].(map[string]any)
+		f1, auc := res.Metrics[c.method+".f1"], res.Metrics[c.method+".auc"]
+		t.Logf("%s: f1 %.4f auc %.4f tp %v fp %v", c.method, f1, auc, md["tp"], md["fp"])
+		old := 2 * float64(c.tp) / float64(2*c.tp+c.fp+300-c.tp)
+		if !(f1 >= old-1e-12) || !(auc >= c.minAUC) {
+			t.Errorf("%s: f1 %.4f auc %.4f; want f1 ≥ %.4f (earlier default) and auc ≥ %g", c.method, f1, auc, old, c.minAUC)
+		}
+		checked++
+	}
+	if checked != 2 {
+		t.Errorf("checked %d methods; want 2", checked)
 	}
 }

@@ -1,0 +1,392 @@
+package poisoning
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/learn"
+	"github.com/gauntlet-ml/gauntlet/stats"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// AnalysisAuto is the default cluster analysis: chosen per class from the
+// split's criteria (SplitCriteria), as Chen et al. 2018 §4 weigh them.
+const AnalysisAuto = "auto"
+
+// gaussSplitSeparation is the separation (SplitCriteria.Separation) of the
+// 2-means split of a Gaussian: the half means ±√(2/π) over the
+// within-half standard deviation √(1 − 2/π), i.e. 2√(2/π)/√(1 − 2/π) ≈
+// 2.65. Any unimodal class split in two reaches about this much; only a
+// class made of two groups goes clearly beyond it.
+var gaussSplitSeparation = 2 * math.Sqrt(2/math.Pi) / math.Sqrt(1-2/math.Pi)
+
+// sepFactor is how far beyond gaussSplitSeparation a class's split must be
+// to count as two groups: twice the Gaussian split's separation, i.e. the
+// groups' means at least about 5.3 within-group standard deviations apart.
+const sepFactor = 2
+
+// robustZCut is the robust z-score (median/MAD) above which a score is an
+// outlier when no poison rate is given: Iglewicz and Hoaglin's (1993)
+// cut-off of 3.5 for the modified z-score.
+const robustZCut = 3.5
+
+// Split holds the criteria of a 2-means split of one class's (reduced)
+// activations.
+type Split struct {
+	Sizes [2]int
+	// Smaller is the index of the smaller cluster (0 on a tie).
+	Smaller int
+	// Share is the smaller cluster's share of the class.
+	Share float64
+	// Silhouette is the mean silhouette (NaN when a cluster is empty).
+	Silhouette float64
+	// Separation is the distance between the cluster means over the pooled
+	// within-cluster standard deviation along the line joining them.
+	Separation float64
+}
+
+// SplitCriteria computes the criteria of the two-cluster labelling labels
+// of the rows of a. proj (len n, may be nil) gets each row's coordinate on
+// the line from the larger cluster's mean to the smaller's, centred on
+// the larger's mean.
+func SplitCriteria(a *mat.Dense, labels []int, proj []float64) Split {
+	n, d := a.Dims()
+	var s Split
+	for _, l := range labels {
+		s.Sizes[l]++
+	}
+	if s.Sizes[1] < s.Sizes[0] {
+		s.Smaller = 1
+	}
+	s.Share = float64(s.Sizes[s.Smaller]) / float64(max(n, 1))
+	s.Silhouette = math.NaN()
+	if v, ok := Silhouette(a, labels); ok {
+		s.Silhouette = v
+	}
+	if s.Sizes[0] == 0 || s.Sizes[1] == 0 {
+		if proj != nil {
+			clear(proj)
+		}
+		return s
+	}
+	mu := make([]float64, 2*d)
+	for i := 0; i < n; i++ {
+		l := labels[i]
+		for j, x := range a.RawRowView(i) {
+			mu[l*d+j] += x
+		}
+	}
+	for l := 0; l < 2; l++ {
+		for j := 0; j < d; j++ {
+			mu[l*d+j] /= float64(s.Sizes[l])
+		}
+	}
+	big := 1 - s.Smaller
+	u := make([]float64, d)
+	var norm float64
+	for j := range u {
+		u[j] = mu[s.Smaller*d+j] - mu[big*d+j]
+		norm += u[j] * u[j]
+	}
+	norm = math.Sqrt(norm)
+	if norm == 0 {
+		return s
+	}
+	var ss float64 // within-cluster sum of squares along u
+	for i := 0; i < n; i++ {
+		l := labels[i]
+		var p, q float64
+		for j, x := range a.RawRowView(i) {
+			p += (x - mu[big*d+j]) * u[j] / norm
+			q += (x - mu[l*d+j]) * u[j] / norm
+		}
+		ss += q * q
+		if proj != nil {
+			proj[i] = p
+		}
+	}
+	if sd := math.Sqrt(ss / float64(n)); sd > 0 {
+		s.Separation = norm / sd
+	} else {
+		s.Separation = math.Inf(1)
+	}
+	return s
+}
+
+// Suspicious decides with the auto analysis whether the smaller cluster of
+// a split is poisoned: its share is below one half (a strict minority) and
+// the split separates the class into two groups, Separation above
+// sepFactor·gaussSplitSeparation. It returns the rule that decided, for the
+// details.
+func (s Split) Suspicious() (bool, string) {
+	switch {
+	case s.Sizes[0] == s.Sizes[1]:
+		return false, "equal clusters"
+	case !(s.Separation > sepFactor*gaussSplitSeparation):
+		return false, "one group: separation at most 2×2.65"
+	default:
+		return true, "two groups: separation above 2×2.65, smaller cluster flagged"
+	}
+}
+
+// ScoreCutoff flags in flag the outliers of one class's scores sc (higher
+// is more suspicious) without a poison rate: when a 2-means split of the
+// scores separates two groups (Split.Suspicious) and the upper cluster is
+// the smaller, that cluster; otherwise the scores whose robust z-score z
+// (zok false: none) exceeds robustZCut. It returns the rule applied.
+func ScoreCutoff(flag []bool, sc, z []float64, zok bool, rng *rand.Rand) string {
+	n := len(sc)
+	a := mat.NewDense(n, 1, slices.Clone(sc))
+	lab := make([]int, n)
+	KMeans2(lab, a, 10, rng)
+	sp := SplitCriteria(a, lab, nil)
+	if sus, _ := sp.Suspicious(); sus {
+		var m [2]float64
+		for i, l := range lab {
+			m[l] += sc[i] / float64(sp.Sizes[l])
+		}
+		if m[sp.Smaller] > m[1-sp.Smaller] {
+			for i, l := range lab {
+				flag[i] = l == sp.Smaller
+			}
+			return fmt.Sprintf("2-means split of the scores: separation %.3g above 2×2.65, upper cluster (%d) flagged", sp.Separation, sp.Sizes[sp.Smaller])
+		}
+	}
+	for i := range flag {
+		flag[i] = zok && z[i] > robustZCut
+	}
+	return fmt.Sprintf("robust z-score above %g (2-means split separation %.3g)", robustZCut, sp.Separation)
+}
+
+// RobustZ writes into dst the robust z-score (x − median)/(1.4826·MAD) of
+// each value of x. ok is false when the MAD is 0.
+func RobustZ(dst, x []float64) bool {
+	med := stats.Median(slices.Sorted(slices.Values(x)))
+	dev := make([]float64, len(x))
+	for i, v := range x {
+		dev[i] = math.Abs(v - med)
+	}
+	mad := madScale * stats.Median(slices.Sorted(slices.Values(dev)))
+	if mad == 0 {
+		return false
+	}
+	for i, v := range x {
+		dst[i] = (v - med) / mad
+	}
+	return true
+}
+
+// AUC returns the ROC AUC of scores against truth (learn.ROC); ok is false
+// without both poisoned and clean samples.
+func AUC(scores []float64, truth []bool) (float64, bool) {
+	r := learn.NewROC(scores, truth, nil)
+	if !r.Defined() {
+		return 0, false
+	}
+	return r.AUC(), true
+}
+
+// layerView holds the activations of one layer for the training set and
+// the clusterings of its classes, computed once.
+type layerView struct {
+	name  string
+	size  int
+	acts  []float32
+	clust map[int]*clusterResult
+}
+
+// clusterResult is the 2-means split of one class at one layer.
+type clusterResult struct {
+	labels []int
+	proj   []float64 // coordinate towards the smaller cluster's mean
+	split  Split
+	info   map[string]any // reduction details (FastICA iterations)
+}
+
+// class returns the activations of rows as a float64 matrix.
+func (lv *layerView) class(rows []int) *mat.Dense {
+	a := mat.NewDense(len(rows), lv.size, nil)
+	for ri, i := range rows {
+		row := a.RawRowView(ri)
+		for j, v := range lv.acts[i*lv.size : (i+1)*lv.size] {
+			row[j] = float64(v)
+		}
+	}
+	return a
+}
+
+// cluster reduces and splits class k (rows) as activation clustering
+// does, once per class.
+func (lv *layerView) cluster(k int, rows []int, cl ClusteringConfig, seed uint64) (*clusterResult, error) {
+	if c, ok := lv.clust[k]; ok {
+		return c, nil
+	}
+	info := map[string]any{}
+	red, err := reduceClass(lv.class(rows), cl, seed, k, info)
+	if err != nil {
+		return nil, err
+	}
+	c := &clusterResult{labels: make([]int, len(rows)), proj: make([]float64, len(rows)), info: info}
+	KMeans2(c.labels, red, cl.Restarts, suite.BatchRand(suite.DeriveSeed(seed, "poisoning/kmeans"), k))
+	c.split = SplitCriteria(red, c.labels, c.proj)
+	if lv.clust == nil {
+		lv.clust = map[int]*clusterResult{}
+	}
+	lv.clust[k] = c
+	return c, nil
+}
+
+// separation returns the layer's separation statistic: the largest
+// SplitCriteria.Separation over the classes' 2-means splits, and the class
+// that has it.
+func (lv *layerView) separation(byClass [][]int, cl ClusteringConfig, seed uint64) (float64, int, error) {
+	best, bk := 0.0, -1
+	for k, rows := range byClass {
+		if len(rows) < 2 {
+			continue
+		}
+		c, err := lv.cluster(k, rows, cl, seed)
+		if err != nil {
+			return 0, 0, fmt.Errorf("class %d: %w", k, err)
+		}
+		if s := c.split.Separation; s > best || bk < 0 {
+			best, bk = s, k
+		}
+	}
+	return best, bk, nil
+}
+
+// chooseLayer reads the activations the data detectors use. With
+// cfg.Layer set, that layer (choice nil). Otherwise the candidates are the
+// penultimate layer (DefaultLayer), the model's first output (the logits)
+// and cfg.Layers; the one with the largest separation statistic
+// (layerView.separation) wins, the first on a tie, and choice records each
+// candidate's statistic. A default candidate that is not a float32 tensor
+// is skipped with its reason; a listed layer that is not one is exit 2
+// naming layers[i].
+func chooseLayer(ctx context.Context, t *suite.Target, d *data.Dataset, cfg *DataConfig, byClass [][]int) (*layerView, map[string]any, error) {
+	if cfg.Layer != "" {
+		acts, size, err := Activations(ctx, t, d, cfg.Layer)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &layerView{name: cfg.Layer, size: size, acts: acts}, nil, nil
+	}
+	type cand struct{ name, origin string }
+	var cands []cand
+	var skipped []map[string]any
+	if pen, err := DefaultLayer(t.Model); err == nil {
+		cands = append(cands, cand{pen, "penultimate"})
+	} else {
+		skipped = append(skipped, map[string]any{"layer": "penultimate", "reason": err.Error()})
+	}
+	if outs := t.Model.Proto.GetGraph().GetOutput(); len(outs) > 0 {
+		name := outs[0].GetName()
+		if _, _, err := layerShape(t.Model, name, "layer"); err == nil {
+			cands = append(cands, cand{name, "logits"})
+		} else {
+			skipped = append(skipped, map[string]any{"layer": name, "reason": err.Error()})
+		}
+	}
+	for i, name := range cfg.Layers {
+		key := fmt.Sprintf("layers[%d]", i)
+		if name == t.Session.Input().Name {
+			cands = append(cands, cand{name, key})
+			continue
+		}
+		if _, _, err := layerShape(t.Model, name, key); err != nil {
+			return nil, nil, err
+		}
+		cands = append(cands, cand{name, key})
+	}
+	// Drop repeats, keeping the first.
+	seen := map[string]bool{}
+	cands = slices.DeleteFunc(cands, func(c cand) bool {
+		dup := seen[c.name]
+		seen[c.name] = true
+		return dup
+	})
+	if len(cands) == 0 {
+		return nil, nil, errs.Invalidf("config suites.poisoning.data.layer: no candidate layer (no Gemm/MatMul, no float32 output); set layer or layers")
+	}
+	var best *layerView
+	bestStat := 0.0
+	var tried []map[string]any
+	for _, c := range cands {
+		acts, size, err := Activations(ctx, t, d, c.name)
+		if err != nil {
+			return nil, nil, err
+		}
+		lv := &layerView{name: c.name, size: size, acts: acts}
+		stat, k, err := lv.separation(byClass, cfg.Clustering, t.Seed)
+		if err != nil {
+			return nil, nil, fmt.Errorf("layer %s: %w", c.name, err)
+		}
+		tried = append(tried, map[string]any{"layer": c.name, "origin": c.origin, "size": size, "separation": finite(stat), "class": k})
+		if best == nil || stat > bestStat {
+			best, bestStat = lv, stat
+		}
+	}
+	choice := map[string]any{
+		"rule":       "largest separation statistic: max over classes of the distance between the 2-means cluster means over their pooled spread (reduced activations)",
+		"candidates": tried,
+		"chosen":     best.name,
+	}
+	if len(skipped) > 0 {
+		choice["skipped"] = skipped
+	}
+	return best, choice, nil
+}
+
+// chooseCentred returns whether spectral signatures use the centred score:
+// as configured, or (Score empty) the variant whose scores separate best,
+// the largest SplitCriteria.Separation over the classes of a 2-means split
+// of each class's scores (centred on a tie), with why recording both.
+func chooseCentred(sp SpectralConfig, lv *layerView, byClass [][]int, seed uint64) (bool, map[string]any, error) {
+	if sp.Score != "" {
+		return sp.Score == ScoreCentred, nil, nil
+	}
+	stat := map[bool]float64{}
+	for _, centred := range []bool{true, false} {
+		kind := ScoreART
+		if centred {
+			kind = ScoreCentred
+		}
+		best := 0.0
+		for k, rows := range byClass {
+			if len(rows) < 2 {
+				continue
+			}
+			sc := make([]float64, len(rows))
+			ok := false
+			if centred {
+				ok = SpectralProjection(sc, lv.class(rows))
+			} else {
+				ok = SpectralScores(sc, lv.class(rows), kind)
+			}
+			if !ok {
+				return false, nil, fmt.Errorf("spectral signatures, class %d: the SVD did not converge", k)
+			}
+			a := mat.NewDense(len(rows), 1, sc)
+			lab := make([]int, len(rows))
+			KMeans2(lab, a, 10, suite.BatchRand(suite.DeriveSeed(seed, "poisoning/spectral-choice"), k))
+			if s := SplitCriteria(a, lab, nil).Separation; s > best {
+				best = s
+			}
+		}
+		stat[centred] = best
+	}
+	centred := stat[true] >= stat[false]
+	return centred, map[string]any{
+		"rule":               "largest separation of a 2-means split of a class's scores (centred: the oriented projection; art: |r·v|), max over classes",
+		"separation_centred": finite(stat[true]),
+		"separation_art":     finite(stat[false]),
+	}, nil
+}

@@ -1,0 +1,144 @@
+package poisoning
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// TestSplitCriteria: 1-D points 0, 2 | 10 (clusters 0, 0, 1). The smaller
+// cluster is 1 (share 1/3); the means are 1 and 10, 9 apart; the
+// within-cluster deviations along the line are −1, 1, 0, so the pooled
+// standard deviation is √(2/3) and the separation 9/√(2/3). The projection
+// towards the smaller cluster's mean, from the larger's, is −1, 1, 9. The
+// silhouette is Silhouette's (tested in detect_test.go).
+func TestSplitCriteria(t *testing.T) {
+	a := mat.NewDense(3, 1, []float64{0, 2, 10})
+	proj := make([]float64, 3)
+	s := SplitCriteria(a, []int{0, 0, 1}, proj)
+	sil, _ := Silhouette(a, []int{0, 0, 1})
+	if s.Sizes != [2]int{2, 1} || s.Smaller != 1 || math.Abs(s.Share-1.0/3) > tol ||
+		math.Abs(s.Separation-9/math.Sqrt(2.0/3)) > tol || math.Abs(s.Silhouette-sil) > tol {
+		t.Errorf("%+v", s)
+	}
+	for i, w := range []float64{-1, 1, 9} {
+		if math.Abs(proj[i]-w) > tol {
+			t.Errorf("proj %v; want [-1 1 9]", proj)
+			break
+		}
+	}
+}
+
+// TestGaussSplitSeparation: the 2-means split of a large standard normal
+// sample has the separation 2√(2/π)/√(1 − 2/π) ≈ 2.6472 (the constant the
+// auto analysis measures against) within sampling error, and is judged one
+// group; a mixture 70/30 of N(0,1) and N(8,1) is two groups, its smaller
+// cluster (1200 of 4000, ±2 for the few points past the midpoint 4, a
+// tail of 3e-5 per point) flagged. The tolerance 0.1 on the Gaussian's
+// separation at n = 4000 is sampling error (seed-to-seed spread measured
+// about 0.02).
+func TestGaussSplitSeparation(t *testing.T) {
+	if math.Abs(gaussSplitSeparation-2.6472) > 1e-4 {
+		t.Errorf("constant %g; want 2.6472", gaussSplitSeparation)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	n := 4000
+	g := mat.NewDense(n, 1, nil)
+	m := mat.NewDense(n, 1, nil)
+	for i := 0; i < n; i++ {
+		g.Set(i, 0, rng.NormFloat64())
+		v := rng.NormFloat64()
+		if i%10 < 3 {
+			v += 8
+		}
+		m.Set(i, 0, v)
+	}
+	lab := make([]int, n)
+	KMeans2(lab, g, 3, rng)
+	s := SplitCriteria(g, lab, nil)
+	if math.Abs(s.Separation-gaussSplitSeparation) > 0.1 {
+		t.Errorf("gaussian split separation %g; want %g", s.Separation, gaussSplitSeparation)
+	}
+	if sus, _ := s.Suspicious(); sus {
+		t.Errorf("gaussian judged two groups: %+v", s)
+	}
+	KMeans2(lab, m, 3, rng)
+	s = SplitCriteria(m, lab, nil)
+	if sus, _ := s.Suspicious(); !sus || s.Sizes[s.Smaller] < 1198 || s.Sizes[s.Smaller] > 1202 {
+		t.Errorf("mixture: %+v; want two groups, smaller cluster of 1200±2", s)
+	}
+}
+
+// TestRobustZ: values 1, 2, 3, 4, 100 have median 3 and absolute
+// deviations 2, 1, 0, 1, 97 (median 1), so z = (x − 3)/1.4826.
+func TestRobustZ(t *testing.T) {
+	z := make([]float64, 5)
+	x := []float64{1, 2, 3, 4, 100}
+	if !RobustZ(z, x) {
+		t.Fatal("undefined")
+	}
+	for i, v := range x {
+		if math.Abs(z[i]-(v-3)/1.4826) > tol {
+			t.Errorf("z %v", z)
+			break
+		}
+	}
+	if RobustZ(z[:3], []float64{2, 2, 2}) {
+		t.Error("MAD 0 should leave z undefined")
+	}
+}
+
+// TestAUC: scores 0.9 (poisoned), 0.8 (clean), 0.7 (poisoned), 0.1
+// (clean): of the 4 poisoned-clean pairs 3 are ordered right, AUC 0.75
+// (scikit-learn's roc_auc_score([1,0,1,0], [.9,.8,.7,.1]) = 0.75).
+func TestAUC(t *testing.T) {
+	auc, ok := AUC([]float64{0.9, 0.8, 0.7, 0.1}, []bool{true, false, true, false})
+	if !ok || math.Abs(auc-0.75) > tol {
+		t.Errorf("auc %g ok %v; want 0.75", auc, ok)
+	}
+	if _, ok := AUC([]float64{1, 2}, []bool{false, false}); ok {
+		t.Error("no poisoned samples: AUC should be undefined")
+	}
+}
+
+// TestScoreCutoff: 90 scores near 0 and 10 near 20 (well separated, the
+// upper group the smaller) flag exactly the upper 10; a lone high value
+// among unimodal scores is caught by the robust z-score.
+func TestScoreCutoff(t *testing.T) {
+	sc := make([]float64, 100)
+	for i := range sc {
+		sc[i] = float64(i%9) * 0.1
+		if i >= 90 {
+			sc[i] += 20
+		}
+	}
+	z := make([]float64, 100)
+	zok := RobustZ(z, sc)
+	flag := make([]bool, 100)
+	rule := ScoreCutoff(flag, sc, z, zok, rand.New(rand.NewPCG(3, 4)))
+	for i, f := range flag {
+		if f != (i >= 90) {
+			t.Fatalf("flags %v (rule %s); want the last 10", flag, rule)
+		}
+	}
+	uni := make([]float64, 101)
+	for i := range uni[:100] {
+		uni[i] = float64(i) / 100 // uniform on [0, 1): median 0.5, MAD 0.25
+	}
+	uni[100] = 5 // z = 4.5/(1.4826·0.25) ≈ 12
+	z = make([]float64, 101)
+	zok = RobustZ(z, uni)
+	flag = make([]bool, 101)
+	rule = ScoreCutoff(flag, uni, z, zok, rand.New(rand.NewPCG(3, 4)))
+	n := 0
+	for _, f := range flag {
+		if f {
+			n++
+		}
+	}
+	if !flag[100] || n != 1 {
+		t.Errorf("flagged %d, last %v (rule %s); want only the last", n, flag[100], rule)
+	}
+}
