@@ -43,6 +43,10 @@ type work struct {
 
 	oracles map[string]oracle
 	fwd     *runtime.Runner
+	// loop runs PGD's middle iterations fused (fused.go), nil when per
+	// step; loopL2 tells its inputs apart (L2 takes the clean input).
+	loop   *runtime.GraphRunner
+	loopL2 bool
 
 	lo, hi, x, xprev, xbest, gbest, gcur []float32
 	tgt                                  []int64
@@ -232,6 +236,14 @@ func (w *work) pgd(ctx context.Context, j *job, o oracle, p pgdParams, rng *rand
 				w.next = append(w.next, i)
 			}
 			w.act, w.next = w.next, w.act
+			if it == 0 && w.loop != nil && p.steps >= 2 && len(w.act) > 0 {
+				// iterations 1 … steps−1 in one fused call; the last
+				// evaluation (it = steps) stays per step
+				if err := w.runLoop(ctx, j, p.steps, p.targeted); err != nil {
+					return err
+				}
+				it = p.steps - 1
+			}
 		}
 	}
 	return nil

@@ -57,6 +57,9 @@ type Config struct {
 	// NESSamples and NESSigma configure the gradient estimator.
 	NESSamples int     `mapstructure:"nes_samples"`
 	NESSigma   float64 `mapstructure:"nes_sigma"`
+	// Fuse is auto, always or never: whether PGD's iterations run in one
+	// fused ONNX Loop per batch (fused.go).
+	Fuse string `mapstructure:"fuse"`
 }
 
 // AttackConfig is one entry of attacks.
@@ -132,7 +135,7 @@ func Prefix(key, norm string, eps float64) string {
 func (s Suite) Decode(raw map[string]any) (any, error) {
 	// Top-level defaults are set before decoding, so an explicit value,
 	// zero included, replaces them and is checked below.
-	cfg := Config{GradientMode: ModeAuto, NESSamples: DefaultNESSamples, NESSigma: DefaultNESSigma}
+	cfg := Config{GradientMode: ModeAuto, NESSamples: DefaultNESSamples, NESSigma: DefaultNESSigma, Fuse: FuseAuto}
 	keys, err := suite.DecodeConfigKeys(s.Name(), raw, &cfg)
 	if err != nil {
 		return nil, err
@@ -144,6 +147,11 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	case ModeAuto, ModeExact, ModeEstimated:
 	default:
 		return nil, errs.Invalidf("config suites.evasion.gradient_mode %q: want auto, exact or estimated", cfg.GradientMode)
+	}
+	switch cfg.Fuse {
+	case FuseAuto, FuseAlways, FuseNever:
+	default:
+		return nil, errs.Invalidf("config suites.evasion.fuse %q: want auto, always or never", cfg.Fuse)
 	}
 	if cfg.SaveExamples < 0 || cfg.SaveExamples > 10000 {
 		return nil, errs.Invalidf("config suites.evasion.save_examples %d: want 0..10000", cfg.SaveExamples)

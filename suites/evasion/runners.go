@@ -71,6 +71,15 @@ func gradientMode(t *suite.Target, cfg Config) (gradChoice, error) {
 // reason (it names the node and why), and exact is an errs.Invalid error
 // naming the same. Other failures are returned as they are.
 func openRunners(t *suite.Target, cfg Config, dim, k int) (*runners, gradChoice, error) {
+	rt, gc, err := openRunnersMode(t, cfg, dim, k)
+	if err == nil {
+		rt.fuse = decideFuse(t, cfg, rt.mode)
+	}
+	return rt, gc, err
+}
+
+// openRunnersMode is openRunners before the fuse decision.
+func openRunnersMode(t *suite.Target, cfg Config, dim, k int) (*runners, gradChoice, error) {
 	gc, err := gradientMode(t, cfg)
 	if err != nil {
 		return nil, gc, err
@@ -123,6 +132,10 @@ type runners struct {
 	// keepAdv makes attack keep every sample's adversarial point in
 	// outcome.adv (tests check the constraints on all of them).
 	keepAdv bool
+	// fuse is the PGD path (fused.go); loop the open fused graph of the
+	// attack in progress (nil when per step).
+	fuse fuseChoice
+	loop *runtime.Graph
 }
 
 // newRunners opens the graphs (exact mode) and every worker's runners and
@@ -212,6 +225,7 @@ func (rt *runners) close() {
 			}
 		}
 	}
+	rt.closeLoops()
 	for _, g := range rt.graphs {
 		g.Close()
 	}

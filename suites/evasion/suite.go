@@ -188,6 +188,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	}
 	res := summarise(t, cfg, outs, correct, nCorrect)
 	res.Details["gradient"] = gc.details()
+	res.Details["fuse"] = rt.fuse.details()
 	if gc.reason != "" && gc.fellBack {
 		res.Warnings = append(res.Warnings, "evasion: gradient_mode auto: exact gradients are unavailable ("+gc.reason+"); the attacks ran on estimated (NES) gradients, which may overstate robustness")
 	}
@@ -223,6 +224,16 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 	}
 	zero := make([][2]int, nb)
 	seed := suite.DeriveSeed(t.Seed, Prefix(a.Key(), a.Norm, eps))
+	if rt.fuse.fused && fusable(a) && eps > 0 {
+		if err := rt.openLoops(t, a, eps, pgdAlpha(a, eps)); err != nil {
+			if rt.fuse.setting != FuseAuto {
+				return nil, err
+			}
+			rt.fuse = fuseChoice{setting: FuseAuto, reason: "the fused loop is unavailable: " + err.Error()}
+		} else {
+			defer rt.closeLoops()
+		}
+	}
 	pool := t.Pool
 	pool.Workers = len(rt.works)
 	if rt.progress != nil {
@@ -295,10 +306,7 @@ func (rt *runners) runOne(ctx context.Context, w *work, j *job, a AttackConfig, 
 		p := pgdParams{alpha: j.eps, steps: 1, restarts: 1, earlyStop: a.earlyStop(), targeted: targeted}
 		if a.Name == PGD {
 			p.steps, p.restarts, p.randomStart = a.Steps, a.Restarts, a.RandomStart
-			p.alpha = 2.5 * j.eps / float64(a.Steps)
-			if a.StepSize != nil {
-				p.alpha = *a.StepSize
-			}
+			p.alpha = pgdAlpha(a, j.eps)
 		}
 		return w.pgd(ctx, j, w.oracles[headCE], p, r)
 	case APGD:
@@ -323,4 +331,12 @@ func (rt *runners) runOne(ctx context.Context, w *work, j *job, a AttackConfig, 
 		return w.autoAttack(ctx, j, a, rng)
 	}
 	return fmt.Errorf("unknown attack %q", a.Name)
+}
+
+// pgdAlpha is PGD's step size at eps: step_size, else 2.5·eps/steps.
+func pgdAlpha(a AttackConfig, eps float64) float64 {
+	if a.StepSize != nil {
+		return *a.StepSize
+	}
+	return 2.5 * eps / float64(a.Steps)
 }
