@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
 // The figures below come from ../shared/fixtures/vision/REFERENCE.json
@@ -204,5 +205,36 @@ func TestDefaultConfigShared(t *testing.T) {
 	}
 	if checked != 2 {
 		t.Errorf("checked %d methods; want 2", checked)
+	}
+}
+
+// TestDefaultConfigClean runs the default data config on training sets
+// without poison: the committed digits split on digits_cnn, and the MNIST
+// subset with its original labels (mnist_poison_subset_y_orig.npy) on the
+// clean twin mnist_cnn. The clean classes' largest split separations are
+// 4.92 (digits, class 9) and below the two-group line 5.29, so activation
+// clustering flags nothing; spectral signatures' rate-free cut-off flags
+// 13 of 1397 and 1 of 6000 (the seeded run's counts, asserted exactly; the
+// earlier default flagged 1.5·0.33 of every class by design).
+func TestDefaultConfigClean(t *testing.T) {
+	dir := testutil.Shared(t, "fixtures/vision")
+	checked := 0
+	for _, c := range []struct {
+		name               string
+		tg                 func() *suite.Target
+		train              map[string]any
+		n, spectral, clust int
+	}{
+		{"digits", func() *suite.Target { return digitsTarget(t) }, digitsTrain, 1397, 13, 0},
+		{"mnist_cnn", func() *suite.Target { return target(t, filepath.Join(dir, "mnist_cnn.onnx"), "", "") },
+			map[string]any{"x": "mnist_poison_subset_x.npy", "y": "mnist_poison_subset_y_orig.npy"}, 6000, 1, 0},
+	} {
+		res := run(t, c.tg(), map[string]any{"data": map[string]any{"train": c.train}})
+		wantCount(t, c.name+" spectral flagged", res.Metrics[MethodSpectral+".flagged_fraction"], c.n, c.spectral)
+		wantCount(t, c.name+" clustering flagged", res.Metrics[MethodClustering+".flagged_fraction"], c.n, c.clust)
+		checked++
+	}
+	if checked != 2 {
+		t.Errorf("checked %d sets; want 2", checked)
 	}
 }
