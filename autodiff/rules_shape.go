@@ -495,23 +495,7 @@ func ruleResize(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string
 // Runtime computes them (float32 coordinates, clamped to [0, d−1]; equal
 // taps at the border weigh ½ each).
 func linearTaps(i int64, s float32, o, d int64, ctm string) (j1, j2 int64, w1, w2 float32) {
-	xr := float32(i)
-	var xo float32
-	switch ctm {
-	case "half_pixel":
-		xo = (xr+0.5)/s - 0.5
-	case "pytorch_half_pixel":
-		if o > 1 {
-			xo = (xr+0.5)/s - 0.5
-		}
-	case "align_corners":
-		if o > 1 {
-			xo = xr * float32(d-1) / float32(o-1)
-		}
-	default: // asymmetric
-		xo = xr / s
-	}
-	xo = max(0, min(xo, float32(d-1)))
+	xo := max(0, min(resizeCoord(i, s, o, d, ctm), float32(d-1)))
 	j1 = min(int64(xo), d-1)
 	j2 = min(j1+1, d-1)
 	w1, w2 = float32(math.Abs(float64(xo-float32(j2)))), float32(math.Abs(float64(xo-float32(j1))))
@@ -521,25 +505,32 @@ func linearTaps(i int64, s float32, o, d int64, ctm string) (j1, j2 int64, w1, w
 	return j1, j2, w1, w2
 }
 
-func nearestIndex(i int64, s float32, o, d int64, ctm, mode string) int64 {
+// resizeCoord is the input coordinate of output element i of a Resize
+// on one axis (scale s, o outputs, d inputs), in float32 as ONNX Runtime
+// computes it for the coordinate_transformation_mode ctm.
+func resizeCoord(i int64, s float32, o, d int64, ctm string) float32 {
 	xr := float32(i)
-	var xo float32
 	switch ctm {
 	case "half_pixel":
-		xo = (xr+0.5)/s - 0.5
+		return (xr+0.5)/s - 0.5
 	case "pytorch_half_pixel":
 		if o > 1 {
-			xo = (xr+0.5)/s - 0.5
+			return (xr+0.5)/s - 0.5
 		}
+		return 0
 	case "align_corners":
 		if o > 1 {
-			xo = xr * float32(d-1) / float32(o-1)
+			return xr * float32(d-1) / float32(o-1)
 		}
+		return 0
 	case "tf_half_pixel_for_nn":
-		xo = (xr + 0.5) / s
-	default: // asymmetric
-		xo = xr / s
+		return (xr + 0.5) / s
 	}
+	return xr / s // asymmetric
+}
+
+func nearestIndex(i int64, s float32, o, d int64, ctm, mode string) int64 {
+	xo := resizeCoord(i, s, o, d, ctm)
 	var k float64
 	f := float64(xo)
 	switch mode {
