@@ -13,7 +13,8 @@
 // applies a vector-Jacobian rule per operator (the table in rules.go; the
 // rules live in files by operator family: rules_activation.go,
 // rules_conv.go, rules_elementwise.go, rules_index.go, rules_linalg.go,
-// rules_norm.go, rules_pool.go, rules_reduce.go, rules_shape.go). Only nodes on a
+// rules_norm.go, rules_pool.go, rules_reduce.go, rules_shape.go; rules
+// that differentiate several nodes at once in rules_fuse.go). Only nodes on a
 // path from the input to the loss are differentiated: weights get no
 // gradient. Shape-only subgraphs (Shape, Gather on shapes, Constant, ...)
 // and tensors of integer or bool type carry no gradient. Broadcasting is
@@ -32,6 +33,12 @@
 //     windows whose Indices point at the element it reads keep their
 //     gradient; one grouped ConvTranspose with one-hot kernels adds the
 //     offsets into place). Windows sharing a maximum add their gradients.
+//   - A Conv whose output only feeds an inference BatchNormalization
+//     with constant scale and variance gets its input gradient from one
+//     Conv (or ConvTranspose) with the weights scaled by
+//     scale/√(var+ε) per output channel, computed at build time
+//     (rules_fuse.go); the BatchNorm's Mul on the gradient is gone.
+//     Gradients differ from the per-node rules by float32 rounding only.
 //   - AveragePool (pads, count_include_pad, ceil_mode, dilations,
 //     auto_pad) spreads g/divisor over each window with a grouped
 //     ConvTranspose of ones, where the divisor is ONNX Runtime's own: the

@@ -22,6 +22,9 @@ type ctx struct {
 	masked map[string]bool
 	// uses counts the nodes reading each tensor (graph outputs count too).
 	uses map[string]int
+	// extra holds the (tensor, gradient) pairs a fused rule (rules_fuse.go)
+	// adds to the gradient of a tensor read by an earlier node.
+	extra [][2]string
 }
 
 func newCtx(m *onnx.Model) *ctx {
@@ -143,6 +146,10 @@ func (c *ctx) backward(seeds map[string]string, x string) (string, error) {
 				grads[in] = append(grads[in], gx[j])
 			}
 		}
+		for _, e := range c.extra {
+			grads[e[0]] = append(grads[e[0]], e[1])
+		}
+		c.extra = c.extra[:0]
 	}
 	if g := c.sumGrads(grads[x]); g != "" {
 		return g, nil

@@ -58,7 +58,7 @@ func (c *ctx) outputPadding(x string, k, s, d, pb, pe []int64, ceil bool) ([]int
 }
 
 func ruleConv(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
-	x, w := in(n, 0), in(n, 1)
+	w := in(n, 1)
 	if need[1] {
 		return nil, fmt.Errorf("weights that depend on the input are not supported")
 	}
@@ -68,35 +68,12 @@ func ruleConv(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, 
 	}
 	res := make([]string, 3)
 	if need[0] {
-		k, s, d, pb, pe, err := c.window(n, x, ws[2:])
+		gx, err := c.convInputGrad(n, gy[0], w, ws)
 		if err != nil {
 			return nil, err
 		}
-		op, err := c.outputPadding(x, k, s, d, pb, pe, false)
-		if err != nil {
-			return nil, err
-		}
-		if gx := c.convBackwardAsConv(n, gy[0], w, ws, k, s, d, pb, pe); gx != "" {
-			res[0] = gx
-			goto bias
-		}
-		attrs := []*onnxpb.AttributeProto{
-			onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("strides", s...), onnx.AttrInts("dilations", d...),
-			onnx.AttrInts("pads", append(append([]int64{}, pb...), pe...)...),
-			onnx.AttrInt("group", onnx.AttrIntOr(n, "group", 1)),
-		}
-		nonzero := false
-		for _, v := range op {
-			if v != 0 {
-				nonzero = true
-			}
-		}
-		if nonzero {
-			attrs = append(attrs, onnx.AttrInts("output_padding", op...))
-		}
-		res[0] = c.op("ConvTranspose", []string{gy[0], w}, attrs...)
+		res[0] = gx
 	}
-bias:
 	if len(need) > 2 && need[2] {
 		r := len(ws)
 		ax := []int64{0}
@@ -106,6 +83,36 @@ bias:
 		res[2] = c.b.ReduceSum(gy[0], ax, false)
 	}
 	return res, nil
+}
+
+// convInputGrad returns the gradient of Conv node n's data input given
+// the gradient g of its output, computed with the weights w of static
+// shape ws (n's own, or n's scaled by a fused rule).
+func (c *ctx) convInputGrad(n *onnxpb.NodeProto, g, w string, ws []int64) (string, error) {
+	x := in(n, 0)
+	k, s, d, pb, pe, err := c.window(n, x, ws[2:])
+	if err != nil {
+		return "", err
+	}
+	op, err := c.outputPadding(x, k, s, d, pb, pe, false)
+	if err != nil {
+		return "", err
+	}
+	if gx := c.convBackwardAsConv(n, g, w, ws, k, s, d, pb, pe); gx != "" {
+		return gx, nil
+	}
+	attrs := []*onnxpb.AttributeProto{
+		onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("strides", s...), onnx.AttrInts("dilations", d...),
+		onnx.AttrInts("pads", append(append([]int64{}, pb...), pe...)...),
+		onnx.AttrInt("group", onnx.AttrIntOr(n, "group", 1)),
+	}
+	for _, v := range op {
+		if v != 0 {
+			attrs = append(attrs, onnx.AttrInts("output_padding", op...))
+			break
+		}
+	}
+	return c.op("ConvTranspose", []string{g, w}, attrs...), nil
 }
 
 // convBackwardMinChannels is the fewest input channels per group for which

@@ -28,6 +28,9 @@ func ruleBatchNorm(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]str
 			return nil, fmt.Errorf("parameters that depend on the input are not supported")
 		}
 	}
+	if !disableBNFusion && ruleBatchNormFused(c, n, gy[0]) {
+		return []string{""}, nil
+	}
 	xs := c.shape(x)
 	if len(xs) < 2 {
 		return nil, fmt.Errorf("rank of %q unknown", x)

@@ -30,7 +30,7 @@ type gradRef struct {
 	lossCE                            []float64
 }
 
-func readRef(t *testing.T, path string) gradRef {
+func readRef(t testing.TB, path string) gradRef {
 	t.Helper()
 	r, err := npz.Open(path)
 	if err != nil {

@@ -226,6 +226,42 @@ class ResizePad(nn.Module):
         return self.fc(x[:, :, :8, :8].flatten(1))
 
 
+class Block(nn.Module):
+    """torchvision's BasicBlock: conv3x3-BN-ReLU-conv3x3-BN plus the input
+    (through a 1x1 strided conv and BN when the shape changes), ReLU."""
+
+    def __init__(self, cin, cout, stride=1):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+        self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = self.b2(self.c2(F.relu(self.b1(self.c1(x)))))
+        return F.relu(y + (x if self.down is None else self.down(x)))
+
+
+class ResCNN(nn.Module):
+    """A small ResNet for 3x32x32 images: Conv-BN-ReLU-MaxPool(2) stem
+    (ReLU before the pool, as ResNet), a BasicBlock, a strided BasicBlock
+    with a 1x1 shortcut, global average pool, Linear. The benchmark model
+    of autodiff/bench_test.go (BenchmarkResCNN)."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16)
+        self.pool = nn.MaxPool2d(2)
+        self.l1, self.l2 = Block(16, 16), Block(16, 32, 2)
+        self.fc = nn.Linear(32, CLASSES)
+
+    def forward(self, x):  # 32x32 -> 16x16 -> 16x16 -> 8x8
+        x = self.pool(F.relu(self.b1(self.c1(x))))
+        x = self.l2(self.l1(x))
+        return self.fc(x.mean((2, 3)))
+
+
 # ------------------------------------------------------------- checks
 
 def margins(model, x):
@@ -250,7 +286,12 @@ def margins(model, x):
         w = w.reshape(*w.shape[:4], -1)
         top = w.topk(2, dim=-1).values
         assert torch.equal(top[..., 0], out)
-        gaps.append(((top[..., 0] - top[..., 1]).min() / t.abs().max()).item())
+        gap = top[..., 0] - top[..., 1]
+        if bool((t >= 0).all()):
+            # a pool after a ReLU: windows whose maximum is 0 tie, but the
+            # ReLU before gives them no gradient
+            gap = gap[top[..., 0] > 0]
+        gaps.append((gap.min() / t.abs().max()).item())
 
     hooks = [m.register_forward_hook(on_relu if isinstance(m, nn.ReLU) else on_pool)
              for m in model.modules() if isinstance(m, (nn.ReLU, nn.MaxPool2d))]
@@ -374,6 +415,8 @@ def main():
     build("vit_block", make(PatchViT, SEED + 60, 1), image(SEED + 63), (14, 17))
     # (g) reflect/replicate Pad and bilinear Resize
     build("resize_pad", make(ResizePad, SEED + 70, 4), image(SEED + 73), (11, 13))
+    # (h) a small ResNet with BatchNorm and a ReLU-MaxPool stem, 32x32
+    build("res_cnn", make(ResCNN, SEED + 80, 4), image(SEED + 83, (N, 3, 32, 32)), (13,))
     print("torch", torch.__version__, "onnx", onnx.__version__, "numpy", np.__version__)
 
 
