@@ -43,6 +43,11 @@ func TestDecodeErrors(t *testing.T) {
 		"model method":   {map[string]any{"model": map[string]any{"methods": []any{"abs"}}}, "methods"},
 		"trigger target": {map[string]any{"model": map[string]any{"trigger": map[string]any{"type": "patch"}}}, "target"},
 		"analysis":       {map[string]any{"data": map[string]any{"train": digitsTrain, "activation_clustering": map[string]any{"analysis": "biggest"}}}, "analysis"},
+		"clean-label flip": {map[string]any{"susceptibility": map[string]any{"train": digitsTrain,
+			"attacks": []any{map[string]any{"type": "label_flip", "clean_label": true}}}}, "attacks[0].clean_label"},
+		"warp strength": {map[string]any{"susceptibility": map[string]any{"train": digitsTrain,
+			"attacks": []any{map[string]any{"type": "warp", "strength": -1.0, "target": 0}}}}, "attacks[0].strength"},
+		"model clean-label": {map[string]any{"model": map[string]any{"target": 0, "trigger": map[string]any{"type": "sinusoidal", "clean_label": true}}}, "clean_label"},
 	}
 	for name, c := range cases {
 		_, err := Suite{}.Decode(c.raw)
@@ -85,6 +90,10 @@ func TestRunErrors(t *testing.T) {
 		"command no model": {map[string]any{"susceptibility": map[string]any{"train": digitsTrain, "rates": []any{0.1},
 			"attacks": []any{map[string]any{"type": "label_flip"}}, "trainer": "command",
 			"train_command": "echo trained {train_x} {train_y} {out_model}"}}, "wrote no model"},
+		"warp grid": {map[string]any{"susceptibility": map[string]any{"train": digitsTrain, "rates": []any{0.1},
+			"attacks": []any{map[string]any{"type": "warp", "grid": 9, "target": 0}}}}, "config suites.poisoning.susceptibility.attacks[0].grid: 9 is larger than the 8×8"},
+		"sinusoidal frequency": {map[string]any{"model": map[string]any{"methods": []any{"strip"}, "target": 0,
+			"trigger": map[string]any{"type": "sinusoidal"}}}, "config suites.poisoning.model.trigger.frequency: 6 cycles across a width of 8"},
 		"train missing": {map[string]any{"data": map[string]any{"train": map[string]any{"x": "missing.npy", "y": "missing_y.npy"}}}, "missing.npy"},
 	}
 	for name, c := range cases {

@@ -47,8 +47,8 @@ func decodeModel(m *ModelConfig, has func(key string) bool) error {
 		if err := m.Trigger.check("config suites.poisoning.model.trigger"); err != nil {
 			return err
 		}
-		if m.Trigger.Target != nil || m.Trigger.Name != "" {
-			return errs.Invalidf("config suites.poisoning.model.trigger: target and name belong to susceptibility attacks; set suites.poisoning.model.target")
+		if m.Trigger.Target != nil || m.Trigger.Name != "" || m.Trigger.CleanLabel {
+			return errs.Invalidf("config suites.poisoning.model.trigger: target, name and clean_label belong to susceptibility attacks; set suites.poisoning.model.target")
 		}
 		if m.Target == nil {
 			return errs.Invalidf("config suites.poisoning.model: a trigger needs its target class (target)")

@@ -38,14 +38,18 @@ func decodeSusceptibility(s *SusceptibilityConfig, has func(key string) bool) er
 		return errs.Invalidf("%s.train: set x (and y) or csv", f)
 	}
 	if len(s.Attacks) == 0 {
-		return errs.Invalidf("%s.attacks: list at least one attack (patch, blend or label_flip)", f)
+		return errs.Invalidf("%s.attacks: list at least one attack (patch, blend, warp, sinusoidal or label_flip)", f)
 	}
 	seen := map[string]bool{}
 	for i := range s.Attacks {
 		a := &s.Attacks[i]
 		field := fmt.Sprintf("%s.attacks[%d]", f, i)
 		if a.Type == LabelFlip {
-			if a.X != 0 || a.Y != 0 || a.Width != 0 || a.Height != 0 || a.Value != nil || a.Image != "" || a.Pattern != "" || a.Alpha != nil {
+			if a.CleanLabel {
+				return errs.Invalidf("%s.clean_label: label_flip changes labels; clean_label takes a trigger (patch, blend, warp or sinusoidal)", field)
+			}
+			if a.X != 0 || a.Y != 0 || a.Width != 0 || a.Height != 0 || a.Value != nil || a.Image != "" || a.Pattern != "" || a.Alpha != nil ||
+				a.Amplitude != nil || a.Frequency != nil || a.Grid != 0 || a.Strength != nil || a.Seed != 0 {
 				return errs.Invalidf("%s: label_flip takes only name and target", field)
 			}
 		} else {
@@ -301,13 +305,15 @@ func runSusceptibility(ctx context.Context, t *suite.Target, cfg *Susceptibility
 // Poison returns a poisoned copy of the training set: round(rate·n)
 // samples chosen at random (from those not already of the target class,
 // for trigger attacks) get the trigger and the target label, or, for
-// label flipping, the target label or a random other class. It returns the
-// number of poisoned samples.
+// label flipping, the target label or a random other class. A clean-label
+// attack (a.CleanLabel) chooses among the target class's samples, at most
+// all of them, and keeps their labels. It returns the number of poisoned
+// samples.
 func Poison(d *data.Dataset, a Trigger, c *Compiled, rate float64, classes int, seed uint64) ([]float32, []int64, int) {
 	rng := suite.BatchRand(seed, 0)
 	var cand []int
 	for i, y := range d.Y {
-		if a.Target == nil || y != int64(*a.Target) {
+		if a.CleanLabel && y == int64(*a.Target) || !a.CleanLabel && (a.Target == nil || y != int64(*a.Target)) {
 			cand = append(cand, i)
 		}
 	}
