@@ -60,6 +60,9 @@ type Config struct {
 	// Fuse is auto, always or never: whether PGD's iterations run in one
 	// fused ONNX Loop per batch (fused.go).
 	Fuse string `mapstructure:"fuse"`
+	// BatchSize is the attack batch (0: the rule of attackBatch); halved
+	// on out-of-memory errors (batch.go).
+	BatchSize int `mapstructure:"batch_size"`
 }
 
 // AttackConfig is one entry of attacks.
@@ -152,6 +155,9 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	case FuseAuto, FuseAlways, FuseNever:
 	default:
 		return nil, errs.Invalidf("config suites.evasion.fuse %q: want auto, always or never", cfg.Fuse)
+	}
+	if cfg.BatchSize < 0 || cfg.BatchSize > 1<<20 {
+		return nil, errs.Invalidf("config suites.evasion.batch_size %d: want 1..1048576, or leave it unset for the rule (docs/metrics/evasion.md)", cfg.BatchSize)
 	}
 	if cfg.SaveExamples < 0 || cfg.SaveExamples > 10000 {
 		return nil, errs.Invalidf("config suites.evasion.save_examples %d: want 0..10000", cfg.SaveExamples)

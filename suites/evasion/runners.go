@@ -90,7 +90,7 @@ func openRunnersMode(t *suite.Target, cfg Config, dim, k int) (*runners, gradCho
 	}
 	rt, err := newRunners(t, cfg, mode, dim, k)
 	var ge *gradError
-	if err == nil || mode != ModeExact || !errors.As(err, &ge) {
+	if err == nil || mode != ModeExact || !errors.As(err, &ge) || isOOM(err) {
 		if err == nil {
 			for _, g := range rt.graphs {
 				gc.perBatch = gc.perBatch || g.PerBatch()

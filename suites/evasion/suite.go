@@ -134,6 +134,34 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		return nil, errs.Invalidf("suite evasion: the data has no samples")
 	}
 
+	// the attack batch: on an out-of-memory error the whole run is
+	// repeated at half the batch (results depend on the batch through the
+	// per-batch random streams, so every attack runs at the same one)
+	bc := attackBatch(t, cfg, dim)
+	for {
+		tb := *t
+		tb.BatchSize = bc.size
+		res, err := s.run(ctx, &tb, cfg)
+		if err == nil {
+			res.Details["batch"] = bc.details()
+			if len(bc.halved) > 0 {
+				res.Warnings = append(res.Warnings, fmt.Sprintf("evasion: out of memory at attack batch %v; ran at batch %d (set suites.evasion.batch_size to skip the retries)", bc.halved, bc.size))
+			}
+			return res, nil
+		}
+		if !isOOM(err) || bc.size == 1 || ctx.Err() != nil {
+			return nil, err
+		}
+		bc.halved = append(bc.halved, bc.size)
+		bc.size /= 2
+	}
+}
+
+// run is Run at the attack batch t.BatchSize, after the config checks.
+func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Result, error) {
+	ds := t.Data
+	n, dim, k := ds.N, ds.SampleSize(), t.Classes
+
 	// one progress count over the clean pass and every attack: each pass
 	// reports its batches after those of the passes before it
 	runs := 1
