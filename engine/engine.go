@@ -76,6 +76,11 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 		if err := st.do(r); err != nil {
 			return nil, err
 		}
+		// A signal during the set-up stops the run with no report
+		// (docs/report-schema.md): there are no results yet.
+		if ctx.Err() != nil {
+			return nil, errs.WithCode(errs.Interrupted, fmt.Errorf("interrupted while the run was being set up (%s): %w", st.name, ctx.Err()))
+		}
 	}
 	r.runSuites(ctx)
 	r.evaluate()

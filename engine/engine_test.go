@@ -147,6 +147,24 @@ func TestInterruptMarksRunningAndSkipsTheRest(t *testing.T) {
 	}
 }
 
+// TestInterruptDuringSetUpWritesNoReport: a signal before the first suite
+// starts (docs/report-schema.md, Status values) ends the run with exit 130,
+// no report, and no suite run.
+func TestInterruptDuringSetUpWritesNoReport(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	table := []suite.Suite{fake{"a", func(context.Context, *suite.Target) (*suite.Result, error) {
+		ran = true
+		return suite.NewResult(), nil
+	}}}
+	cfg := loadConfig(t, "suites: {a: {}}\n")
+	rep, err := Run(ctx, cfg, Options{Now: fixedNow, Suites: table})
+	if rep != nil || errs.Code(err, 0) != errs.Interrupted || !strings.Contains(err.Error(), "plan the suites") || ran {
+		t.Fatalf("report %v, err %v (code %d), suite ran %v; want no report, exit 130 naming the step, nothing run", rep != nil, err, errs.Code(err, 0), ran)
+	}
+}
+
 func TestConfigErrorsBeforeAnythingRuns(t *testing.T) {
 	ran := false
 	spy := fake{"spy", func(context.Context, *suite.Target) (*suite.Result, error) { ran = true; return suite.NewResult(), nil }}
