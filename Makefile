@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/gauntlet-ml/gauntlet/internal/version.Version=$(VERSION)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: help ort build install test demo readme-demo nightly render bench bench-grad-peer zoo lint clean
+.PHONY: help ort build install test demo readme-demo nightly render bench bench-grad-peer bench-peer zoo lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(ORT_VERSION)/$(ORT_VERSION)/' | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -82,6 +82,15 @@ bench-grad-peer: ort ## gradient/forward cost on ResNet-18 and the zoo's ViT bes
 	$(GO) build -o out/bench-grad/gradratio ./benchmarks/gradratio
 	GRAD_BATCHES=$(GRAD_BATCHES) GRAD_THREADS=$(GRAD_THREADS) GRAD_MIN_TIME=$(GRAD_MIN_TIME) ORT_VERSION=$(ORT_VERSION) \
 		$(if $(TORCH_BLAS_DIR),LD_LIBRARY_PATH=$(TORCH_BLAS_DIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}) /usr/bin/python3 scripts/zoo/bench_grad.py
+
+PEER_REPS ?= 3
+PEER_THREADS ?= 1
+
+bench-peer: ort ## PGD-40 in Gauntlet (per step and fused) beside a plain PyTorch loop on the same weights, MNIST CNN and a residual CNN (PEER_REPS, PEER_THREADS, TORCH_BLAS_DIR; benchmarks/pgdpeer/peer.py)
+	@mkdir -p out/bench-peer
+	$(GO) build -o out/bench-peer/pgdpeer ./benchmarks/pgdpeer
+	PEER_REPS=$(PEER_REPS) PEER_THREADS=$(PEER_THREADS) ORT_VERSION=$(ORT_VERSION) \
+		$(if $(TORCH_BLAS_DIR),LD_LIBRARY_PATH=$(TORCH_BLAS_DIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}) /usr/bin/python3 benchmarks/pgdpeer/peer.py
 
 zoo: ort build ## export real architectures (Debian python3-torch/torchvision) and check gradients vs PyTorch: docs/zoo.md (ZOO=resnet18,vit for a subset)
 	ZOO="$(ZOO)" /usr/bin/python3 scripts/zoo/zoo.py

@@ -11,4 +11,9 @@
 // interleaved repetitions; the gradratio command prints their medians and
 // ratio, and `make bench-grad-peer` sets them beside PyTorch's forward and
 // forward+backward on ResNet-18 and the zoo's ViT (docs/zoo.md).
+//
+// The pgdpeer command times the evasion suite's PGD as a user runs it (per
+// step and fused); `make bench-peer` (benchmarks/pgdpeer/peer.py) sets it
+// beside a plain PyTorch PGD loop on the same weights. ProcessCPU reads the
+// process CPU time both use.
 package benchmarks
