@@ -93,6 +93,16 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
+	// One run at a time per output folder: a second one exits 2 naming the
+	// lock rather than mixing its files with the first's (docs/reports.md).
+	lock, err := reports.LockDir(cfg.Output.Dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	if note := lock.StaleNote(); note != "" {
+		fmt.Fprintf(s.Err, "warning: %s\n", note)
+	}
 	rep, err := engine.Run(ctx, cfg, engine.Options{Now: o.Now, Progress: prog, ORTFlag: o.ORTLibrary,
 		Baseline: baseline, BaselinePath: o.Baseline})
 	if err != nil {
@@ -100,6 +110,9 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 			return errs.WithCode(errs.Interrupted, fmt.Errorf("interrupted before any suite ran: %w", err))
 		}
 		return errs.WithCode(errs.Code(err, errs.Invalid), err)
+	}
+	if note := lock.StaleNote(); note != "" {
+		rep.Warnings = append(rep.Warnings, note)
 	}
 	paths, err := WriteReports(cfg, rep)
 	if err != nil {
