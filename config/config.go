@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,6 +75,18 @@ type Runtime struct {
 	Output         string `mapstructure:"output" json:"output"`
 	OutputKind     string `mapstructure:"output_kind" json:"output_kind"`
 	Strict         bool   `mapstructure:"strict" json:"strict"`
+	// MaxMemory caps the input and output tensors in flight ("512MiB",
+	// "2GB", a byte count; "" = no cap); Load parses it into
+	// MaxMemoryBytes. The engine refuses a batch size that exceeds it.
+	MaxMemory string `mapstructure:"max_memory" json:"max_memory"`
+	// Timeout is each suite's time limit, a Go duration ("90s", "10m";
+	// "" = none); Load parses it into SuiteTimeout.
+	Timeout string `mapstructure:"timeout" json:"timeout"`
+
+	// MaxMemoryBytes is MaxMemory in bytes, 0 when unset.
+	MaxMemoryBytes int64 `mapstructure:"-" json:"-"`
+	// SuiteTimeout is Timeout parsed, 0 when unset.
+	SuiteTimeout time.Duration `mapstructure:"-" json:"-"`
 }
 
 // Data is the data block: the files (see data.Spec) and the valid input range.
@@ -129,6 +142,8 @@ var defaults = map[string]any{
 	"runtime.output":              "",
 	"runtime.output_kind":         "auto",
 	"runtime.strict":              false,
+	"runtime.max_memory":          "",
+	"runtime.timeout":             "",
 	"data.x":                      "",
 	"data.y":                      "",
 	"data.csv":                    "",
@@ -416,6 +431,16 @@ func (c *Config) validate() error {
 	if c.Runtime.IntraOpThreads < 0 {
 		return fmt.Errorf("runtime.intra_op_threads: %d, want ≥ 0 (0 = automatic)", c.Runtime.IntraOpThreads)
 	}
+	if c.Runtime.MaxMemoryBytes, err = ParseSize(c.Runtime.MaxMemory); err != nil {
+		return fmt.Errorf("runtime.max_memory: %w", err)
+	}
+	if t := strings.TrimSpace(c.Runtime.Timeout); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("runtime.timeout: %q, want a positive Go duration such as 90s, 10m or 1h30m (empty: no limit)", c.Runtime.Timeout)
+		}
+		c.Runtime.SuiteTimeout = d
+	}
 	switch c.Runtime.OutputKind {
 	case "auto", "logits", "probabilities":
 	default:
@@ -532,4 +557,39 @@ func (c *Config) resolvePaths(cwd string, fromCwd map[string]bool) {
 			c.Output.Paths[f] = filepath.Join(c.Output.Dir, p)
 		}
 	}
+}
+
+// sizeUnits are the units ParseSize reads, with their byte counts.
+var sizeUnits = map[string]float64{
+	"": 1, "b": 1,
+	"kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12,
+	"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
+	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+}
+
+// ParseSize reads a memory size: a byte count ("1048576") or a number with
+// a unit, decimal (kB, MB, GB, TB) or binary (KiB, MiB, GiB, TiB; K, M, G
+// and T, as Kubernetes and docker write them, are binary too), case
+// insensitive ("512MiB", "1.5GB", "2g"). "" is 0, no limit. A size must be
+// at least 1 byte and at most 2^62 bytes.
+func ParseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	if t == "" {
+		return 0, nil
+	}
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := t, ""
+	if i >= 0 {
+		num, unit = strings.TrimSpace(t[:i]), strings.TrimSpace(t[i:])
+	}
+	mult, ok := sizeUnits[unit]
+	v, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || num == "" {
+		return 0, fmt.Errorf("%q is not a size: want a byte count or a number with a unit such as 512MiB, 2GB or 1.5GiB", s)
+	}
+	b := v * mult
+	if !(b >= 1 && b <= 1<<62) {
+		return 0, fmt.Errorf("%q: want between 1 byte and 4 EiB", s)
+	}
+	return int64(b), nil
 }

@@ -24,6 +24,8 @@ runtime:
   output: ""           # model output to read; empty = the first [N, classes] float output
   output_kind: auto    # auto | logits | probabilities
   strict: false        # true: a GPU device that cannot be used is an error even with device: auto
+  max_memory: ""       # cap on the tensors in flight (512MiB, 2GB); a batch size above it is refused; empty = none
+  timeout: ""          # each suite's time limit (90s, 10m); a suite still running is stopped, timed_out, exit 3
 
 data:
   x: eval_x.npy        # samples: .npy or .npz (float32, float64, uint8 scaled by scale, int64)

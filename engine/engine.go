@@ -98,6 +98,7 @@ var steps = []struct {
 	{"load the data", (*run).loadData},
 	{"open the model", (*run).openModel},
 	{"ready the data", (*run).readyData},
+	{"check the memory limit", (*run).checkMemory},
 	{"check the gates", (*run).checkGates},
 	{"check the outputs", (*run).checkOutputs},
 	{"start the report", (*run).startReport},
@@ -290,6 +291,53 @@ func (r *run) readyData() error {
 	return nil
 }
 
+// tensorBytes is the size of one value fed to or read from ONNX Runtime:
+// Gauntlet feeds and reads float32 (a model's other types are cast at its
+// boundary).
+const tensorBytes = 4
+
+// checkMemory refuses, when runtime.max_memory is set, a batch size whose
+// tensors in flight exceed it: workers × batch_size × (input values +
+// output values per sample) × 4 bytes, from the data's sample shape as fed
+// and the model's class count. It is a lower bound of the run's memory
+// (the model's weights and intermediate activations, the data set and a
+// suite's own buffers come on top), so a run that passes may still need
+// more; one that fails cannot fit.
+func (r *run) checkMemory() error {
+	limit := r.cfg.Runtime.MaxMemoryBytes
+	if limit <= 0 {
+		return nil
+	}
+	in, out := int64(r.ds.SampleSize()), int64(r.classes)
+	perSample := (in + out) * tensorBytes
+	batch, workers := int64(r.cfg.Runtime.BatchSize), int64(max(r.workers, 1))
+	est := workers * batch * perSample
+	if est <= limit {
+		return nil
+	}
+	fit := limit / (workers * perSample)
+	hint := fmt.Sprintf("lower runtime.batch_size to %d or less", fit)
+	if fit < 1 {
+		hint = "even a batch of 1 does not fit: lower runtime.workers or raise the limit"
+	}
+	return errs.Invalidf("config %s: runtime.max_memory %s (%d bytes): the tensors in flight are estimated at %d bytes (%s) = %d workers × batch %d × (%d input + %d output values) × %d bytes; %s",
+		r.cfg.Path, r.cfg.Runtime.MaxMemory, limit, est, humanBytes(est), workers, batch, in, out, tensorBytes, hint)
+}
+
+// humanBytes writes n in binary units ("6.2 MiB").
+func humanBytes(n int64) string {
+	v, units := float64(n), []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	i := 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%.1f %s", v, units[i])
+}
+
 // checkGates checks that the gates and regression gates name metrics the
 // planned suites can produce.
 func (r *run) checkGates() error {
@@ -363,7 +411,7 @@ func (r *run) runSuites(ctx context.Context) {
 	for i, p := range r.plan {
 		var sr reports.SuiteResult
 		var read []suite.DataFile
-		sr, r.codes[i], read = runSuite(ctx, p.s, p.cfg, base, cfg.Seed, r.o)
+		sr, r.codes[i], read = runSuite(ctx, p.s, p.cfg, base, cfg.Seed, cfg.Runtime.SuiteTimeout, r.o)
 		r.rep.Suites = append(r.rep.Suites, sr)
 		r.rep.Data = appendSuiteData(r.rep.Data, p.s.Name(), read)
 	}
@@ -410,11 +458,13 @@ func appendSuiteData(dst []reports.DataFile, name string, read []suite.DataFile)
 }
 
 // runSuite runs one suite, turning a panic or an error into the suite's
-// error status, and a cancelled context into "interrupted". It returns the
-// exit code the suite's outcome calls for: OK, SuiteFailed, Invalid (the
-// suite rejected its input) or Interrupted, and the files it read (on
-// success).
-func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, seed uint64, o Options) (reports.SuiteResult, int, []suite.DataFile) {
+// error status, and a cancelled context into "interrupted". With a timeout
+// (runtime.timeout) the suite's context has that deadline; a suite still
+// running then is stopped and "timed_out" (exit 3), with whatever figures
+// it returned along with its error. It returns the exit code the suite's
+// outcome calls for: OK, SuiteFailed, Invalid (the suite rejected its
+// input) or Interrupted, and the files it read (on success).
+func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, seed uint64, timeout time.Duration, o Options) (reports.SuiteResult, int, []suite.DataFile) {
 	t := base
 	t.Seed = suite.DeriveSeed(seed, s.Name())
 	sr := reports.SuiteResult{Name: s.Name(), Version: s.Version(), Seed: t.Seed,
@@ -429,7 +479,13 @@ func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, se
 		t.Pool.Progress = o.Progress.Update
 	}
 	began := o.Now()
-	res, err := safeRun(ctx, s, &t, cfg)
+	sctx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	res, err := safeRun(sctx, s, &t, cfg)
 	sr.DurationS = o.Now().Sub(began).Seconds()
 	code := errs.OK
 	var read []suite.DataFile
@@ -438,6 +494,19 @@ func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, se
 		sr.Status = reports.StatusInterrupted
 		sr.Error = "interrupted"
 		code = errs.Interrupted
+	case err != nil && sctx.Err() != nil:
+		// The deadline stopped it. Figures the suite returned with its
+		// error are the part it finished; most suites return none.
+		sr.Status = reports.StatusTimedOut
+		sr.Error = fmt.Sprintf("timed out after runtime.timeout %s: %v", timeout, err)
+		sr.Details["timeout_s"] = timeout.Seconds()
+		if res != nil {
+			sr.Metrics, sr.Undefined, sr.Warnings = res.Metrics, res.Undefined, res.Warnings
+			for k, v := range res.Details {
+				sr.Details[k] = v
+			}
+		}
+		code = errs.SuiteFailed
 	case err != nil:
 		sr.Status = reports.StatusError
 		sr.Error = err.Error()

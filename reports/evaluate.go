@@ -59,6 +59,8 @@ func Evaluate(g Gate, r *Report) GateResult {
 		return fail("suite %q errored", suite)
 	case StatusInterrupted:
 		return fail("suite %q was interrupted", suite)
+	case StatusTimedOut:
+		return fail("suite %q timed out (runtime.timeout)", suite)
 	case StatusSkipped:
 		return fail("suite %q was skipped", suite)
 	}

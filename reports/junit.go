@@ -89,6 +89,8 @@ func (JUnitWriter) Write(w io.Writer, r *Report) error {
 		switch s.Status {
 		case StatusError:
 			run.Error = &junitProblem{Message: firstLine(s.Error), Type: "suite error", Text: s.Error}
+		case StatusTimedOut:
+			run.Error = &junitProblem{Message: firstLine(s.Error), Type: "suite timed out", Text: s.Error}
 		case StatusSkipped, StatusInterrupted:
 			msg := "suite " + s.Status
 			if s.Error != "" {

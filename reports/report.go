@@ -14,6 +14,9 @@ const (
 	StatusError       = "error"
 	StatusSkipped     = "skipped"
 	StatusInterrupted = "interrupted"
+	// StatusTimedOut is a suite stopped by runtime.timeout: its figures,
+	// if any, are the part it finished.
+	StatusTimedOut = "timed_out"
 )
 
 // Report is the one type where the engine, presentation and policy meet. The

@@ -263,7 +263,7 @@ func (SARIFWriter) Write(w io.Writer, r *Report) error {
 	var b sarifBuilder
 	uri := r.Model.Path
 	for _, s := range r.Suites {
-		if s.Status == StatusError {
+		if s.Status == StatusError || s.Status == StatusTimedOut {
 			b.add("gauntlet/suite-error", SeverityError, fmt.Sprintf("suite %s failed: %s", s.Name, s.Error),
 				uri, "suite "+s.Name, "suite-error|"+s.Name, map[string]any{"suite": s.Name, "suite_version": s.Version}, nil)
 		}

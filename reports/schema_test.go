@@ -175,7 +175,7 @@ func TestSchemaMatchesStructs(t *testing.T) {
 	// The enums match the constants.
 	props := root["properties"].(map[string]any)
 	suiteStatus := props["suites"].(map[string]any)["items"].(map[string]any)["properties"].(map[string]any)["status"].(map[string]any)["enum"]
-	wantStatus := []any{StatusPassed, StatusFailed, StatusError, StatusSkipped, StatusInterrupted}
+	wantStatus := []any{StatusPassed, StatusFailed, StatusError, StatusSkipped, StatusInterrupted, StatusTimedOut}
 	if !reflect.DeepEqual(suiteStatus, wantStatus) {
 		t.Errorf("suites[].status enum %v, want %v", suiteStatus, wantStatus)
 	}

@@ -132,7 +132,7 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 	default:
 		var failed []string
 		for _, sr := range rep.Suites {
-			if sr.Status == reports.StatusError {
+			if sr.Status == reports.StatusError || sr.Status == reports.StatusTimedOut {
 				failed = append(failed, fmt.Sprintf("suite %s: %s", sr.Name, firstLine(sr.Error)))
 			}
 		}
