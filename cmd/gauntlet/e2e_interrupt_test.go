@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -44,15 +45,51 @@ func interruptTrials(t *testing.T) int {
 
 // started is a running binary.
 type started struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	began          time.Time
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	stderr *watch
+	began  time.Time
 }
 
-func start(t *testing.T, args ...string) *started {
+// watch collects a stream and closes seen when it first holds marker
+// ("gauntlet: suite NAME started", from --progress plain), and ended when
+// it first holds end ("gauntlet: suite NAME passed in").
+type watch struct {
+	mu          sync.Mutex
+	buf         bytes.Buffer
+	marker, end []byte
+	seen, ended chan struct{}
+	once, once2 sync.Once
+}
+
+func (w *watch) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if len(w.marker) > 0 && bytes.Contains(w.buf.Bytes(), w.marker) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	if len(w.end) > 0 && bytes.Contains(w.buf.Bytes(), w.end) {
+		w.once2.Do(func() { close(w.ended) })
+	}
+	return len(p), nil
+}
+
+func (w *watch) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func start(t *testing.T, args ...string) *started { return startWatching(t, "", args...) }
+
+// startWatching starts the binary and watches its stderr for marker.
+func startWatching(t *testing.T, marker string, args ...string) *started {
 	t.Helper()
-	s := &started{cmd: exec.Command(binary, args...)}
-	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
+	end := strings.Replace(marker, " started", " passed in", 1)
+	s := &started{cmd: exec.Command(binary, args...), stderr: &watch{marker: []byte(marker), end: []byte(end),
+		seen: make(chan struct{}), ended: make(chan struct{})}}
+	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, s.stderr
 	s.cmd.Env = cleanEnv()
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -198,15 +235,19 @@ func checkInterrupted(t *testing.T, s *started, code int, out string, wantCode i
 	return completedFirst
 }
 
-// TestInterruptEverySuite sends SIGINT and SIGTERM (alternately) at
-// seeded random points of a run of each suite (testutil.SuiteConfigs, one
-// worker, batch 16 (accuracy: 1), every report format) and checks each run: exit 130
-// with a report that validates against the JSON Schema and says
-// interrupted, or, when the signal landed before the first suite started,
-// exit 130 and no report (docs/report-schema.md); and never a temporary,
-// kept-aside or lock file left in the output folder. The points are drawn
-// uniformly over the time an uninterrupted run of the same config takes
-// from the moment ONNX Runtime is loaded to its exit, measured first.
+// TestInterruptEverySuite sends SIGINT and SIGTERM at seeded random points
+// of a run of each suite (testutil.SuiteConfigs, one worker, batch 16
+// (accuracy: 1), every report format) and checks each run: exit 130 with a
+// report that validates against the JSON Schema and says interrupted, or,
+// when the signal landed before the first suite started, exit 130 and no
+// report (docs/report-schema.md); and never a temporary, kept-aside or lock
+// file left in the output folder. An uninterrupted run of the same config
+// is timed first, in two phases: set-up (from the moment ONNX Runtime is
+// loaded to the "suite started" line) and the suite (from that line to the
+// "suite passed" line; a signal after it, while the reports are written,
+// leaves a complete report and the normal exit code). Even trials draw their point uniformly over the
+// set-up, odd ones over the suite; trials 0, 1 send SIGINT, 2, 3 SIGTERM,
+// and so on.
 func TestInterruptEverySuite(t *testing.T) {
 	lib := testutil.ORTLibrary(t)
 	configs := testutil.SuiteConfigs(t)
@@ -227,16 +268,20 @@ func TestInterruptEverySuite(t *testing.T) {
 				t.Fatal(err)
 			}
 			args := func(out string) []string {
-				return []string{"run", "-c", cfg, "--out", out, "--ort-library", lib, "--progress", "none"}
+				return []string{"run", "-c", cfg, "--out", out, "--ort-library", lib, "--progress", "plain"}
 			}
+			marker := "gauntlet: suite " + name + " started"
 			out := filepath.Join(dir, "base")
-			s := start(t, args(out)...)
+			s := startWatching(t, marker, args(out)...)
 			if !s.waitReady(t) {
 				t.Fatalf("baseline exited before loading ONNX Runtime:\n%s", s.stderr.String())
 			}
 			ready := time.Now()
+			<-s.stderr.seen
+			setup := time.Since(ready)
+			<-s.stderr.ended
+			inSuite := time.Since(ready) - setup
 			base := s.wait(t, 5*time.Minute)
-			d := time.Since(ready)
 			if base != 0 {
 				t.Fatalf("uninterrupted run: exit %d\n%s", base, s.stderr.String())
 			}
@@ -245,18 +290,28 @@ func TestInterruptEverySuite(t *testing.T) {
 			}
 			var got [outcomes]int
 			for i := range trials {
-				sig := []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}[i%2]
+				sig := []syscall.Signal{syscall.SIGINT, syscall.SIGTERM}[(i/2)%2]
+				phase, d := "set-up", setup
+				if i%2 == 1 {
+					phase, d = "suite", inSuite
+				}
 				delay := time.Duration(rng.Float64() * float64(d))
 				out := filepath.Join(dir, fmt.Sprintf("t%02d", i))
-				s := start(t, args(out)...)
+				s := startWatching(t, marker, args(out)...)
 				if s.waitReady(t) {
+					if phase == "suite" {
+						select {
+						case <-s.stderr.seen:
+						case <-time.After(2 * time.Minute):
+						}
+					}
 					time.Sleep(delay)
 					s.cmd.Process.Signal(sig)
 				}
 				code := s.wait(t, 2*time.Minute)
 				o := checkInterrupted(t, s, code, out, base)
 				got[o]++
-				t.Logf("trial %2d: %-7v at %6.0f ms of %6.0f ms: exit %3d, %s", i, sig, delay.Seconds()*1e3, d.Seconds()*1e3, code, outcomeNames[o])
+				t.Logf("trial %2d: %-9v %6.0f ms into the %-6s (%6.0f ms): exit %3d, %s", i, sig, delay.Seconds()*1e3, phase, d.Seconds()*1e3, code, outcomeNames[o])
 			}
 			t.Logf("%s: %d trials: %d interrupted report, %d no report (set-up), %d completed first", name, trials, got[interruptedReport], got[noReport], got[completedFirst])
 			for o := range got {
