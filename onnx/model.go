@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gauntlet-ml/gauntlet/onnx/onnxpb"
@@ -38,6 +40,9 @@ func Load(path string) (*Model, error) {
 func Parse(b []byte) (*Model, error) {
 	var pb onnxpb.ModelProto
 	if err := proto.Unmarshal(b, &pb); err != nil {
+		if why := overlong(b); why != "" {
+			return nil, fmt.Errorf("not an ONNX model: %s (protobuf: %w)", why, err)
+		}
 		return nil, fmt.Errorf("not an ONNX model (protobuf: %w)", err)
 	}
 	if pb.GetGraph() == nil || len(pb.GetGraph().GetNode()) == 0 {
@@ -45,6 +50,41 @@ func Parse(b []byte) (*Model, error) {
 	}
 	sum := sha256.Sum256(b)
 	return &Model{Proto: &pb, SHA256: hex.EncodeToString(sum[:]), Bytes: b}, nil
+}
+
+// modelFields names ModelProto's length-delimited fields, for messages.
+var modelFields = map[protowire.Number]string{2: "producer_name", 3: "producer_version", 4: "domain", 6: "doc_string", 7: "graph", 8: "opset_import", 14: "metadata_props", 20: "training_info", 25: "functions"}
+
+// overlong walks the top-level fields of a ModelProto encoding and names
+// the first length-delimited one that declares more bytes than the file
+// has left (a forged length prefix); "" when there is none. It reads
+// lengths only and allocates nothing in proportion to them.
+func overlong(b []byte) string {
+	for off := 0; off < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[off:])
+		if n < 0 {
+			return ""
+		}
+		if typ == protowire.BytesType {
+			l, m := protowire.ConsumeVarint(b[off+n:])
+			if m < 0 {
+				return ""
+			}
+			if left := uint64(len(b) - off - n - m); l > left {
+				name := modelFields[num]
+				if name == "" {
+					name = "field " + strconv.Itoa(int(num))
+				}
+				return fmt.Sprintf("%s at byte %d declares %d bytes, but the file has %d left", name, off, l, left)
+			}
+		}
+		k := protowire.ConsumeFieldValue(num, typ, b[off+n:])
+		if k < 0 {
+			return ""
+		}
+		off += n + k
+	}
+	return ""
 }
 
 // Opset returns the opset version of the default (ai.onnx) domain, whether

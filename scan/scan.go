@@ -325,6 +325,7 @@ func (s *scanner) graph(g *onnxpb.GraphProto, where string, outer map[string]boo
 			}
 		}
 	}
+	s.cycles(g, where, producer)
 	seen := map[string]bool{}
 	for _, v := range g.GetOutput() {
 		if !defined[v.GetName()] {
@@ -337,15 +338,93 @@ func (s *scanner) graph(g *onnxpb.GraphProto, where string, outer map[string]boo
 	}
 }
 
+// cycles flags the nodes of g that can never run because they read,
+// directly or through other nodes, their own output (Kahn's algorithm over the values g's nodes
+// write: a node is ready once every input that a node of g writes is
+// written). producer maps each written value to its first writer's
+// location.
+func (s *scanner) cycles(g *onnxpb.GraphProto, where string, producer map[string]string) {
+	nodes := g.GetNode()
+	waits := make([]int, len(nodes))
+	readers := map[string][]int{}
+	var ready []int
+	for i, n := range nodes {
+		for _, in := range n.GetInput() {
+			if _, ok := producer[in]; ok && in != "" {
+				waits[i]++
+				readers[in] = append(readers[in], i)
+			}
+		}
+		if waits[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	done := 0
+	written := map[string]bool{}
+	for len(ready) > 0 {
+		i := ready[len(ready)-1]
+		ready = ready[:len(ready)-1]
+		done++
+		for _, o := range nodes[i].GetOutput() {
+			if o == "" || written[o] {
+				continue
+			}
+			written[o] = true
+			for _, r := range readers[o] {
+				if waits[r]--; waits[r] == 0 {
+					ready = append(ready, r)
+				}
+			}
+		}
+	}
+	if done == len(nodes) {
+		return
+	}
+	for i, n := range nodes {
+		if waits[i] == 0 {
+			continue
+		}
+		loc := nodeLoc(n, i, where)
+		for _, in := range n.GetInput() {
+			if p, ok := producer[in]; ok && in != "" && !written[in] {
+				s.add("onnx/graph-cycle", reports.SeverityError, loc, "%s reads %q, written by %s, which depends on it in turn: %d node(s) of the graph are on or behind a cycle and can never run", loc, in, p, len(nodes)-done)
+				return
+			}
+		}
+	}
+}
+
 func (s *scanner) valueInfo(v *onnxpb.ValueInfoProto, loc string) {
 	tt := v.GetType().GetTensorType()
 	if tt == nil {
 		return
 	}
+	// Dynamic dims count as 1: the static dims alone may already ask for
+	// more elements than one tensor may hold (an empty dim makes none).
+	n, over, empty := int64(1), false, false
+	var dims []string
 	for _, d := range tt.GetShape().GetDim() {
-		if dv, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); ok && dv.DimValue < 0 {
-			s.add("onnx/tensor-size", reports.SeverityError, loc, "%s declares dimension %d", loc, dv.DimValue)
+		dv, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue)
+		if !ok {
+			dims = append(dims, "?")
+			continue
 		}
+		if dv.DimValue < 0 {
+			s.add("onnx/tensor-size", reports.SeverityError, loc, "%s declares dimension %d", loc, dv.DimValue)
+			return
+		}
+		dims = append(dims, strconv.FormatInt(dv.DimValue, 10))
+		switch {
+		case dv.DimValue == 0:
+			empty = true
+		case n > s.o.MaxElements/dv.DimValue:
+			over = true
+		default:
+			n *= dv.DimValue
+		}
+	}
+	if over && !empty {
+		s.add("onnx/tensor-size", reports.SeverityError, loc, "%s declares shape [%s]: more than the %d-element limit", loc, strings.Join(dims, " "), s.o.MaxElements)
 	}
 }
 
@@ -416,10 +495,17 @@ func (s *scanner) external(t *onnxpb.TensorProto, loc string, want int64, sized 
 		switch kv.GetKey() {
 		case "location":
 			location = kv.GetValue()
-		case "length":
-			length, _ = strconv.ParseInt(kv.GetValue(), 10, 64)
-		case "offset":
-			offset, _ = strconv.ParseInt(kv.GetValue(), 10, 64)
+		case "length", "offset":
+			v, err := strconv.ParseInt(kv.GetValue(), 10, 64)
+			if err != nil || v < 0 {
+				s.add("onnx/tensor-size", reports.SeverityError, loc, "%s has external data %s %q, not a byte count", loc, kv.GetKey(), kv.GetValue())
+				return
+			}
+			if kv.GetKey() == "length" {
+				length = v
+			} else {
+				offset = v
+			}
 		}
 	}
 	if location == "" {
@@ -447,12 +533,18 @@ func (s *scanner) external(t *onnxpb.TensorProto, loc string, want int64, sized 
 			}
 		}
 	}
+	// offset and length are checked apart so that their sum cannot
+	// overflow.
+	if offset > st.Size() || (length >= 0 && length > st.Size()-offset) {
+		end := "the end"
+		if length >= 0 {
+			end = strconv.FormatUint(uint64(offset)+uint64(length), 10)
+		}
+		s.add("onnx/tensor-size", reports.SeverityError, loc, "%s reads bytes %d..%s of %q, which holds %d", loc, offset, end, location, st.Size())
+		return
+	}
 	if length < 0 {
 		length = st.Size() - offset
-	}
-	if offset < 0 || offset+length > st.Size() {
-		s.add("onnx/tensor-size", reports.SeverityError, loc, "%s reads bytes %d..%d of %q, which holds %d", loc, offset, offset+length, location, st.Size())
-		return
 	}
 	if sized && length != want {
 		s.add("onnx/tensor-size", reports.SeverityError, loc, "%s has shape %v: %d bytes expected, external data holds %d", loc, t.GetDims(), want, length)
