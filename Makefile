@@ -38,6 +38,17 @@ install: ort build ## install bin/gauntlet and the ONNX Runtime library under PR
 test: ort ## run every test (fetches ONNX Runtime first)
 	$(GO) test -count=1 ./...
 
+# FUZZ_TARGETS are the fuzz targets, package:Fuzz name (docs/security.md).
+FUZZ_TARGETS := scan:FuzzModel data:FuzzNPY data:FuzzNPZ data:FuzzNPYHeader data:FuzzLoadCSV config:FuzzLoad reports:FuzzParseGate reports:FuzzParseReport
+FUZZTIME ?= 3m
+FUZZPARALLEL ?= 1
+
+fuzz: ## run every fuzz target in turn for FUZZTIME (default 3m) with FUZZPARALLEL workers (default 1); crashers land in <pkg>/testdata/fuzz/
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "== $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) ./$$pkg; \
+	done
+
 DEMO_FLAGS ?=
 
 demo: ort build ## run examples/demo.yaml: accuracy, evasion, membership, fairness, poisoning on the Adult demo model; reports in out/demo
