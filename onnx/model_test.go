@@ -2,6 +2,8 @@ package onnx
 
 import (
 	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -32,5 +34,25 @@ func TestOpsets(t *testing.T) {
 	m.Proto.OpsetImport = []*onnxpb.OperatorSetIdProto{imp("ai.onnx.ml", 3)}
 	if m.Opset() != 0 || m.HasOpset("") {
 		t.Errorf("ml only: opset %d, HasOpset %v", m.Opset(), m.HasOpset(""))
+	}
+}
+
+// TestParseForgedLength: a length prefix longer than the file is named
+// (field, offset, declared and remaining bytes) and nothing of the
+// declared size is allocated. The bytes: tag 0x08 (ir_version, varint) 8,
+// tag 0x3a (field 7, graph, length-delimited), varint 2^31, 4 bytes.
+func TestParseForgedLength(t *testing.T) {
+	b := []byte{0x08, 0x08, 0x3a, 0x80, 0x80, 0x80, 0x80, 0x08, 1, 2, 3, 4}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Parse(b)
+	runtime.ReadMemStats(&after)
+	want := "not an ONNX model: graph at byte 2 declares 2147483648 bytes, but the file has 4 left"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Parse: %v, want %q", err, want)
+	}
+	// 1 MiB: far above the parse of 12 bytes, far below 2 GiB.
+	if d := after.TotalAlloc - before.TotalAlloc; d > 1<<20 {
+		t.Errorf("Parse allocated %d bytes", d)
 	}
 }

@@ -73,6 +73,8 @@ var ScanRules = []Rule{
 		"Two nodes write the same value name, or an initializer, input or node name is repeated. ONNX graphs are in single static assignment form; a repeated name makes which value is used undefined.", SeverityError},
 	{"onnx/dangling-name", "DanglingName", "Value used but never defined",
 		"A node input or graph output names a value that no node, initializer or graph input defines. The model cannot run as written.", SeverityError},
+	{"onnx/graph-cycle", "GraphCycle", "Nodes that depend on their own output",
+		"A node reads, directly or through other nodes, a value that it writes itself: the graph is not acyclic, so the nodes on the cycle (and those behind it) can never run. ONNX Runtime refuses such a model; a file shaped like this is corrupt or crafted.", SeverityError},
 	{"model/not-allowed", "ModelNotAllowed", "Model digest not on the allow-list",
 		"The model file's SHA-256 is not among model_allow_sha256. Only reviewed model files may be tested and released; add the digest after review.", SeverityError},
 }

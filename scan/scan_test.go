@@ -114,6 +114,17 @@ func TestFindings(t *testing.T) {
 		}, "error onnx/duplicate-name", `initializer "b" is defined twice`},
 		{"dangling input", func(m *onnx.Model) { m.Proto.Graph.Node[1].Input[1] = "nowhere" }, "error onnx/dangling-name", `reads "nowhere", which nothing defines`},
 		{"dangling output", func(m *onnx.Model) { m.Proto.Graph.Output[0].Name = proto.String("z") }, "error onnx/dangling-name", `graph output "z" is not defined`},
+		// Node 0 (MatMul) reads node 2's output, node 2 reads node 1's,
+		// node 1 node 0's: all three are on the cycle.
+		{"cycle", func(m *onnx.Model) { m.Proto.Graph.Node[0].Input[0] = "y" }, "error onnx/graph-cycle", `reads "y", written by node gauntlet/Relu_5 (Relu), which depends on it in turn: 3 node(s)`},
+		{"input over the element limit", func(m *onnx.Model) {
+			m.Proto.Graph.Input[0] = onnx.ValueInfo("x", onnx.Float32, []int64{-1, 1 << 30, 1 << 10})
+		}, "error onnx/tensor-size", "input x declares shape [? 1073741824 1024]: more than the 8589934592-element limit"},
+		{"external offset not a number", func(m *onnx.Model) {
+			ext("weights.bin")(m)
+			w := m.Initializer("W")
+			w.ExternalData = append(w.ExternalData, &onnxpb.StringStringEntryProto{Key: proto.String("offset"), Value: proto.String("0x10")})
+		}, "error onnx/tensor-size", `initializer W has external data offset "0x10", not a byte count`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
