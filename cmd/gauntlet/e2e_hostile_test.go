@@ -74,8 +74,8 @@ var hostileRows = []struct {
 // TestHostileModels runs every row of docs/security.md's table through
 // the binary: `gauntlet scan` flags the file (exit 1) or refuses it
 // (exit 2), `gauntlet run` refuses it (exit 2), each with the message
-// naming the node or tensor, never a panic, and neither peaks above
-// maxHostileRSS.
+// naming the node or tensor, `gauntlet inspect` answers 0 or 2, never a
+// panic, and none peaks above maxHostileRSS.
 func TestHostileModels(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(hostileDir, "*.onnx"))
 	if err != nil {
@@ -99,6 +99,13 @@ func TestHostileModels(t *testing.T) {
 			}
 			code, out, rss := runMeasured(t, "scan", model)
 			checkHostile(t, "scan", code, row.scanExit, out, row.scan, rss)
+			// inspect: shape inference and the gradient-graph build; it
+			// describes what it can (exit 0) or refuses the file (exit 2).
+			code, out, rss = runMeasured(t, "inspect", model)
+			if code != 0 && code != 2 {
+				t.Errorf("inspect: exit %d, want 0 or 2\n%s", code, out)
+			}
+			checkHostile(t, "inspect", code, code, out, nil, rss)
 			cfg := filepath.Join(dir, row.file+".yaml")
 			yaml := "version: 1\nmodel: " + model + "\ndata:\n  csv: " + data + "\n  label: label\nsuites:\n  accuracy: {}\n"
 			if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
