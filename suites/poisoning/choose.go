@@ -121,18 +121,23 @@ func SplitCriteria(a *mat.Dense, labels []int, proj []float64) Split {
 }
 
 // Suspicious decides with the auto analysis whether the smaller cluster of
-// a split is poisoned: its share is below one half (a strict minority) and
-// the split separates the class into two groups, Separation above
-// sepFactor·gaussSplitSeparation. It returns the rule that decided, for the
-// details.
-func (s Split) Suspicious() (bool, string) {
+// a split is poisoned, given the relative-size bound sizeBound (ART's
+// size_threshold, 0.35 by default): the split separates the class into two
+// groups, Separation above sepFactor·gaussSplitSeparation; or, when it
+// does not, the smaller cluster's share of the class, rounded to 2
+// decimals as ART's relative-size analysis rounds it, is below sizeBound
+// (relative-size). Equal clusters are never suspicious. It returns the
+// rule that decided, for the details.
+func (s Split) Suspicious(sizeBound float64) (bool, string) {
 	switch {
 	case s.Sizes[0] == s.Sizes[1]:
 		return false, "equal clusters"
-	case !(s.Separation > sepFactor*gaussSplitSeparation):
-		return false, "one group: separation at most 2×2.65"
-	default:
+	case s.Separation > sepFactor*gaussSplitSeparation:
 		return true, "two groups: separation above 2×2.65, smaller cluster flagged"
+	case roundTo(s.Share, 2) < roundTo(sizeBound, 2):
+		return true, fmt.Sprintf("one group (separation at most 2×2.65) but the smaller cluster's share %.2f is below %g: relative-size, smaller cluster flagged", roundTo(s.Share, 2), roundTo(sizeBound, 2))
+	default:
+		return false, fmt.Sprintf("one group (separation at most 2×2.65) and the smaller cluster's share %.2f is at least %g", roundTo(s.Share, 2), roundTo(sizeBound, 2))
 	}
 }
 
@@ -141,13 +146,13 @@ func (s Split) Suspicious() (bool, string) {
 // scores separates two groups (Split.Suspicious) and the upper cluster is
 // the smaller, that cluster; otherwise the scores whose robust z-score z
 // (zok false: none) exceeds robustZCut. It returns the rule applied.
-func ScoreCutoff(flag []bool, sc, z []float64, zok bool, rng *rand.Rand) string {
+func ScoreCutoff(flag []bool, sc, z []float64, zok bool, sizeBound float64, rng *rand.Rand) string {
 	n := len(sc)
 	a := mat.NewDense(n, 1, slices.Clone(sc))
 	lab := make([]int, n)
 	KMeans2(lab, a, 10, rng)
 	sp := SplitCriteria(a, lab, nil)
-	if sus, _ := sp.Suspicious(); sus {
+	if sus, _ := sp.Suspicious(sizeBound); sus {
 		var m [2]float64
 		for i, l := range lab {
 			m[l] += sc[i] / float64(sp.Sizes[l])
@@ -156,7 +161,8 @@ func ScoreCutoff(flag []bool, sc, z []float64, zok bool, rng *rand.Rand) string 
 			for i, l := range lab {
 				flag[i] = l == sp.Smaller
 			}
-			return fmt.Sprintf("2-means split of the scores: separation %.3g above 2×2.65, upper cluster (%d) flagged", sp.Separation, sp.Sizes[sp.Smaller])
+			_, why := sp.Suspicious(sizeBound)
+			return fmt.Sprintf("2-means split of the scores (separation %.3g): %s; upper cluster (%d) flagged", sp.Separation, why, sp.Sizes[sp.Smaller])
 		}
 	}
 	for i := range flag {

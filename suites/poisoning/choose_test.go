@@ -61,12 +61,12 @@ func TestGaussSplitSeparation(t *testing.T) {
 	if math.Abs(s.Separation-gaussSplitSeparation) > 0.1 {
 		t.Errorf("gaussian split separation %g; want %g", s.Separation, gaussSplitSeparation)
 	}
-	if sus, _ := s.Suspicious(); sus {
+	if sus, _ := s.Suspicious(0); sus {
 		t.Errorf("gaussian judged two groups: %+v", s)
 	}
 	KMeans2(lab, m, 3, rng)
 	s = SplitCriteria(m, lab, nil)
-	if sus, _ := s.Suspicious(); !sus || s.Sizes[s.Smaller] < 1198 || s.Sizes[s.Smaller] > 1202 {
+	if sus, _ := s.Suspicious(0); !sus || s.Sizes[s.Smaller] < 1198 || s.Sizes[s.Smaller] > 1202 {
 		t.Errorf("mixture: %+v; want two groups, smaller cluster of 1200±2", s)
 	}
 }
@@ -117,7 +117,7 @@ func TestScoreCutoff(t *testing.T) {
 	z := make([]float64, 100)
 	zok := RobustZ(z, sc)
 	flag := make([]bool, 100)
-	rule := ScoreCutoff(flag, sc, z, zok, rand.New(rand.NewPCG(3, 4)))
+	rule := ScoreCutoff(flag, sc, z, zok, 0.35, rand.New(rand.NewPCG(3, 4)))
 	for i, f := range flag {
 		if f != (i >= 90) {
 			t.Fatalf("flags %v (rule %s); want the last 10", flag, rule)
@@ -131,7 +131,7 @@ func TestScoreCutoff(t *testing.T) {
 	z = make([]float64, 101)
 	zok = RobustZ(z, uni)
 	flag = make([]bool, 101)
-	rule = ScoreCutoff(flag, uni, z, zok, rand.New(rand.NewPCG(3, 4)))
+	rule = ScoreCutoff(flag, uni, z, zok, 0.35, rand.New(rand.NewPCG(3, 4)))
 	n := 0
 	for _, f := range flag {
 		if f {
@@ -140,5 +140,24 @@ func TestScoreCutoff(t *testing.T) {
 	}
 	if !flag[100] || n != 1 {
 		t.Errorf("flagged %d, last %v (rule %s); want only the last", n, flag[100], rule)
+	}
+}
+
+// TestSuspiciousSizeFallback: a one-group split (separation 3, below
+// 2×2.65) is suspicious only when its smaller cluster's share, rounded to
+// 2 decimals as ART's relative-size rounds it, is below the bound: 0.19
+// is, 0.345 (rounds to 0.34) is, 0.355 (0.36) and 0.41 are not; a bound
+// of 0 turns the fallback off; a two-group split (separation 6) is
+// suspicious at any share.
+func TestSuspiciousSizeFallback(t *testing.T) {
+	for _, c := range []struct {
+		share, sep, bound float64
+		want              bool
+	}{{0.19, 3, 0.35, true}, {0.345, 3, 0.35, true}, {0.355, 3, 0.35, false}, {0.41, 3, 0.35, false},
+		{0.19, 3, 0, false}, {0.45, 6, 0.35, true}} {
+		s := Split{Sizes: [2]int{1000 - int(c.share*1000), int(c.share * 1000)}, Smaller: 1, Share: c.share, Separation: c.sep}
+		if got, why := s.Suspicious(c.bound); got != c.want {
+			t.Errorf("share %g separation %g bound %g: %v (%s); want %v", c.share, c.sep, c.bound, got, why, c.want)
+		}
 	}
 }

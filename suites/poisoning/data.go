@@ -108,7 +108,7 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 				if p := cfg.Spectral.ExpectedPoisonRate; p > 0 {
 					SpectralFlags(cf, sc, p, cfg.Spectral.EpsMultiplier)
 				} else {
-					pc["rule"] = ScoreCutoff(cf, mag, cz, zok, suite.BatchRand(suite.DeriveSeed(t.Seed, "poisoning/spectral-cutoff"), k))
+					pc["rule"] = ScoreCutoff(cf, mag, cz, zok, cfg.Clustering.SizeThreshold, suite.BatchRand(suite.DeriveSeed(t.Seed, "poisoning/spectral-cutoff"), k))
 				}
 				for ri, i := range rows {
 					score[i] = sc[ri]
@@ -128,7 +128,7 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 				pc["separation"] = finite(sp.Separation)
 				poisoned := -1
 				if cfg.Clustering.Analysis == AnalysisAuto {
-					sus, why := sp.Suspicious()
+					sus, why := sp.Suspicious(cfg.Clustering.SizeThreshold)
 					pc["rule"] = why
 					if sus {
 						poisoned = sp.Smaller
