@@ -69,8 +69,9 @@ var artF1 = map[[2]string][2]float64{
 // ART's default rule's (default F1, to 4 decimals; ART's is in artF1),
 // measured by this test after analysis auto and the rate-free spectral
 // cut-off took the relative-size fallback (Split.Suspicious). Why, per
-// row (the layer chosen is the penultimate one on each; figures from the
-// per-class details of the seeded run):
+// row (the layer chosen is the penultimate one, the logits on
+// clean_label rescnn; figures from the per-class details of the seeded
+// run):
 //   - blend and sinusoidal rescnn, clustering: the poisoned class's
 //     smaller cluster holds 41% and 36% of it (share rounded 0.41, 0.36,
 //     not below 0.35) and its split separation is 2.83 and 3.10 (one
