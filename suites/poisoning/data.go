@@ -67,11 +67,14 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 			if cfg.Spectral.ExpectedPoisonRate > 0 {
 				md["cutoff"] = fmt.Sprintf("per class, scores at or above the %g quantile (1 − eps_multiplier·expected_poison_rate)", max(1-cfg.Spectral.EpsMultiplier*cfg.Spectral.ExpectedPoisonRate, 0))
 			} else {
-				md["cutoff"] = "per class, from the score distribution (centred: the projection oriented towards the class minority): the upper cluster of a 2-means split of the scores when it is the smaller and the split separates two groups, else a robust z-score above 3.5"
+				md["cutoff"] = "per class, from the score distribution (centred: the projection oriented towards the class minority): the upper cluster of a 2-means split of the scores when it is the smaller and the split separates two groups or, as one group, the smaller cluster is under size_threshold of the class (relative-size fallback), else a robust z-score above 3.5"
 			}
 		}
 		if method == MethodClustering {
 			md["analysis"] = cfg.Clustering.Analysis
+			if cfg.Clustering.Analysis == AnalysisAuto {
+				md["auto_rule"] = fmt.Sprintf("per class: smaller cluster flagged when the split is two groups (separation above 2×2.65) or, as one group, its share rounded to 2 decimals is below size_threshold %g (relative-size)", cfg.Clustering.SizeThreshold)
+			}
 		}
 		for k, rows := range byClass {
 			if len(rows) == 0 {
