@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/onnx"
@@ -58,6 +59,11 @@ func FuzzModel(f *testing.F) {
 	}
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// An input that runs for a minute is a hang: crash, so that the
+		// fuzzer keeps the input (run with GOTRACEBACK=all for every
+		// goroutine's stack). A seed runs in milliseconds.
+		hang := time.AfterFunc(time.Minute, func() { panic("FuzzModel: one input ran for a minute") })
+		defer hang.Stop()
 		m, err := onnx.Parse(b)
 		if err != nil {
 			return
