@@ -184,18 +184,42 @@ func TensorI64(name string, dims []int64, v []int64) *onnxpb.TensorProto {
 	return &onnxpb.TensorProto{Name: proto.String(name), Dims: append([]int64{}, dims...), DataType: proto.Int32(Int64), Int64Data: append([]int64{}, v...)}
 }
 
+// elemCount returns the element count t's dims declare; the error names a
+// negative dim or a count that overflows.
+func elemCount(t *onnxpb.TensorProto) (int, error) {
+	n := 1
+	for _, d := range t.GetDims() {
+		if d < 0 || (d > 0 && n > math.MaxInt/int(d)) {
+			return 0, fmt.Errorf("tensor %q: dims %v: negative or too many elements", t.GetName(), t.GetDims())
+		}
+		n *= int(d)
+	}
+	return n, nil
+}
+
+// storedCount bounds the number of values t stores (raw_data read as the
+// narrowest element, typed fields as they are).
+func storedCount(t *onnxpb.TensorProto) int {
+	if raw := t.GetRawData(); raw != nil {
+		return len(raw)
+	}
+	return len(t.GetFloatData()) + len(t.GetDoubleData()) + len(t.GetInt32Data()) + len(t.GetInt64Data())
+}
+
 // TensorValues decodes a float or integer tensor into float64 values. It
 // fails for external data and for types it does not know.
 func TensorValues(t *onnxpb.TensorProto) ([]float64, error) {
 	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
 		return nil, fmt.Errorf("tensor %q: external data is not supported", t.GetName())
 	}
-	n := 1
-	for _, d := range t.GetDims() {
-		n *= int(d)
+	n, err := elemCount(t)
+	if err != nil {
+		return nil, err
 	}
 	raw := t.GetRawData()
-	out := make([]float64, 0, n)
+	// Room for what is stored, not for what the dims declare: the count
+	// check below refuses a mismatch.
+	out := make([]float64, 0, min(n, storedCount(t)))
 	switch t.GetDataType() {
 	case Float32:
 		if raw != nil {
@@ -239,12 +263,14 @@ func TensorInts(t *onnxpb.TensorProto) ([]int64, error) {
 	if t.GetDataLocation() == onnxpb.TensorProto_EXTERNAL {
 		return nil, fmt.Errorf("tensor %q: external data is not supported", t.GetName())
 	}
-	n := 1
-	for _, d := range t.GetDims() {
-		n *= int(d)
+	n, err := elemCount(t)
+	if err != nil {
+		return nil, err
 	}
 	raw := t.GetRawData()
-	out := make([]int64, 0, n)
+	// Room for what is stored, not for what the dims declare: the count
+	// check below refuses a mismatch.
+	out := make([]int64, 0, min(n, storedCount(t)))
 	switch t.GetDataType() {
 	case Int64:
 		if raw != nil {

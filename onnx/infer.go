@@ -196,11 +196,7 @@ func (inf *Inference) setInts(name string, t *onnxpb.TensorProto) {
 	if e := t.GetDataType(); e != Int64 && e != Int32 {
 		return
 	}
-	n := int64(1)
-	for _, d := range t.GetDims() {
-		n *= d
-	}
-	if n > 64 {
+	if n := dimsProd(t.GetDims()); n < 0 || n > 64 {
 		return
 	}
 	if v, err := TensorInts(t); err == nil {

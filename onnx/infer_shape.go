@@ -113,7 +113,7 @@ func inferConstantOfShape(inf *Inference, n *onnxpb.NodeProto, x ValueType, set 
 // whose values are unknown: its length in dynamic dims, or nil when the
 // length is unknown too.
 func dynamicOfLength(t ValueType) []int64 {
-	if len(t.Shape) != 1 || t.Shape[0] < 0 {
+	if len(t.Shape) != 1 || t.Shape[0] < 0 || t.Shape[0] > maxRank {
 		return nil
 	}
 	out := make([]int64, t.Shape[0])
@@ -131,7 +131,7 @@ func foldConstantOfShape(inf *Inference, n *onnxpb.NodeProto) ([]int64, bool) {
 		return nil, false
 	}
 	cnt := dimsProd(s)
-	if cnt > maxPartial {
+	if cnt < 0 || cnt > maxPartial {
 		return nil, false
 	}
 	fill := int64(0)
@@ -641,6 +641,11 @@ func SplitSizes(inf *Inference, n *onnxpb.NodeProto, dim int64) []int64 {
 	k := int64(len(n.GetOutput()))
 	if no := AttrIntOr(n, "num_outputs", 0); no > 0 {
 		k = no
+	}
+	// More sizes than the node has outputs would be a declared count, not
+	// a shape: refuse to allocate for it.
+	if k <= 0 || k > int64(len(n.GetOutput())) {
+		return nil
 	}
 	chunk := (dim + k - 1) / k
 	out := make([]int64, k)

@@ -73,13 +73,23 @@ func (inf *Inference) foldPartial(n *onnxpb.NodeProto) {
 	inf.Ints[outs[0]] = v
 }
 
+// dimsProd returns the product of s, or -1 when a dim is negative or the
+// product overflows int64.
 func dimsProd(s []int64) int64 {
 	p := int64(1)
 	for _, d := range s {
+		if d < 0 || (d > 0 && p > math.MaxInt64/d) {
+			return -1
+		}
 		p *= d
 	}
 	return p
 }
+
+// maxRank bounds the length of a shape tensor whose values are unknown
+// (dynamicOfLength): a shape of more dims than this is a declared size,
+// not a tensor rank, and is left unknown rather than allocated.
+const maxRank = 64
 
 // gatherND returns the elements of d (row-major, shape xs) at the index
 // lists keep[a] of each axis, in row-major order of the result whose axes
