@@ -3,7 +3,7 @@
 // PyTorch PGD loop on the same weights). It opens the model and the first
 // -n samples once, then for each value of -fuse runs evasion.Suite.Run
 // with one PGD attack (L∞, -eps, -step, -steps, no random start,
-// early_stop false, gradient_mode exact) on one worker with -threads
+// early_stop false unless -early-stop, gradient_mode exact) on one worker with -threads
 // intra-op threads and batch -batch, and prints, one JSON object per line,
 // the wall-clock and process CPU time of that Run, its robust and clean
 // accuracy and the path PGD took (details.fuse.pgd_path).

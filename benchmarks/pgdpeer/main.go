@@ -30,6 +30,7 @@ func main() {
 	step := flag.Float64("step", 0.01, "step size")
 	steps := flag.Int("steps", 40, "PGD steps")
 	fuses := flag.String("fuse", "never,always", "values of suites.evasion.fuse to time, in this order")
+	early := flag.Bool("early-stop", false, "PGD's early_stop (the suite's default is true; the peer loop has none)")
 	flag.Parse()
 	if *model == "" || *xPath == "" || *yPath == "" {
 		fail(fmt.Errorf("-model, -x and -y are required"))
@@ -49,7 +50,7 @@ func main() {
 	defer tg.Session.Close()
 	for _, f := range strings.Split(*fuses, ",") {
 		raw := map[string]any{"gradient_mode": "exact", "fuse": strings.TrimSpace(f), "attacks": []any{
-			map[string]any{"name": "pgd", "norm": "linf", "eps": []any{*eps}, "step_size": *step, "steps": *steps, "early_stop": false},
+			map[string]any{"name": "pgd", "norm": "linf", "eps": []any{*eps}, "step_size": *step, "steps": *steps, "early_stop": *early},
 		}}
 		cfg, err := evasion.Suite{}.Decode(raw)
 		if err != nil {
@@ -70,7 +71,7 @@ func main() {
 		}
 		out, _ := json.Marshal(map[string]any{"fuse": f, "pgd_path": path, "wall_s": wall.Seconds(), "cpu_s": (c1 - c0).Seconds(),
 			"robust_accuracy": res.Metrics[key], "clean_accuracy": res.Metrics["clean_accuracy"],
-			"n": tg.Data.N, "batch": *batch, "threads": *threads, "ort": env.Version})
+			"n": tg.Data.N, "batch": *batch, "early_stop": *early, "threads": *threads, "ort": env.Version})
 		fmt.Println(string(out))
 	}
 }
