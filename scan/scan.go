@@ -152,7 +152,7 @@ func Model(m *onnx.Model, dir string, o Options) *reports.ScanResult {
 	}
 	s.opsets(p.GetOpsetImport(), "opset_import")
 	g := p.GetGraph()
-	s.graph(g, "graph", nil)
+	s.graph(g, "graph", nil, 0)
 	for _, f := range p.GetFunctions() {
 		loc := "function " + f.GetDomain() + "." + f.GetName()
 		for i, n := range f.GetNode() {
@@ -244,13 +244,46 @@ func nodeLoc(n *onnxpb.NodeProto, i int, where string) string {
 	return loc
 }
 
-// graph checks one graph; outer holds the names visible from enclosing
-// graphs (for If, Loop and Scan bodies).
-func (s *scanner) graph(g *onnxpb.GraphProto, where string, outer map[string]bool) {
-	defined := map[string]bool{}
-	for k := range outer {
-		defined[k] = true
+// maxLoc bounds the length of a body's location: past it, only the
+// innermost enclosing node and the depth are named, so that the locations
+// of deeply nested bodies do not grow with the depth (quadratic in all).
+const maxLoc = 256
+
+// bodyLoc returns the location of the body in attribute attr of the node
+// at loc (own: the node's location without its enclosing bodies), depth
+// bodies deep.
+func bodyLoc(loc, own, attr string, depth int) string {
+	if len(loc) <= maxLoc {
+		return loc + " attribute " + attr
 	}
+	return "body at depth " + strconv.Itoa(depth) + " in " + own + " attribute " + attr
+}
+
+// scope is the names one graph defines, and the scope of the graph that
+// encloses it (nil for the main graph). A body sees its own names and its
+// enclosing graphs': looking them up the chain, rather than copying them
+// into each body, keeps the scan linear in the file's size however many
+// bodies a graph nests or holds.
+type scope struct {
+	names map[string]bool
+	outer *scope
+}
+
+// has reports whether name is defined in sc or an enclosing scope.
+func (sc *scope) has(name string) bool {
+	for ; sc != nil; sc = sc.outer {
+		if sc.names[name] {
+			return true
+		}
+	}
+	return false
+}
+
+// graph checks one graph; outer holds the names visible from enclosing
+// graphs (for If, Loop and Scan bodies; nil for the main graph).
+func (s *scanner) graph(g *onnxpb.GraphProto, where string, outer *scope, depth int) {
+	defined := map[string]bool{}
+	sc := &scope{names: defined, outer: outer}
 	prefix := ""
 	if where != "graph" {
 		prefix = where + " "
@@ -312,23 +345,27 @@ func (s *scanner) graph(g *onnxpb.GraphProto, where string, outer map[string]boo
 		loc := nodeLoc(n, i, where)
 		s.node(n, i, where)
 		for _, in := range n.GetInput() {
-			if in != "" && !defined[in] {
+			if in != "" && !sc.has(in) {
 				s.add("onnx/dangling-name", reports.SeverityError, loc, "%s reads %q, which nothing defines", loc, in)
 			}
 		}
 		for _, a := range n.GetAttribute() {
+			if a.GetG() == nil && len(a.GetGraphs()) == 0 {
+				continue
+			}
+			body := bodyLoc(loc, nodeLoc(n, i, "graph"), a.GetName(), depth+1)
 			if sg := a.GetG(); sg != nil {
-				s.graph(sg, loc+" attribute "+a.GetName(), defined)
+				s.graph(sg, body, sc, depth+1)
 			}
 			for _, sg := range a.GetGraphs() {
-				s.graph(sg, loc+" attribute "+a.GetName(), defined)
+				s.graph(sg, body, sc, depth+1)
 			}
 		}
 	}
 	s.cycles(g, where, producer)
 	seen := map[string]bool{}
 	for _, v := range g.GetOutput() {
-		if !defined[v.GetName()] {
+		if !sc.has(v.GetName()) {
 			s.add("onnx/dangling-name", reports.SeverityError, prefix+"output "+v.GetName(), "graph output %q is not defined by any node, input or initializer", v.GetName())
 		}
 		if seen[v.GetName()] {
