@@ -35,8 +35,12 @@ install: ort build ## install bin/gauntlet and the ONNX Runtime library under PR
 	install -m 0644 $(ORT_LIB) $(PREFIX)/lib/gauntlet/libonnxruntime.so.1
 	@echo "installed $(PREFIX)/bin/gauntlet (it finds $(PREFIX)/lib/gauntlet/libonnxruntime.so.1 by itself)"
 
-test: ort ## run every test (fetches ONNX Runtime first)
-	$(GO) test -count=1 ./...
+PKGS ?= ./...
+
+test: ort ## run every test (fetches ONNX Runtime first): ok/FAIL per package, every skip with its reason, a summary line; fails on a skip outside .ci/allowed-skips
+	@mkdir -p out/ci
+	$(GO) build -o out/ci/testsummary ./.ci/testsummary
+	set -o pipefail; $(GO) test -count=1 -json $(PKGS) | tee out/ci/test.json | out/ci/testsummary -allow .ci/allowed-skips
 
 # FUZZ_TARGETS are the fuzz targets, package:Fuzz name (docs/security.md).
 FUZZ_TARGETS := scan:FuzzModel data:FuzzNPY data:FuzzNPZ data:FuzzNPYHeader data:FuzzLoadCSV config:FuzzLoad reports:FuzzParseGate reports:FuzzParseReport

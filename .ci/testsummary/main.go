@@ -52,7 +52,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "testsummary:", err)
 		os.Exit(2)
 	}
-	code, err := summarise(os.Stdin, os.Stdout, allow, *allowPath)
+	// Outside CI a missing ../shared skips its cross-checks: reported, not failed.
+	code, err := summarise(os.Stdin, os.Stdout, allow, *allowPath, os.Getenv("CI") == "true")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "testsummary:", err)
 		os.Exit(2)
@@ -83,7 +84,7 @@ func readAllow(path string) (map[string]string, error) {
 
 // summarise copies the plain `go test` view of the stream to w and returns
 // the exit code.
-func summarise(r io.Reader, w io.Writer, allow map[string]string, allowPath string) (int, error) {
+func summarise(r io.Reader, w io.Writer, allow map[string]string, allowPath string, strict bool) (int, error) {
 	buf := map[string]*strings.Builder{} // package + test → output so far
 	var passed, failed, pkgFailed int
 	var skips []skip
@@ -161,7 +162,9 @@ func summarise(r io.Reader, w io.Writer, allow map[string]string, allowPath stri
 	}
 	if bad > 0 {
 		fmt.Fprintf(w, "%d skipped test(s) not in %s: CI runs everything but the GPU tests\n", bad, allowPath)
-		code = 1
+		if strict {
+			code = 1
+		}
 	}
 	fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", passed, failed, len(skips))
 	return code, nil
