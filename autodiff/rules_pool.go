@@ -148,6 +148,13 @@ func (c *ctx) routeByOffsets(x, y, g, idx string, k, s, d, pb, pe []int64) (stri
 		}
 	}
 	wt := b.ConstFloat("pool_offset_onehot", c.elem(x), append([]int64{ch * kk, 1}, k...), w)
+	return c.scatterWindows(gk, wt, xs, ys, k, s, d, pb, pe, ch), nil
+}
+
+// scatterWindows is the grouped ConvTranspose (group ch, kernels wt) that
+// puts each window's values of g back on the input positions it covers,
+// summing where windows overlap, for a pool of input xs and output ys.
+func (c *ctx) scatterWindows(g, wt string, xs, ys, k, s, d, pb, pe []int64, ch int64) string {
 	pads, op := scatterGeometry(xs[2:], ys[2:], k, s, d, pb, pe)
 	attrs := []*onnxpb.AttributeProto{
 		onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("strides", s...), onnx.AttrInts("dilations", d...),
@@ -156,7 +163,7 @@ func (c *ctx) routeByOffsets(x, y, g, idx string, k, s, d, pb, pe []int64) (stri
 	if op != nil {
 		attrs = append(attrs, onnx.AttrInts("output_padding", op...))
 	}
-	return c.op("ConvTranspose", []string{gk, wt}, attrs...), nil
+	return c.op("ConvTranspose", []string{g, wt}, attrs...)
 }
 
 // scatterGeometry returns the pads and output_padding (nil when zero) of
@@ -320,15 +327,7 @@ func (c *ctx) avgPoolStatic(n *onnxpb.NodeProto, x, y, g string, k, s, d, pb, pe
 		w[i] = 1
 	}
 	wt := b.ConstFloat("avgpool_ones", e, append([]int64{ch, 1}, k...), w)
-	pads, op := scatterGeometry(xs[2:], ys[2:], k, s, d, pb, pe)
-	attrs := []*onnxpb.AttributeProto{
-		onnx.AttrInts("kernel_shape", k...), onnx.AttrInts("strides", s...), onnx.AttrInts("dilations", d...),
-		onnx.AttrInts("pads", pads...), onnx.AttrInt("group", ch),
-	}
-	if op != nil {
-		attrs = append(attrs, onnx.AttrInts("output_padding", op...))
-	}
-	return c.op("ConvTranspose", []string{g, wt}, attrs...), true
+	return c.scatterWindows(g, wt, xs, ys, k, s, d, pb, pe, ch), true
 }
 
 func ruleGlobalAveragePool(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
