@@ -54,6 +54,10 @@ type Options struct {
 	// BaselinePath is its file, as the user gave it.
 	Baseline     *reports.Report
 	BaselinePath string
+	// WithTimeout gives a suite's context its runtime.timeout deadline;
+	// context.WithTimeout when nil (tests pass a deadline that passes
+	// after a chosen batch, so that what a suite finished is known).
+	WithTimeout func(context.Context, time.Duration) (context.Context, context.CancelFunc)
 }
 
 // Run executes cfg. An error returned with a nil report means nothing ran
@@ -481,8 +485,12 @@ func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, se
 	began := o.Now()
 	sctx := ctx
 	if timeout > 0 {
+		withTimeout := o.WithTimeout
+		if withTimeout == nil {
+			withTimeout = context.WithTimeout
+		}
 		var cancel context.CancelFunc
-		sctx, cancel = context.WithTimeout(ctx, timeout)
+		sctx, cancel = withTimeout(ctx, timeout)
 		defer cancel()
 	}
 	res, err := safeRun(sctx, s, &t, cfg)
@@ -496,7 +504,9 @@ func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, se
 		code = errs.Interrupted
 	case err != nil && sctx.Err() != nil:
 		// The deadline stopped it. Figures the suite returned with its
-		// error are the part it finished; most suites return none.
+		// error are the part it finished (details.partial says how much:
+		// suite.Result.SetPartial); suites without partial figures
+		// return none.
 		sr.Status = reports.StatusTimedOut
 		sr.Error = fmt.Sprintf("timed out after runtime.timeout %s: %v", timeout, err)
 		sr.Details["timeout_s"] = timeout.Seconds()

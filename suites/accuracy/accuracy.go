@@ -114,14 +114,25 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		parts[b] = c
 		return nil
 	})
-	if err != nil {
+	if err != nil && !suite.TimedOut(ctx, err) {
 		return nil, err
 	}
-	total := newCounts(k, cfg.Bins)
-	for _, p := range parts { // batch order: deterministic float sums
+	// Stopped by runtime.timeout (err != nil), the figures cover the
+	// batches that finished, and say so; per-sample outcomes are left out.
+	total, done := newCounts(k, cfg.Bins), 0
+	for b, p := range parts { // batch order: deterministic float sums
+		if p == nil {
+			continue // a batch the deadline stopped
+		}
 		total.add(p)
+		lo, hi := t.BatchRange(b, d.N)
+		done += hi - lo
 	}
-	r := summarise(total, k, d.N, cfg.Bins, t.ConfidenceLevel)
+	r := summarise(total, k, done, cfg.Bins, t.ConfidenceLevel)
+	if err != nil {
+		r.SetPartial(done, d.N, nil)
+		return r, err
+	}
 	r.Details[reports.PerSampleKey] = perSample(correct, d.Columns[IDColumn])
 	return r, nil
 }

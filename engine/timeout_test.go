@@ -1,0 +1,167 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/reports"
+	"github.com/gauntlet-ml/gauntlet/suite"
+	"github.com/gauntlet-ml/gauntlet/suites/accuracy"
+)
+
+// expiring is a context whose deadline passes when expire is called: its
+// Err is then context.DeadlineExceeded, as runtime.timeout's would be,
+// but at a chosen batch instead of a clock time.
+type expiring struct {
+	context.Context
+	done chan struct{}
+	mu   sync.Mutex
+	err  error
+}
+
+func (c *expiring) Done() <-chan struct{} { return c.done }
+
+func (c *expiring) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *expiring) expire() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = context.DeadlineExceeded
+		close(c.done)
+	}
+}
+
+// deadlineAfter is an engine Progress that lets the suite's deadline pass
+// once `after` batches have finished (the worker pool counts a batch
+// after its function returned, then checks the context before taking the
+// next one), through Options.WithTimeout.
+type deadlineAfter struct {
+	after int64
+	n     atomic.Int64
+	ctx   *expiring
+}
+
+func (d *deadlineAfter) Start(string) {}
+func (d *deadlineAfter) Update(int, int) {
+	if d.n.Add(1) == d.after {
+		d.ctx.expire()
+	}
+}
+func (d *deadlineAfter) Finish(string, string, time.Duration) {}
+
+func (d *deadlineAfter) withTimeout(parent context.Context, _ time.Duration) (context.Context, context.CancelFunc) {
+	d.ctx = &expiring{Context: parent, done: make(chan struct{})}
+	return d.ctx, func() {}
+}
+
+// stopAfter returns engine options whose suite deadline passes after the
+// given number of batches (counted over every pass of the suite).
+func stopAfter(batches int64) Options {
+	d := &deadlineAfter{after: batches}
+	return Options{Now: fixedNow, Progress: d, WithTimeout: d.withTimeout}
+}
+
+// firstSamples wraps a suite so that it runs on the first n samples of
+// the data only: the full run on just the samples a timed-out run
+// finished.
+type firstSamples struct {
+	suite.Suite
+	n int
+}
+
+func (f firstSamples) Run(ctx context.Context, t *suite.Target, cfg any) (*suite.Result, error) {
+	tt := *t
+	d := *t.Data
+	size := d.SampleSize()
+	d.X, d.Y, d.N = d.X[:f.n*size], d.Y[:f.n], f.n
+	tt.Data = &d
+	return f.Suite.Run(ctx, &tt, cfg)
+}
+
+// checkTimedOut checks what every timed-out suite must show: status
+// timed_out, the limit, exit 3, a report that validates.
+func checkTimedOut(t *testing.T, rep *reports.Report) reports.SuiteResult {
+	t.Helper()
+	sr := rep.Suites[0]
+	if sr.Status != reports.StatusTimedOut || !strings.Contains(sr.Error, "timed out after runtime.timeout 1h") || sr.Details["timeout_s"] != 3600.0 {
+		t.Errorf("status %s, error %q, timeout_s %v; want timed_out after 1h", sr.Status, sr.Error, sr.Details["timeout_s"])
+	}
+	if rep.ExitCode != errs.SuiteFailed {
+		t.Errorf("exit %d, want 3", rep.ExitCode)
+	}
+	b, err := reports.MarshalJSON(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reports.ValidateJSON(b); err != nil {
+		t.Errorf("report: %v", err)
+	}
+	return sr
+}
+
+// sameFigures compares the metrics (as JSON writes them), the undefined
+// keys and the details named in keys of a timed-out suite and a full run.
+func sameFigures(t *testing.T, got, want reports.SuiteResult, keys ...string) {
+	t.Helper()
+	if len(got.Metrics) == 0 {
+		t.Fatalf("timed-out suite has no metrics")
+	}
+	g, _ := json.Marshal(got.Metrics)
+	w, _ := json.Marshal(want.Metrics)
+	if string(g) != string(w) {
+		t.Errorf("partial metrics differ from the full run on the same samples:\n%s\n%s", g, w)
+	}
+	if !reflect.DeepEqual(got.Undefined, want.Undefined) {
+		t.Errorf("undefined %v, full run %v", got.Undefined, want.Undefined)
+	}
+	for _, k := range keys {
+		if !reflect.DeepEqual(got.Details[k], want.Details[k]) {
+			t.Errorf("details.%s = %v, full run %v", k, got.Details[k], want.Details[k])
+		}
+	}
+}
+
+// TestAccuracyTimeoutReportsTheBatchesItFinished: the digits evaluation
+// split has 400 samples (examples/README.md); at batch 7 they make 58
+// batches. With one worker the deadline passes after batch 5 (samples
+// 0..34), so the timed-out accuracy suite reports exactly the figures of a
+// full run on the first 35 samples, says it evaluated 35 of 400, leaves
+// the per-sample outcomes out, and the run exits 3.
+func TestAccuracyTimeoutReportsTheBatchesItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=7", "runtime.intra_op_threads=1"}
+	cfg := loadConfig(t, "suites: {accuracy: {}}\n", append(sets, "runtime.timeout=1h")...)
+	rep, err := Run(context.Background(), cfg, stopAfter(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	if p, ok := got.Details[suite.PartialKey].(map[string]any); !ok || p["samples_evaluated"] != 35 || p["samples_total"] != 400 {
+		t.Errorf("details.partial = %v, want 35 of 400 samples", got.Details[suite.PartialKey])
+	}
+	if _, ok := got.Details[reports.PerSampleKey]; ok {
+		t.Errorf("a partial run reports per-sample outcomes")
+	}
+
+	cfg = loadConfig(t, "suites: {accuracy: {}}\n", sets...)
+	full, err := Run(context.Background(), cfg, Options{Now: fixedNow, Suites: []suite.Suite{firstSamples{accuracy.Suite{}, 35}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	if want.Status != reports.StatusPassed || want.Details["samples"] != 35 {
+		t.Fatalf("full run on 35 samples: %s, samples %v", want.Status, want.Details["samples"])
+	}
+	sameFigures(t, got, want, "samples", "confusion_matrix", "per_class", "calibration_bins")
+}
