@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/groups"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -27,7 +28,7 @@ const (
 // IntersectionSep joins attribute names into the intersection's name
 // ("sex&race") and group values into an intersectional group's name
 // ("Female&Black").
-const IntersectionSep = "&"
+const IntersectionSep = groups.IntersectionSep
 
 // Config is the fairness suite's config block (docs/metrics/fairness.md).
 type Config struct {
