@@ -18,12 +18,22 @@ import (
 
 // expiring is a context whose deadline passes when expire is called: its
 // Err is then context.DeadlineExceeded, as runtime.timeout's would be,
-// but at a chosen batch instead of a clock time.
+// but at a chosen batch instead of a clock time. It implements the
+// AfterFunc method the context package uses to cancel children, and
+// expire runs those functions before it returns, so that every context
+// derived from it (the worker pool's) is done by then: no batch starts
+// after it.
 type expiring struct {
 	context.Context
-	done chan struct{}
-	mu   sync.Mutex
-	err  error
+	done  chan struct{}
+	mu    sync.Mutex
+	err   error
+	next  int
+	funcs map[int]func()
+}
+
+func newExpiring(parent context.Context) *expiring {
+	return &expiring{Context: parent, done: make(chan struct{}), funcs: map[int]func(){}}
 }
 
 func (c *expiring) Done() <-chan struct{} { return c.done }
@@ -34,12 +44,40 @@ func (c *expiring) Err() error {
 	return c.err
 }
 
-func (c *expiring) expire() {
+func (c *expiring) AfterFunc(f func()) func() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.err == nil {
-		c.err = context.DeadlineExceeded
-		close(c.done)
+	if c.err != nil {
+		go f()
+		return func() bool { return false }
+	}
+	id := c.next
+	c.next++
+	c.funcs[id] = f
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, ok := c.funcs[id]
+		delete(c.funcs, id)
+		return ok
+	}
+}
+
+func (c *expiring) expire() {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.err = context.DeadlineExceeded
+	close(c.done)
+	funcs := c.funcs
+	c.funcs = map[int]func(){}
+	c.mu.Unlock()
+	for id := 0; id < c.next; id++ { // registration order
+		if f, ok := funcs[id]; ok {
+			f()
+		}
 	}
 }
 
@@ -62,7 +100,7 @@ func (d *deadlineAfter) Update(int, int) {
 func (d *deadlineAfter) Finish(string, string, time.Duration) {}
 
 func (d *deadlineAfter) withTimeout(parent context.Context, _ time.Duration) (context.Context, context.CancelFunc) {
-	d.ctx = &expiring{Context: parent, done: make(chan struct{})}
+	d.ctx = newExpiring(parent)
 	return d.ctx, func() {}
 }
 
@@ -164,4 +202,45 @@ func TestAccuracyTimeoutReportsTheBatchesItFinished(t *testing.T) {
 		t.Fatalf("full run on 35 samples: %s, samples %v", want.Status, want.Details["samples"])
 	}
 	sameFigures(t, got, want, "samples", "confusion_matrix", "per_class", "calibration_bins")
+}
+
+// TestEvasionTimeoutReportsTheAttacksItFinished: FGSM at eps 0.01 and 0.03
+// on the 400 digits (58 batches of 7, one worker): the deadline passes
+// after the clean pass (58 batches), all of eps 0.01 (58) and 5 batches
+// (35 samples) of eps 0.03. The timed-out evasion suite reports exactly
+// the figures of a full run with FGSM at eps 0.01 alone (clean accuracy,
+// the attack's and worst-case robust accuracy over all 400 samples), names
+// the finished and stopped attacks and how far the stopped one got, and
+// the run exits 3.
+func TestEvasionTimeoutReportsTheAttacksItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=7", "runtime.intra_op_threads=1"}
+	both := "suites: {evasion: {attacks: [{name: fgsm, norm: linf, eps: [0.01, 0.03]}]}}\n"
+	cfg := loadConfig(t, both, append(sets, "runtime.timeout=1h")...)
+	rep, err := Run(context.Background(), cfg, stopAfter(58+58+5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	p, _ := got.Details[suite.PartialKey].(map[string]any)
+	if p == nil || p["samples_evaluated"] != 400 || p["samples_total"] != 400 || p["stopped_in"] != "fgsm.linf.eps=0.03" ||
+		p["stopped_in_samples"] != 35 || !reflect.DeepEqual(p["attacks_finished"], []string{"fgsm.linf.eps=0.01"}) {
+		t.Errorf("details.partial = %v, want fgsm.linf.eps=0.01 finished and 35 samples of fgsm.linf.eps=0.03", got.Details[suite.PartialKey])
+	}
+	if _, ok := got.Metrics["fgsm.linf.eps=0.03.robust_accuracy"]; ok {
+		t.Errorf("the stopped attack has figures")
+	}
+
+	cfg = loadConfig(t, "suites: {evasion: {attacks: [{name: fgsm, norm: linf, eps: [0.01]}]}}\n", sets...)
+	full, err := Run(context.Background(), cfg, Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	if want.Status != reports.StatusPassed {
+		t.Fatalf("full run: %s %s", want.Status, want.Error)
+	}
+	if _, ok := want.Metrics["fgsm.linf.eps=0.01.robust_accuracy"]; !ok {
+		t.Fatalf("full run lacks fgsm.linf.eps=0.01.robust_accuracy: %v", want.Metrics)
+	}
+	sameFigures(t, got, want)
 }

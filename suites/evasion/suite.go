@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/stats"
@@ -87,6 +88,9 @@ type outcome struct {
 	// and n×numParts model evaluations spent by each part
 	brokenBy    []int8
 	partQueries []int32
+	// done counts the samples of the batches that finished when the
+	// attack was stopped (runtime.timeout); only that is set then.
+	done int
 }
 
 type example struct {
@@ -150,7 +154,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 			return res, nil
 		}
 		if !isOOM(err) || bc.size == 1 || ctx.Err() != nil {
-			return nil, err
+			return res, err // res: the partial figures of a timed-out run, else nil
 		}
 		bc.halved = append(bc.halved, bc.size)
 		bc.size /= 2
@@ -209,7 +213,11 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 			rt.progress = progress(1 + len(outs))
 			o, err := rt.attack(ctx, t, cfg, a, e, clean, correct)
 			if err != nil {
-				return nil, fmt.Errorf("attack %s: %w", Prefix(a.Key(), a.Norm, e), err)
+				err = fmt.Errorf("attack %s: %w", Prefix(a.Key(), a.Norm, e), err)
+				if !suite.TimedOut(ctx, err) {
+					return nil, err
+				}
+				return partial(t, cfg, outs, correct, nCorrect, clean, o, Prefix(a.Key(), a.Norm, e)), err
 			}
 			outs = append(outs, o)
 		}
@@ -227,6 +235,25 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 		}
 	}
 	return res, nil
+}
+
+// partial is the result of a run that runtime.timeout stopped during
+// attack stopped: the clean figures and the attacks (at each eps) that
+// finished, each over every sample, and details.partial naming them and
+// how many samples the stopped attack had finished (o.done, when known).
+func partial(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCorrect int, clean []float32, o *outcome, stopped string) *suite.Result {
+	res := summarise(t, cfg, outs, correct, nCorrect)
+	sanity(t, res, outs, clean)
+	finished := make([]string, len(outs))
+	for i, f := range outs {
+		finished[i] = Prefix(f.a.Key(), f.a.Norm, f.eps)
+	}
+	extra := map[string]any{"attacks_finished": finished, "stopped_in": stopped}
+	if o != nil {
+		extra["stopped_in_samples"] = o.done
+	}
+	res.SetPartial(t.Data.N, t.Data.N, extra)
+	return res
 }
 
 // attack runs one attack at one eps on every batch.
@@ -267,6 +294,7 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 	if rt.progress != nil {
 		pool.Progress = rt.progress
 	}
+	var done atomic.Int64 // samples of the batches that finished
 	err := pool.Run(ctx, nb, func(ctx context.Context, wi, b int) error {
 		w := rt.works[wi]
 		lo, hi := t.BatchRange(b, n)
@@ -302,10 +330,11 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 				o.examples[b] = append(o.examples[b], example{i: g, pred: j.pred[i], x: append([]float32(nil), xa...)})
 			}
 		}
+		done.Add(int64(j.n))
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return &outcome{a: a, eps: eps, done: int(done.Load())}, err
 	}
 	for _, z := range zero {
 		o.zeroGrad += z[0]
