@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/groups"
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/stats"
@@ -20,6 +21,8 @@ const DefaultBins = 15
 type Config struct {
 	// Bins is the number of equal-width confidence bins for ECE.
 	Bins int `mapstructure:"bins"`
+	// By reports accuracy by group (groups.go).
+	groups.By `mapstructure:",squash"`
 }
 
 // Suite is the accuracy suite.
@@ -40,12 +43,16 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	if cfg.Bins < 1 || cfg.Bins > 1000 {
 		return nil, errs.Invalidf("config suites.accuracy.bins: %d is outside 1..1000", cfg.Bins)
 	}
+	if err := cfg.By.Validate(s.Name()); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
 // Metrics implements suite.Suite. The keys are documented in docs/metrics.md.
-func (Suite) Metrics(_ any, classes int) []string {
+func (Suite) Metrics(cfgAny any, classes int) []string {
 	keys := append(suite.ProportionKeys("accuracy"), "balanced_accuracy", "error_rate", "mean_confidence", "ece", "macro_precision")
+	keys = append(keys, byKeys(cfgAny)...)
 	for k := 0; k < classes; k++ {
 		c := strconv.Itoa(k)
 		keys = append(keys, "class."+c+".precision", "class."+c+".recall")
@@ -134,6 +141,9 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		return r, err
 	}
 	r.Details[reports.PerSampleKey] = perSample(correct, d.Columns[IDColumn])
+	if err := byGroup(r, cfg, d, correct, t.ConfidenceLevel); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
