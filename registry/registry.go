@@ -8,6 +8,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/suite"
 	"github.com/gauntlet-ml/gauntlet/suites/accuracy"
 	"github.com/gauntlet-ml/gauntlet/suites/attribute"
+	"github.com/gauntlet-ml/gauntlet/suites/certify"
 	"github.com/gauntlet-ml/gauntlet/suites/evasion"
 	"github.com/gauntlet-ml/gauntlet/suites/fairness"
 	"github.com/gauntlet-ml/gauntlet/suites/inversion"
@@ -19,6 +20,7 @@ import (
 var suites = []suite.Suite{
 	accuracy.Suite{},
 	attribute.Suite{},
+	certify.Suite{},
 	evasion.Suite{},
 	fairness.Suite{},
 	inversion.Suite{},
