@@ -48,6 +48,11 @@ type Options struct {
 	// is nil; a static dim must equal it. Ignored when the input's
 	// non-batch dims are all static.
 	SampleShape []int64
+	// Optimization is ORT's graph optimisation level and
+	// OptimizedModelPath where ORT writes the graph it runs
+	// (SessionSettings).
+	Optimization       string
+	OptimizedModelPath string
 }
 
 // Session is one model loaded on one device, shared by all workers; Run is
@@ -132,7 +137,7 @@ func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
 		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("model %s: %w", modelPath, err))
 	}
 
-	so, resolved, err := NewSessionOptions("model "+modelPath, SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device})
+	so, resolved, err := NewSessionOptions("model "+modelPath, SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device, Optimization: opt.Optimization, OptimizedModelPath: opt.OptimizedModelPath})
 	if err != nil {
 		return nil, err
 	}

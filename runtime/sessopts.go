@@ -6,6 +6,7 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 
 	"github.com/gauntlet-ml/gauntlet/cuda"
+	"github.com/gauntlet-ml/gauntlet/errs"
 )
 
 // SessionSettings are what every ONNX Runtime session Gauntlet opens is
@@ -20,6 +21,13 @@ type SessionSettings struct {
 	// DisableOptimizations turns ORT's graph optimisations off (for
 	// finite-difference checks that must see the graph as written).
 	DisableOptimizations bool
+	// Optimization is ORT's graph optimisation level: basic, extended, all
+	// or disabled ("" is all, ORT's default); DisableOptimizations wins.
+	// ParseOptimization checks a configured value.
+	Optimization string
+	// OptimizedModelPath, when set, makes ORT write the graph it runs,
+	// after its optimisations and inserted Casts, to that file.
+	OptimizedModelPath string
 	// ProfilePrefix, when set, turns on ORT's profiler; the JSON trace is
 	// written to a file starting with this prefix when the session closes.
 	ProfilePrefix string
@@ -49,12 +57,20 @@ func NewSessionOptions(what string, c SessionSettings) (*ort.SessionOptions, cud
 		so.Destroy()
 		return nil, cuda.Resolved{}, err
 	}
-	var level ort.GraphOptimizationLevel = ort.GraphOptimizationLevelEnableAll
+	level, err := optimizationLevel(c.Optimization)
+	if err != nil {
+		return fail(err)
+	}
 	if c.DisableOptimizations {
 		level = ort.GraphOptimizationLevelDisableAll
 	}
 	if err := so.SetGraphOptimizationLevel(level); err != nil {
 		return fail(fmt.Errorf("%sset graph optimisation level: %w", prefix, err))
+	}
+	if c.OptimizedModelPath != "" {
+		if err := so.SetOptimizedModelFilePath(c.OptimizedModelPath); err != nil {
+			return fail(fmt.Errorf("%sset optimised model path: %w", prefix, err))
+		}
 	}
 	if c.IntraOpThreads > 0 {
 		if err := so.SetIntraOpNumThreads(c.IntraOpThreads); err != nil {
@@ -74,4 +90,33 @@ func NewSessionOptions(what string, c SessionSettings) (*ort.SessionOptions, cud
 		return fail(err)
 	}
 	return so, resolved, nil
+}
+
+// Graph optimisation levels of SessionSettings.Optimization.
+const (
+	OptimizeBasic    = "basic"
+	OptimizeExtended = "extended"
+	OptimizeAll      = "all"
+	OptimizeDisabled = "disabled"
+)
+
+// ParseOptimization checks a graph optimisation level ("" is all); a bad
+// one is an errs.Invalid error listing the levels.
+func ParseOptimization(s string) error {
+	_, err := optimizationLevel(s)
+	return err
+}
+
+func optimizationLevel(s string) (ort.GraphOptimizationLevel, error) {
+	switch s {
+	case "", OptimizeAll:
+		return ort.GraphOptimizationLevelEnableAll, nil
+	case OptimizeExtended:
+		return ort.GraphOptimizationLevelEnableExtended, nil
+	case OptimizeBasic:
+		return ort.GraphOptimizationLevelEnableBasic, nil
+	case OptimizeDisabled:
+		return ort.GraphOptimizationLevelDisableAll, nil
+	}
+	return 0, errs.Invalidf("graph optimisation level %q: want basic, extended, all or disabled", s)
 }

@@ -1,0 +1,244 @@
+package differential
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/reports"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
+	"github.com/gauntlet-ml/gauntlet/suite"
+	"github.com/gauntlet-ml/gauntlet/suites/evasion"
+)
+
+// Suite is the differential suite.
+type Suite struct{}
+
+// Name implements suite.Suite.
+func (Suite) Name() string { return "differential" }
+
+// Version implements suite.Suite.
+func (Suite) Version() string { return "1" }
+
+// Folder is the folder under the run's output folder where the suite
+// writes the variants it makes and the flips CSVs.
+const Folder = "differential"
+
+// outputs runs t's session over d and returns every sample's
+// probabilities (softmax of logits), n×classes.
+func outputs(ctx context.Context, t *suite.Target, d *data.Dataset) ([]float64, error) {
+	k := t.Classes
+	out := make([]float64, d.N*k)
+	isProb := t.OutputKind == runtime.Probabilities
+	err := suite.ForEachBatch(ctx, t, d, func(_, lo, hi int, o []float32) error {
+		for i := lo; i < hi; i++ {
+			probs(out[i*k:(i+1)*k], o[(i-lo)*k:(i-lo+1)*k], isProb)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Run implements suite.Suite.
+func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
+	cfg := cfgAny.(Config)
+	d := t.Data
+	if d.Y == nil {
+		return nil, errs.Invalidf("suite differential needs labels: set data.y (NumPy) or data.label (CSV)")
+	}
+	if d.N == 0 {
+		return nil, errs.Invalidf("suite differential: the data has no samples")
+	}
+	if cfg.evasion != nil && !(t.Range[1]-t.Range[0] > 0) {
+		return nil, errs.Invalidf("suite differential: its evasion block needs data.range, the valid input domain (for example [0, 1]); it is unset or empty (%v)", t.Range)
+	}
+	dir := filepath.Join(t.OutDir, Folder)
+	if t.OutDir == "" {
+		tmp, err := os.MkdirTemp("", "gauntlet-differential-")
+		if err != nil {
+			return nil, fmt.Errorf("differential: %w", err)
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("differential: %w", err)
+	}
+	k := t.Classes
+	ref, err := outputs(ctx, t, d)
+	if err != nil {
+		return nil, err
+	}
+	r := suite.NewResult()
+	refCorrect := 0
+	for i := 0; i < d.N; i++ {
+		if int64(stats.Argmax(ref[i*k:(i+1)*k])) == d.Y[i] {
+			refCorrect++
+		}
+	}
+	r.SetProportion("accuracy", refCorrect, d.N, t.ConfidenceLevel)
+
+	var crafted []evasion.Crafted
+	if cfg.evasion != nil {
+		var mode string
+		if crafted, mode, err = evasion.Craft(ctx, t, *cfg.evasion); err != nil {
+			return nil, fmt.Errorf("evasion on the model: %w", err)
+		}
+		r.Details["gradient_mode"] = mode
+		for _, c := range crafted {
+			r.SetProportion(c.Prefix+".robust_accuracy", count(c.Robust), d.N, t.ConfidenceLevel)
+		}
+	}
+
+	variants := make([]map[string]any, 0, len(cfg.Variants))
+	for i, v := range cfg.Variants {
+		det, err := s.variant(ctx, t, cfg, i, dir, ref, crafted, r)
+		if err != nil {
+			return nil, fmt.Errorf("variant %s: %w", v.Name, err)
+		}
+		variants = append(variants, det)
+	}
+	r.Details["variants"] = variants
+	return r, nil
+}
+
+// variant runs variant i and writes its metrics into r; it returns its
+// details.
+func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, i int, dir string, ref []float64, crafted []evasion.Crafted, r *suite.Result) (map[string]any, error) {
+	v := cfg.Variants[i]
+	d := t.Data
+	k := t.Classes
+	op, err := open(ctx, t, cfg, i, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer op.sess.Close()
+	tv := *t
+	tv.Session, tv.Model, tv.OutputKind = op.sess, op.sess.Model(), op.sess.OutputKind()
+	tv.Seed = suite.DeriveSeed(t.Seed, "variant/"+v.Name)
+	out, err := outputs(ctx, &tv, d)
+	if err != nil {
+		return nil, err
+	}
+	o := newOutcomes(d.N, d.Y)
+	for j := 0; j < d.N; j++ {
+		o.set(j, ref[j*k:(j+1)*k], out[j*k:(j+1)*k])
+	}
+	p := v.Name + "."
+	o.Tally(nil).set(r, p, t.ConfidenceLevel)
+	det := op.details
+	det["name"] = v.Name
+	flips := filepath.Join(dir, v.Name+"_flips.csv")
+	if err := writeFlips(flips, o, d.Columns[IDColumn]); err != nil {
+		return nil, err
+	}
+	if t.OutDir != "" {
+		det["flips_csv"] = flips
+	}
+	if len(crafted) == 0 {
+		return det, nil
+	}
+	// transfer: the model's adversarial points replayed on the variant
+	for _, c := range crafted {
+		da := *d
+		da.X = c.Adv
+		adv, err := outputs(ctx, &tv, &da)
+		if err != nil {
+			return nil, fmt.Errorf("replaying %s: %w", c.Prefix, err)
+		}
+		fooled, n := 0, 0
+		for j := 0; j < d.N; j++ {
+			if !c.Success[j] || int64(o.Variant[j]) != d.Y[j] {
+				continue
+			}
+			n++
+			if int64(stats.Argmax(adv[j*k:(j+1)*k])) != d.Y[j] {
+				fooled++
+			}
+		}
+		r.SetProportion(p+c.Prefix+".transfer_rate", fooled, n, t.ConfidenceLevel)
+	}
+	// the same attacks on the variant itself
+	own, mode, err := evasion.Craft(ctx, &tv, *cfg.evasion)
+	if err != nil {
+		return nil, fmt.Errorf("evasion on the variant: %w", err)
+	}
+	det["gradient_mode"] = mode
+	for j, c := range own {
+		rv, rr := count(c.Robust), count(crafted[j].Robust)
+		r.SetProportion(p+c.Prefix+".robust_accuracy", rv, d.N, t.ConfidenceLevel)
+		r.Set(p+c.Prefix+".robust_accuracy_delta", float64(rv-rr)/float64(d.N), true)
+	}
+	return det, nil
+}
+
+// IDColumn is the CSV column (kept with data.keep) written as the flips
+// CSV's id; without it the CSV has the sample index only.
+const IDColumn = "id"
+
+// writeFlips writes the samples whose decision flips: sample index (0-based
+// row of the evaluation data), its id when the data has one, the model's
+// class, the variant's class and the label.
+func writeFlips(path string, o *Outcomes, ids []string) error {
+	return reports.WriteFileAtomic(path, func(w io.Writer) error {
+		head := "sample,reference_class,variant_class,label\n"
+		if ids != nil {
+			head = "sample,id,reference_class,variant_class,label\n"
+		}
+		if _, err := io.WriteString(w, head); err != nil {
+			return err
+		}
+		var b []byte
+		for _, i := range o.Flips() {
+			b = strconv.AppendInt(b[:0], int64(i), 10)
+			if ids != nil {
+				b = append(b, ',')
+				b = append(b, csvField(ids[i])...)
+			}
+			b = append(b, ',')
+			b = strconv.AppendInt(b, int64(o.Reference[i]), 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, int64(o.Variant[i]), 10)
+			b = append(b, ',')
+			b = strconv.AppendInt(b, o.Label[i], 10)
+			b = append(b, '\n')
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// csvField quotes s when it holds a comma, quote or line break (RFC 4180).
+func csvField(s string) string {
+	for _, c := range s {
+		if c == ',' || c == '"' || c == '\n' || c == '\r' {
+			q := []byte{'"'}
+			for _, c := range []byte(s) {
+				if c == '"' {
+					q = append(q, '"')
+				}
+				q = append(q, c)
+			}
+			return string(append(q, '"'))
+		}
+	}
+	return s
+}
+
+func count(v []bool) int {
+	n := 0
+	for _, b := range v {
+		if b {
+			n++
+		}
+	}
+	return n
+}
