@@ -202,13 +202,17 @@ func (r *run) loadLibrary() error {
 }
 
 // scanModel checks the allow-list and runs the static scan, before the
-// model is handed to ONNX Runtime. An unreadable or unparsable file is
-// left to openModel to report.
+// model is handed to ONNX Runtime: a model the scan finds errors in (what
+// `gauntlet scan` exits 1 for: external data outside the model's folder,
+// custom-op domains, declared sizes past the limits, cycles, dangling or
+// duplicate names) is refused, exit 2, naming each finding's node or
+// tensor; warnings and notes go into the report. An unreadable or
+// unparsable file is left to openModel to report.
 func (r *run) scanModel() error {
 	cfg := r.cfg
 	r.scanned, _ = scan.File(cfg.Model, scan.Options{AllowSHA256: cfg.ModelAllowSHA256})
 	if len(cfg.ModelAllowSHA256) == 0 {
-		return nil
+		return scanErrors(cfg.Model, r.scanned)
 	}
 	digest := ""
 	if r.scanned != nil {
@@ -223,7 +227,35 @@ func (r *run) scanModel() error {
 	if !scan.Allowed(digest, cfg.ModelAllowSHA256) {
 		return errs.Invalidf("model %s: sha256 %s is not in model_allow_sha256 (%d digest(s) allowed)", cfg.Model, digest, len(cfg.ModelAllowSHA256))
 	}
-	return nil
+	return scanErrors(cfg.Model, r.scanned)
+}
+
+// maxScanErrors is how many of the scan's errors a refusal quotes.
+const maxScanErrors = 5
+
+// scanErrors refuses (exit 2) a model whose scan found errors, quoting
+// the first maxScanErrors with their rules; nil when it found none.
+func scanErrors(model string, res *reports.ScanResult) error {
+	if res == nil {
+		return nil
+	}
+	var msgs []string
+	n := 0
+	for _, f := range res.Findings {
+		if f.Severity != reports.SeverityError {
+			continue
+		}
+		if n++; n <= maxScanErrors {
+			msgs = append(msgs, fmt.Sprintf("[%s] %s", f.RuleID, f.Message))
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if n > maxScanErrors {
+		msgs = append(msgs, fmt.Sprintf("and %d more", n-maxScanErrors))
+	}
+	return errs.Invalidf("model %s: refused: gauntlet scan finds %d error(s): %s (gauntlet scan %s lists them all)", model, n, strings.Join(msgs, "; "), model)
 }
 
 // loadData reads the data before the session is opened: its sample shape
