@@ -226,7 +226,7 @@ func TestExplicitZeroRefused(t *testing.T) {
 
 // TestAbsentKeysDefault: absent keys take the documented defaults
 // (docs/metrics/poisoning.md, train.Defaults), and an explicit STRIP
-// samples: 0 keeps its documented meaning (half the data) instead of
+// samples: 0 keeps its documented meaning (a third of the data per scored part) instead of
 // becoming the default 500.
 func TestAbsentKeysDefault(t *testing.T) {
 	raw := map[string]any{
@@ -252,7 +252,7 @@ func TestAbsentKeysDefault(t *testing.T) {
 		t.Errorf("data methods %s", got)
 	}
 	m := cfg.Model
-	if m.STRIP != (STRIPConfig{Overlays: DefaultSTRIPOverlays, Samples: 0, FRR: DefaultSTRIPFRR}) {
+	if m.STRIP != (STRIPConfig{Overlays: DefaultSTRIPOverlays, Samples: 0, FRR: DefaultSTRIPFRR, Alpha: DefaultSTRIPAlpha, Score: STRIPScoreMean}) {
 		t.Errorf("strip %+v, want samples 0 kept", m.STRIP)
 	}
 	nc := m.NeuralCleanse

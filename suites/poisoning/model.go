@@ -4,13 +4,10 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"slices"
 	"strconv"
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
-	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -20,6 +17,7 @@ const (
 	DefaultSTRIPOverlays  = 20   // Gao et al. find N = 20 enough
 	DefaultSTRIPSamples   = 500  // inputs scored, per set
 	DefaultSTRIPFRR       = 0.01 // the paper's false-rejection rate
+	DefaultSTRIPAlpha     = 0.5  // the overlay's weight: Gao et al.'s superimposition, ART's combine_images
 	DefaultCleanseSamples = 64
 	DefaultCleanseSteps   = 100
 	DefaultCleanseLR      = 0.1
@@ -62,18 +60,26 @@ func decodeModel(m *ModelConfig, has func(key string) bool) error {
 		s.Overlays = DefaultSTRIPOverlays
 	}
 	if !has("model.strip.samples") {
-		s.Samples = DefaultSTRIPSamples // an explicit 0 scores half the data
+		s.Samples = DefaultSTRIPSamples // an explicit 0 scores a third of the data per part
 	}
 	if !has("model.strip.frr") {
 		s.FRR = DefaultSTRIPFRR
+	}
+	if err := decodeSTRIPAlpha(s, has("model.strip.alpha")); err != nil {
+		return err
+	}
+	if !has("model.strip.score") {
+		s.Score = STRIPScoreMean
 	}
 	switch {
 	case s.Overlays < 1:
 		return errs.Invalidf(f+"strip.overlays: %d: must be at least 1", s.Overlays)
 	case s.Samples < 0:
-		return errs.Invalidf(f+"strip.samples: %d: must be at least 0 (0: half of the data)", s.Samples)
+		return errs.Invalidf(f+"strip.samples: %d: must be at least 0 (0: a third of the data per scored part)", s.Samples)
 	case !(s.FRR > 0 && s.FRR < 1):
 		return errs.Invalidf(f+"strip.frr: %g is outside (0, 1)", s.FRR)
+	case s.Score != STRIPScoreMean && s.Score != STRIPScoreMixture:
+		return errs.Invalidf(f+"strip.score: %q: want %s or %s", s.Score, STRIPScoreMean, STRIPScoreMixture)
 	}
 	c := &m.NeuralCleanse
 	const nc = "model.neural_cleanse."
@@ -188,11 +194,12 @@ func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.R
 		details["backdoor"] = map[string]any{"target": *cfg.Target, "triggered_inputs": triggered.N, "classified_as_target": hit}
 	}
 	if hasMethod(cfg.Methods, MethodSTRIP) {
-		sd, err := runSTRIP(ctx, t, cfg.STRIP, trig, cfg.Target, r)
+		sd, hist, err := runSTRIP(ctx, t, cfg.STRIP, trig, cfg.Target, r)
 		if err != nil {
 			return fmt.Errorf("strip: %w", err)
 		}
 		details[MethodSTRIP] = sd
+		r.Details["histograms"] = map[string]any{"strip.entropy": hist}
 	}
 	if hasMethod(cfg.Methods, MethodCleanse) {
 		nd, err := runCleanse(ctx, t, cfg.NeuralCleanse, r)
@@ -249,168 +256,4 @@ func countPredicted(ctx context.Context, t *suite.Target, d *data.Dataset, want 
 		n += p
 	}
 	return n, err
-}
-
-// entropy returns the Shannon entropy (nats) of the softmax of a row of
-// logits, or of a row of probabilities when probs is true.
-func entropy(row []float32, probs bool) float64 {
-	if probs {
-		var s, h float64
-		for _, p := range row {
-			s += float64(max(p, 0))
-		}
-		if s <= 0 {
-			return 0
-		}
-		for _, p := range row {
-			q := float64(max(p, 0)) / s
-			if q > 0 {
-				h -= q * math.Log(q)
-			}
-		}
-		return h
-	}
-	m := float64(row[stats.Argmax(row)])
-	var z float64
-	for _, v := range row {
-		z += math.Exp(float64(v) - m)
-	}
-	lz := math.Log(z)
-	var h float64
-	for _, v := range row {
-		lp := float64(v) - m - lz
-		h -= math.Exp(lp) * lp
-	}
-	return h
-}
-
-// runSTRIP scores clean inputs (and triggered ones, when a trigger is
-// given) by the mean prediction entropy over superimposed clean inputs.
-// The evaluation data is split so that no input is blended with itself or
-// with its own clean source: the first rows (strip.samples, at most half)
-// are scored, clean and, with a trigger, triggered; the overlays are drawn
-// from the held-out rows after them.
-func runSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig, trig *Compiled, target *int, r *suite.Result) (map[string]any, error) {
-	d := t.Data
-	if d.N < 2 {
-		return nil, errs.Invalidf("strip needs at least 2 evaluation inputs")
-	}
-	nScore := d.N / 2
-	if cfg.Samples > 0 {
-		nScore = min(cfg.Samples, nScore)
-	}
-	size := d.SampleSize()
-	scored := &data.Dataset{SampleShape: d.SampleShape, X: d.X[:nScore*size], N: nScore}
-	if d.Y != nil {
-		scored.Y = d.Y[:nScore]
-	}
-	pool := d.X[nScore*size:]
-	seed := suite.DeriveSeed(t.Seed, "poisoning/strip")
-	clean, err := stripEntropies(ctx, t, scored, nScore, pool, cfg.Overlays, seed)
-	if err != nil {
-		return nil, err
-	}
-	th := stats.Quantile(slices.Sorted(slices.Values(clean)), cfg.FRR)
-	r.Set("strip.entropy_threshold", th, true)
-	out := map[string]any{"overlays": cfg.Overlays, "clean_inputs": len(clean), "overlay_pool": d.N - nScore, "frr": cfg.FRR,
-		"clean_mean_entropy": mean(clean)}
-	if trig != nil && target != nil {
-		triggered := Triggered(scored, trig, *target)
-		h, err := stripEntropies(ctx, t, triggered, triggered.N, pool, cfg.Overlays, suite.DeriveSeed(seed, "triggered"))
-		if err != nil {
-			return nil, err
-		}
-		accepted := 0
-		for _, v := range h {
-			if v >= th {
-				accepted++
-			}
-		}
-		r.SetProportion("strip.far", accepted, len(h), t.ConfidenceLevel)
-		out["triggered_inputs"] = len(h)
-		if len(h) > 0 {
-			out["triggered_mean_entropy"] = mean(h)
-		}
-	}
-	return out, nil
-}
-
-func mean(xs []float64) float64 {
-	var s float64
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
-}
-
-// stripEntropies returns, for the first n inputs of src, the mean entropy
-// of the model's predictions on (x + o)/2 over overlays clean inputs o
-// drawn from pool (whole samples, back to back). Each input's overlays
-// come from its own seeded stream.
-func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n int, pool []float32, overlays int, seed uint64) ([]float64, error) {
-	size := src.SampleSize()
-	poolN := len(pool) / size
-	if poolN == 0 {
-		return nil, errs.Invalidf("strip: no held-out inputs to overlay")
-	}
-	per := max(1, t.BatchSize/overlays) // inputs per task
-	tasks := (n + per - 1) / per
-	workers := max(1, min(t.Pool.Workers, tasks))
-	runners := make([]*runtime.Runner, workers)
-	bufs := make([][]float32, workers)
-	pcgs := make([]*rand.PCG, workers)
-	rngs := make([]*rand.Rand, workers)
-	defer func() {
-		for _, rr := range runners {
-			if rr != nil {
-				rr.Close()
-			}
-		}
-	}()
-	for w := range runners {
-		var err error
-		if runners[w], err = t.Session.NewRunner(per * overlays); err != nil {
-			return nil, err
-		}
-		bufs[w] = make([]float32, per*overlays*size)
-		pcgs[w] = rand.NewPCG(0, 0)
-		rngs[w] = rand.New(pcgs[w])
-	}
-	probs := t.OutputKind == runtime.Probabilities
-	h := make([]float64, n)
-	wp := t.Pool
-	wp.Workers = workers
-	err := wp.Run(ctx, tasks, func(ctx context.Context, w, task int) error {
-		lo, hi := task*per, min((task+1)*per, n)
-		buf := bufs[w]
-		rng := rngs[w]
-		for i := lo; i < hi; i++ {
-			pcgs[w].Seed(seed, uint64(i)) // each input's own stream, whatever the worker
-			x := src.X[i*size : (i+1)*size]
-			for o := 0; o < overlays; o++ {
-				j := rng.IntN(poolN)
-				ov := pool[j*size : (j+1)*size]
-				dst := buf[((i-lo)*overlays+o)*size : ((i-lo)*overlays+o+1)*size]
-				for e := range dst {
-					dst[e] = 0.5*x[e] + 0.5*ov[e]
-				}
-			}
-		}
-		rows := (hi - lo) * overlays
-		out, err := runners[w].Run(ctx, buf[:rows*size], rows)
-		if err != nil {
-			return err
-		}
-		k := t.Classes
-		for i := lo; i < hi; i++ {
-			var s float64
-			for o := 0; o < overlays; o++ {
-				row := (i-lo)*overlays + o
-				s += entropy(out[row*k:(row+1)*k], probs)
-			}
-			h[i] = s / float64(overlays)
-		}
-		return nil
-	})
-	return h, err
 }

@@ -1,0 +1,428 @@
+package poisoning
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/stats"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// stripHistogramBins is the number of equal-width bins of the STRIP
+// entropy histogram in details.
+const stripHistogramBins = 20
+
+// entropy returns the Shannon entropy (nats) of the softmax of a row of
+// logits, or of a row of probabilities when probs is true.
+func entropy(row []float32, probs bool) float64 {
+	if probs {
+		var s, h float64
+		for _, p := range row {
+			s += float64(max(p, 0))
+		}
+		if s <= 0 {
+			return 0
+		}
+		for _, p := range row {
+			q := float64(max(p, 0)) / s
+			if q > 0 {
+				h -= q * math.Log(q)
+			}
+		}
+		return h
+	}
+	m := float64(row[stats.Argmax(row)])
+	var z float64
+	for _, v := range row {
+		z += math.Exp(float64(v) - m)
+	}
+	lz := math.Log(z)
+	var h float64
+	for _, v := range row {
+		lp := float64(v) - m - lz
+		h -= math.Exp(lp) * lp
+	}
+	return h
+}
+
+// addProbs adds to dst the softmax of a row of logits, or the row of
+// probabilities normalised to sum 1 when probs is true (negative entries
+// count as 0; a row of zeros adds nothing).
+func addProbs(dst []float64, row []float32, probs bool) {
+	if probs {
+		var s float64
+		for _, p := range row {
+			s += float64(max(p, 0))
+		}
+		if s <= 0 {
+			return
+		}
+		for j, p := range row {
+			dst[j] += float64(max(p, 0)) / s
+		}
+		return
+	}
+	m := float64(row[stats.Argmax(row)])
+	var z float64
+	for _, v := range row {
+		z += math.Exp(float64(v) - m)
+	}
+	for j, v := range row {
+		dst[j] += math.Exp(float64(v)-m) / z
+	}
+}
+
+// entropy64 returns the Shannon entropy (nats) of non-negative weights
+// normalised to sum 1 (0 when they sum to 0).
+func entropy64(w []float64) float64 {
+	var s, h float64
+	for _, v := range w {
+		s += v
+	}
+	if s <= 0 {
+		return 0
+	}
+	for _, v := range w {
+		if q := v / s; q > 0 {
+			h -= q * math.Log(q)
+		}
+	}
+	return h
+}
+
+func mean(xs []float64) float64 {
+	var s float64
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+// stripSplit returns the seeded split of n evaluation rows into three
+// disjoint parts, each in ascending row order: hold (the held-out clean
+// rows the threshold is chosen on), far (the rows whose triggered copies
+// measure the false acceptance) and pool (the overlays). The rows are
+// shuffled with a PCG source seeded with seed; hold and far take
+// ⌊n/3⌋ rows each (at most samples each when samples > 0), pool the rest.
+func stripSplit(n, samples int, seed uint64) (hold, far, pool []int) {
+	perm := make([]int, n)
+	for i := range perm {
+		perm[i] = i
+	}
+	rng := rand.New(rand.NewPCG(seed, 0))
+	rng.Shuffle(n, func(i, j int) { perm[i], perm[j] = perm[j], perm[i] })
+	k := n / 3
+	if samples > 0 {
+		k = min(k, samples)
+	}
+	hold, far, pool = perm[:k], perm[k:2*k], perm[2*k:]
+	slices.Sort(hold)
+	slices.Sort(far)
+	slices.Sort(pool)
+	return hold, far, pool
+}
+
+// gather returns the rows of d (with their labels, when d has them) as a
+// new dataset.
+func gather(d *data.Dataset, rows []int) *data.Dataset {
+	size := d.SampleSize()
+	out := &data.Dataset{SampleShape: d.SampleShape, X: make([]float32, len(rows)*size), N: len(rows)}
+	if d.Y != nil {
+		out.Y = make([]int64, len(rows))
+	}
+	for j, i := range rows {
+		copy(out.X[j*size:(j+1)*size], d.X[i*size:(i+1)*size])
+		if d.Y != nil {
+			out.Y[j] = d.Y[i]
+		}
+	}
+	return out
+}
+
+// stripOutcome is what one STRIP scan measured: the entropies of the
+// held-out clean inputs and of the triggered ones (nil without a
+// trigger), and the threshold at the configured FRR.
+type stripOutcome struct {
+	Alpha     float64
+	Clean     []float64
+	Triggered []float64
+	Threshold float64
+	Accepted  int // triggered inputs at or above the threshold
+	// Search is alpha auto's criterion: the held-out clean inputs' mean
+	// score at each weight of stripAlphaGrid (nil for a fixed alpha).
+	Search []map[string]any
+}
+
+// chooseAlpha is alpha auto: it scores the held-out clean inputs hold at
+// each weight of stripAlphaGrid and keeps the weight whose mean score is
+// largest (the first on ties): the weight at which superimposing clean
+// inputs makes clean inputs' predictions most uncertain, which STRIP
+// needs so that a trigger that survives the superimposition stands out
+// (Gao et al. 2019 §IV). Only clean held-out inputs and overlays are
+// used; the triggered inputs play no part. It sets o.Alpha, o.Clean and
+// o.Search.
+func chooseAlpha(ctx context.Context, t *suite.Target, cfg STRIPConfig, hold, pool *data.Dataset, seed uint64, o *stripOutcome) error {
+	best := math.Inf(-1)
+	for _, a := range stripAlphaGrid {
+		h, err := stripEntropies(ctx, t, hold, hold.N, pool.X, cfg.Overlays, a, cfg.Score, seed)
+		if err != nil {
+			return err
+		}
+		m := mean(h)
+		o.Search = append(o.Search, map[string]any{"alpha": a, "clean_mean_score": m})
+		if m > best {
+			best, o.Alpha, o.Clean = m, a, h
+		}
+	}
+	return nil
+}
+
+// stripScan runs STRIP on the evaluation data of t: it splits the rows
+// (stripSplit), scores the held-out clean rows, sets the threshold at the
+// cfg.FRR quantile of their entropies and, when triggered is not nil,
+// scores triggered(far rows) and counts the accepted ones. triggered
+// returns the triggered copies of the given evaluation rows (it may leave
+// some out, e.g. the target class's).
+func stripScan(ctx context.Context, t *suite.Target, cfg STRIPConfig, triggered func(rows []int) *data.Dataset) (*stripOutcome, error) {
+	d := t.Data
+	if d.N < 3 {
+		return nil, errs.Invalidf("strip needs at least 3 evaluation inputs (held-out clean, triggered and overlay rows); got %d", d.N)
+	}
+	seed := suite.DeriveSeed(t.Seed, "poisoning/strip")
+	holdRows, farRows, poolRows := stripSplit(d.N, cfg.Samples, suite.DeriveSeed(seed, "split"))
+	hold, pool := gather(d, holdRows), gather(d, poolRows)
+	o := &stripOutcome{Alpha: cfg.Alpha}
+	var err error
+	if cfg.Alpha == 0 {
+		if err = chooseAlpha(ctx, t, cfg, hold, pool, seed, o); err != nil {
+			return nil, err
+		}
+	} else if o.Clean, err = stripEntropies(ctx, t, hold, hold.N, pool.X, cfg.Overlays, o.Alpha, cfg.Score, seed); err != nil {
+		return nil, err
+	}
+	o.Threshold = stats.Quantile(slices.Sorted(slices.Values(o.Clean)), cfg.FRR)
+	if triggered == nil {
+		return o, nil
+	}
+	tr := triggered(farRows)
+	if o.Triggered, err = stripEntropies(ctx, t, tr, tr.N, pool.X, cfg.Overlays, o.Alpha, cfg.Score, suite.DeriveSeed(seed, "triggered")); err != nil {
+		return nil, err
+	}
+	for _, v := range o.Triggered {
+		if v >= o.Threshold {
+			o.Accepted++
+		}
+	}
+	return o, nil
+}
+
+// runSTRIP runs stripScan with the configured trigger (when given) and
+// sets the metrics; it returns the details of the STRIP block and the
+// entropy histogram.
+func runSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig, trig *Compiled, target *int, r *suite.Result) (details, hist map[string]any, err error) {
+	var mk func(rows []int) *data.Dataset
+	if trig != nil && target != nil {
+		mk = func(rows []int) *data.Dataset { return Triggered(gather(t.Data, rows), trig, *target) }
+	}
+	o, err := stripScan(ctx, t, cfg, mk)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.Set("strip.entropy_threshold", o.Threshold, true)
+	n := t.Data.N
+	details = map[string]any{"overlays": cfg.Overlays, "alpha": o.Alpha, "score": cfg.Score, "frr": cfg.FRR,
+		"clean_inputs": len(o.Clean), "overlay_pool": n - 2*len(o.Clean), "clean_mean_entropy": mean(o.Clean)}
+	if o.Search != nil {
+		details["alpha_rule"] = "auto: the weight of " + fmt.Sprint(stripAlphaGrid) + " with the largest mean held-out clean score"
+		details["alpha_search"] = o.Search
+	}
+	if mk != nil {
+		r.SetProportion("strip.far", o.Accepted, len(o.Triggered), t.ConfidenceLevel)
+		details["triggered_inputs"] = len(o.Triggered)
+		details["accepted"] = o.Accepted
+		if len(o.Triggered) > 0 {
+			details["triggered_mean_entropy"] = mean(o.Triggered)
+		}
+	}
+	return details, entropyHistogram(o), nil
+}
+
+// entropyHistogram bins the clean and triggered entropies of o into
+// stripHistogramBins equal-width bins over their common range (the last
+// bin closed): the "histograms" details convention of docs/reports.md.
+func entropyHistogram(o *stripOutcome) map[string]any {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range slices.Concat(o.Clean, o.Triggered) {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	if hi <= lo {
+		hi = lo + 1e-6
+	}
+	w := (hi - lo) / stripHistogramBins
+	edges := make([]float64, stripHistogramBins+1)
+	for i := range edges {
+		edges[i] = lo + float64(i)*w
+	}
+	edges[stripHistogramBins] = hi
+	count := func(xs []float64) []int {
+		c := make([]int, stripHistogramBins)
+		for _, v := range xs {
+			c[min(int((v-lo)/w), stripHistogramBins-1)]++
+		}
+		return c
+	}
+	series := map[string]any{"clean": count(o.Clean)}
+	if o.Triggered != nil {
+		series["triggered"] = count(o.Triggered)
+	}
+	return map[string]any{"title": "STRIP entropy", "x": "mean entropy over overlays (nats)", "edges": edges,
+		"series": series, "threshold": o.Threshold}
+}
+
+// stripEntropies returns, for the first n inputs of src, the mean entropy
+// of the model's predictions on (1 − alpha)·x + alpha·o over overlays
+// clean inputs o drawn from pool (whole samples, back to back). Each
+// input's overlays come from its own seeded stream.
+func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n int, pool []float32, overlays int, alpha float64, score string, seed uint64) ([]float64, error) {
+	size := src.SampleSize()
+	poolN := len(pool) / size
+	if poolN == 0 {
+		return nil, errs.Invalidf("strip: no held-out inputs to overlay")
+	}
+	h := make([]float64, n)
+	if n == 0 {
+		return h, nil
+	}
+	per := max(1, t.BatchSize/overlays) // inputs per task
+	tasks := (n + per - 1) / per
+	workers := max(1, min(t.Pool.Workers, tasks))
+	runners := make([]*runtime.Runner, workers)
+	bufs := make([][]float32, workers)
+	pcgs := make([]*rand.PCG, workers)
+	rngs := make([]*rand.Rand, workers)
+	mixes := make([][]float64, workers)
+	defer func() {
+		for _, rr := range runners {
+			if rr != nil {
+				rr.Close()
+			}
+		}
+	}()
+	for w := range runners {
+		var err error
+		if runners[w], err = t.Session.NewRunner(per * overlays); err != nil {
+			return nil, err
+		}
+		bufs[w] = make([]float32, per*overlays*size)
+		pcgs[w] = rand.NewPCG(0, 0)
+		rngs[w] = rand.New(pcgs[w])
+		mixes[w] = make([]float64, t.Classes)
+	}
+	probs := t.OutputKind == runtime.Probabilities
+	a, b := float32(alpha), float32(1-alpha)
+	wp := t.Pool
+	wp.Workers = workers
+	err := wp.Run(ctx, tasks, func(ctx context.Context, w, task int) error {
+		lo, hi := task*per, min((task+1)*per, n)
+		buf := bufs[w]
+		rng := rngs[w]
+		for i := lo; i < hi; i++ {
+			pcgs[w].Seed(seed, uint64(i)) // each input's own stream, whatever the worker
+			x := src.X[i*size : (i+1)*size]
+			for o := 0; o < overlays; o++ {
+				j := rng.IntN(poolN)
+				ov := pool[j*size : (j+1)*size]
+				dst := buf[((i-lo)*overlays+o)*size : ((i-lo)*overlays+o+1)*size]
+				for e := range dst {
+					dst[e] = b*x[e] + a*ov[e]
+				}
+			}
+		}
+		rows := (hi - lo) * overlays
+		out, err := runners[w].Run(ctx, buf[:rows*size], rows)
+		if err != nil {
+			return err
+		}
+		k := t.Classes
+		mix := mixes[w]
+		for i := lo; i < hi; i++ {
+			if score == STRIPScoreMixture {
+				clear(mix)
+				for o := 0; o < overlays; o++ {
+					row := (i-lo)*overlays + o
+					addProbs(mix, out[row*k:(row+1)*k], probs)
+				}
+				h[i] = entropy64(mix)
+				continue
+			}
+			var s float64
+			for o := 0; o < overlays; o++ {
+				row := (i-lo)*overlays + o
+				s += entropy(out[row*k:(row+1)*k], probs)
+			}
+			h[i] = s / float64(overlays)
+		}
+		return nil
+	})
+	return h, err
+}
+
+// STRIP scores: how an input's predictions over its overlays become one
+// number.
+const (
+	STRIPScoreMean    = "mean"    // the mean of the predictions' entropies (Gao et al. 2019)
+	STRIPScoreMixture = "mixture" // the entropy of the mean prediction
+)
+
+// STRIPAlphaAuto is the strip.alpha value that chooses the overlay weight
+// from the held-out clean inputs (chooseAlpha).
+const STRIPAlphaAuto = "auto"
+
+// stripAlphaGrid are the overlay weights alpha auto tries.
+var stripAlphaGrid = []float64{0.3, 0.4, 0.5, 0.6, 0.7}
+
+// decodeSTRIPAlpha sets s.Alpha from the alpha key as given (s.AlphaKey):
+// DefaultSTRIPAlpha when absent, 0 for "auto", else a number in (0, 1)
+// (a YAML number, or a string such as a --set value).
+func decodeSTRIPAlpha(s *STRIPConfig, set bool) error {
+	const key = "config suites.poisoning.model.strip.alpha"
+	if !set {
+		s.Alpha = DefaultSTRIPAlpha
+		return nil
+	}
+	var a float64
+	switch v := s.AlphaKey.(type) {
+	case float64:
+		a = v
+	case int:
+		a = float64(v)
+	case int64:
+		a = float64(v)
+	case uint64:
+		a = float64(v)
+	case string:
+		if v == STRIPAlphaAuto {
+			s.Alpha = 0
+			return nil
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return errs.Invalidf("%s: %q: want a number in (0, 1) or %s", key, v, STRIPAlphaAuto)
+		}
+		a = f
+	default:
+		return errs.Invalidf("%s: %v: want a number in (0, 1) or %s", key, v, STRIPAlphaAuto)
+	}
+	if !(a > 0 && a < 1) {
+		return errs.Invalidf("%s: %g is outside (0, 1) (the overlaid clean input's weight)", key, a)
+	}
+	s.Alpha = a
+	return nil
+}
