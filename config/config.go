@@ -58,6 +58,12 @@ type Config struct {
 	// SHA256 is the digest of the effective configuration (after
 	// environment and flags, before path resolution), recorded in reports.
 	SHA256 string `mapstructure:"-" json:"-"`
+	// WorkSHA256 is the digest of the effective configuration less the
+	// keys that do not change results (output, runtime.shard,
+	// runtime.workers, runtime.intra_op_threads, runtime.ort_library): the
+	// shards of one sharded run, and their merge, share it
+	// (docs/sharding.md).
+	WorkSHA256 string `mapstructure:"-" json:"-"`
 	// ParsedGates are Gates parsed.
 	ParsedGates []reports.Gate `mapstructure:"-" json:"-"`
 	// ParsedDevice is Runtime.Device parsed.
@@ -82,6 +88,9 @@ type Runtime struct {
 	// Timeout is each suite's time limit, a Go duration ("90s", "10m";
 	// "" = none); Load parses it into SuiteTimeout.
 	Timeout string `mapstructure:"timeout" json:"timeout"`
+	// Shard is the part of the run's work this process runs, "i/N"
+	// ("" = all of it; run --shard, docs/sharding.md).
+	Shard string `mapstructure:"shard" json:"shard"`
 
 	// MaxMemoryBytes is MaxMemory in bytes, 0 when unset.
 	MaxMemoryBytes int64 `mapstructure:"-" json:"-"`
@@ -144,6 +153,7 @@ var defaults = map[string]any{
 	"runtime.strict":              false,
 	"runtime.max_memory":          "",
 	"runtime.timeout":             "",
+	"runtime.shard":               "",
 	"data.x":                      "",
 	"data.y":                      "",
 	"data.csv":                    "",
@@ -287,6 +297,14 @@ func Load(o Options) (*Config, error) {
 	}
 	sum := sha256.Sum256(digest)
 	c.SHA256 = hex.EncodeToString(sum[:])
+	work := c
+	work.Output = Output{}
+	work.Runtime.Shard, work.Runtime.Workers, work.Runtime.IntraOpThreads, work.Runtime.ORTLibrary = "", 0, 0, ""
+	if digest, err = json.Marshal(work); err != nil {
+		return nil, fmt.Errorf("config digest: %w", err)
+	}
+	sum = sha256.Sum256(digest)
+	c.WorkSHA256 = hex.EncodeToString(sum[:])
 	if err := c.validate(); err != nil {
 		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", o.Path, err))
 	}

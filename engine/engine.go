@@ -58,6 +58,12 @@ type Options struct {
 	// context.WithTimeout when nil (tests pass a deadline that passes
 	// after a chosen batch, so that what a suite finished is known).
 	WithTimeout func(context.Context, time.Duration) (context.Context, context.CancelFunc)
+	// Shard is the part of the work to run (run --shard i/N; the zero
+	// value runs it all): the report is then partial (docs/sharding.md).
+	Shard suite.Shard
+	// Resume skips the units already in output.dir's state folder
+	// (run --resume).
+	Resume bool
 }
 
 // Run executes cfg. An error returned with a nil report means nothing ran
@@ -87,6 +93,10 @@ func Run(ctx context.Context, cfg *config.Config, o Options) (*reports.Report, e
 		}
 	}
 	r.runSuites(ctx)
+	if !r.o.Shard.Whole() {
+		r.finishPartial() // engine/shard.go
+		return r.rep, nil
+	}
 	r.evaluate()
 	return r.rep, nil
 }
@@ -97,6 +107,7 @@ var steps = []struct {
 	do   func(*run) error
 }{
 	{"plan the suites", (*run).planSuites},
+	{"check the suites shard", (*run).checkShard},
 	{"load ONNX Runtime", (*run).loadLibrary},
 	{"check the model's digest and scan it", (*run).scanModel},
 	{"load the data", (*run).loadData},
@@ -106,6 +117,7 @@ var steps = []struct {
 	{"check the gates", (*run).checkGates},
 	{"check the outputs", (*run).checkOutputs},
 	{"start the report", (*run).startReport},
+	{"open the resume state", (*run).openState},
 }
 
 // planned is one suite to run and its decoded config.
@@ -131,6 +143,7 @@ type run struct {
 	rng            [2]float64
 	rep            *reports.Report
 	codes          []int
+	state          string // the state folder of a sharded or resumable run
 }
 
 func (r *run) close() {
@@ -447,7 +460,11 @@ func (r *run) runSuites(ctx context.Context) {
 	for i, p := range r.plan {
 		var sr reports.SuiteResult
 		var read []suite.DataFile
-		sr, r.codes[i], read = runSuite(ctx, p.s, p.cfg, base, cfg.Seed, cfg.Runtime.SuiteTimeout, r.o)
+		if sh, ok := p.s.(suite.Sharder); ok && r.unitMode() {
+			sr, r.codes[i], read = r.runUnits(ctx, p, sh, base) // engine/shard.go
+		} else {
+			sr, r.codes[i], read = runSuite(ctx, p.s, p.cfg, base, cfg.Seed, cfg.Runtime.SuiteTimeout, r.o)
+		}
 		r.rep.Suites = append(r.rep.Suites, sr)
 		r.rep.Data = appendSuiteData(r.rep.Data, p.s.Name(), read)
 	}

@@ -26,7 +26,7 @@ const (
 type Report struct {
 	SchemaVersion string    `json:"schema_version"`
 	Tool          Tool      `json:"tool"`
-	Status        string    `json:"status"` // completed | interrupted
+	Status        string    `json:"status"` // completed | interrupted | partial
 	StartedAt     time.Time `json:"started_at"`
 	DurationS     float64   `json:"duration_s"`
 	Passed        bool      `json:"passed"`
@@ -47,8 +47,11 @@ type Report struct {
 	Baseline *Comparison `json:"baseline,omitempty"`
 	// Scan is the static scan of the model file that ran before the suites
 	// (findings at or above warning are listed). Absent when none ran.
-	Scan     *ScanResult `json:"scan,omitempty"`
-	Warnings []string    `json:"warnings"`
+	Scan *ScanResult `json:"scan,omitempty"`
+	// Shard is set on a partial report, one shard's part of a sharded run
+	// (run --shard i/N, docs/sharding.md); absent otherwise.
+	Shard    *ShardInfo `json:"shard,omitempty"`
+	Warnings []string   `json:"warnings"`
 }
 
 // Tool identifies the program that wrote the report.
@@ -132,6 +135,9 @@ type SuiteResult struct {
 	Details   map[string]any     `json:"details"`
 	Warnings  []string           `json:"warnings,omitempty"`
 	Error     string             `json:"error,omitempty"`
+	// Partial holds the suite's per-unit results in a partial report
+	// (docs/sharding.md); its Metrics are then empty.
+	Partial *SuitePartial `json:"partial,omitempty"`
 }
 
 // GateResult is one evaluated gate.

@@ -22,8 +22,19 @@ type BatchFunc func(b, lo, hi int, out []float32) error
 // and reduce them in batch order afterwards, so results do not depend on
 // the worker count.
 func ForEachBatch(ctx context.Context, t *Target, d *data.Dataset, fn BatchFunc) error {
+	return ForBatches(ctx, t, d, 0, t.Batches(d.N), fn)
+}
+
+// ForBatches is ForEachBatch over batches [b0, b1) of d only (a shard's
+// block of batches, or the batches a resumed run has yet to do): batch b
+// holds the same samples as in ForEachBatch, so its outputs and BatchRand
+// stream are those of the whole run.
+func ForBatches(ctx context.Context, t *Target, d *data.Dataset, b0, b1 int, fn BatchFunc) error {
 	n := d.N
-	nb := t.Batches(n)
+	nb := max(0, b1-b0)
+	if nb == 0 {
+		return nil
+	}
 	workers := max(1, min(t.Pool.Workers, nb))
 	runners := make([]*runtime.Runner, workers)
 	defer func() {
@@ -43,7 +54,8 @@ func ForEachBatch(ctx context.Context, t *Target, d *data.Dataset, fn BatchFunc)
 	size := d.SampleSize()
 	pool := t.Pool
 	pool.Workers = workers
-	return pool.Run(ctx, nb, func(ctx context.Context, w, b int) error {
+	return pool.Run(ctx, nb, func(ctx context.Context, w, j int) error {
+		b := b0 + j
 		lo, hi := t.BatchRange(b, n)
 		out, err := runners[w].Run(ctx, d.X[lo*size:hi*size], hi-lo)
 		if err != nil {

@@ -107,8 +107,40 @@ func (Suite) DataColumns(cfgAny any) []string {
 // Run implements suite.Suite.
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
+	p, err := prepare(t, cfg)
+	if err != nil {
+		return nil, err
+	}
+	logp, err := outputs(ctx, t, p.d)
+	if err != nil {
+		return nil, err
+	}
+	in := p.input(t.Classes)
+	in.LogP = logp
+	size := p.d.SampleSize()
+	for i := 0; i < p.d.N; i++ {
+		for k, j := range p.feats {
+			in.FX[i*len(p.feats)+k] = float64(p.d.X[i*size+j])
+		}
+	}
+	return finish(ctx, t, cfg, in)
+}
+
+// prepared is the suite's data, checked, and the features the attacker
+// sees (feats) and does not (withheld), as sample positions.
+type prepared struct {
+	d               *data.Dataset
+	col             []string
+	feats, withheld []int
+	files           []data.File // the suite's own data block's files, if any
+}
+
+// prepare loads and checks the suite's data and chooses the attacker's
+// features, before the model runs.
+func prepare(t *suite.Target, cfg Config) (*prepared, error) {
 	d := t.Data
 	where := "data"
+	p := &prepared{}
 	if cfg.Data != nil {
 		where = "suites.attribute_inference.data"
 		spec := *cfg.Data
@@ -117,6 +149,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		if d, err = t.LoadData(spec, where); err != nil {
 			return nil, err
 		}
+		p.files = d.Files
 	}
 	col, ok := d.Columns[cfg.Sensitive]
 	if !ok {
@@ -125,20 +158,13 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if d.N < cfg.Folds {
 		return nil, errs.Invalidf("suites.attribute_inference: %d rows is fewer than folds = %d", d.N, cfg.Folds)
 	}
-	cats := slices.Sorted(maps.Keys(uniq(col)))
-	if len(cats) < 2 {
+	if cats := slices.Sorted(maps.Keys(uniq(col))); len(cats) < 2 {
 		return nil, errs.Invalidf("suites.attribute_inference.sensitive: column %q has a single value %q: nothing to infer", cfg.Sensitive, cats[0])
 	}
-	y := make([]int, d.N)
-	count := make([]int, len(cats))
-	for i, v := range col {
-		y[i], _ = slices.BinarySearch(cats, v)
-		count[y[i]]++
-	}
+	p.d, p.col = d, col
 
 	// Features withheld: those derived from the sensitive column and those
 	// named in exclude_features.
-	var feats, withheld []int
 	if *cfg.UseFeatures {
 		for _, e := range cfg.ExcludeFeatures {
 			if !slices.Contains(d.Features, e) {
@@ -151,27 +177,64 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 				name = d.Features[j]
 			}
 			if name != "" && (derived(name, cfg.Sensitive) || slices.Contains(cfg.ExcludeFeatures, name)) {
-				withheld = append(withheld, j)
+				p.withheld = append(p.withheld, j)
 				continue
 			}
-			feats = append(feats, j)
+			p.feats = append(p.feats, j)
 		}
 	}
+	return p, nil
+}
 
-	logp, err := outputs(ctx, t, d)
-	if err != nil {
-		return nil, err
+// input returns the attack input for all rows, LogP and FX yet to fill.
+func (p *prepared) input(c int) attackInput {
+	names := func(idx []int) []string {
+		out := []string{}
+		for _, j := range idx {
+			if j < len(p.d.Features) {
+				out = append(out, p.d.Features[j])
+			}
+		}
+		return out
+	}
+	return attackInput{N: p.d.N, LogP: make([]float64, p.d.N*c), FX: make([]float64, p.d.N*len(p.feats)), Sensitive: p.col,
+		Features: names(p.feats), Withheld: names(p.withheld), Files: p.files}
+}
+
+// attackInput is all the attack reads: per row the model's log
+// probabilities, the features the attacker sees and the sensitive value.
+// A sharded run (shard.go) builds it from the rows of every unit.
+type attackInput struct {
+	N         int
+	LogP      []float64 // N×classes
+	FX        []float64 // N×len(Features)
+	Sensitive []string
+	Features  []string
+	Withheld  []string
+	Files     []data.File
+}
+
+// finish trains and scores the attack on in and fills the result.
+func finish(ctx context.Context, t *suite.Target, cfg Config, in attackInput) (*suite.Result, error) {
+	n, col := in.N, in.Sensitive
+	cats := slices.Sorted(maps.Keys(uniq(col)))
+	if len(cats) < 2 {
+		return nil, errs.Invalidf("suites.attribute_inference.sensitive: column %q has a single value: nothing to infer", cfg.Sensitive)
+	}
+	y := make([]int, n)
+	count := make([]int, len(cats))
+	for i, v := range col {
+		y[i], _ = slices.BinarySearch(cats, v)
+		count[y[i]]++
 	}
 	c := t.Classes
-	dim := c + len(feats)
-	x := make([]float64, d.N*dim)
-	size := d.SampleSize()
-	for i := 0; i < d.N; i++ {
+	nf := len(in.Features)
+	dim := c + nf
+	x := make([]float64, n*dim)
+	for i := 0; i < n; i++ {
 		row := x[i*dim : (i+1)*dim]
-		copy(row, logp[i*c:(i+1)*c])
-		for k, j := range feats {
-			row[c+k] = float64(d.X[i*size+j])
-		}
+		copy(row, in.LogP[i*c:(i+1)*c])
+		copy(row[c:], in.FX[i*nf:(i+1)*nf])
 	}
 	k := len(cats)
 	rng := rand.New(rand.NewPCG(suite.DeriveSeed(t.Seed, "attribute_inference/folds"), 0))
@@ -186,48 +249,39 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		return nil, err
 	}
 	res := suite.NewResult()
-	if cfg.Data != nil {
-		res.AddData("data", d)
+	for _, f := range in.Files {
+		res.Data = append(res.Data, suite.DataFile{Role: "data", File: f})
 	}
 	acc, bal, auc, aucOK := evaluate(p, y, k)
 	majority := slices.Max(count)
-	baseline := float64(majority) / float64(d.N)
-	res.SetProportion("accuracy", acc, d.N, t.ConfidenceLevel)
+	baseline := float64(majority) / float64(n)
+	res.SetProportion("accuracy", acc, n, t.ConfidenceLevel)
 	res.Set("baseline", baseline, true)
-	res.Set("advantage", float64(acc)/float64(d.N)-baseline, true)
+	res.Set("advantage", float64(acc)/float64(n)-baseline, true)
 	res.Set("balanced_accuracy", bal, true)
 	res.Set("auc", auc, aucOK)
 	if *cfg.UseFeatures {
-		fx := make([]float64, d.N*len(feats))
-		for i := 0; i < d.N; i++ {
-			copy(fx[i*len(feats):(i+1)*len(feats)], x[i*dim+c:(i+1)*dim])
+		fx := make([]float64, n*nf)
+		for i := 0; i < n; i++ {
+			copy(fx[i*nf:(i+1)*nf], x[i*dim+c:(i+1)*dim])
 		}
-		fp, err := learn.CrossValidate(ctx, fx, len(feats), y, k, fold, cfg.Folds, train, seed)
+		fp, err := learn.CrossValidate(ctx, fx, nf, y, k, fold, cfg.Folds, train, seed)
 		if err != nil {
 			return nil, err
 		}
 		facc, _, fauc, _ := evaluate(fp, y, k)
-		res.Set("features_only.accuracy", float64(facc)/float64(d.N), true)
+		res.Set("features_only.accuracy", float64(facc)/float64(n), true)
 		res.Set("features_only.auc", fauc, aucOK)
-		res.Set("output_gain", float64(acc-facc)/float64(d.N), true)
-	}
-	names := func(idx []int) []string {
-		out := []string{}
-		for _, j := range idx {
-			if j < len(d.Features) {
-				out = append(out, d.Features[j])
-			}
-		}
-		return out
+		res.Set("output_gain", float64(acc-facc)/float64(n), true)
 	}
 	dist := map[string]int{}
 	for i, v := range cats {
 		dist[v] = count[i]
 	}
-	res.Details["rows"] = d.N
+	res.Details["rows"] = n
 	res.Details["sensitive"] = cfg.Sensitive
 	res.Details["categories"] = dist
-	res.Details["attack_inputs"] = map[string]any{"model_log_probabilities": c, "features": names(feats), "withheld_features": names(withheld)}
+	res.Details["attack_inputs"] = map[string]any{"model_log_probabilities": c, "features": in.Features, "withheld_features": in.Withheld}
 	res.Details["model"] = model
 	res.Details["folds"] = cfg.Folds
 	return res, nil

@@ -148,6 +148,56 @@ func (Suite) Metrics(cfgAny any, classes int) []string {
 // Run implements suite.Suite.
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
+	p, err := prepare(t, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	n, d := len(p.classes), p.d
+	x := make([]float32, n*d)
+	copy(x, p.start)
+	prob := make([]float64, n)
+	// Batches of classes descend on parallel workers, each with its own
+	// oracle; a class's result depends only on its batch (fixed by
+	// runtime.batch_size) and its own seeds, not on the worker count.
+	tasks := p.tasks(t)
+	err = t.Pool.Run(ctx, tasks, func(ctx context.Context, _, task int) error {
+		c0, c1 := p.taskRange(t, task)
+		return p.descend(ctx, t, cfg, c0, c1, x[c0*d:c1*d], prob[c0:c1])
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p.finish(t, cfg, x, prob)
+}
+
+// prepared is what the descent and the report need besides the
+// reconstructions: the classes, the reference means and counts, the
+// starting images, the image geometry and the gradient source.
+type prepared struct {
+	classes      []int
+	ref          *data.Dataset
+	sample       []int
+	d, ch, h, w  int
+	isImage      bool
+	means        []float32
+	counts       []int
+	start        []float32
+	mode, reason string
+	g            *runtime.Graph
+	refFiles     []data.File
+	lo, hi       float64
+}
+
+func (p *prepared) close() {
+	if p.g != nil {
+		p.g.Close()
+	}
+}
+
+// prepare checks the config against the model and data, loads the
+// reference data, opens the gradient graph and makes the starting images.
+func prepare(t *suite.Target, cfg Config) (*prepared, error) {
 	lo, hi := t.Range[0], t.Range[1]
 	if !(lo < hi) {
 		return nil, errs.Invalidf("suite inversion needs data.range [lo, hi]: the input domain the reconstructions stay in")
@@ -163,11 +213,13 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		return nil, errs.Invalidf("suite inversion: model input %q has type %s; inversion needs a float32 input", in.Name, in.Type)
 	}
 	ref := t.Data
+	var refFiles []data.File
 	if cfg.ReferenceData != nil {
 		var err error
 		if ref, err = t.LoadData(*cfg.ReferenceData, "suites.inversion.reference_data"); err != nil {
 			return nil, err
 		}
+		refFiles = ref.Files
 	}
 	if ref == nil || ref.Y == nil || ref.N == 0 {
 		return nil, errs.Invalidf("suite inversion needs labelled reference data: set suites.inversion.reference_data or data.y")
@@ -185,73 +237,84 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		return nil, errs.Invalidf("config suites.inversion.tv: total variation needs an image input ([C,H,W] or [H,W]); set image_shape for flat inputs")
 	}
 	means, counts, overall := classMeans(ref, t.Classes)
+	p := &prepared{classes: classes, ref: ref, sample: sample, d: d, ch: ch, h: h, w: w, isImage: isImage,
+		means: means, counts: counts, refFiles: refFiles, lo: lo, hi: hi}
 
 	// auto and exact build the gradient graph; auto falls back to NES when
 	// it cannot be built or opened, with the builder's error (naming the
 	// node and why) as the reason.
-	mode, reason := cfg.Gradient, ""
-	var g *runtime.Graph
-	if mode != GradEstimated {
-		var err error
-		g, err = openGraph(t)
+	p.mode = cfg.Gradient
+	if p.mode != GradEstimated {
+		g, err := openGraph(t)
 		switch {
 		case err == nil:
-			mode = GradExact
-			defer g.Close()
-		case mode == GradExact:
+			p.mode, p.g = GradExact, g
+		case p.mode == GradExact:
 			return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config suites.inversion.gradient exact: the model has no exact gradients: %w; use gradient: auto or estimated", err))
 		default:
-			mode, reason = GradEstimated, "the model has no exact gradients: "+err.Error()
+			p.mode, p.reason = GradEstimated, "the model has no exact gradients: "+err.Error()
 		}
 	}
 
 	n := len(classes)
-	x := make([]float32, n*d)
-	start := make([]float32, n*d)
+	p.start = make([]float32, n*d)
 	rng := rand.New(rand.NewPCG(suite.DeriveSeed(t.Seed, "inversion/init"), 0))
-	for i := range start {
+	for i := range p.start {
 		switch cfg.Init {
 		case InitZeros:
-			start[i] = float32(min(max(0, lo), hi))
+			p.start[i] = float32(min(max(0, lo), hi))
 		case InitMid:
-			start[i] = float32((lo + hi) / 2)
+			p.start[i] = float32((lo + hi) / 2)
 		case InitMean:
-			start[i] = overall[i%d]
+			p.start[i] = overall[i%d]
 		case InitUniform:
-			start[i] = float32(lo + (hi-lo)*rng.Float64())
+			p.start[i] = float32(lo + (hi-lo)*rng.Float64())
 		}
 	}
-	copy(x, start)
-	prob := make([]float64, n)
-	// Batches of classes descend on parallel workers, each with its own
-	// oracle; a class's result depends only on its batch (fixed by
-	// runtime.batch_size) and its own seeds, not on the worker count.
-	batch := max(1, min(t.BatchSize, n))
-	tasks := (n + batch - 1) / batch
-	err := t.Pool.Run(ctx, tasks, func(ctx context.Context, _, task int) error {
-		c0 := task * batch
-		c1 := min(n, c0+batch)
-		y := make([]int64, c1-c0)
-		for i := range y {
-			y[i] = int64(classes[c0+i])
-		}
-		o, err := newOracle(t, g, cfg, c1-c0, d, lo, hi)
-		if err != nil {
-			return err
-		}
-		defer o.close()
-		return descend(ctx, o, cfg, x[c0*d:c1*d], y, prob[c0:c1], d, ch, h, w, lo, hi, t.Seed)
-	})
+	return p, nil
+}
+
+// batch is the number of classes that descend together.
+func (p *prepared) batch(t *suite.Target) int { return max(1, min(t.BatchSize, len(p.classes))) }
+
+// tasks is the number of batches of classes.
+func (p *prepared) tasks(t *suite.Target) int {
+	b := p.batch(t)
+	return (len(p.classes) + b - 1) / b
+}
+
+// taskRange returns the classes [c0, c1) (indices into p.classes) of task.
+func (p *prepared) taskRange(t *suite.Target, task int) (c0, c1 int) {
+	b := p.batch(t)
+	return task * b, min(len(p.classes), (task+1)*b)
+}
+
+// descend runs the classes [c0, c1) from their starting images x (filled
+// from p.start) and writes their final probabilities into prob.
+func (p *prepared) descend(ctx context.Context, t *suite.Target, cfg Config, c0, c1 int, x []float32, prob []float64) error {
+	y := make([]int64, c1-c0)
+	for i := range y {
+		y[i] = int64(p.classes[c0+i])
+	}
+	o, err := newOracle(t, p.g, cfg, c1-c0, p.d, p.lo, p.hi)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	res, err := report(t, cfg, classes, x, start, prob, means, counts, sample, ch, h, w, isImage, mode, lo, hi)
-	if err == nil && cfg.ReferenceData != nil {
-		res.AddData("reference", ref)
+	defer o.close()
+	return descend(ctx, o, cfg, x, y, prob, p.d, p.ch, p.h, p.w, p.lo, p.hi, t.Seed)
+}
+
+// finish measures the reconstructions and fills the result.
+func (p *prepared) finish(t *suite.Target, cfg Config, x []float32, prob []float64) (*suite.Result, error) {
+	res, err := report(t, cfg, p.classes, x, p.start, prob, p.means, p.counts, p.sample, p.ch, p.h, p.w, p.isImage, p.mode, p.lo, p.hi)
+	if err == nil {
+		for _, f := range p.refFiles {
+			res.Data = append(res.Data, suite.DataFile{Role: "reference", File: f})
+		}
 	}
-	if err == nil && reason != "" {
-		res.Details["gradient_reason"] = reason
-		res.Warnings = append(res.Warnings, "inversion: gradient auto: exact gradients are unavailable ("+reason+"); the reconstructions used estimated (NES) gradients")
+	if err == nil && p.reason != "" {
+		res.Details["gradient_reason"] = p.reason
+		res.Warnings = append(res.Warnings, "inversion: gradient auto: exact gradients are unavailable ("+p.reason+"); the reconstructions used estimated (NES) gradients")
 	}
 	return res, err
 }

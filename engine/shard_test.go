@@ -1,0 +1,307 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gauntlet-ml/gauntlet/config"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/registry"
+	"github.com/gauntlet-ml/gauntlet/reports"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// shardSets are the --set values of the sharding tests, by suite: batch
+// sizes that give several units (1,000 Adult rows in 97-row batches are 11
+// units; the digits CNN's 10 classes in batches of 3 are 4, so shards of 7
+// get none), fewer inversion steps, and fairness without its
+// counterfactual flip test (not sharded yet, docs/sharding.md).
+var shardSets = map[string][]string{
+	"fairness":            {"runtime.batch_size=97", "suites.fairness.counterfactual=[]"},
+	"attribute_inference": {"runtime.batch_size=97"},
+	"inversion":           {"runtime.batch_size=3", "suites.inversion.steps=20"},
+}
+
+// shardedSuites are the registered suites that implement suite.Sharder.
+func shardedSuites(t *testing.T) []string {
+	var out []string
+	for _, s := range registry.All() {
+		if _, ok := s.(suite.Sharder); ok {
+			out = append(out, s.Name())
+		}
+	}
+	if len(out) != len(shardSets) {
+		t.Fatalf("sharded suites %v, the tests configure %d", out, len(shardSets))
+	}
+	return out
+}
+
+// suiteJSON is what the merge must reproduce byte for byte: a suite's
+// metrics, undefined keys, details and warnings as report.json writes
+// them (timings left out).
+func suiteJSON(t *testing.T, sr reports.SuiteResult) string {
+	t.Helper()
+	if sr.Status != reports.StatusPassed || len(sr.Metrics) == 0 {
+		t.Fatalf("suite %s: status %s, %d metrics, error %q", sr.Name, sr.Status, len(sr.Metrics), sr.Error)
+	}
+	b, err := json.Marshal(map[string]any{"metrics": sr.Metrics, "undefined": sr.Undefined, "details": sr.Details, "warnings": sr.Warnings, "seed": sr.Seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// runShards runs the n shards of the config y into their own output
+// folders and returns their partial reports.
+func runShards(t *testing.T, y string, sets []string, n int) []Part {
+	t.Helper()
+	var parts []Part
+	for i := range n {
+		cfg := loadYAML(t, y, append(sets, "runtime.workers=2", "runtime.intra_op_threads=1")...)
+		rep, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: i, Count: n}})
+		if err != nil {
+			t.Fatalf("shard %d/%d: %v", i, n, err)
+		}
+		if rep.Status != reports.StatusPartial || rep.ExitCode != 0 || rep.Passed || rep.Shard == nil {
+			t.Fatalf("shard %d/%d: status %s, exit %d, passed %v, shard %v", i, n, rep.Status, rep.ExitCode, rep.Passed, rep.Shard)
+		}
+		// Through JSON, as gauntlet merge reads the shards' report.json.
+		b, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := reports.ValidateJSON(b); err != nil {
+			t.Fatalf("shard %d/%d: %v", i, n, err)
+		}
+		var back reports.Report
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, Part{Path: fmt.Sprintf("out-%d/report.json", i), Report: &back})
+	}
+	return parts
+}
+
+// TestShardsMergeEqualUnsharded is issue 16's promise for every suite that
+// shards: its N-shard runs (N = 1, 2, 3, 7) merged give byte-identical
+// metrics, undefined keys, details and warnings to the unsharded run of the
+// same config (the expected figures are that run's: the merge recomputes
+// intervals, bootstrap and AUCs from the per-unit results).
+func TestShardsMergeEqualUnsharded(t *testing.T) {
+	configs := testutil.SuiteConfigs(t)
+	compared := 0
+	for _, name := range shardedSuites(t) {
+		t.Run(name, func(t *testing.T) {
+			sets := shardSets[name]
+			cfg := loadYAML(t, configs[name], append(sets, "runtime.workers=2", "runtime.intra_op_threads=1")...)
+			rep, err := Run(context.Background(), cfg, Options{Now: fixedNow})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := suiteJSON(t, rep.Suites[0])
+			for _, n := range []int{1, 2, 3, 7} {
+				parts := runShards(t, configs[name], sets, n)
+				mcfg := loadYAML(t, configs[name], sets...)
+				merged, err := Merge(context.Background(), mcfg, parts, Options{Now: fixedNow})
+				if err != nil {
+					t.Fatalf("merge of %d: %v", n, err)
+				}
+				if got := suiteJSON(t, merged.Suites[0]); got != want {
+					t.Errorf("%d shards merged:\n%s\nunsharded:\n%s", n, got, want)
+				}
+				if merged.Status != "completed" || merged.ExitCode != rep.ExitCode || merged.Passed != rep.Passed {
+					t.Errorf("%d shards merged: status %s exit %d passed %v, unsharded exit %d passed %v", n, merged.Status, merged.ExitCode, merged.Passed, rep.ExitCode, rep.Passed)
+				}
+				b, err := json.Marshal(merged)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := reports.ValidateJSON(b); err != nil {
+					t.Errorf("%d shards merged: %v", n, err)
+				}
+				compared++
+			}
+		})
+	}
+	if want := 4 * len(shardSets); compared != want {
+		t.Errorf("compared %d merges, want %d", compared, want)
+	}
+}
+
+// TestMergeRefusesMismatchedShards: shards that do not belong together are
+// exit 2 naming the shard's file and the mismatch (issue 16).
+func TestMergeRefusesMismatchedShards(t *testing.T) {
+	y := testutil.SuiteConfigs(t)["fairness"]
+	sets := shardSets["fairness"]
+	parts := runShards(t, y, sets, 3)
+	cfg := loadYAML(t, y, sets...)
+	clone := func(ps []Part) []Part {
+		out := make([]Part, len(ps))
+		for i, p := range ps {
+			b, _ := json.Marshal(p.Report)
+			var r reports.Report
+			_ = json.Unmarshal(b, &r)
+			out[i] = Part{Path: p.Path, Report: &r}
+		}
+		return out
+	}
+	cases := []struct {
+		name string
+		edit func([]Part) []Part
+		cfg  *config.Config
+		want string
+	}{
+		{"missing index", func(ps []Part) []Part { return ps[:2] }, cfg, "shard(s) [2] of 3 missing"},
+		{"duplicate index", func(ps []Part) []Part {
+			ps[2].Report.Shard.Index = 1
+			return ps
+		}, cfg, "out-2/report.json: shard 1/3 is also out-1/report.json"},
+		{"another model", func(ps []Part) []Part {
+			ps[1].Report.Model.SHA256 = strings.Repeat("0", 64)
+			return ps
+		}, cfg, "out-1/report.json: model sha256 0000"},
+		{"other data", func(ps []Part) []Part {
+			ps[2].Report.Data[0].SHA256 = strings.Repeat("1", 64)
+			return ps
+		}, cfg, "out-2/report.json: data"},
+		{"another shard count", func(ps []Part) []Part {
+			ps[1].Report.Shard.Count = 4
+			return ps
+		}, cfg, "out-1/report.json: shard count 4 differs"},
+		{"not partial", func(ps []Part) []Part {
+			ps[0].Report.Status = "completed"
+			return ps
+		}, cfg, "out-0/report.json: not a complete shard's partial report"},
+		{"another config", func(ps []Part) []Part { return ps }, loadYAML(t, y, append(sets, "suites.fairness.n_boot=100")...), "out-0/report.json: config work digest"},
+		{"another seed", func(ps []Part) []Part {
+			ps[2].Report.Seed = 7
+			return ps
+		}, cfg, "out-2/report.json: seed 7 differs"},
+		{"a changed unit", func(ps []Part) []Part {
+			ps[1].Report.Suites[0].Partial.Results = ps[1].Report.Suites[0].Partial.Results[1:]
+			return ps
+		}, cfg, "out-1/report.json: suite fairness holds"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Merge(context.Background(), c.cfg, c.edit(clone(parts)), Options{Now: fixedNow})
+			if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Merge = %v (code %d), want exit 2 containing %q", err, errs.Code(err, 0), c.want)
+			}
+		})
+	}
+}
+
+// cancelAfter is a Progress that cancels the run after k finished units
+// (a run killed after k batches).
+type cancelAfter struct {
+	mu     sync.Mutex
+	k, n   int
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Start(string) {}
+func (c *cancelAfter) Update(int, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n++; c.n == c.k {
+		c.cancel()
+	}
+}
+func (c *cancelAfter) Finish(string, string, time.Duration) {}
+
+// TestResumeAfterKill: a run with Resume killed (cancelled) after k units,
+// for several k, then run again with Resume in the same output folder gives the same
+// suite result as an uninterrupted run (the expected figures are that
+// run's), unsharded and as shard 1/3; the resumed run redoes none of the
+// units the killed one saved.
+func TestResumeAfterKill(t *testing.T) {
+	y := testutil.SuiteConfigs(t)["attribute_inference"]
+	sets := append(shardSets["attribute_inference"], "runtime.workers=1", "runtime.intra_op_threads=1")
+	for _, sh := range []suite.Shard{{}, {Index: 1, Count: 3}} {
+		ref := loadYAML(t, y, sets...)
+		rep, err := Run(context.Background(), ref, Options{Now: fixedNow, Shard: sh})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := partialOrSuiteJSON(t, rep.Suites[0])
+		for _, k := range []int{1, 2, 3} {
+			t.Run(fmt.Sprintf("shard %s killed after %d", sh, k), func(t *testing.T) {
+				cfg := loadYAML(t, y, sets...)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				killed, err := Run(ctx, cfg, Options{Now: fixedNow, Shard: sh, Resume: true, Progress: &cancelAfter{k: k, cancel: cancel}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if killed.ExitCode != errs.Interrupted {
+					t.Fatalf("killed run: exit %d, want %d", killed.ExitCode, errs.Interrupted)
+				}
+				store, err := newFileStore(filepath.Join(cfg.Output.Dir, StateDir, "attribute_inference"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(store.m) < k {
+					t.Fatalf("the killed run saved %d units, want at least %d", len(store.m), k)
+				}
+				count := &countUpdates{}
+				resumed, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: sh, Resume: true, Progress: count})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := partialOrSuiteJSON(t, resumed.Suites[0]); got != want {
+					t.Errorf("resumed:\n%s\nuninterrupted:\n%s", got, want)
+				}
+				lo, hi := sh.Range(11) // 1,000 rows in batches of 97
+				if todo := hi - lo - len(store.m); count.n != todo {
+					t.Errorf("the resumed run ran %d units, want %d (%d of %d were saved)", count.n, todo, len(store.m), hi-lo)
+				}
+			})
+		}
+	}
+}
+
+// countUpdates is a Progress that counts finished units.
+type countUpdates struct {
+	mu sync.Mutex
+	n  int
+}
+
+func (c *countUpdates) Start(string) {}
+func (c *countUpdates) Update(int, int) {
+	c.mu.Lock()
+	c.n++
+	c.mu.Unlock()
+}
+func (c *countUpdates) Finish(string, string, time.Duration) {}
+
+// partialOrSuiteJSON is suiteJSON for a whole run, the partial results for
+// a shard's.
+func partialOrSuiteJSON(t *testing.T, sr reports.SuiteResult) string {
+	t.Helper()
+	if sr.Partial == nil {
+		return suiteJSON(t, sr)
+	}
+	b, err := json.Marshal(sr.Partial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestShardRefusesSuitesThatDoNotShard: run --shard with a suite that has
+// no Sharder is exit 2 naming the suite, before anything runs.
+func TestShardRefusesSuitesThatDoNotShard(t *testing.T) {
+	cfg := loadYAML(t, testutil.SuiteConfigs(t)["accuracy"])
+	_, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: 0, Count: 2}})
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) accuracy do not shard yet") {
+		t.Fatalf("Run = %v, want exit 2 naming accuracy", err)
+	}
+}
