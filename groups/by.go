@@ -139,6 +139,9 @@ type Figure struct {
 	Value, Lo, Hi float64
 	// Count is the number of rows of the group.
 	Count int
+	// Extra holds further per-group details a suite records beside the
+	// figure (membership's members and nonmembers counts); nil: none.
+	Extra map[string]any
 }
 
 // Proportions returns, per attribute of p and per group, the share of the
@@ -233,6 +236,9 @@ func (b By) Write(res *suite.Result, key string, p *Partition, figs [][]Figure, 
 			ok := f.Count >= b.MinGroupSize && !math.IsNaN(f.Value)
 			rows[g] = map[string]any{"group": at.Groups[g], "count": f.Count, "value": num(f.Value),
 				"ci_low": num(f.Lo), "ci_high": num(f.Hi), "eligible": ok, "small_group": f.Count < b.MinGroupSize}
+			for k, v := range f.Extra {
+				rows[g].(map[string]any)[k] = v
+			}
 			if !ok {
 				excluded = append(excluded, at.Groups[g])
 				if f.Count < b.MinGroupSize {

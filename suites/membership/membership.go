@@ -12,6 +12,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/groups"
 	"github.com/gauntlet-ml/gauntlet/learn"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -64,6 +65,9 @@ type Config struct {
 	// AttackModel is the learned attack's classifier: mlp (a gorgonia
 	// network, default) or logistic.
 	AttackModel string `mapstructure:"attack_model"`
+	// By reports every attack's advantage and AUC by group of the members
+	// and nonmembers together (groups.go).
+	groups.By `mapstructure:",squash"`
 }
 
 // Suite is the membership-inference suite.
@@ -139,6 +143,9 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	if cfg.ROCPoints < 2 || cfg.ROCPoints > 10000 {
 		return nil, errs.Invalidf("config suites.membership.roc_points: %d is outside 2..10000", cfg.ROCPoints)
 	}
+	if err := cfg.By.Validate(s.Name()); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
@@ -155,6 +162,7 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 	keys = append(keys, "generalisation_gap", "mean_loss.members", "mean_loss.nonmembers")
 	for _, a := range cfg.Attacks {
 		keys = append(keys, a+".auc", a+".advantage", a+".balanced_accuracy")
+		keys = append(keys, byKeys(cfg, a)...)
 		for _, f := range cfg.FPR {
 			keys = append(keys, suite.ProportionKeys(FPRKey(a, f))...)
 		}
@@ -223,11 +231,11 @@ type run struct {
 // Run implements suite.Suite.
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
-	mem, err := loadSet(t, "members", cfg.Members)
+	mem, err := loadSet(t, "members", withBy(cfg.Members, cfg.By))
 	if err != nil {
 		return nil, err
 	}
-	non, err := loadSet(t, "nonmembers", cfg.Nonmembers)
+	non, err := loadSet(t, "nonmembers", withBy(cfg.Nonmembers, cfg.By))
 	if err != nil {
 		return nil, err
 	}
@@ -295,6 +303,9 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	res.Details["nonmembers"] = non.N
 	res.Details["attacks"] = attacks
 	res.Details["per_class"] = r.perClass(attackScores)
+	if err := r.byGroup(res, attackScores); err != nil {
+		return nil, err
+	}
 	return res, nil
 }
 
