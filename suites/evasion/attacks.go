@@ -58,6 +58,9 @@ type work struct {
 	wh, ww                               []int // Square: window corner per sample
 	shape                                []int // sample shape
 	perts                                map[int][2][]float32
+	// fixed marks the input values the attacks keep at their clean value
+	// (features, features.go); nil: every value is free.
+	fixed []bool
 }
 
 func newWork(d, k, batch int, rlo, rhi float32, probs bool) *work {
@@ -96,6 +99,7 @@ func (w *work) rows(n int) int {
 func (w *work) begin(j *job) {
 	for i := 0; i < j.n; i++ {
 		setBox(w.row(w.lo, i), w.row(w.hi, i), j.x0[i*w.d:(i+1)*w.d], j.eps, w.rlo, w.rhi, j.norm == Linf)
+		w.fixBox(w.row(w.lo, i), w.row(w.hi, i), j.x0[i*w.d:(i+1)*w.d])
 		j.pred[i] = stats.Argmax(j.clean[i*w.k : (i+1)*w.k])
 	}
 	copy(j.xadv, j.x0)
@@ -133,6 +137,7 @@ func (w *work) evalActive(ctx context.Context, j *job, o oracle, targeted bool, 
 	if err := o.eval(ctx, w.rows(len(w.act)), rng); err != nil {
 		return err
 	}
+	w.maskGrad(o.grad(), len(w.act))
 	c := o.cost()
 	for _, i := range w.act {
 		j.queries[i] += c

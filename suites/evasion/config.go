@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/groups"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -63,6 +64,12 @@ type Config struct {
 	// BatchSize is the attack batch (0: the rule of attackBatch); halved
 	// on out-of-memory errors (batch.go).
 	BatchSize int `mapstructure:"batch_size"`
+	// Features, when set, are the only input values the attacks perturb:
+	// CSV feature column names or 0-based indices; the others keep their
+	// clean values (features.go).
+	Features []string `mapstructure:"features"`
+	// By reports robust accuracy by group (groups.go).
+	groups.By `mapstructure:",squash"`
 }
 
 // AttackConfig is one entry of attacks.
@@ -145,6 +152,15 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	}
 	if len(cfg.Attacks) == 0 {
 		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, autoattack)")
+	}
+	if keys["features"] && len(cfg.Features) == 0 {
+		return nil, errs.Invalidf("config suites.evasion.features: empty; list the feature columns (or indices) to perturb, or leave features out to perturb all")
+	}
+	if err := validateFeatures(cfg.Features); err != nil {
+		return nil, err
+	}
+	if err := cfg.By.Validate(s.Name()); err != nil {
+		return nil, err
 	}
 	switch cfg.GradientMode {
 	case ModeAuto, ModeExact, ModeEstimated:

@@ -74,6 +74,10 @@ func openRunners(t *suite.Target, cfg Config, dim, k int) (*runners, gradChoice,
 	rt, gc, err := openRunnersMode(t, cfg, dim, k)
 	if err == nil {
 		rt.fuse = decideFuse(t, cfg, rt.mode)
+		if err = rt.restrict(cfg, t.Data); err != nil {
+			rt.close()
+			return nil, gc, err
+		}
 	}
 	return rt, gc, err
 }

@@ -66,7 +66,7 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 			}
 		}
 	}
-	return append(keys, worstKeys...)
+	return append(append(keys, worstKeys...), byKeys(cfg)...)
 }
 
 // outcome is the result of one attack at one eps over the whole data.
@@ -136,6 +136,9 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	}
 	if n == 0 {
 		return nil, errs.Invalidf("suite evasion: the data has no samples")
+	}
+	if err := s.CheckData(cfg, ds, k); err != nil {
+		return nil, err
 	}
 
 	// the attack batch: on an out-of-memory error the whole run is
@@ -223,6 +226,9 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 		}
 	}
 	res := summarise(t, cfg, outs, correct, nCorrect)
+	if err := byGroup(res, t, cfg, outs, correct); err != nil {
+		return nil, err
+	}
 	res.Details["gradient"] = gc.details()
 	res.Details["fuse"] = rt.fuse.details()
 	if gc.reason != "" && gc.fellBack {
