@@ -191,8 +191,9 @@ func (hw HTMLWriter) Write(w io.Writer, r *Report) error {
 			hs.Rows = append(hs.Rows, row)
 		}
 		figs, notes := suiteFigures(s, hw.ArtifactDir)
-		hs.Figures = figs
-		d.Notes = append(d.Notes, notes...)
+		gf, gn := byGroupCharts(s)
+		hs.Figures = append(figs, gf...)
+		d.Notes = append(append(d.Notes, notes...), gn...)
 		d.Suites = append(d.Suites, hs)
 	}
 	var buf bytes.Buffer
