@@ -50,6 +50,7 @@ JSON, JUnit, SARIF, Markdown and HTML.
 	})
 	root.AddCommand(
 		newRunCmd(s),
+		newMergeCmd(s),
 		newInitCmd(s),
 		newDoctorCmd(s),
 		newInspectCmd(s),

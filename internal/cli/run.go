@@ -34,6 +34,14 @@ type RunOptions struct {
 	Baseline string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Shard is --shard i/N, Shards --shards N (the index then comes from
+	// JOB_COMPLETION_INDEX), Resume --resume (docs/sharding.md).
+	Shard  string
+	Shards int
+	Resume bool
+	// Getenv reads the environment (JOB_COMPLETION_INDEX); os.Getenv when
+	// nil.
+	Getenv func(string) string
 }
 
 func newRunCmd(s Streams) *cobra.Command {
@@ -69,6 +77,9 @@ built-in defaults. See docs/config.md.
 	f.StringVar(&o.ORTLibrary, "ort-library", "", "path to the ONNX Runtime shared library")
 	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto, bar, plain or none")
 	f.StringVar(&o.Baseline, "baseline", "", "earlier JSON report to compare with (regression gates, McNemar)")
+	f.StringVar(&o.Shard, "shard", "", "run shard i of N (i/N, from 0) and write a partial report for gauntlet merge")
+	f.IntVar(&o.Shards, "shards", 0, "run one of N shards, the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs)")
+	f.BoolVar(&o.Resume, "resume", false, "keep finished units in the output folder and skip those an earlier, killed run finished")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }
@@ -89,6 +100,10 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 			return err
 		}
 	}
+	shard, err := resolveShard(o, cfg) // shard.go
+	if err != nil {
+		return err
+	}
 	prog, err := newProgress(o.Progress, s.Err, o.Now)
 	if err != nil {
 		return err
@@ -104,7 +119,7 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 		fmt.Fprintf(s.Err, "warning: %s\n", note)
 	}
 	rep, err := engine.Run(ctx, cfg, engine.Options{Now: o.Now, Progress: prog, ORTFlag: o.ORTLibrary,
-		Baseline: baseline, BaselinePath: o.Baseline})
+		Baseline: baseline, BaselinePath: o.Baseline, Shard: shard, Resume: o.Resume})
 	if err != nil {
 		if ctx.Err() != nil {
 			return errs.WithCode(errs.Interrupted, fmt.Errorf("interrupted before any suite ran: %w", err))
@@ -114,17 +129,23 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 	if note := lock.StaleNote(); note != "" {
 		rep.Warnings = append(rep.Warnings, note)
 	}
-	paths, err := WriteReports(cfg, rep)
+	paths, err := WriteReports(partialOutput(cfg, rep), rep) // shard.go
 	if err != nil {
 		return err
 	}
 	PrintSummary(s.Out, rep, paths)
+	return runExit(rep, o.Baseline)
+}
+
+// runExit is the error (with its exit code) that run and merge return for
+// a written report; nil when every gate passed.
+func runExit(rep *reports.Report, baselinePath string) error {
 	switch rep.ExitCode {
 	case errs.OK:
 		return nil
 	case errs.GateFailed:
 		if !reports.RegressionsPassed(rep.Baseline) {
-			return errs.WithCode(errs.GateFailed, fmt.Errorf("gates failed: regression against %s", o.Baseline))
+			return errs.WithCode(errs.GateFailed, fmt.Errorf("gates failed: regression against %s", baselinePath))
 		}
 		return errs.WithCode(errs.GateFailed, fmt.Errorf("gates failed"))
 	case errs.Interrupted:
@@ -270,6 +291,9 @@ func PrintSummary(w io.Writer, r *reports.Report, paths map[string]string) {
 		fmt.Fprintf(w, "\nReport (%s): %s", f, paths[f])
 	}
 	verdict := map[int]string{0: "all gates passed", 1: "a gate failed", 2: "invalid input in a suite", 3: "a suite failed", 130: "interrupted"}[r.ExitCode]
+	if r.Status == reports.StatusPartial && r.Shard != nil {
+		verdict = fmt.Sprintf("shard %d/%d done, no gate evaluated: gauntlet merge the shards' reports", r.Shard.Index, r.Shard.Count)
+	}
 	fmt.Fprintf(w, "\nResult: %s (exit %d)\n", verdict, r.ExitCode)
 }
 
