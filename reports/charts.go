@@ -134,6 +134,9 @@ func newPlot(title, x, y string) *plot.Plot {
 //     group bars of selection, true-positive and false-positive rates;
 //   - "calibration_bins": [{"accuracy", "confidence", "count"}] — a
 //     reliability diagram;
+//   - "histograms": {"<name>": {"edges", "series": {"<series>": counts},
+//     "threshold", "title", "x"}} — histograms of a score, one chart per
+//     name, one outline per series, a dashed threshold line;
 //   - "images": [{"title", "png" (base64) or "path"}],
 //     "examples": {"files": {"grid.png": path}} (evasion) and
 //     "files": {"montage": path} (inversion) — embedded pictures. Relative
@@ -168,6 +171,10 @@ func suiteFigures(s SuiteResult, dir string) (figs []figure, notes []string) {
 	if b := asList(d["calibration_bins"]); b != nil {
 		f, err := reliabilityChart(s.Name, b)
 		add(f, err, "reliability")
+	}
+	if h := asMap(d["histograms"]); h != nil {
+		f, err := histogramCharts(s.Name, h)
+		add(f, err, "histogram")
 	}
 	f, n := images(d, dir)
 	figs = append(figs, f...)
@@ -411,4 +418,72 @@ func readImage(path, dir string) ([]byte, error) {
 		return nil, fmt.Errorf("%s is not a PNG file", path)
 	}
 	return b, nil
+}
+
+// histogramCharts draws each histogram of the "histograms" convention as
+// outlined steps, one per series, over the common bin edges, with the
+// threshold as a dashed vertical line when given.
+func histogramCharts(suite string, hists map[string]any) ([]figure, error) {
+	var figs []figure
+	for _, name := range sortedKeys(hists) {
+		h := asMap(hists[name])
+		var edges []float64
+		for _, e := range asList(h["edges"]) {
+			v, ok := asNum(e)
+			if !ok {
+				return nil, fmt.Errorf("histogram %q: an edge is not a number", name)
+			}
+			edges = append(edges, v)
+		}
+		series := asMap(h["series"])
+		if len(edges) < 2 || len(series) == 0 {
+			return nil, fmt.Errorf("histogram %q: want edges (2 or more) and series", name)
+		}
+		title := asString(h["title"])
+		if title == "" {
+			title = name
+		}
+		p := newPlot(suite+": "+title, asString(h["x"]), "inputs")
+		top := 0.0
+		for i, sn := range sortedKeys(series) {
+			counts := asList(series[sn])
+			if len(counts) != len(edges)-1 {
+				return nil, fmt.Errorf("histogram %q series %q: %d counts for %d bins", name, sn, len(counts), len(edges)-1)
+			}
+			steps := plotter.XYs{{X: edges[0], Y: 0}}
+			for b, c := range counts {
+				v, ok := asNum(c)
+				if !ok {
+					return nil, fmt.Errorf("histogram %q series %q: a count is not a number", name, sn)
+				}
+				top = max(top, v)
+				steps = append(steps, plotter.XY{X: edges[b], Y: v}, plotter.XY{X: edges[b+1], Y: v})
+			}
+			steps = append(steps, plotter.XY{X: edges[len(edges)-1], Y: 0})
+			line, err := plotter.NewLine(steps)
+			if err != nil {
+				return nil, err
+			}
+			line.Color = plotutil.Color(i)
+			line.Width = vg.Points(1.5)
+			p.Add(line)
+			p.Legend.Add(sn, line)
+		}
+		if th, ok := asNum(h["threshold"]); ok && !math.IsNaN(th) && !math.IsInf(th, 0) {
+			line, err := plotter.NewLine(plotter.XYs{{X: th, Y: 0}, {X: th, Y: max(top, 1)}})
+			if err != nil {
+				return nil, err
+			}
+			line.Color = color.Gray{Y: 60}
+			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			p.Add(line)
+			p.Legend.Add(fmt.Sprintf("threshold %.3g", th), line)
+		}
+		uri, err := svgURI(p)
+		if err != nil {
+			return nil, err
+		}
+		figs = append(figs, figure{Title: "Histogram: " + title, Caption: "Inputs per bin of " + name + ", one outline per series; the dashed line is the threshold.", Src: uri})
+	}
+	return figs, nil
 }
