@@ -9,6 +9,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/suites/accuracy"
 	"github.com/gauntlet-ml/gauntlet/suites/attribute"
 	"github.com/gauntlet-ml/gauntlet/suites/certify"
+	"github.com/gauntlet-ml/gauntlet/suites/differential"
 	"github.com/gauntlet-ml/gauntlet/suites/evasion"
 	"github.com/gauntlet-ml/gauntlet/suites/fairness"
 	"github.com/gauntlet-ml/gauntlet/suites/inversion"
@@ -21,6 +22,7 @@ var suites = []suite.Suite{
 	accuracy.Suite{},
 	attribute.Suite{},
 	certify.Suite{},
+	differential.Suite{},
 	evasion.Suite{},
 	fairness.Suite{},
 	inversion.Suite{},

@@ -1,0 +1,22 @@
+package differential
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// mnist opens the shared MNIST CNN on its 2000 test images.
+func mnist(t *testing.T) *suite.Target {
+	t.Helper()
+	dir := testutil.Shared(t, "fixtures/vision")
+	ds := suitetest.Load(t, data.Spec{X: "mnist_test_x.npy", Y: "mnist_test_y.npy"}, dir)
+	tg := suitetest.Open(t, filepath.Join(dir, "mnist_cnn.onnx"), ds)
+	tg.BatchSize, tg.Pool, tg.Seed, tg.Range, tg.OutDir = 256, runtime.Pool{Workers: 2}, 1, [2]float64{0, 1}, t.TempDir()
+	return tg
+}
