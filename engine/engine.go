@@ -202,11 +202,18 @@ func (r *run) loadLibrary() error {
 	if r.workers, r.intra, err = runtime.PlanThreads(r.o.Cores, cfg.Runtime.Workers, cfg.Runtime.IntraOpThreads); err != nil {
 		return errs.WithCode(errs.Invalid, fmt.Errorf("config %s: %w", cfg.Path, err))
 	}
+	// Graphs built from the model (gradients, fused loops) keep its
+	// external data locations: they resolve against its folder.
+	modelDir, err := filepath.Abs(filepath.Dir(cfg.Model))
+	if err != nil {
+		return errs.Invalidf("model %s: %w", cfg.Model, err)
+	}
 	r.ropts = runtime.Options{
 		Device:         cfg.ParsedDevice,
 		IntraOpThreads: r.intra,
 		InputName:      cfg.Runtime.Input,
 		OutputName:     cfg.Runtime.Output,
+		ModelDir:       modelDir,
 	}
 	if cfg.Runtime.OutputKind != "auto" {
 		r.ropts.OutputKind = runtime.OutputKind(cfg.Runtime.OutputKind)

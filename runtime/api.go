@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -53,6 +54,12 @@ type Options struct {
 	// (SessionSettings).
 	Optimization       string
 	OptimizedModelPath string
+	// ModelDir is the folder of the model file the graphs opened with
+	// these options (OpenGraph: gradient graphs, fused loops) are built
+	// from, which keep its initializers' external data locations: they
+	// resolve against it (SessionSettings.ModelDir). Open ignores it and
+	// uses its own model file's folder.
+	ModelDir string
 }
 
 // Session is one model loaded on one device, shared by all workers; Run is
@@ -118,7 +125,14 @@ func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
 		return nil, errs.WithCode(errs.Invalid, err)
 	}
 	s := &Session{model: m, info: ModelInfo{Path: modelPath, SHA256: m.SHA256, Opset: m.Opset()}}
-	ins, outs, err := ort.GetInputOutputInfoWithONNXData(m.Bytes)
+	// External data resolve against the model's folder (ModelDir), here
+	// and in the session below; the scan (engine.scanModel) has refused
+	// locations outside it before.
+	modelDir, err := filepath.Abs(filepath.Dir(modelPath))
+	if err != nil {
+		return nil, errs.Invalidf("model %s: %w", modelPath, err)
+	}
+	ins, outs, err := inputOutputInfo(modelPath, modelDir)
 	if err != nil {
 		return nil, errs.Invalidf("model %s: onnx runtime cannot load it: %w", modelPath, err)
 	}
@@ -137,7 +151,7 @@ func Open(env *Environment, modelPath string, opt Options) (*Session, error) {
 		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("model %s: %w", modelPath, err))
 	}
 
-	so, resolved, err := NewSessionOptions("model "+modelPath, SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device, Optimization: opt.Optimization, OptimizedModelPath: opt.OptimizedModelPath})
+	so, resolved, err := NewSessionOptions("model "+modelPath, SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device, Optimization: opt.Optimization, OptimizedModelPath: opt.OptimizedModelPath, ModelDir: modelDir})
 	if err != nil {
 		return nil, err
 	}
@@ -574,4 +588,16 @@ func symbolicDims(m *onnx.Model) map[string][]string {
 		out[v.GetName()] = names
 	}
 	return out
+}
+
+// inputOutputInfo lists the model's inputs and outputs through a
+// temporary ORT session opened from the file (on the CPU, ORT's defaults),
+// its external data resolved against dir, the model's folder.
+func inputOutputInfo(path, dir string) ([]ort.InputOutputInfo, []ort.InputOutputInfo, error) {
+	so, _, err := NewSessionOptions("", SessionSettings{ModelDir: dir})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer so.Destroy()
+	return ort.GetInputOutputInfoWithOptions(path, so)
 }

@@ -95,7 +95,7 @@ func OpenGraphPerBatch(env *Environment, name string, first int, build func(n in
 		return nil, err
 	}
 	g := &Graph{name: name, ins: ins, outs: outs, perBatch: build, sessions: map[int]*ort.DynamicAdvancedSession{},
-		settings: SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device, Optimization: opt.Optimization}}
+		settings: SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device, Optimization: opt.Optimization, ModelDir: opt.ModelDir}}
 	if _, err := g.session(first); err != nil {
 		return nil, err
 	}
@@ -140,7 +140,7 @@ func OpenGraph(env *Environment, name string, model []byte, ins, outs []GraphTen
 	if err := checkGraphTensors(name, ins, outs); err != nil {
 		return nil, err
 	}
-	g := &Graph{name: name, ins: ins, outs: outs, settings: SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device, Optimization: opt.Optimization}}
+	g := &Graph{name: name, ins: ins, outs: outs, settings: SessionSettings{IntraOpThreads: opt.IntraOpThreads, Device: opt.Device, Optimization: opt.Optimization, ModelDir: opt.ModelDir}}
 	var err error
 	if g.sess, err = g.open(model); err != nil {
 		return nil, err

@@ -31,13 +31,24 @@ type SessionSettings struct {
 	// ProfilePrefix, when set, turns on ORT's profiler; the JSON trace is
 	// written to a file starting with this prefix when the session closes.
 	ProfilePrefix string
+	// ModelDir, when set, is the folder of the model file: ORT resolves
+	// the external data locations of a model given to it as bytes against
+	// it (ONNX's rule: relative to the model's folder), not against the
+	// working directory.
+	ModelDir string
 }
+
+// externalDataFolder is ORT's session config key
+// (kOrtSessionOptionsModelExternalInitializersFileFolderPath) for the
+// folder external data of a model loaded from bytes is resolved against.
+const externalDataFolder = "session.model_external_initializers_file_folder_path"
 
 // NewSessionOptions builds the ORT session options of c, the one place
 // they are built: every graph optimisation (ORT's default level, set
 // explicitly) unless DisableOptimizations, IntraOpThreads when positive,
 // one inter-op thread (sessions run sequentially; parallelism comes from
-// Gauntlet's workers), the profiler when ProfilePrefix is set, and the
+// Gauntlet's workers), the external data folder when ModelDir is set,
+// the profiler when ProfilePrefix is set, and the
 // execution provider of c.Device (cuda.Configure), which it returns as
 // resolved. The caller destroys the options once the session is created.
 // The errors of ORT calls start with what (the model or graph, for
@@ -79,6 +90,11 @@ func NewSessionOptions(what string, c SessionSettings) (*ort.SessionOptions, cud
 	}
 	if err := so.SetInterOpNumThreads(1); err != nil {
 		return fail(fmt.Errorf("%sset inter-op threads: %w", prefix, err))
+	}
+	if c.ModelDir != "" {
+		if err := so.AddSessionConfigEntry(externalDataFolder, c.ModelDir); err != nil {
+			return fail(fmt.Errorf("%sset the external data folder %s: %w", prefix, c.ModelDir, err))
+		}
 	}
 	if c.ProfilePrefix != "" {
 		if err := so.EnableProfiling(c.ProfilePrefix); err != nil {
