@@ -560,8 +560,8 @@ func runSuite(ctx context.Context, s suite.Suite, cfg any, base suite.Target, se
 		code = errs.Interrupted
 	case err != nil && sctx.Err() != nil:
 		// The deadline stopped it. Figures the suite returned with its
-		// error are the part it finished (details.partial says how much:
-		// suite.Result.SetPartial); suites without partial figures
+		// error are the part it finished (details.timed_out says how much:
+		// suite.Result.SetTimedOut); suites without partial figures
 		// return none.
 		sr.Status = reports.StatusTimedOut
 		sr.Error = fmt.Sprintf("timed out after runtime.timeout %s: %v", timeout, err)

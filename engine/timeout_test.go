@@ -185,8 +185,8 @@ func TestAccuracyTimeoutReportsTheBatchesItFinished(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := checkTimedOut(t, rep)
-	if p, ok := got.Details[suite.PartialKey].(map[string]any); !ok || p["samples_evaluated"] != 35 || p["samples_total"] != 400 {
-		t.Errorf("details.partial = %v, want 35 of 400 samples", got.Details[suite.PartialKey])
+	if p, ok := got.Details[suite.TimedOutKey].(map[string]any); !ok || p["samples_evaluated"] != 35 || p["samples_total"] != 400 {
+		t.Errorf("details.timed_out = %v, want 35 of 400 samples", got.Details[suite.TimedOutKey])
 	}
 	if _, ok := got.Details[reports.PerSampleKey]; ok {
 		t.Errorf("a partial run reports per-sample outcomes")
@@ -221,10 +221,10 @@ func TestEvasionTimeoutReportsTheAttacksItFinished(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := checkTimedOut(t, rep)
-	p, _ := got.Details[suite.PartialKey].(map[string]any)
+	p, _ := got.Details[suite.TimedOutKey].(map[string]any)
 	if p == nil || p["samples_evaluated"] != 400 || p["samples_total"] != 400 || p["stopped_in"] != "fgsm.linf.eps=0.03" ||
 		p["stopped_in_samples"] != 35 || !reflect.DeepEqual(p["attacks_finished"], []string{"fgsm.linf.eps=0.01"}) {
-		t.Errorf("details.partial = %v, want fgsm.linf.eps=0.01 finished and 35 samples of fgsm.linf.eps=0.03", got.Details[suite.PartialKey])
+		t.Errorf("details.timed_out = %v, want fgsm.linf.eps=0.01 finished and 35 samples of fgsm.linf.eps=0.03", got.Details[suite.TimedOutKey])
 	}
 	if _, ok := got.Metrics["fgsm.linf.eps=0.03.robust_accuracy"]; ok {
 		t.Errorf("the stopped attack has figures")

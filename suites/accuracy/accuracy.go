@@ -137,7 +137,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	}
 	r := summarise(total, k, done, cfg.Bins, t.ConfidenceLevel)
 	if err != nil {
-		r.SetPartial(done, d.N, nil)
+		r.SetTimedOut(done, d.N, nil)
 		return r, err
 	}
 	r.Details[reports.PerSampleKey] = perSample(correct, d.Columns[IDColumn])

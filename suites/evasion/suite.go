@@ -220,7 +220,7 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 				if !suite.TimedOut(ctx, err) {
 					return nil, err
 				}
-				return partial(t, cfg, outs, correct, nCorrect, clean, o, Prefix(a.Key(), a.Norm, e)), err
+				return timedOut(t, cfg, outs, correct, nCorrect, clean, o, Prefix(a.Key(), a.Norm, e)), err
 			}
 			outs = append(outs, o)
 		}
@@ -243,11 +243,11 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 	return res, nil
 }
 
-// partial is the result of a run that runtime.timeout stopped during
+// timedOut is the result of a run that runtime.timeout stopped during
 // attack stopped: the clean figures and the attacks (at each eps) that
-// finished, each over every sample, and details.partial naming them and
+// finished, each over every sample, and details.timed_out naming them and
 // how many samples the stopped attack had finished (o.done, when known).
-func partial(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCorrect int, clean []float32, o *outcome, stopped string) *suite.Result {
+func timedOut(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCorrect int, clean []float32, o *outcome, stopped string) *suite.Result {
 	res := summarise(t, cfg, outs, correct, nCorrect)
 	sanity(t, res, outs, clean)
 	finished := make([]string, len(outs))
@@ -258,7 +258,7 @@ func partial(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCorr
 	if o != nil {
 		extra["stopped_in_samples"] = o.done
 	}
-	res.SetPartial(t.Data.N, t.Data.N, extra)
+	res.SetTimedOut(t.Data.N, t.Data.N, extra)
 	return res
 }
 

@@ -5,26 +5,26 @@ import (
 	"errors"
 )
 
-// PartialKey is the details key under which a suite stopped by its
+// TimedOutKey is the details key under which a suite stopped by its
 // deadline (runtime.timeout) says how much of its work its figures cover.
-const PartialKey = "partial"
+const TimedOutKey = "timed_out"
 
 // TimedOut reports whether err ended a suite's work because ctx's
 // deadline (runtime.timeout) passed, not an interruption or a failure.
 // A suite that can then return the figures of the part it finished
-// returns them along with err, marked with SetPartial; the engine reports
+// returns them along with err, marked with SetTimedOut; the engine reports
 // them with status timed_out.
 func TimedOut(ctx context.Context, err error) bool {
 	return err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded)
 }
 
-// SetPartial records in r.Details[PartialKey] that r's figures cover done
+// SetTimedOut records in r.Details[TimedOutKey] that r's figures cover done
 // of total samples (samples_evaluated, samples_total), with a suite's own
 // entries from extra (the attacks it finished, the one it stopped in).
-func (r *Result) SetPartial(done, total int, extra map[string]any) {
+func (r *Result) SetTimedOut(done, total int, extra map[string]any) {
 	p := map[string]any{"samples_evaluated": done, "samples_total": total}
 	for k, v := range extra {
 		p[k] = v
 	}
-	r.Details[PartialKey] = p
+	r.Details[TimedOutKey] = p
 }
