@@ -3,6 +3,7 @@ package groups
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 
@@ -32,6 +33,24 @@ type By struct {
 	// MinGroupSize: groups with fewer rows are reported and flagged but
 	// left out of the worst group and the gap (fairness's rule).
 	MinGroupSize int `mapstructure:"min_group_size"`
+	// NBoot is the number of bootstrap rounds of the gaps' intervals
+	// (proportions only); nil means DefaultNBoot, 0 no intervals.
+	NBoot *int `mapstructure:"n_boot"`
+}
+
+// DefaultNBoot is the default number of bootstrap rounds of a gap's
+// interval, the fairness suite's default.
+const DefaultNBoot = 1000
+
+// MaxNBoot bounds n_boot, as in the fairness suite.
+const MaxNBoot = 1_000_000
+
+// nboot returns the configured bootstrap rounds.
+func (b By) nboot() int {
+	if b.NBoot == nil {
+		return DefaultNBoot
+	}
+	return *b.NBoot
 }
 
 // Enabled reports whether any by column is configured.
@@ -55,6 +74,9 @@ func (b By) Validate(suite string) error {
 	}
 	if b.MinGroupSize < 0 {
 		return errs.Invalidf(field+"min_group_size: %d is negative", b.MinGroupSize)
+	}
+	if n := b.nboot(); n < 0 || n > MaxNBoot {
+		return errs.Invalidf(field+"n_boot: %d is outside 0..%d", n, MaxNBoot)
 	}
 	return nil
 }
@@ -111,8 +133,9 @@ func (b By) Partition(suite string, names []string, sets ...*data.Dataset) (*Par
 
 // Keys returns the metric keys Write records for metric key: key.gap and
 // key.worst_group over every attribute, and the same per attribute
-// (key.<column>.gap, key.<column>.worst_group); with ci, each worst_group
-// has ci_low and ci_high bounds. None when no by column is configured.
+// (key.<column>.gap, key.<column>.worst_group); for proportions (ci), each
+// worst_group has ci_low and ci_high bounds, and so does each gap unless
+// n_boot is 0. None when no by column is configured.
 func (b By) Keys(key string, ci bool) []string {
 	if !b.Enabled() {
 		return nil
@@ -124,7 +147,11 @@ func (b By) Keys(key string, ci bool) []string {
 		} else {
 			keys = append(keys, prefix+".worst_group")
 		}
-		keys = append(keys, prefix+".gap")
+		if ci && b.nboot() > 0 {
+			keys = append(keys, suite.ProportionKeys(prefix+".gap")...)
+		} else {
+			keys = append(keys, prefix+".gap")
+		}
 	}
 	add(key)
 	for _, c := range b.Columns {
@@ -142,6 +169,19 @@ type Figure struct {
 	// Extra holds further per-group details a suite records beside the
 	// figure (membership's members and nonmembers counts); nil: none.
 	Extra map[string]any
+	// hits is k of a Proportion k/n (bootstrapped for the gap's interval);
+	// 0 for other figures, which have no gap interval.
+	hits int
+}
+
+// Options are Write's settings: Bounds says the figures are proportions
+// (from Proportions) with Clopper-Pearson bounds, whose worst group gets
+// its bounds and whose gaps get bootstrap intervals at Level, drawn from
+// Seed (the suite's seed; each metric and column derives its own stream).
+type Options struct {
+	Bounds bool
+	Seed   uint64
+	Level  float64
 }
 
 // Proportions returns, per attribute of p and per group, the share of the
@@ -173,9 +213,9 @@ func Proportions(p *Partition, hit []bool, level float64) [][]Figure {
 func Proportion(k, n int, level float64) Figure {
 	lo, hi, ok := stats.ClopperPearson(k, n, level)
 	if !ok {
-		return Figure{Value: math.NaN(), Lo: math.NaN(), Hi: math.NaN(), Count: n}
+		return Figure{Value: math.NaN(), Lo: math.NaN(), Hi: math.NaN(), Count: n, hits: -1}
 	}
-	return Figure{Value: float64(k) / float64(n), Lo: lo, Hi: hi, Count: n}
+	return Figure{Value: float64(k) / float64(n), Lo: lo, Hi: hi, Count: n, hits: k}
 }
 
 // Counts returns, per attribute of p and per group, the number of rows.
@@ -208,11 +248,16 @@ const (
 // details but take no part in worst and gap. The worst group is the lowest
 // (or highest, per dir) figure over the eligible groups of the scope (all
 // attributes, or one), the first in attribute then sorted group order on
-// ties; its ci_low and ci_high are its own bounds when ci. The gap is the
-// largest max − min over the eligible groups of one attribute, undefined
-// when no attribute has two. Undefined metrics are named in res.Undefined;
-// a warning lists the groups under min_group_size.
-func (b By) Write(res *suite.Result, key string, p *Partition, figs [][]Figure, dir Direction, ci bool) {
+// ties; its ci_low and ci_high are its own bounds with opt.Bounds. The gap
+// is the largest max − min over the eligible groups of one attribute,
+// undefined when no attribute has two. With opt.Bounds and n_boot > 0, an
+// attribute's gap gets a percentile bootstrap interval: each eligible
+// group's count of hits is redrawn Binomial(n_g, k_g/n_g), group sizes
+// fixed (the stratified row bootstrap fairness uses, exact for
+// proportions); the overall gap takes the interval of the attribute it
+// comes from. Undefined metrics are named in res.Undefined; a warning lists
+// the groups under min_group_size.
+func (b By) Write(res *suite.Result, key string, p *Partition, figs [][]Figure, dir Direction, opt Options) {
 	worse := func(x, y float64) bool {
 		if dir == HigherIsWorse {
 			return x > y
@@ -224,13 +269,17 @@ func (b By) Write(res *suite.Result, key string, p *Partition, figs [][]Figure, 
 	}
 	none := pick{-1, -1}
 	all, bestGap, gapAttr := none, math.NaN(), -1
+	nan := [2]float64{math.NaN(), math.NaN()}
+	bestCI := nan
+	boot := opt.Bounds && b.nboot() > 0
 	attrs := map[string]any{}
 	var small []string
 	for a, at := range p.Attrs {
 		worst := none
 		lo, hi := math.Inf(1), math.Inf(-1)
 		elig := 0
-		var excluded []string
+		var eligible []int
+		var excludedNames []string
 		rows := make([]any, len(at.Groups))
 		for g, f := range figs[a] {
 			ok := f.Count >= b.MinGroupSize && !math.IsNaN(f.Value)
@@ -240,13 +289,14 @@ func (b By) Write(res *suite.Result, key string, p *Partition, figs [][]Figure, 
 				rows[g].(map[string]any)[k] = v
 			}
 			if !ok {
-				excluded = append(excluded, at.Groups[g])
+				excludedNames = append(excludedNames, at.Groups[g])
 				if f.Count < b.MinGroupSize {
 					small = append(small, at.Name+"="+at.Groups[g])
 				}
 				continue
 			}
 			elig++
+			eligible = append(eligible, g)
 			lo, hi = math.Min(lo, f.Value), math.Max(hi, f.Value)
 			if worst == none || worse(f.Value, figs[a][worst.g].Value) {
 				worst = pick{a, g}
@@ -255,22 +305,28 @@ func (b By) Write(res *suite.Result, key string, p *Partition, figs [][]Figure, 
 				all = pick{a, g}
 			}
 		}
-		gap := math.NaN()
+		gap, ci := math.NaN(), nan
 		if elig >= 2 {
 			gap = hi - lo
+			if boot {
+				ci = b.gapInterval(figs[a], eligible, suite.DeriveSeed(opt.Seed, "by_group/"+key+"/"+at.Name), opt.Level)
+			}
 			if math.IsNaN(bestGap) || gap > bestGap {
-				bestGap, gapAttr = gap, a
+				bestGap, gapAttr, bestCI = gap, a, ci
 			}
 		}
 		ad := map[string]any{"groups": rows, "min_group_size": b.MinGroupSize, "gap": num(gap),
-			"worst_group": nil, "excluded_groups": nonNil(excluded)}
+			"worst_group": nil, "excluded_groups": nonNil(excludedNames)}
+		if boot {
+			ad["gap_ci_low"], ad["gap_ci_high"] = num(ci[0]), num(ci[1])
+		}
 		if worst != none {
 			ad["worst_group"] = at.Groups[worst.g]
 		}
 		attrs[at.Name] = ad
-		b.set(res, key+"."+at.Name, figs, worst.a, worst.g, gap, ci)
+		b.set(res, key+"."+at.Name, figs, worst.a, worst.g, gap, ci, opt.Bounds, boot)
 	}
-	b.set(res, key, figs, all.a, all.g, bestGap, ci)
+	b.set(res, key, figs, all.a, all.g, bestGap, bestCI, opt.Bounds, boot)
 	det := map[string]any{"attributes": attrs, "worst_group": nil, "gap_attribute": nil}
 	if all != none {
 		det["worst_group"] = map[string]any{"attribute": p.Attrs[all.a].Name, "group": p.Attrs[all.a].Groups[all.g]}
@@ -294,18 +350,44 @@ func smallWarning(min int, small []string) string {
 	return fmt.Sprintf("by group: %d group(s) under min_group_size %d left out of the worst group and the gap: %s", len(small), min, strings.Join(small, ", "))
 }
 
-// set writes prefix.worst_group (and its bounds) and prefix.gap.
-func (b By) set(res *suite.Result, prefix string, figs [][]Figure, a, g int, gap float64, ci bool) {
+// set writes prefix.worst_group (and its bounds with bounds) and
+// prefix.gap (and its interval ci with boot).
+func (b By) set(res *suite.Result, prefix string, figs [][]Figure, a, g int, gap float64, ci [2]float64, bounds, boot bool) {
 	w := Figure{Value: math.NaN(), Lo: math.NaN(), Hi: math.NaN()}
 	if a >= 0 {
 		w = figs[a][g]
 	}
 	res.Set(prefix+".worst_group", w.Value, !math.IsNaN(w.Value))
-	if ci {
+	if bounds {
 		res.Set(prefix+".worst_group.ci_low", w.Lo, !math.IsNaN(w.Lo))
 		res.Set(prefix+".worst_group.ci_high", w.Hi, !math.IsNaN(w.Hi))
 	}
 	res.Set(prefix+".gap", gap, !math.IsNaN(gap))
+	if boot {
+		res.Set(prefix+".gap.ci_low", ci[0], !math.IsNaN(ci[0]))
+		res.Set(prefix+".gap.ci_high", ci[1], !math.IsNaN(ci[1]))
+	}
+}
+
+// gapInterval returns the percentile bootstrap interval at level of the
+// gap max − min over the eligible groups elig of figs (proportions): each
+// round redraws every group's hits Binomial(n_g, k_g/n_g) from one stream
+// seeded with seed, in group order.
+func (b By) gapInterval(figs []Figure, elig []int, seed uint64, level float64) [2]float64 {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	reps := make([]float64, b.nboot())
+	for r := range reps {
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, g := range elig {
+			f := figs[g]
+			n := int64(f.Count)
+			v := float64(stats.Binomial(rng, n, float64(f.hits)/float64(n))) / float64(n)
+			lo, hi = math.Min(lo, v), math.Max(hi, v)
+		}
+		reps[r] = hi - lo
+	}
+	l, h, _ := stats.PercentileCI(reps, level)
+	return [2]float64{l, h}
 }
 
 // num returns v for JSON, nil when undefined (NaN) or infinite.

@@ -33,7 +33,7 @@ func TestWriteWorstAndGap(t *testing.T) {
 	}
 	b := By{Columns: []string{"sex", "race"}, MinGroupSize: 2}
 	res := suite.NewResult()
-	b.Write(res, "accuracy", p, Proportions(p, hit, 0.95), LowerIsWorse, true)
+	b.Write(res, "accuracy", p, Proportions(p, hit, 0.95), LowerIsWorse, Options{Bounds: true, Seed: 1, Level: 0.95})
 	want := map[string]float64{
 		"accuracy.worst_group":      0.5,
 		"accuracy.gap":              6.0/7 - 0.5,
@@ -48,8 +48,8 @@ func TestWriteWorstAndGap(t *testing.T) {
 		}
 	}
 	keys := b.Keys("accuracy", true)
-	if len(keys) != 12 {
-		t.Errorf("Keys: %d keys, want 12 (3 scopes × worst_group, its two bounds, gap): %v", len(keys), keys)
+	if len(keys) != 18 {
+		t.Errorf("Keys: %d keys, want 18 (3 scopes × worst_group and gap, each with two bounds): %v", len(keys), keys)
 	}
 	for _, k := range keys {
 		if _, ok := res.Metrics[k]; !ok {
@@ -76,7 +76,7 @@ func TestWriteWorstAndGap(t *testing.T) {
 	// Higher is worse: the worst group is the highest, race a at 6/7
 	// (above M's 5/6).
 	res = suite.NewResult()
-	b.Write(res, "x", p, Proportions(p, hit, 0.95), HigherIsWorse, false)
+	b.Write(res, "x", p, Proportions(p, hit, 0.95), HigherIsWorse, Options{})
 	if got := res.Metrics["x.worst_group"]; math.Abs(got-6.0/7) > tol {
 		t.Errorf("higher is worse: worst %v, want 6/7", got)
 	}
@@ -92,7 +92,7 @@ func TestWriteUndefined(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := suite.NewResult()
-	By{Columns: []string{"g"}, MinGroupSize: 2}.Write(res, "m", p, Proportions(p, []bool{true, false, true}, 0.95), LowerIsWorse, false)
+	By{Columns: []string{"g"}, MinGroupSize: 2}.Write(res, "m", p, Proportions(p, []bool{true, false, true}, 0.95), LowerIsWorse, Options{})
 	if !slices.Contains(res.Undefined, "m.gap") || !slices.Contains(res.Undefined, "m.g.gap") {
 		t.Errorf("undefined %v, want m.gap and m.g.gap", res.Undefined)
 	}
@@ -111,5 +111,49 @@ func TestCheckMissingColumn(t *testing.T) {
 	}
 	if err := (By{Columns: []string{"sex", "sex"}}).Validate("evasion"); err == nil || !strings.Contains(err.Error(), `by[1]: "sex" is listed twice`) {
 		t.Errorf("duplicate: %v", err)
+	}
+}
+
+// TestGapInterval checks the gap's bootstrap interval on two groups of
+// 10,000 rows with 5,000 and 6,000 hits: the gap 0.1 is 14 standard
+// errors from 0, so max − min is the difference of the two proportions and
+// its interval is close to the normal one, 0.1 ± 1.96·√(0.25/10⁴ +
+// 0.24/10⁴) = 0.1 ± 0.01372. Tolerance 0.002: the Monte Carlo error of a
+// 2.5 % quantile of 1000 rounds is about 0.0015 here. The same seed gives
+// the same interval; n_boot 0 gives none.
+func TestGapInterval(t *testing.T) {
+	const n = 10000
+	g := make([]string, 2*n)
+	hit := make([]bool, 2*n)
+	for i := range n {
+		g[i], g[n+i] = "a", "b"
+		hit[i], hit[n+i] = i < 5000, i < 6000
+	}
+	p, err := NewPartition("by column", []string{"g"}, [][]string{g}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(b By) *suite.Result {
+		res := suite.NewResult()
+		b.Write(res, "m", p, Proportions(p, hit, 0.95), LowerIsWorse, Options{Bounds: true, Seed: 7, Level: 0.95})
+		return res
+	}
+	res := run(By{Columns: []string{"g"}})
+	half := 1.96 * math.Sqrt(0.25/n+0.24/n)
+	for k, v := range map[string]float64{"m.gap": 0.1, "m.gap.ci_low": 0.1 - half, "m.gap.ci_high": 0.1 + half, "m.g.gap.ci_low": 0.1 - half} {
+		tol := 0.002
+		if k == "m.gap" {
+			tol = 1e-12
+		}
+		if got, ok := res.Metrics[k]; !ok || math.Abs(got-v) > tol {
+			t.Errorf("%s = %v (present %v), want %v ± %v", k, got, ok, v, tol)
+		}
+	}
+	if again := run(By{Columns: []string{"g"}}); again.Metrics["m.gap.ci_low"] != res.Metrics["m.gap.ci_low"] {
+		t.Error("the same seed gave another interval")
+	}
+	zero := 0
+	if res := run(By{Columns: []string{"g"}, NBoot: &zero}); len(res.Metrics) != 8 {
+		t.Errorf("n_boot 0: %d metrics, want 8 (2 scopes × worst_group, its bounds, gap; no gap bounds): %v", len(res.Metrics), res.Metrics)
 	}
 }

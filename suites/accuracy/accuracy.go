@@ -141,7 +141,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		return r, err
 	}
 	r.Details[reports.PerSampleKey] = perSample(correct, d.Columns[IDColumn])
-	if err := byGroup(r, cfg, d, correct, t.ConfidenceLevel); err != nil {
+	if err := byGroup(r, cfg, d, correct, t.Seed, t.ConfidenceLevel); err != nil {
 		return nil, err
 	}
 	return r, nil

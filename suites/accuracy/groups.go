@@ -24,7 +24,7 @@ func (s Suite) CheckData(cfgAny any, d *data.Dataset, _ int) error {
 
 // byGroup writes accuracy by group (accuracy.worst_group, accuracy.gap,
 // per column; details.by_group.accuracy) when by columns are configured.
-func byGroup(r *suite.Result, cfg Config, d *data.Dataset, correct []bool, level float64) error {
+func byGroup(r *suite.Result, cfg Config, d *data.Dataset, correct []bool, seed uint64, level float64) error {
 	if !cfg.By.Enabled() {
 		return nil
 	}
@@ -32,6 +32,6 @@ func byGroup(r *suite.Result, cfg Config, d *data.Dataset, correct []bool, level
 	if err != nil {
 		return err
 	}
-	cfg.By.Write(r, "accuracy", p, groups.Proportions(p, correct, level), groups.LowerIsWorse, true)
+	cfg.By.Write(r, "accuracy", p, groups.Proportions(p, correct, level), groups.LowerIsWorse, groups.Options{Bounds: true, Seed: seed, Level: level})
 	return nil
 }

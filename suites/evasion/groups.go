@@ -52,10 +52,11 @@ func byGroup(res *suite.Result, t *suite.Target, cfg Config, outs []*outcome, co
 		return err
 	}
 	level := t.ConfidenceLevel
-	cfg.By.Write(res, "clean_accuracy", p, groups.Proportions(p, correct, level), groups.LowerIsWorse, true)
+	opt := groups.Options{Bounds: true, Seed: t.Seed, Level: level}
+	cfg.By.Write(res, "clean_accuracy", p, groups.Proportions(p, correct, level), groups.LowerIsWorse, opt)
 	for _, o := range outs {
 		key := Prefix(o.a.Key(), o.a.Norm, o.eps) + ".robust_accuracy"
-		cfg.By.Write(res, key, p, groups.Proportions(p, o.robust, level), groups.LowerIsWorse, true)
+		cfg.By.Write(res, key, p, groups.Proportions(p, o.robust, level), groups.LowerIsWorse, opt)
 	}
 	return nil
 }

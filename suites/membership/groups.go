@@ -71,8 +71,8 @@ func (r *run) byGroup(res *suite.Result, attackScores map[string][]float64) erro
 				adv[ai][g], auc[ai][g] = fa, fu
 			}
 		}
-		b.Write(res, a+".advantage", p, adv, groups.HigherIsWorse, false)
-		b.Write(res, a+".auc", p, auc, groups.HigherIsWorse, false)
+		b.Write(res, a+".advantage", p, adv, groups.HigherIsWorse, groups.Options{})
+		b.Write(res, a+".auc", p, auc, groups.HigherIsWorse, groups.Options{})
 	}
 	return nil
 }
