@@ -158,4 +158,3 @@ func TestCUDAVariant(t *testing.T) {
 		t.Errorf("gpu.agreement %v < 0.99", a)
 	}
 }
-

@@ -20,3 +20,14 @@ func mnist(t *testing.T) *suite.Target {
 	tg.BatchSize, tg.Pool, tg.Seed, tg.Range, tg.OutDir = 256, runtime.Pool{Workers: 2}, 1, [2]float64{0, 1}, t.TempDir()
 	return tg
 }
+
+// adult opens the repository's Adult MLP (examples/adult, the demo model)
+// on its 1000 evaluation rows.
+func adult(t *testing.T) *suite.Target {
+	t.Helper()
+	dir := testutil.Example(t, "adult")
+	ds := suitetest.Load(t, data.Spec{CSV: "adult_eval.csv", Label: "label", Keep: []string{"sex", "race"}}, dir)
+	tg := suitetest.Open(t, filepath.Join(dir, "adult_mlp.onnx"), ds)
+	tg.BatchSize, tg.Pool, tg.Seed, tg.Range, tg.OutDir = 256, runtime.Pool{Workers: 2}, 1, [2]float64{0, 1}, t.TempDir()
+	return tg
+}

@@ -9,10 +9,12 @@ dequantised values (torch for the convolution and pooling, numpy for the rest).
 ONNX Runtime fuses the same pairs into its integer kernels (QLinearConv, QGemm);
 the Go test compares its outputs with these.
 
-Usage (the model comes from the Go test, see differential_test.go):
-  GAUNTLET_INT8_OUT=/tmp/mnist_int8.onnx go test -run TestInt8MatchesReference ./suites/differential
-  /usr/bin/python3 suites/differential/testdata/int8_reference.py /tmp/mnist_int8.onnx \
-      ../shared/fixtures/vision/mnist_test_x.npy 200 suites/differential/testdata/mnist_int8_reference.json
+Usage (the models and samples come from the Go test, int8_test.go):
+  mkdir -p /tmp/int8 && GAUNTLET_INT8_OUT=/tmp/int8 go test -run TestInt8MatchesReference ./suites/differential
+  for m in mnist adult; do
+    /usr/bin/python3 suites/differential/testdata/int8_reference.py /tmp/int8/${m}_int8.onnx \
+        /tmp/int8/${m}_x.f32 200 suites/differential/testdata/${m}_int8_reference.json
+  done
 
 Needs Debian's python3-onnx (1.12), python3-torch (1.13) and numpy.
 """
@@ -93,7 +95,11 @@ def main():
     path, xpath, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     raw = open(path, "rb").read()
     model = onnx.load_from_string(raw)
-    x = np.load(xpath, allow_pickle=False)[:n]
+    if xpath.endswith(".npy"):
+        x = np.load(xpath, allow_pickle=False)[:n]
+    else:  # float32 little-endian N×d, written by the Go test
+        shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[1:]]
+        x = np.fromfile(xpath, dtype="<f4").reshape([-1] + shape)[:n]
     logits = run(model, x)
     json.dump({
         "model_sha256": hashlib.sha256(raw).hexdigest(),
