@@ -137,6 +137,7 @@ func modelKeys(m *ModelConfig, classes int) []string {
 		keys = append(keys, "strip.entropy_threshold")
 		if m.Trigger != nil {
 			keys = append(keys, suite.ProportionKeys("strip.far")...)
+			keys = append(keys, "strip.auc")
 		}
 	}
 	if hasMethod(m.Methods, MethodCleanse) {

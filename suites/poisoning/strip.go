@@ -10,6 +10,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/learn"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -155,6 +156,11 @@ type stripOutcome struct {
 	Triggered []float64
 	Threshold float64
 	Accepted  int // triggered inputs at or above the threshold
+	// AUC is the ROC AUC of the triggered inputs against the held-out
+	// clean ones with the negated score (low entropy ranks as
+	// triggered); ok is false without both.
+	AUC   float64
+	AUCOK bool
 	// Search is alpha auto's criterion: the held-out clean inputs' mean
 	// score at each weight of stripAlphaGrid (nil for a fixed alpha).
 	Search []map[string]any
@@ -220,7 +226,28 @@ func stripScan(ctx context.Context, t *suite.Target, cfg STRIPConfig, triggered 
 			o.Accepted++
 		}
 	}
+	o.AUC, o.AUCOK = stripAUC(o.Clean, o.Triggered)
 	return o, nil
+}
+
+// stripAUC returns the ROC AUC of triggered against clean scores, lower
+// scores ranking as triggered: the probability that a triggered input
+// scores below a clean one, ties counting 1/2 (learn.ROC). ok is false
+// when either set is empty.
+func stripAUC(clean, triggered []float64) (float64, bool) {
+	scores := make([]float64, 0, len(clean)+len(triggered))
+	truth := make([]bool, 0, cap(scores))
+	for _, v := range clean {
+		scores, truth = append(scores, -v), append(truth, false)
+	}
+	for _, v := range triggered {
+		scores, truth = append(scores, -v), append(truth, true)
+	}
+	r := learn.NewROC(scores, truth, nil)
+	if !r.Defined() {
+		return 0, false
+	}
+	return r.AUC(), true
 }
 
 // runSTRIP runs stripScan with the configured trigger (when given) and
@@ -245,6 +272,7 @@ func runSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig, trig *Compi
 	}
 	if mk != nil {
 		r.SetProportion("strip.far", o.Accepted, len(o.Triggered), t.ConfidenceLevel)
+		r.Set("strip.auc", o.AUC, o.AUCOK)
 		details["triggered_inputs"] = len(o.Triggered)
 		details["accepted"] = o.Accepted
 		if len(o.Triggered) > 0 {
