@@ -108,9 +108,10 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 	if err != nil {
 		return err
 	}
-	// One run at a time per output folder: a second one exits 2 naming the
-	// lock rather than mixing its files with the first's (docs/reports.md).
-	lock, err := reports.LockDir(cfg.Output.Dir)
+	// One run at a time per output folder, and per folder of an
+	// output.paths report: a second one exits 2 naming the lock rather
+	// than mixing its files with the first's (docs/config.md).
+	lock, err := reports.LockDirs(OutputDirs(cfg)...)
 	if err != nil {
 		return err
 	}
@@ -135,6 +136,19 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 	}
 	PrintSummary(s.Out, rep, paths)
 	return runExit(rep, o.Baseline)
+}
+
+// OutputDirs are the folders a run writes reports to, each of which it
+// locks (reports.LockDirs): output.dir, then the folder of each configured
+// format's output.paths entry.
+func OutputDirs(cfg *config.Config) []string {
+	dirs := []string{cfg.Output.Dir}
+	for _, f := range cfg.Output.Formats {
+		if p := cfg.Output.Paths[f]; p != "" {
+			dirs = append(dirs, filepath.Dir(p))
+		}
+	}
+	return dirs
 }
 
 // runExit is the error (with its exit code) that run and merge return for

@@ -144,7 +144,7 @@ func Merge(ctx context.Context, o *MergeOptions, s Streams) error {
 			return err
 		}
 	}
-	lock, err := reports.LockDir(cfg.Output.Dir)
+	lock, err := reports.LockDirs(OutputDirs(cfg)...)
 	if err != nil {
 		return err
 	}
