@@ -469,6 +469,7 @@ func histogramCharts(suite string, hists map[string]any) ([]figure, error) {
 			p.Add(line)
 			p.Legend.Add(sn, line)
 		}
+		p.Y.Min, p.Y.Max = 0, max(top, 1)*1.3 // headroom for the legend
 		if th, ok := asNum(h["threshold"]); ok && !math.IsNaN(th) && !math.IsInf(th, 0) {
 			line, err := plotter.NewLine(plotter.XYs{{X: th, Y: 0}, {X: th, Y: max(top, 1)}})
 			if err != nil {
