@@ -109,13 +109,23 @@ func TestNeedsLabels(t *testing.T) {
 
 // TestSameModelAgrees: the model itself as a variant (the same file, the
 // same optimisation level written out) agrees on every sample with zero
-// probability delta: the identity the other figures are measured from.
+// probability delta, the same attack leaves it exactly as robust, and
+// every adversarial example crafted on the model fools it: the identity
+// the other figures are measured from.
 func TestSameModelAgrees(t *testing.T) {
 	tg := digits(t)
-	raw := map[string]any{"variants": []any{map[string]any{"name": "same", "model": tg.Session.Info().Path, "optimization": "all"}}}
+	raw := map[string]any{"variants": []any{map[string]any{"name": "same", "model": tg.Session.Info().Path, "optimization": "all"}},
+		"evasion": map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.1}}}}}
 	res := suitetest.Run(t, Suite{}, tg, raw)
 	suitetest.Defined(t, res)
-	for k, want := range map[string]float64{"same.agreement": 1, "same.accuracy_delta": 0, "same.mcnemar_p": 1, "same.max_abs_prob_delta": 0, "same.flips": 0} {
+	if len(res.Warnings) > 0 {
+		t.Errorf("warnings %v; want none", res.Warnings)
+	}
+	if r := res.Metrics["fgsm.linf.eps=0.1.robust_accuracy"]; !(r > 0 && r < res.Metrics["accuracy"]) {
+		t.Errorf("fgsm robust accuracy %v: want the attack to break some samples and not all (accuracy %v)", r, res.Metrics["accuracy"])
+	}
+	for k, want := range map[string]float64{"same.agreement": 1, "same.accuracy_delta": 0, "same.mcnemar_p": 1, "same.max_abs_prob_delta": 0, "same.flips": 0,
+		"same.fgsm.linf.eps=0.1.robust_accuracy_delta": 0, "same.fgsm.linf.eps=0.1.transfer_rate": 1} {
 		if got := res.Metrics[k]; got != want {
 			t.Errorf("%s = %v; want %v", k, got, want)
 		}

@@ -170,6 +170,9 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, i int, 
 		return nil, fmt.Errorf("evasion on the variant: %w", err)
 	}
 	det["gradient_mode"] = mode
+	if ref := r.Details["gradient_mode"]; mode != ref {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("differential: variant %s was attacked with %s gradients and the model with %s ones, so %s.*.robust_accuracy_delta also measures the change of gradient (estimated gradients on a quantised graph may overstate its robustness); %s.*.transfer_rate does not depend on it", v.Name, mode, ref, v.Name, v.Name))
+	}
 	for j, c := range own {
 		rv, rr := count(c.Robust), count(crafted[j].Robust)
 		r.SetProportion(p+c.Prefix+".robust_accuracy", rv, d.N, t.ConfidenceLevel)
