@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gauntlet-ml/gauntlet/config"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/suite"
 	"github.com/gauntlet-ml/gauntlet/suites/accuracy"
@@ -243,4 +245,60 @@ func TestEvasionTimeoutReportsTheAttacksItFinished(t *testing.T) {
 		t.Fatalf("full run lacks fgsm.linf.eps=0.01.robust_accuracy: %v", want.Metrics)
 	}
 	sameFigures(t, got, want)
+}
+
+// membershipConfig is the membership suite on the digits CNN: members are
+// its training split (examples/poisoning/digits_train_*.npy), nonmembers
+// its evaluation split; attacks lists the attacks, refs the LiRA reference
+// models (the digits CNN itself, which passes the signature check).
+func membershipConfig(t *testing.T, attacks, refs string, sets ...string) *config.Config {
+	t.Helper()
+	y := "suites:\n  membership:\n" +
+		"    members: {x: " + testutil.Example(t, "poisoning/digits_train_x.npy") + ", y: " + testutil.Example(t, "poisoning/digits_train_y.npy") + "}\n" +
+		"    nonmembers: {x: " + testutil.Example(t, "digits_eval_x.npy") + ", y: " + testutil.Example(t, "digits_eval_y.npy") + "}\n" +
+		"    attacks: " + attacks + "\n"
+	if refs != "" {
+		y += "    reference_models: " + refs + "\n"
+	}
+	return loadConfig(t, y, sets...)
+}
+
+// TestMembershipTimeoutReportsTheAttacksItFinished: at batch 100 the
+// members make 14 batches and the nonmembers 4 (the digits splits: 1,397
+// and 400 rows, examples/README.md and examples/poisoning/make_digits_train.py);
+// LiRA then scores them again on each reference model. With one worker the
+// deadline passes after those 18 batches and 3 of the first reference
+// model's, inside LiRA: the timed-out membership suite reports exactly the
+// figures of a full run with the loss and confidence attacks alone (the
+// generalisation figures over every sample and both threshold attacks),
+// names them as finished and LiRA as the attack it stopped in, and the run
+// exits 3.
+func TestMembershipTimeoutReportsTheAttacksItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=100", "runtime.intra_op_threads=1"}
+	ref := testutil.Example(t, "digits_cnn.onnx")
+	cfg := membershipConfig(t, "[loss, confidence, lira]", "["+ref+", "+ref+"]", append(sets, "runtime.timeout=1h")...)
+	rep, err := Run(context.Background(), cfg, stopAfter(14+4+3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	if !strings.Contains(got.Error, "attack lira") {
+		t.Errorf("error %q does not name lira", got.Error)
+	}
+	p, _ := got.Details[suite.TimedOutKey].(map[string]any)
+	if p == nil || p["samples_evaluated"] != 1797 || p["samples_total"] != 1797 || p["stopped_in"] != "lira" ||
+		!reflect.DeepEqual(p["attacks_finished"], []string{"loss", "confidence"}) {
+		t.Errorf("details.timed_out = %v, want loss and confidence finished over 1797 samples, stopped in lira", got.Details[suite.TimedOutKey])
+	}
+
+	cfg = membershipConfig(t, "[loss, confidence]", "", sets...)
+	full, err := Run(context.Background(), cfg, Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	if want.Status != reports.StatusPassed || want.Details["members"] != 1397 || want.Details["nonmembers"] != 400 {
+		t.Fatalf("full run: %s %s, members %v nonmembers %v", want.Status, want.Error, want.Details["members"], want.Details["nonmembers"])
+	}
+	sameFigures(t, got, want, "members", "nonmembers", "attacks", "per_class")
 }

@@ -278,6 +278,8 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	r.generalisation(res)
 	attacks := map[string]any{}
 	attackScores := map[string][]float64{}
+	finished := []string{}
+	var stopped error // runtime.timeout's deadline passed in an attack
 	for _, a := range cfg.Attacks {
 		var sc []float64
 		var extra map[string]any
@@ -290,8 +292,16 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 			sc = r.threshold(a)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("attack %s: %w", a, err)
+			err = fmt.Errorf("attack %s: %w", a, err)
+			if !suite.TimedOut(ctx, err) {
+				return nil, err
+			}
+			// The figures so far are those of the attacks that finished.
+			stopped = err
+			res.SetTimedOut(mem.N+non.N, mem.N+non.N, map[string]any{"attacks_finished": finished, "stopped_in": a})
+			break
 		}
+		finished = append(finished, a)
 		attackScores[a] = sc
 		det := r.report(res, a, sc)
 		for k, v := range extra {
@@ -303,6 +313,9 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	res.Details["nonmembers"] = non.N
 	res.Details["attacks"] = attacks
 	res.Details["per_class"] = r.perClass(attackScores)
+	if stopped != nil {
+		return res, stopped // by-group figures are left out
+	}
 	if err := r.byGroup(res, attackScores); err != nil {
 		return nil, err
 	}
@@ -424,6 +437,9 @@ func (r *run) perClass(attackScores map[string][]float64) []map[string]any {
 		sub := make([]float64, len(idx))
 		lab := make([]bool, len(idx))
 		for _, a := range r.cfg.Attacks {
+			if _, ok := attackScores[a]; !ok {
+				continue // not run: runtime.timeout stopped the suite before it
+			}
 			if nm == 0 || nn == 0 {
 				auc[a], adv[a] = nil, nil
 				continue
