@@ -3,6 +3,7 @@ module github.com/gauntlet-ml/gauntlet
 go 1.26.0
 
 require (
+	github.com/CycloneDX/cyclonedx-go v0.10.0
 	github.com/go-viper/mapstructure/v2 v2.4.0
 	github.com/joshdk/go-junit v1.0.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
