@@ -95,9 +95,12 @@ func FP16(m *onnx.Model, keep []string) (*onnx.Model, *Report, error) {
 	for _, t := range g.GetInitializer() {
 		inits[t.GetName()] = t
 	}
+	// float32 graph inputs get their Cast where a converted node first
+	// reads them (none when only kept nodes do)
+	f32In := map[string]bool{}
 	for _, in := range g.GetInput() {
 		if isF32(in.GetName()) && inits[in.GetName()] == nil {
-			half[in.GetName()] = b.Op("Cast", []string{in.GetName()}, onnx.AttrInt("to", int64(onnx.Float16)))
+			f32In[in.GetName()] = true
 		}
 	}
 	// float32 initializers read by converted nodes get a float16 copy
@@ -120,10 +123,8 @@ func FP16(m *onnx.Model, keep []string) (*onnx.Model, *Report, error) {
 		}
 	}
 	for _, h := range convInits {
-		half[h.GetName()] = b.Initializer(proto.Clone(h).(*onnxpb.TensorProto))
-		if half[h.GetName()] == h.GetName() { // cannot happen: the name is taken
-			return nil, nil, errs.Invalidf("fp16: initializer %q", h.GetName())
-		}
+		// the float32 original keeps its name; the copy gets a fresh one
+		half[h.GetName()] = b.Initializer(h)
 	}
 	outs := map[string]bool{}
 	for _, o := range g.GetOutput() {
@@ -160,6 +161,9 @@ func FP16(m *onnx.Model, keep []string) (*onnx.Model, *Report, error) {
 			continue
 		}
 		for i, in := range n.GetInput() {
+			if f32In[in] && half[in] == "" {
+				half[in] = b.Op("Cast", []string{in}, onnx.AttrInt("to", int64(onnx.Float16)))
+			}
 			if h, ok := half[in]; ok && h != "" {
 				n.Input[i] = h
 			}
@@ -192,7 +196,6 @@ func FP16(m *onnx.Model, keep []string) (*onnx.Model, *Report, error) {
 		}
 	}
 	// kept nodes' float32 outputs that are graph outputs stay as they are
-	rep.Quantized = nil
 	return finish(q, rep)
 }
 
