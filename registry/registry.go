@@ -9,6 +9,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/suites/accuracy"
 	"github.com/gauntlet-ml/gauntlet/suites/attribute"
 	"github.com/gauntlet-ml/gauntlet/suites/certify"
+	"github.com/gauntlet-ml/gauntlet/suites/corruption"
 	"github.com/gauntlet-ml/gauntlet/suites/differential"
 	"github.com/gauntlet-ml/gauntlet/suites/evasion"
 	"github.com/gauntlet-ml/gauntlet/suites/fairness"
@@ -22,6 +23,7 @@ var suites = []suite.Suite{
 	accuracy.Suite{},
 	attribute.Suite{},
 	certify.Suite{},
+	corruption.Suite{},
 	differential.Suite{},
 	evasion.Suite{},
 	fairness.Suite{},

@@ -15,6 +15,7 @@ import (
 // model and rows; inversion runs MIFace on the 8×8 digits CNN
 // (examples/privacy/inversion.yaml) for 200 steps instead of 10,000. certify
 // smooths the first 100 Adult rows with 20 + 200 noisy copies each;
+// corruption perturbs the first 200 Adult rows (the table families);
 // differential compares the Adult MLP with its INT8 and FP16 variants. The
 // configs set no runtime, gates or output: callers append those. Tests that
 // cover every suite compare the keys with registry.Names().
@@ -40,6 +41,7 @@ func SuiteConfigs(t testing.TB) map[string]string {
 			"      spectral_signatures: {expected_poison_rate: 0.05}\n    model:\n      methods: [strip]\n"),
 		"attribute_inference": adult("  attribute_inference:\n    sensitive: sex\n    attack_model: logistic\n"),
 		"certify":             adult("  certify: {sigma: [0.1], n0: 20, n: 200, samples: 100, radii: [0, 0.1]}\n"),
+		"corruption":          adult("  corruption: {samples: 200}\n"),
 		"differential":        adult("  differential:\n    variants:\n      - {name: int8, quantize: int8_static}\n      - {name: fp16, convert: fp16}\n"),
 		"inversion": "version: 1\nmodel: " + Example(t, "digits_cnn.onnx") + "\nseed: 1\n" +
 			"data: {x: " + Example(t, "digits_eval_x.npy") + ", y: " + Example(t, "digits_eval_y.npy") + ", range: [0, 1]}\n" +
