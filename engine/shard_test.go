@@ -21,10 +21,12 @@ import (
 // shardSets are the --set values of the sharding tests, by suite: batch
 // sizes that give several units (1,000 Adult rows in 97-row batches are 11
 // units; the digits CNN's 10 classes in batches of 3 are 4, so shards of 7
-// get none), fewer inversion steps, and fairness without its
-// counterfactual flip test (not sharded yet, docs/sharding.md).
+// get none) and fewer inversion steps. Fairness keeps its counterfactual
+// flip test on sex: 11 batches of rows, then the 674 Male rows as Female
+// (7 batches) and the 326 Female rows as Male (4), 22 units in all
+// (counts from examples/adult/adult_eval.csv).
 var shardSets = map[string][]string{
-	"fairness":            {"runtime.batch_size=97", "suites.fairness.counterfactual=[]"},
+	"fairness":            {"runtime.batch_size=97"},
 	"attribute_inference": {"runtime.batch_size=97"},
 	"inversion":           {"runtime.batch_size=3", "suites.inversion.steps=20"},
 }
@@ -223,47 +225,55 @@ func (c *cancelAfter) Finish(string, string, time.Duration) {}
 // run's), unsharded and as shard 1/3; the resumed run redoes none of the
 // units the killed one saved.
 func TestResumeAfterKill(t *testing.T) {
-	y := testutil.SuiteConfigs(t)["attribute_inference"]
-	sets := append(shardSets["attribute_inference"], "runtime.workers=1", "runtime.intra_op_threads=1")
-	for _, sh := range []suite.Shard{{}, {Index: 1, Count: 3}} {
-		ref := loadYAML(t, y, sets...)
-		rep, err := Run(context.Background(), ref, Options{Now: fixedNow, Shard: sh})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := partialOrSuiteJSON(t, rep.Suites[0])
-		for _, k := range []int{1, 2, 3} {
-			t.Run(fmt.Sprintf("shard %s killed after %d", sh, k), func(t *testing.T) {
-				cfg := loadYAML(t, y, sets...)
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				killed, err := Run(ctx, cfg, Options{Now: fixedNow, Shard: sh, Resume: true, Progress: &cancelAfter{k: k, cancel: cancel}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if killed.ExitCode != errs.Interrupted {
-					t.Fatalf("killed run: exit %d, want %d", killed.ExitCode, errs.Interrupted)
-				}
-				store, err := newFileStore(filepath.Join(cfg.Output.Dir, StateDir, "attribute_inference"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(store.m) < k {
-					t.Fatalf("the killed run saved %d units, want at least %d", len(store.m), k)
-				}
-				count := &countUpdates{}
-				resumed, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: sh, Resume: true, Progress: count})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := partialOrSuiteJSON(t, resumed.Suites[0]); got != want {
-					t.Errorf("resumed:\n%s\nuninterrupted:\n%s", got, want)
-				}
-				lo, hi := sh.Range(11) // 1,000 rows in batches of 97
-				if todo := hi - lo - len(store.m); count.n != todo {
-					t.Errorf("the resumed run ran %d units, want %d (%d of %d were saved)", count.n, todo, len(store.m), hi-lo)
-				}
-			})
+	configs := testutil.SuiteConfigs(t)
+	// Units: 1,000 rows in batches of 97 are 11; fairness adds 11 batches
+	// of counterfactual rows (shardSets).
+	for name, units := range map[string]int{"attribute_inference": 11, "fairness": 22} {
+		y := configs[name]
+		sets := append(shardSets[name], "runtime.workers=1", "runtime.intra_op_threads=1")
+		for _, sh := range []suite.Shard{{}, {Index: 1, Count: 3}} {
+			ref := loadYAML(t, y, sets...)
+			rep, err := Run(context.Background(), ref, Options{Now: fixedNow, Shard: sh})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := partialOrSuiteJSON(t, rep.Suites[0])
+			if p := rep.Suites[0].Partial; p != nil && p.Units != units {
+				t.Fatalf("%s: %d units, want %d", name, p.Units, units)
+			}
+			for _, k := range []int{1, 2, 3} {
+				t.Run(fmt.Sprintf("%s shard %s killed after %d", name, sh, k), func(t *testing.T) {
+					cfg := loadYAML(t, y, sets...)
+					ctx, cancel := context.WithCancel(context.Background())
+					defer cancel()
+					killed, err := Run(ctx, cfg, Options{Now: fixedNow, Shard: sh, Resume: true, Progress: &cancelAfter{k: k, cancel: cancel}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if killed.ExitCode != errs.Interrupted {
+						t.Fatalf("killed run: exit %d, want %d", killed.ExitCode, errs.Interrupted)
+					}
+					store, err := newFileStore(filepath.Join(cfg.Output.Dir, StateDir, name))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if len(store.m) < k {
+						t.Fatalf("the killed run saved %d units, want at least %d", len(store.m), k)
+					}
+					count := &countUpdates{}
+					resumed, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: sh, Resume: true, Progress: count})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := partialOrSuiteJSON(t, resumed.Suites[0]); got != want {
+						t.Errorf("resumed:\n%s\nuninterrupted:\n%s", got, want)
+					}
+					lo, hi := sh.Range(units)
+					if todo := hi - lo - len(store.m); count.n != todo {
+						t.Errorf("the resumed run ran %d units, want %d (%d of %d were saved)", count.n, todo, len(store.m), hi-lo)
+					}
+				})
+			}
 		}
 	}
 }

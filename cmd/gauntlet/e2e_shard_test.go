@@ -15,9 +15,8 @@ import (
 )
 
 // shardConfig writes the fairness config of testutil.SuiteConfigs with
-// 97-row batches (11 units), every format and gate, and returns its path
-// and the --set that leaves out the counterfactual flip test (not sharded
-// yet, docs/sharding.md).
+// 97-row batches (11 units of rows and 16 of counterfactual rows), every
+// format and gate, and returns its path and the flags every run takes.
 func shardConfig(t *testing.T, gate string) (string, []string) {
 	t.Helper()
 	y := testutil.SuiteConfigs(t)["fairness"] +
@@ -28,7 +27,7 @@ func shardConfig(t *testing.T, gate string) (string, []string) {
 	if err := os.WriteFile(p, []byte(y), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return p, []string{"--set", "suites.fairness.counterfactual=[]", "--ort-library", testutil.ORTLibrary(t)}
+	return p, []string{"--ort-library", testutil.ORTLibrary(t)}
 }
 
 // runEnv runs the binary with extra environment variables.
@@ -107,7 +106,7 @@ func TestShardRunAndMerge(t *testing.T) {
 		reps = append(reps, filepath.Join(out, "report.json"))
 	}
 	merged := filepath.Join(dir, "merged")
-	m := runEnv(t, nil, append(append([]string{"merge", "-c", cfg, "--out", merged}, sets[:2]...), reps...)...)
+	m := runEnv(t, nil, append([]string{"merge", "-c", cfg, "--out", merged}, reps...)...)
 	if m.code != 1 {
 		t.Fatalf("merge: exit %d, want 1 (the gate fails)\n%s\n%s", m.code, m.stdout, m.stderr)
 	}
@@ -123,7 +122,7 @@ func TestShardRunAndMerge(t *testing.T) {
 		t.Errorf("merged: status %s, gates %+v, exit %d", rep.Status, rep.Gates, rep.ExitCode)
 	}
 
-	miss := runEnv(t, nil, append(append([]string{"merge", "-c", cfg, "--out", filepath.Join(dir, "m2")}, sets[:2]...), reps[0], reps[2])...)
+	miss := runEnv(t, nil, []string{"merge", "-c", cfg, "--out", filepath.Join(dir, "m2"), reps[0], reps[2]}...)
 	if miss.code != 2 || !strings.Contains(miss.stderr, "shard(s) [1] of 3 missing") || !strings.Contains(miss.stderr, reps[0]) {
 		t.Errorf("merge without shard 1: exit %d, stderr %q; want 2 naming the missing index and a file", miss.code, miss.stderr)
 	}
