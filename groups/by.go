@@ -36,6 +36,10 @@ type By struct {
 	// NBoot is the number of bootstrap rounds of the gaps' intervals
 	// (proportions only); nil means DefaultNBoot, 0 no intervals.
 	NBoot *int `mapstructure:"n_boot"`
+	// Intersections adds the intersection of all by columns (named
+	// "sex&race", groups "Female&Black") as one more attribute, as the
+	// fairness suite's intersections does.
+	Intersections bool `mapstructure:"intersections"`
 }
 
 // DefaultNBoot is the default number of bootstrap rounds of a gap's
@@ -78,7 +82,20 @@ func (b By) Validate(suite string) error {
 	if n := b.nboot(); n < 0 || n > MaxNBoot {
 		return errs.Invalidf(field+"n_boot: %d is outside 0..%d", n, MaxNBoot)
 	}
+	if b.Intersections && len(b.Columns) < 2 {
+		return errs.Invalidf(field+"intersections: needs at least two by columns, have %d", len(b.Columns))
+	}
 	return nil
+}
+
+// attributes returns the attribute names: the by columns, then their
+// intersection when configured (NewPartition's order).
+func (b By) attributes() []string {
+	a := slices.Clone(b.Columns)
+	if b.Intersections && len(b.Columns) > 1 {
+		a = append(a, strings.Join(b.Columns, IntersectionSep))
+	}
+	return a
 }
 
 // DataColumns returns the by columns (for suite.ColumnUser).
@@ -124,7 +141,7 @@ func (b By) Partition(suite string, names []string, sets ...*data.Dataset) (*Par
 			cols[j] = append(cols[j], d.Columns[c]...)
 		}
 	}
-	p, err := NewPartition(noun, b.Columns, cols, false)
+	p, err := NewPartition(noun, b.Columns, cols, b.Intersections)
 	if err != nil {
 		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("config suites.%s.by: %w", suite, err))
 	}
@@ -154,7 +171,7 @@ func (b By) Keys(key string, ci bool) []string {
 		}
 	}
 	add(key)
-	for _, c := range b.Columns {
+	for _, c := range b.attributes() {
 		add(key + "." + c)
 	}
 	return keys

@@ -157,3 +157,34 @@ func TestGapInterval(t *testing.T) {
 		t.Errorf("n_boot 0: %d metrics, want 8 (2 scopes × worst_group, its bounds, gap; no gap bounds): %v", len(res.Metrics), res.Metrics)
 	}
 }
+
+// TestIntersections: intersections adds the attribute "sex&race" with one
+// group per observed pair; on TestWriteWorstAndGap's rows the pairs are
+// F&a (row 0, 1/1), F&b (rows 1, 2: 1/2), F&c (row 3: 0/1) and M&a (rows
+// 4-9: 5/6), so with min_group_size 2 the eligible F&b and M&a give the
+// gap 5/6 − 1/2 = 1/3.
+func TestIntersections(t *testing.T) {
+	sex := []string{"F", "F", "F", "F", "M", "M", "M", "M", "M", "M"}
+	race := []string{"a", "b", "b", "c", "a", "a", "a", "a", "a", "a"}
+	hit := []bool{true, true, false, false, true, true, true, true, true, false}
+	b := By{Columns: []string{"sex", "race"}, MinGroupSize: 2, Intersections: true}
+	d := &data.Dataset{N: 10, Features: []string{"x"}, Columns: map[string][]string{"sex": sex, "race": race}}
+	p, err := b.Partition("accuracy", []string{"data"}, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Attrs[2].Groups; !slices.Equal(got, []string{"F&a", "F&b", "F&c", "M&a"}) {
+		t.Fatalf("intersection groups %v", got)
+	}
+	res := suite.NewResult()
+	b.Write(res, "m", p, Proportions(p, hit, 0.95), LowerIsWorse, Options{})
+	if got := res.Metrics["m.sex&race.gap"]; math.Abs(got-(5.0/6-0.5)) > tol {
+		t.Errorf("m.sex&race.gap = %v, want 1/3", got)
+	}
+	if keys := b.Keys("m", false); !slices.Contains(keys, "m.sex&race.worst_group") || len(keys) != 8 {
+		t.Errorf("Keys %v, want 4 scopes × worst_group and gap", keys)
+	}
+	if err := (By{Columns: []string{"sex"}, Intersections: true}).Validate("accuracy"); err == nil {
+		t.Error("intersections with one column accepted")
+	}
+}
