@@ -111,24 +111,10 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if err != nil {
 		return nil, err
 	}
-	ref := map[string]string{}
-	for _, a := range cfg.attributes() {
-		if g, ok := cfg.referenceFor(a); ok {
-			ref[a] = g
-		}
-	}
-	res, err := Compute(in, part, Options{MinGroupSize: cfg.MinGroupSize, NBoot: cfg.NBoot, Bins: cfg.Bins,
-		Seed: t.Seed, Level: t.ConfidenceLevel, Reference: ref, Interval: cfg.Interval})
+	res, err := compute(t, cfg, in, part, pos, posName) // shard.go
 	if err != nil {
 		return nil, err
 	}
-	pred := map[string]any{"rule": "argmax"}
-	if cfg.Threshold != nil {
-		pred = map[string]any{"rule": "threshold", "threshold": *cfg.Threshold}
-	}
-	res.Details["prediction"] = pred
-	res.Details["positive_label"] = map[string]any{"class": pos, "name": posName}
-	res.Details["output_kind"] = string(t.OutputKind)
 
 	attrs := res.Details["attributes"].(map[string]any)
 	for i, cf := range cfg.Counterfactual {

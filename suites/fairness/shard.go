@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/gauntlet-ml/gauntlet/data"
-	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -40,66 +38,6 @@ type shardUnit struct {
 	CFGroup   [][]int      `json:"cf_group,omitempty"`
 	CFMis     []int        `json:"cf_mismatch,omitempty"`
 	CFPred    []int32      `json:"cf_pred,omitempty"`
-}
-
-// cfSetup is counterfactual entry i's encoding, each row's value index
-// and whether its encoding matches, checked as counterfactual checks them.
-type cfSetup struct {
-	enc      encoding
-	cols     []string
-	group    []int
-	mismatch []bool
-}
-
-// setupCounterfactual checks counterfactual entry i against the data, with
-// counterfactual's messages.
-func setupCounterfactual(d *data.Dataset, i int, cf Counterfactual) (*cfSetup, error) {
-	at := fmt.Sprintf("config suites.fairness.counterfactual[%d]", i)
-	if d.Features == nil {
-		return nil, errs.Invalidf("%s: the flip test needs CSV data with named feature columns", at)
-	}
-	feat := map[string]int{}
-	for p, f := range d.Features {
-		feat[f] = p
-	}
-	s := &cfSetup{enc: encoding{oneHot: len(cf.OneHot) > 0, codes: cf.Codes}, cols: cf.OneHot}
-	if !s.enc.oneHot {
-		s.cols = []string{cf.Column}
-	}
-	for _, c := range s.cols {
-		p, ok := feat[c]
-		if !ok {
-			return nil, errs.Invalidf("%s: column %q is not a model feature (data.features)", at, c)
-		}
-		s.enc.pos = append(s.enc.pos, p)
-	}
-	valIdx := map[string]int{}
-	for j, v := range cf.Values {
-		valIdx[v] = j
-	}
-	col := d.Columns[cf.Attribute]
-	s.group = make([]int, d.N)
-	s.mismatch = make([]bool, d.N)
-	for r, v := range col {
-		j, ok := valIdx[v]
-		if !ok {
-			return nil, errs.Invalidf("%s.values: value %q of column %q (sample %d) is not listed (values: %s)", at, v, cf.Attribute, r, strings.Join(cf.Values, ", "))
-		}
-		s.group[r] = j
-		s.mismatch[r] = !s.enc.is(d.Sample(r), j)
-	}
-	return s, nil
-}
-
-// others returns the rows whose value index is not v, in order.
-func others(group []int, v int) []int {
-	var idx []int
-	for r, g := range group {
-		if g != v {
-			idx = append(idx, r)
-		}
-	}
-	return idx
 }
 
 // pass is a run of units over one data set: the evaluation rows (cf < 0)
@@ -295,24 +233,10 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 	if err != nil {
 		return nil, err
 	}
-	ref := map[string]string{}
-	for _, a := range cfg.attributes() {
-		if g, ok := cfg.referenceFor(a); ok {
-			ref[a] = g
-		}
-	}
-	res, err := Compute(in, part, Options{MinGroupSize: cfg.MinGroupSize, NBoot: cfg.NBoot, Bins: cfg.Bins,
-		Seed: t.Seed, Level: t.ConfidenceLevel, Reference: ref, Interval: cfg.Interval})
+	res, err := compute(t, cfg, in, part, cm.Positive, cm.PosName)
 	if err != nil {
 		return nil, err
 	}
-	pred := map[string]any{"rule": "argmax"}
-	if cfg.Threshold != nil {
-		pred = map[string]any{"rule": "threshold", "threshold": *cfg.Threshold}
-	}
-	res.Details["prediction"] = pred
-	res.Details["positive_label"] = map[string]any{"class": cm.Positive, "name": cm.PosName}
-	res.Details["output_kind"] = string(t.OutputKind)
 
 	attrs := res.Details["attributes"].(map[string]any)
 	for i, cf := range cfg.Counterfactual {
@@ -336,69 +260,26 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 	return res, nil
 }
 
-// flipDetails is counterfactual's reduction: from each row's value index
-// (group), its prediction and the predictions of the other values' rows
-// with value v's encoding (cfPred[v], rows in order), it writes
-// <attr>.counterfactual_flip_rate and returns the details and warnings.
-func flipDetails(cf Counterfactual, group []int, mismatch int, pred []int32, cfPred [][]int32, level float64, res *suite.Result) (map[string]any, []string) {
-	n := len(group)
-	nv := len(cf.Values)
-	flipped := make([]bool, n)
-	rows := make([]int64, nv)
-	flipsTo := make([]int64, nv*nv) // [from][to]
-	for _, g := range group {
-		rows[g]++
-	}
-	var pairs, pairFlips int64
-	for v := range nv {
-		idx := others(group, v)
-		for j, r := range idx {
-			pairs++
-			if cfPred[v][j] != pred[r] {
-				pairFlips++
-				flipped[r] = true
-				flipsTo[group[r]*nv+v]++
-			}
+// compute is Run's and Merge's reduction of the rows: the group tables,
+// rates, intervals and tests (Compute), and the prediction rule's details.
+func compute(t *suite.Target, cfg Config, in *Input, part *Partition, pos int, posName string) (*suite.Result, error) {
+	ref := map[string]string{}
+	for _, a := range cfg.attributes() {
+		if g, ok := cfg.referenceFor(a); ok {
+			ref[a] = g
 		}
 	}
-	var total int64
-	flipsFrom := make([]int64, nv)
-	for r, f := range flipped {
-		if f {
-			total++
-			flipsFrom[group[r]]++
-		}
+	res, err := Compute(in, part, Options{MinGroupSize: cfg.MinGroupSize, NBoot: cfg.NBoot, Bins: cfg.Bins,
+		Seed: t.Seed, Level: t.ConfidenceLevel, Reference: ref, Interval: cfg.Interval})
+	if err != nil {
+		return nil, err
 	}
-	res.SetProportion(cf.Attribute+".counterfactual_flip_rate", int(total), n, level)
-
-	byGroup := make([]any, nv)
-	for g := range nv {
-		to := map[string]any{}
-		for v := range nv {
-			if v != g {
-				to[cf.Values[v]] = num(ratio(flipsTo[g*nv+v], rows[g]))
-			}
-		}
-		byGroup[g] = map[string]any{"group": cf.Values[g], "count": rows[g], "flipped": flipsFrom[g],
-			"flip_rate": num(ratio(flipsFrom[g], rows[g])), "flip_rate_to": to}
+	pred := map[string]any{"rule": "argmax"}
+	if cfg.Threshold != nil {
+		pred = map[string]any{"rule": "threshold", "threshold": *cfg.Threshold}
 	}
-	oneHot := len(cf.OneHot) > 0
-	kind, cols := "column", []string{cf.Column}
-	if oneHot {
-		kind, cols = "one_hot", cf.OneHot
-	}
-	det := map[string]any{
-		"encoding": kind, "columns": cols, "values": cf.Values,
-		"rows": n, "flipped": total, "flip_rate": num(ratio(total, int64(n))),
-		"pairs": pairs, "pair_flip_rate": num(ratio(pairFlips, pairs)),
-		"rows_with_mismatched_encoding": mismatch, "by_group": byGroup,
-	}
-	if !oneHot {
-		det["codes"] = cf.Codes
-	}
-	var warn []string
-	if mismatch > 0 {
-		warn = append(warn, fmt.Sprintf("counterfactual %s: %d of %d rows have an encoding in %s that does not match their %s value", cf.Attribute, mismatch, n, strings.Join(cols, ", "), cf.Attribute))
-	}
-	return det, warn
+	res.Details["prediction"] = pred
+	res.Details["positive_label"] = map[string]any{"class": pos, "name": posName}
+	res.Details["output_kind"] = string(t.OutputKind)
+	return res, nil
 }
