@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/sbinet/npyio"
@@ -67,7 +68,18 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 			if cfg.Spectral.ExpectedPoisonRate > 0 {
 				md["cutoff"] = fmt.Sprintf("per class, scores at or above the %g quantile (1 − eps_multiplier·expected_poison_rate)", max(1-cfg.Spectral.EpsMultiplier*cfg.Spectral.ExpectedPoisonRate, 0))
 			} else {
-				md["cutoff"] = "per class, from the score distribution (centred: the projection oriented towards the class minority): the upper cluster of a 2-means split of the scores when it is the smaller and the split separates two groups or, as one group, the smaller cluster is under size_threshold of the class (relative-size fallback), else a robust z-score above 3.5"
+				md["cutoff"] = rateFreeCutoffDoc + " (centred: on the projection oriented towards the class minority)"
+			}
+		}
+		if method == MethodSpectre {
+			if cfg.Spectre.K > lv.size {
+				return errs.Invalidf("config suites.poisoning.data.spectre.k: %d is larger than layer %s's %d values", cfg.Spectre.K, lv.name, lv.size)
+			}
+			md["alpha"] = cfg.Spectre.Alpha
+			if p := cfg.Spectre.ExpectedPoisonRate; p > 0 {
+				md["cutoff"] = fmt.Sprintf("per class, the round(1.5·%g·n) highest QUE scores (the authors' limit2·ε)", p)
+			} else {
+				md["cutoff"] = rateFreeCutoffDoc + " (on √QUE, a distance)"
 			}
 		}
 		if method == MethodClustering {
@@ -112,6 +124,33 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 					SpectralFlags(cf, sc, p, cfg.Spectral.EpsMultiplier)
 				} else {
 					pc["rule"] = ScoreCutoff(cf, mag, cz, zok, cfg.Clustering.SizeThreshold, suite.BatchRand(suite.DeriveSeed(t.Seed, "poisoning/spectral-cutoff"), k))
+				}
+				for ri, i := range rows {
+					score[i] = sc[ri]
+				}
+			case MethodSpectre:
+				sc := make([]float64, len(rows))
+				eps, limit := spectreEps(cfg.Spectre.ExpectedPoisonRate, len(rows))
+				info, ok := SpectreScores(sc, lv.class(rows), cfg.Spectre.K, cfg.Spectre.Alpha, eps, limit)
+				if !ok {
+					return fmt.Errorf("spectre, class %d: a factorisation did not converge", k)
+				}
+				for key, v := range info.details() {
+					pc[key] = v
+				}
+				// The cut-off and the AUC read √QUE, a distance.
+				mag := make([]float64, len(rows))
+				for ri, v := range sc {
+					mag[ri] = math.Sqrt(v)
+				}
+				zok := RobustZ(cz, mag)
+				if !zok {
+					clear(cz)
+				}
+				if p := cfg.Spectre.ExpectedPoisonRate; p > 0 {
+					flagTop(cf, sc, int(math.Round(spectreLimit2*p*float64(len(rows)))))
+				} else {
+					pc["rule"] = ScoreCutoff(cf, mag, cz, zok, cfg.Clustering.SizeThreshold, suite.BatchRand(suite.DeriveSeed(t.Seed, "poisoning/spectre-cutoff"), k))
 				}
 				for ri, i := range rows {
 					score[i] = sc[ri]
@@ -192,7 +231,7 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 		}
 		if t.OutDir != "" {
 			name := "poisoning_" + method + "_flagged.csv"
-			if err := writeFlagged(filepath.Join(t.OutDir, name), flag, d.Y, score, truth, method == MethodSpectral); err != nil {
+			if err := writeFlagged(filepath.Join(t.OutDir, name), flag, d.Y, score, truth, method != MethodClustering); err != nil {
 				return err
 			}
 			md["csv"] = name
@@ -201,6 +240,24 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 	}
 	r.Details["data"] = details
 	return nil
+}
+
+// rateFreeCutoffDoc describes ScoreCutoff for the details.
+const rateFreeCutoffDoc = "per class, from the score distribution: the upper cluster of a 2-means split of the scores when it is the smaller and the split separates two groups or, as one group, the smaller cluster is under size_threshold of the class (relative-size fallback), else a robust z-score above 3.5"
+
+// flagTop marks in flag the cnt highest scores (ties at the cut
+// included; util.jl's k_lowest_ind on −scores), none when cnt ≤ 0.
+func flagTop(flag []bool, scores []float64, cnt int) {
+	clear(flag)
+	if cnt <= 0 {
+		return
+	}
+	desc := slices.Sorted(slices.Values(scores))
+	slices.Reverse(desc)
+	cut := desc[min(cnt, len(desc))-1]
+	for i, s := range scores {
+		flag[i] = s >= cut
+	}
 }
 
 // finite returns v, or nil when v is NaN or infinite (JSON has neither).

@@ -16,6 +16,7 @@ import (
 const (
 	MethodSpectral   = "spectral_signatures"
 	MethodClustering = "activation_clustering"
+	MethodSpectre    = "spectre"
 	MethodSTRIP      = "strip"
 	MethodCleanse    = "neural_cleanse"
 )
@@ -37,6 +38,7 @@ type DataConfig struct {
 	Methods    []string         `mapstructure:"methods"`
 	Spectral   SpectralConfig   `mapstructure:"spectral_signatures"`
 	Clustering ClusteringConfig `mapstructure:"activation_clustering"`
+	Spectre    SpectreConfig    `mapstructure:"spectre"`
 }
 
 // SpectralConfig are the spectral-signature settings (ART's names): with
@@ -151,9 +153,12 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 			return nil, errs.Invalidf("config suites.poisoning.data.methods: empty; list %s and/or %s, or leave methods out for both", MethodSpectral, MethodClustering)
 		}
 		for _, m := range d.Methods {
-			if m != MethodSpectral && m != MethodClustering {
-				return nil, errs.Invalidf("config suites.poisoning.data.methods: %q: want %s or %s", m, MethodSpectral, MethodClustering)
+			if m != MethodSpectral && m != MethodClustering && m != MethodSpectre {
+				return nil, errs.Invalidf("config suites.poisoning.data.methods: %q: want %s, %s or %s", m, MethodSpectral, MethodClustering, MethodSpectre)
 			}
+		}
+		if err := decodeSpectre(&d.Spectre, has); err != nil {
+			return nil, err
 		}
 		if d.Layer != "" && len(d.Layers) > 0 {
 			return nil, errs.Invalidf("config suites.poisoning.data.layers: candidate layers are tried only when layer is unset; set one of layer and layers")
