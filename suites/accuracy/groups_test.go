@@ -110,3 +110,30 @@ func TestByMissingColumn(t *testing.T) {
 		t.Errorf("empty by column: %v, want exit 2", err)
 	}
 }
+
+// TestByGroupWorkersAgree: the by-group figures, bootstrap bounds of the
+// gaps included, do not depend on the worker count or the batch size (the
+// bootstrap streams derive from the suite seed and the metric key only).
+func TestByGroupWorkersAgree(t *testing.T) {
+	var got []map[string]float64
+	for _, w := range []struct{ workers, batch int }{{1, 512}, {3, 97}} {
+		tg := suitetest.Adult(t)
+		tg.BatchSize, tg.Pool, tg.Seed = w.batch, runtime.Pool{Workers: w.workers}, 11
+		res := suitetest.Run(t, Suite{}, tg, map[string]any{"by": []any{"sex", "race"}, "intersections": true})
+		got = append(got, res.Metrics)
+	}
+	n := 0
+	for k, v := range got[0] {
+		if strings.Contains(k, "worst_group") || strings.Contains(k, "gap") {
+			n++
+			if got[1][k] != v {
+				t.Errorf("%s: %v with 1 worker, %v with 3", k, v, got[1][k])
+			}
+		}
+	}
+	// 4 scopes (all, sex, race, sex&race) × worst_group and gap, each with
+	// two bounds.
+	if n != 24 {
+		t.Errorf("compared %d by-group metrics, want 24", n)
+	}
+}
