@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,24 +25,6 @@ func shardConfig(t *testing.T, gate string) (string, []string) {
 		t.Fatal(err)
 	}
 	return p, []string{"--ort-library", testutil.ORTLibrary(t)}
-}
-
-// runEnv runs the binary with extra environment variables.
-func runEnv(t *testing.T, env []string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	cmd.Env = append(cleanEnv(), env...)
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{code: code, stdout: so.String(), stderr: se.String()}
 }
 
 // metricsOf returns the suites' metrics, undefined keys, details and
@@ -81,18 +60,20 @@ func metricsOf(t *testing.T, path string) string {
 func TestShardRunAndMerge(t *testing.T) {
 	cfg, sets := shardConfig(t, "fairness.sex.demographic_parity_ratio >= 0.99")
 	dir := t.TempDir()
-	whole := runEnv(t, nil, append([]string{"run", "-c", cfg, "--out", filepath.Join(dir, "whole")}, sets...)...)
+	// No index from the environment unless a shard sets one.
+	t.Setenv("JOB_COMPLETION_INDEX", "")
+	whole := runArgs(t, append([]string{"run", "-c", cfg, "--out", filepath.Join(dir, "whole")}, sets...), "")
 	if whole.code != 1 {
 		t.Fatalf("unsharded run: exit %d, want 1 (the gate fails)\n%s", whole.code, whole.stderr)
 	}
 	var reps []string
 	for i, extra := range [][]string{{"--shard", "0/3"}, {"--shards", "3"}, {"--set", "runtime.shard=2/3"}} {
 		out := filepath.Join(dir, fmt.Sprintf("out-%d", i))
-		var env []string
 		if i == 1 {
-			env = []string{"JOB_COMPLETION_INDEX=1"}
+			t.Setenv("JOB_COMPLETION_INDEX", "1")
 		}
-		r := runEnv(t, env, append(append([]string{"run", "-c", cfg, "--out", out}, sets...), extra...)...)
+		r := runArgs(t, append(append([]string{"run", "-c", cfg, "--out", out}, sets...), extra...), out)
+		t.Setenv("JOB_COMPLETION_INDEX", "")
 		if r.code != 0 {
 			t.Fatalf("shard %d: exit %d\n%s", i, r.code, r.stderr)
 		}
@@ -106,7 +87,7 @@ func TestShardRunAndMerge(t *testing.T) {
 		reps = append(reps, filepath.Join(out, "report.json"))
 	}
 	merged := filepath.Join(dir, "merged")
-	m := runEnv(t, nil, append([]string{"merge", "-c", cfg, "--out", merged}, reps...)...)
+	m := runArgs(t, append([]string{"merge", "-c", cfg, "--out", merged}, reps...), merged)
 	if m.code != 1 {
 		t.Fatalf("merge: exit %d, want 1 (the gate fails)\n%s\n%s", m.code, m.stdout, m.stderr)
 	}
@@ -122,11 +103,11 @@ func TestShardRunAndMerge(t *testing.T) {
 		t.Errorf("merged: status %s, gates %+v, exit %d", rep.Status, rep.Gates, rep.ExitCode)
 	}
 
-	miss := runEnv(t, nil, []string{"merge", "-c", cfg, "--out", filepath.Join(dir, "m2"), reps[0], reps[2]}...)
+	miss := runArgs(t, []string{"merge", "-c", cfg, "--out", filepath.Join(dir, "m2"), reps[0], reps[2]}, "")
 	if miss.code != 2 || !strings.Contains(miss.stderr, "shard(s) [1] of 3 missing") || !strings.Contains(miss.stderr, reps[0]) {
 		t.Errorf("merge without shard 1: exit %d, stderr %q; want 2 naming the missing index and a file", miss.code, miss.stderr)
 	}
-	bad := runEnv(t, nil, append([]string{"run", "-c", cfg, "--out", filepath.Join(dir, "bad"), "--shards", "3"}, sets...)...)
+	bad := runArgs(t, append([]string{"run", "-c", cfg, "--out", filepath.Join(dir, "bad"), "--shards", "3"}, sets...), "")
 	if bad.code != 2 || !strings.Contains(bad.stderr, "JOB_COMPLETION_INDEX is not set") {
 		t.Errorf("--shards without JOB_COMPLETION_INDEX: exit %d, stderr %q", bad.code, bad.stderr)
 	}
