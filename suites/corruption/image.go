@@ -133,19 +133,28 @@ func correlateSep(m *Image, ky, kx []float64, b boundary) *Image {
 
 // filter2D correlates every channel of m with the kh×kw kernel k (row
 // major), anchored at its centre, with cv2's default border
-// (BORDER_REFLECT_101), as cv2.filter2D(x, -1, k).
+// (BORDER_REFLECT_101), as cv2.filter2D(x, -1, k). Zero weights (the
+// corners of a defocus disk) are skipped.
 func filter2D(m *Image, k []float64, kh, kw int) *Image {
+	type tap struct {
+		dy, dx int
+		w      float64
+	}
+	var taps []tap
+	for i := 0; i < kh; i++ {
+		for j := 0; j < kw; j++ {
+			if w := k[i*kw+j]; w != 0 {
+				taps = append(taps, tap{i - kh/2, j - kw/2, w})
+			}
+		}
+	}
 	o := NewImage(m.H, m.W, m.C)
-	ay, ax := kh/2, kw/2
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
 			for c := 0; c < m.C; c++ {
 				var s float64
-				for i := 0; i < kh; i++ {
-					yy := mirror.at(y+i-ay, m.H)
-					for j := 0; j < kw; j++ {
-						s += k[i*kw+j] * m.P[m.idx(yy, mirror.at(x+j-ax, m.W), c)]
-					}
+				for _, t := range taps {
+					s += t.w * m.P[m.idx(mirror.at(y+t.dy, m.H), mirror.at(x+t.dx, m.W), c)]
 				}
 				o.P[o.idx(y, x, c)] = s
 			}
