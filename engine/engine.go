@@ -225,8 +225,9 @@ func (r *run) loadLibrary() error {
 // model is handed to ONNX Runtime: a model the scan finds errors in (what
 // `gauntlet scan` exits 1 for: external data outside the model's folder,
 // custom-op domains, declared sizes past the limits, cycles, dangling or
-// duplicate names) is refused, exit 2, naming each finding's node or
-// tensor; warnings and notes go into the report. An unreadable or
+// duplicate names; all but the opset range, see scanErrors) is refused,
+// exit 2, naming each finding's node or tensor; warnings and notes go into
+// the report. An unreadable or
 // unparsable file is left to openModel to report.
 func (r *run) scanModel() error {
 	cfg := r.cfg
@@ -253,8 +254,16 @@ func (r *run) scanModel() error {
 // maxScanErrors is how many of the scan's errors a refusal quotes.
 const maxScanErrors = 5
 
+// opsetRangeRule is the scan rule of an ai.onnx opset outside the bundled
+// runtime's range (docs/scan.md).
+const opsetRangeRule = "onnx/opset-range"
+
 // scanErrors refuses (exit 2) a model whose scan found errors, quoting
-// the first maxScanErrors with their rules; nil when it found none.
+// the first maxScanErrors with their rules; nil when it found none. The
+// opset range is the one error left to ONNX Runtime: the scan's range is
+// the bundled runtime's (scan.DefaultMaxOpset), and a newer build given
+// with runtime.ort_library may implement newer opsets; a runtime that does
+// not refuses the model when it opens it (exit 2 as well).
 func scanErrors(model string, res *reports.ScanResult) error {
 	if res == nil {
 		return nil
@@ -262,7 +271,7 @@ func scanErrors(model string, res *reports.ScanResult) error {
 	var msgs []string
 	n := 0
 	for _, f := range res.Findings {
-		if f.Severity != reports.SeverityError {
+		if f.Severity != reports.SeverityError || f.RuleID == opsetRangeRule {
 			continue
 		}
 		if n++; n <= maxScanErrors {

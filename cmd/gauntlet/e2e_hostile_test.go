@@ -28,7 +28,8 @@ const maxHostileRSS = 512 << 20
 // hostileRows are docs/security.md's table: each file, the rule (or exit-2
 // message) of `gauntlet scan` and what `gauntlet run` answers. The messages
 // are the binary's, as run on the corpus: `gauntlet run` refuses a model
-// its scan finds errors in before ONNX Runtime sees it, quoting the scan.
+// its scan finds errors in before ONNX Runtime sees it, quoting the scan,
+// except an opset out of range, which ONNX Runtime refuses (its message).
 var hostileRows = []struct {
 	file     string
 	scanExit int
@@ -50,7 +51,7 @@ var hostileRows = []struct {
 	{"custom_domain.onnx", 1, []string{"onnx/custom-domain", `node gauntlet/Softmax_3 (Exfiltrate) uses operator Exfiltrate from custom domain "evil.ops"`},
 		[]string{`refused: gauntlet scan finds 1 error(s): [onnx/custom-domain] node gauntlet/Softmax_3 (Exfiltrate) uses operator Exfiltrate from custom domain "evil.ops"`}},
 	{"opset_99.onnx", 1, []string{"onnx/opset-range", "ai.onnx opset 99 is outside the supported range 7..23"},
-		[]string{"refused: gauntlet scan finds 1 error(s): [onnx/opset-range] ai.onnx opset 99 is outside the supported range 7..23"}},
+		[]string{"onnx runtime cannot load it", "Opset 99"}}, // the opset range is left to ONNX Runtime (engine.scanErrors)
 	{"input_dim_2e40.onnx", 1, []string{"onnx/tensor-size", "input x declares shape [? 1099511627776]: more than the 8589934592-element limit"},
 		[]string{"refused: gauntlet scan finds 1 error(s): [onnx/tensor-size] input x declares shape [? 1099511627776]: more than the 8589934592-element limit"}},
 	{"initializer_dim_2e40.onnx", 1, []string{"onnx/tensor-size", "initializer W has shape [4 1099511627776]: 4398046511104 elements, more than the 8589934592 limit"},
