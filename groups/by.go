@@ -60,21 +60,56 @@ func (b By) nboot() int {
 // Enabled reports whether any by column is configured.
 func (b By) Enabled() bool { return len(b.Columns) > 0 }
 
+// ValidateColumns checks a list of grouping column names at config load
+// (fairness's sensitive, the by key): none empty, none holding
+// IntersectionSep, none listed twice. key is the full config key
+// ("config suites.fairness.sensitive"); errors are errs.Invalid naming
+// key[i].
+func ValidateColumns(key string, cols []string) error {
+	seen := map[string]bool{}
+	for i, c := range cols {
+		switch {
+		case strings.TrimSpace(c) == "":
+			return errs.Invalidf("%s[%d]: empty column name", key, i)
+		case strings.Contains(c, IntersectionSep):
+			return errs.Invalidf("%s[%d]: %q contains %q, which names intersections", key, i, c, IntersectionSep)
+		case seen[c]:
+			return errs.Invalidf("%s[%d]: %q is listed twice", key, i, c)
+		}
+		seen[c] = true
+	}
+	return nil
+}
+
+// CheckColumns reports whether every column of cols is among the kept CSV
+// columns of d with one value per sample. key is the full config key
+// naming cols ("config suites.fairness.sensitive"), of what follows "the
+// CSV data" in the message ("" or " of suites.membership.members").
+// Errors are errs.Invalid naming key[i] and the column.
+func CheckColumns(key string, cols []string, of string, d *data.Dataset) error {
+	for i, name := range cols {
+		col, ok := d.Columns[name]
+		if !ok {
+			kept := make([]string, 0, len(d.Columns))
+			for c := range d.Columns {
+				kept = append(kept, c)
+			}
+			slices.Sort(kept)
+			return errs.Invalidf("%s[%d]: column %q is not in the CSV data%s (columns kept as strings: [%s])", key, i, name, of, strings.Join(kept, ", "))
+		}
+		if len(col) != d.N {
+			return errs.Invalidf("%s[%d]: column %q has %d values for %d samples%s", key, i, name, len(col), d.N, of)
+		}
+	}
+	return nil
+}
+
 // Validate checks the block at config load; suite is the suite's config
 // key. Errors are errs.Invalid and name the key.
 func (b By) Validate(suite string) error {
 	field := "config suites." + suite + "."
-	seen := map[string]bool{}
-	for i, c := range b.Columns {
-		switch {
-		case strings.TrimSpace(c) == "":
-			return errs.Invalidf(field+"by[%d]: empty column name", i)
-		case strings.Contains(c, IntersectionSep):
-			return errs.Invalidf(field+"by[%d]: %q contains %q, which names intersections", i, c, IntersectionSep)
-		case seen[c]:
-			return errs.Invalidf(field+"by[%d]: %q is listed twice", i, c)
-		}
-		seen[c] = true
+	if err := ValidateColumns(field+"by", b.Columns); err != nil {
+		return err
 	}
 	if b.MinGroupSize < 0 {
 		return errs.Invalidf(field+"min_group_size: %d is negative", b.MinGroupSize)
@@ -112,21 +147,7 @@ func (b By) Check(suite, set string, d *data.Dataset) error {
 	if d.Features == nil && d.Columns == nil {
 		return errs.Invalidf("config suites.%s.by: needs CSV data with the columns %s; %s is NumPy data, which has no columns", suite, strings.Join(b.Columns, ", "), set)
 	}
-	for i, name := range b.Columns {
-		col, ok := d.Columns[name]
-		if !ok {
-			kept := make([]string, 0, len(d.Columns))
-			for c := range d.Columns {
-				kept = append(kept, c)
-			}
-			slices.Sort(kept)
-			return errs.Invalidf("config suites.%s.by[%d]: column %q is not in the CSV data of %s (columns kept as strings: [%s])", suite, i, name, set, strings.Join(kept, ", "))
-		}
-		if len(col) != d.N {
-			return errs.Invalidf("config suites.%s.by[%d]: column %q has %d values for %d samples of %s", suite, i, name, len(col), d.N, set)
-		}
-	}
-	return nil
+	return CheckColumns("config suites."+suite+".by", b.Columns, " of "+set, d)
 }
 
 // Partition checks the by columns of the data sets sets (named names, in

@@ -104,16 +104,11 @@ func (c *Config) validate() error {
 	if len(c.Sensitive) == 0 {
 		return errs.Invalidf(field + "sensitive: name at least one sensitive column of the CSV data (e.g. [sex, race])")
 	}
+	if err := groups.ValidateColumns(field+"sensitive", c.Sensitive); err != nil {
+		return err
+	}
 	seen := map[string]bool{}
-	for i, a := range c.Sensitive {
-		switch {
-		case strings.TrimSpace(a) == "":
-			return errs.Invalidf(field+"sensitive[%d]: empty column name", i)
-		case strings.Contains(a, IntersectionSep):
-			return errs.Invalidf(field+"sensitive[%d]: %q contains %q, which names intersections", i, a, IntersectionSep)
-		case seen[a]:
-			return errs.Invalidf(field+"sensitive[%d]: %q is listed twice", i, a)
-		}
+	for _, a := range c.Sensitive {
 		seen[a] = true
 	}
 	if c.Intersections && len(c.Sensitive) < 2 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/groups"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -52,19 +53,8 @@ func (Suite) CheckData(cfgAny any, d *data.Dataset, classes int) error {
 	if d.Features == nil && d.Columns == nil {
 		return errs.Invalidf("suite fairness needs CSV data (data.csv) with the sensitive columns %s; NumPy data (data.x) has no columns", strings.Join(cfg.Sensitive, ", "))
 	}
-	for i, name := range cfg.Sensitive {
-		col, ok := d.Columns[name]
-		if !ok {
-			kept := make([]string, 0, len(d.Columns))
-			for c := range d.Columns {
-				kept = append(kept, c)
-			}
-			slices.Sort(kept)
-			return errs.Invalidf("config suites.fairness.sensitive[%d]: column %q is not in the CSV data (columns kept as strings: [%s])", i, name, strings.Join(kept, ", "))
-		}
-		if len(col) != d.N {
-			return errs.Invalidf("sensitive column %q has %d values for %d samples", name, len(col), d.N)
-		}
+	if err := groups.CheckColumns("config suites.fairness.sensitive", cfg.Sensitive, "", d); err != nil {
+		return err
 	}
 	pos, posName, err := positiveClass(cfg.PositiveLabel, d, classes)
 	if err != nil {
