@@ -3,8 +3,10 @@
 //
 //   - data: poisoned-data detection on a training set through the model's
 //     activations at one layer (exposed by graph surgery): spectral
-//     signatures (Tran et al. 2018) and activation clustering (Chen et al.
-//     2018), with precision and recall against optional ground truth;
+//     signatures (Tran et al. 2018), activation clustering (Chen et al.
+//     2018) and SPECTRE (Hayase et al. 2021: robust covariance filter,
+//     whitening, QUantum Entropy scores), with precision, recall and the
+//     score's AUC against optional ground truth;
 //   - model: backdoor scans of the model: STRIP (Gao et al. 2019) and
 //     Neural Cleanse (Wang et al. 2019) on white-box gradients, and the
 //     attack success rate of a known trigger;
