@@ -46,6 +46,10 @@ type By struct {
 // interval, the fairness suite's default.
 const DefaultNBoot = 1000
 
+// Rounds returns the configured bootstrap rounds (n_boot, DefaultNBoot
+// when unset), for suites that bootstrap their own statistic.
+func (b By) Rounds() int { return b.nboot() }
+
 // MaxNBoot bounds n_boot, as in the fairness suite.
 const MaxNBoot = 1_000_000
 
@@ -210,12 +214,20 @@ type Figure struct {
 	// hits is k of a Proportion k/n (bootstrapped for the gap's interval);
 	// 0 for other figures, which have no gap interval.
 	hits int
+	// Reps are the figure's bootstrap replicates, for a statistic the
+	// suite bootstraps itself (membership's advantage): round r of every
+	// group of an attribute must come from the same round, so that the
+	// gap's replicate r is their spread. Nil for proportions, which Write
+	// bootstraps itself.
+	Reps []float64
 }
 
-// Options are Write's settings: Bounds says the figures are proportions
-// (from Proportions) with Clopper-Pearson bounds, whose worst group gets
-// its bounds and whose gaps get bootstrap intervals at Level, drawn from
-// Seed (the suite's seed; each metric and column derives its own stream).
+// Options are Write's settings: Bounds says the figures carry bounds (Lo,
+// Hi: Clopper-Pearson for Proportions, bootstrap percentiles for a suite's
+// own statistic), which the worst group reports, and that the gaps get
+// bootstrap intervals at Level (n_boot > 0): from the figures' Reps when
+// they have them, else by redrawing proportions from Seed (the suite's
+// seed; each metric and column derives its own stream).
 type Options struct {
 	Bounds bool
 	Seed   uint64
@@ -408,12 +420,34 @@ func (b By) set(res *suite.Result, prefix string, figs [][]Figure, a, g int, gap
 }
 
 // gapInterval returns the percentile bootstrap interval at level of the
-// gap max − min over the eligible groups elig of figs (proportions): each
-// round redraws every group's hits Binomial(n_g, k_g/n_g) from one stream
-// seeded with seed, in group order.
+// gap max − min over the eligible groups elig of figs: the spread of each
+// round of the figures' Reps when they have n_boot of them (a round where
+// a group is undefined is left out), else (proportions) each round redraws
+// every group's hits Binomial(n_g, k_g/n_g) from one stream seeded with
+// seed, in group order.
 func (b By) gapInterval(figs []Figure, elig []int, seed uint64, level float64) [2]float64 {
-	rng := rand.New(rand.NewPCG(seed, 0))
 	reps := make([]float64, b.nboot())
+	if own := len(figs[elig[0]].Reps) == len(reps); own {
+		// The suite's replicates: the spread of each round.
+		for r := range reps {
+			lo, hi := math.Inf(1), math.Inf(-1)
+			for _, g := range elig {
+				v := math.NaN()
+				if len(figs[g].Reps) == len(reps) {
+					v = figs[g].Reps[r]
+				}
+				if math.IsNaN(v) {
+					lo = math.NaN()
+					break
+				}
+				lo, hi = math.Min(lo, v), math.Max(hi, v)
+			}
+			reps[r] = hi - lo
+		}
+		l, h, _ := stats.PercentileCI(reps, level)
+		return [2]float64{l, h}
+	}
+	rng := rand.New(rand.NewPCG(seed, 0))
 	for r := range reps {
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, g := range elig {

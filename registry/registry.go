@@ -11,6 +11,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/suites/certify"
 	"github.com/gauntlet-ml/gauntlet/suites/corruption"
 	"github.com/gauntlet-ml/gauntlet/suites/differential"
+	"github.com/gauntlet-ml/gauntlet/suites/drift"
 	"github.com/gauntlet-ml/gauntlet/suites/evasion"
 	"github.com/gauntlet-ml/gauntlet/suites/fairness"
 	"github.com/gauntlet-ml/gauntlet/suites/inversion"
@@ -25,6 +26,7 @@ var suites = []suite.Suite{
 	certify.Suite{},
 	corruption.Suite{},
 	differential.Suite{},
+	drift.Suite{},
 	evasion.Suite{},
 	fairness.Suite{},
 	inversion.Suite{},
