@@ -315,3 +315,25 @@ func TestShardRefusesSuitesThatDoNotShard(t *testing.T) {
 		t.Fatalf("Run = %v, want exit 2 naming accuracy", err)
 	}
 }
+
+// TestResumeRefusesAnotherRunsState: --resume on a state folder that
+// another run left (here another shard, then another seed) is exit 2
+// naming what differs, rather than mixing the two runs' units.
+func TestResumeRefusesAnotherRunsState(t *testing.T) {
+	y := testutil.SuiteConfigs(t)["attribute_inference"]
+	sets := shardSets["attribute_inference"]
+	cfg := loadYAML(t, y, sets...)
+	if _, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: 0, Count: 2}, Resume: true}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: 1, Count: 2}, Resume: true})
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "belongs to another run (shard 0/2, now 1/2)") {
+		t.Fatalf("Run = %v, want exit 2 naming the shards", err)
+	}
+	other := *cfg
+	other.Seed = 7
+	_, err = Run(context.Background(), &other, Options{Now: fixedNow, Shard: suite.Shard{Index: 0, Count: 2}, Resume: true})
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "seed 1, now 7") {
+		t.Fatalf("Run = %v, want exit 2 naming the seeds", err)
+	}
+}
