@@ -16,7 +16,8 @@ import (
 // (examples/privacy/inversion.yaml) for 200 steps instead of 10,000. certify
 // smooths the first 100 Adult rows with 20 + 200 noisy copies each;
 // corruption perturbs the first 200 Adult rows (the table families);
-// differential compares the Adult MLP with its INT8 and FP16 variants. The
+// differential compares the Adult MLP with its INT8 and FP16 variants;
+// drift compares the evaluation rows with the training rows. The
 // configs set no runtime, gates or output: callers append those. Tests that
 // cover every suite compare the keys with registry.Names().
 func SuiteConfigs(t testing.TB) map[string]string {
@@ -43,6 +44,8 @@ func SuiteConfigs(t testing.TB) map[string]string {
 		"certify":             adult("  certify: {sigma: [0.1], n0: 20, n: 200, samples: 100, radii: [0, 0.1]}\n"),
 		"corruption":          adult("  corruption: {samples: 200}\n"),
 		"differential":        adult("  differential:\n    variants:\n      - {name: int8, quantize: int8_static}\n      - {name: fp16, convert: fp16}\n"),
+		"drift": adult("  drift:\n    reference: " + train + "\n    features: [num_age]\n    categorical: [sex]\n" +
+			"    sensitive: [sex]\n    mmd: on\n    mmd_samples: 200\n    permutations: 50\n"),
 		"inversion": "version: 1\nmodel: " + Example(t, "digits_cnn.onnx") + "\nseed: 1\n" +
 			"data: {x: " + Example(t, "digits_eval_x.npy") + ", y: " + Example(t, "digits_eval_y.npy") + ", range: [0, 1]}\n" +
 			"suites:\n  inversion: {steps: 200, learning_rate: 0.1, init: zeros}\n",

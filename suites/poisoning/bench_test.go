@@ -65,7 +65,7 @@ func BenchmarkSpectral(b *testing.B) {
 func BenchmarkSTRIP(b *testing.B) {
 	tg := digitsTarget(b)
 	for b.Loop() {
-		if _, err := stripEntropies(context.Background(), tg, tg.Data, 64, tg.Data.X[64*tg.Data.SampleSize():], 20, 0.5, STRIPScoreMean, 7); err != nil {
+		if _, err := stripEntropies(context.Background(), tg, tg.Data, 64, tg.Data.X[64*tg.Data.SampleSize():], 20, 0.5, STRIPScoreMean, 7, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -214,7 +214,7 @@ func TestExplicitZeroRefused(t *testing.T) {
 		"epochs 0":            {sub("susceptibility", "training", map[string]any{"epochs": 0}), p + "susceptibility.training.epochs: 0: must be at least 1"},
 		"batch 0":             {sub("susceptibility", "training", map[string]any{"batch": 0}), p + "susceptibility.training.batch: 0: must be at least 1"},
 		"training lr 0":       {sub("susceptibility", "training", map[string]any{"learning_rate": 0}), p + "susceptibility.training.learning_rate: 0: must be a number > 0"},
-		"wrong type":          {sub("model", "strip", map[string]any{"overlays": "many"}), `suites.poisoning.model.strip.overlays: want an integer, got "many"`},
+		"wrong type":          {sub("model", "strip", map[string]any{"samples": "many"}), `suites.poisoning.model.strip.samples: want an integer, got "many"`},
 	}
 	for name, c := range cases {
 		_, err := Suite{}.Decode(c.raw)
@@ -252,7 +252,7 @@ func TestAbsentKeysDefault(t *testing.T) {
 		t.Errorf("data methods %s", got)
 	}
 	m := cfg.Model
-	if m.STRIP != (STRIPConfig{Overlays: DefaultSTRIPOverlays, Samples: 0, FRR: DefaultSTRIPFRR, Alpha: DefaultSTRIPAlpha, Score: STRIPScoreMean}) {
+	if m.STRIP != (STRIPConfig{Overlays: 0, Samples: 0, FRR: DefaultSTRIPFRR, Alpha: DefaultSTRIPAlpha, Score: STRIPScoreMean}) { // overlays 0: auto
 		t.Errorf("strip %+v, want samples 0 kept", m.STRIP)
 	}
 	nc := m.NeuralCleanse

@@ -14,7 +14,7 @@ import (
 
 // STRIP and Neural Cleanse defaults.
 const (
-	DefaultSTRIPOverlays  = 20   // Gao et al. find N = 20 enough
+	DefaultSTRIPOverlays  = 20   // Gao et al.'s and ART's N: overlays auto's pilot, and the default with score mixture
 	DefaultSTRIPSamples   = 500  // inputs scored, per set
 	DefaultSTRIPFRR       = 0.01 // the paper's false-rejection rate
 	DefaultSTRIPAlpha     = 0.5  // the overlay's weight: Gao et al.'s superimposition, ART's combine_images
@@ -56,9 +56,6 @@ func decodeModel(m *ModelConfig, has func(key string) bool) error {
 		return errs.Invalidf("config suites.poisoning.model.target: %d is negative", *m.Target)
 	}
 	s := &m.STRIP
-	if !has("model.strip.overlays") {
-		s.Overlays = DefaultSTRIPOverlays
-	}
 	if !has("model.strip.samples") {
 		s.Samples = DefaultSTRIPSamples // an explicit 0 scores a third of the data per part
 	}
@@ -71,15 +68,17 @@ func decodeModel(m *ModelConfig, has func(key string) bool) error {
 	if !has("model.strip.score") {
 		s.Score = STRIPScoreMean
 	}
+	if s.Score != STRIPScoreMean && s.Score != STRIPScoreMixture {
+		return errs.Invalidf(f+"strip.score: %q: want %s or %s", s.Score, STRIPScoreMean, STRIPScoreMixture)
+	}
+	if err := decodeSTRIPOverlays(s, has("model.strip.overlays")); err != nil {
+		return err
+	}
 	switch {
-	case s.Overlays < 1:
-		return errs.Invalidf(f+"strip.overlays: %d: must be at least 1", s.Overlays)
 	case s.Samples < 0:
 		return errs.Invalidf(f+"strip.samples: %d: must be at least 0 (0: a third of the data per scored part)", s.Samples)
 	case !(s.FRR > 0 && s.FRR < 1):
 		return errs.Invalidf(f+"strip.frr: %g is outside (0, 1)", s.FRR)
-	case s.Score != STRIPScoreMean && s.Score != STRIPScoreMixture:
-		return errs.Invalidf(f+"strip.score: %q: want %s or %s", s.Score, STRIPScoreMean, STRIPScoreMixture)
 	}
 	c := &m.NeuralCleanse
 	const nc = "model.neural_cleanse."

@@ -75,12 +75,13 @@ type ModelConfig struct {
 
 // STRIPConfig are the STRIP settings.
 type STRIPConfig struct {
-	Overlays int     `mapstructure:"overlays"` // clean inputs superimposed on each input
-	Samples  int     `mapstructure:"samples"`  // inputs per scored part (held-out clean, triggered) of the seeded split, at most a third of the eval data each; the rest are the overlays. 0: a third
-	FRR      float64 `mapstructure:"frr"`      // false-rejection rate fixing the threshold
-	AlphaKey any     `mapstructure:"alpha"`    // the alpha key as given: a number in (0, 1) or "auto"
-	Alpha    float64 `mapstructure:"-"`        // weight of the overlaid clean input, (1 − alpha)·x + alpha·overlay; 0: auto (chooseAlpha)
-	Score    string  `mapstructure:"score"`    // STRIPScoreMean (default) or STRIPScoreMixture
+	OverlaysKey any     `mapstructure:"overlays"` // the overlays key as given: a whole number ≥ 1 or "auto"
+	Overlays    int     `mapstructure:"-"`        // clean inputs superimposed on each input; 0: auto (overlaysFor)
+	Samples     int     `mapstructure:"samples"`  // inputs per scored part (held-out clean, triggered) of the seeded split, at most a third of the eval data each; the rest are the overlays. 0: a third
+	FRR         float64 `mapstructure:"frr"`      // false-rejection rate fixing the threshold
+	AlphaKey    any     `mapstructure:"alpha"`    // the alpha key as given: a number in (0, 1) or "auto"
+	Alpha       float64 `mapstructure:"-"`        // weight of the overlaid clean input, (1 − alpha)·x + alpha·overlay; 0: auto (chooseAlpha)
+	Score       string  `mapstructure:"score"`    // STRIPScoreMean (default) or STRIPScoreMixture
 }
 
 // CleanseConfig are the Neural Cleanse settings.

@@ -164,6 +164,17 @@ type stripOutcome struct {
 	// Search is alpha auto's criterion: the held-out clean inputs' mean
 	// score at each weight of stripAlphaGrid (nil for a fixed alpha).
 	Search []map[string]any
+	// Overlays is the number of overlays used (chosen by overlaysFor with
+	// overlays auto); NoiseShare is the share of the clean scores'
+	// variance that is overlay sampling noise at that number (noiseShare;
+	// NaN with the mixture score), PilotNoiseShare the pilot's (overlays
+	// auto only).
+	Overlays        int
+	NoiseShare      float64
+	PilotNoiseShare float64
+	// Suggested is what overlays auto would use, for a run with a fixed
+	// number of overlays and the mean score (0 otherwise).
+	Suggested int
 }
 
 // chooseAlpha is alpha auto: it scores the held-out clean inputs hold at
@@ -174,10 +185,14 @@ type stripOutcome struct {
 // (Gao et al. 2019 §IV). Only clean held-out inputs and overlays are
 // used; the triggered inputs play no part. It sets o.Alpha, o.Clean and
 // o.Search.
-func chooseAlpha(ctx context.Context, t *suite.Target, cfg STRIPConfig, hold, pool *data.Dataset, seed uint64, o *stripOutcome) error {
+func chooseAlpha(ctx context.Context, t *suite.Target, cfg STRIPConfig, overlays int, hold, pool *data.Dataset, seed uint64, o *stripOutcome, vars []float64) error {
 	best := math.Inf(-1)
+	var v []float64
+	if vars != nil {
+		v = make([]float64, len(vars))
+	}
 	for _, a := range stripAlphaGrid {
-		h, err := stripEntropies(ctx, t, hold, hold.N, pool.X, cfg.Overlays, a, cfg.Score, seed)
+		h, err := stripEntropies(ctx, t, hold, hold.N, pool.X, overlays, a, cfg.Score, seed, v)
 		if err != nil {
 			return err
 		}
@@ -185,9 +200,52 @@ func chooseAlpha(ctx context.Context, t *suite.Target, cfg STRIPConfig, hold, po
 		o.Search = append(o.Search, map[string]any{"alpha": a, "clean_mean_score": m})
 		if m > best {
 			best, o.Alpha, o.Clean = m, a, h
+			copy(vars, v)
 		}
 	}
 	return nil
+}
+
+// noiseShare returns the share of the variance of the clean scores h
+// that is the overlays' sampling noise: the mean per-input variance of
+// the per-overlay entropies vars over the overlays n, divided by the
+// sample variance of h (NaN with fewer than 2 inputs or no spread).
+func noiseShare(h, vars []float64, n int) float64 {
+	if len(h) < 2 {
+		return math.NaN()
+	}
+	m := mean(h)
+	var v float64
+	for _, x := range h {
+		v += (x - m) * (x - m)
+	}
+	v /= float64(len(h) - 1)
+	if v <= 0 {
+		return math.NaN()
+	}
+	return mean(vars) / float64(n) / v
+}
+
+// overlaysFor is overlays auto's rule: from a pilot of n overlays (clean
+// scores h, per-input variances vars), the fewest overlays, a multiple of
+// stripPilotOverlays within [stripPilotOverlays, stripMaxOverlays], whose
+// sampling noise would be at most stripNoiseShare of the clean scores'
+// variance. The between-input variance is the pilot's variance less its
+// noise; where that is not positive, the cap is returned.
+func overlaysFor(h, vars []float64, n int) int {
+	share := noiseShare(h, vars, n)
+	if math.IsNaN(share) {
+		return stripPilotOverlays
+	}
+	noise := mean(vars) / float64(n) // at n overlays
+	between := noise/share - noise
+	if between <= 0 {
+		return stripMaxOverlays
+	}
+	// noise·n/N ≤ ρ·(between + noise·n/N)  ⇔  N ≥ noise·n·(1 − ρ)/(ρ·between)
+	need := math.Ceil(noise * float64(n) * (1 - stripNoiseShare) / (stripNoiseShare * between))
+	k := int(math.Ceil(need/stripPilotOverlays)) * stripPilotOverlays
+	return min(max(k, stripPilotOverlays), stripMaxOverlays)
 }
 
 // stripScan runs STRIP on the evaluation data of t: it splits the rows
@@ -204,21 +262,44 @@ func stripScan(ctx context.Context, t *suite.Target, cfg STRIPConfig, triggered 
 	seed := suite.DeriveSeed(t.Seed, "poisoning/strip")
 	holdRows, farRows, poolRows := stripSplit(d.N, cfg.Samples, suite.DeriveSeed(seed, "split"))
 	hold, pool := gather(d, holdRows), gather(d, poolRows)
-	o := &stripOutcome{Alpha: cfg.Alpha}
+	o := &stripOutcome{Alpha: cfg.Alpha, Overlays: cfg.Overlays, NoiseShare: math.NaN()}
+	if cfg.Overlays == 0 {
+		o.Overlays = stripPilotOverlays
+	}
+	var vars []float64
+	if cfg.Score == STRIPScoreMean {
+		vars = make([]float64, hold.N)
+	}
 	var err error
 	if cfg.Alpha == 0 {
-		if err = chooseAlpha(ctx, t, cfg, hold, pool, seed, o); err != nil {
+		if err = chooseAlpha(ctx, t, cfg, o.Overlays, hold, pool, seed, o, vars); err != nil {
 			return nil, err
 		}
-	} else if o.Clean, err = stripEntropies(ctx, t, hold, hold.N, pool.X, cfg.Overlays, o.Alpha, cfg.Score, seed); err != nil {
+	} else if o.Clean, err = stripEntropies(ctx, t, hold, hold.N, pool.X, o.Overlays, o.Alpha, cfg.Score, seed, vars); err != nil {
 		return nil, err
+	}
+	if vars != nil {
+		o.NoiseShare = noiseShare(o.Clean, vars, o.Overlays)
+		if cfg.Overlays != 0 {
+			o.Suggested = overlaysFor(o.Clean, vars, o.Overlays)
+		}
+	}
+	if cfg.Overlays == 0 {
+		o.PilotNoiseShare = o.NoiseShare
+		if n := overlaysFor(o.Clean, vars, o.Overlays); n > o.Overlays {
+			o.Overlays = n
+			if o.Clean, err = stripEntropies(ctx, t, hold, hold.N, pool.X, n, o.Alpha, cfg.Score, seed, vars); err != nil {
+				return nil, err
+			}
+			o.NoiseShare = noiseShare(o.Clean, vars, n)
+		}
 	}
 	o.Threshold = stats.Quantile(slices.Sorted(slices.Values(o.Clean)), cfg.FRR)
 	if triggered == nil {
 		return o, nil
 	}
 	tr := triggered(farRows)
-	if o.Triggered, err = stripEntropies(ctx, t, tr, tr.N, pool.X, cfg.Overlays, o.Alpha, cfg.Score, suite.DeriveSeed(seed, "triggered")); err != nil {
+	if o.Triggered, err = stripEntropies(ctx, t, tr, tr.N, pool.X, o.Overlays, o.Alpha, cfg.Score, suite.DeriveSeed(seed, "triggered"), nil); err != nil {
 		return nil, err
 	}
 	for _, v := range o.Triggered {
@@ -264,8 +345,19 @@ func runSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig, trig *Compi
 	}
 	r.Set("strip.entropy_threshold", o.Threshold, true)
 	n := t.Data.N
-	details = map[string]any{"overlays": cfg.Overlays, "alpha": o.Alpha, "score": cfg.Score, "frr": cfg.FRR,
+	details = map[string]any{"overlays": o.Overlays, "alpha": o.Alpha, "score": cfg.Score, "frr": cfg.FRR,
 		"clean_inputs": len(o.Clean), "overlay_pool": n - 2*len(o.Clean), "clean_mean_entropy": mean(o.Clean)}
+	if !math.IsNaN(o.NoiseShare) {
+		details["overlay_noise_share"] = o.NoiseShare
+	}
+	if cfg.Overlays == 0 {
+		details["overlays_rule"] = fmt.Sprintf("auto: a pilot of %d overlays, then the fewest (a multiple of %d, at most %d) leaving at most %g of the held-out clean scores' variance to overlay sampling noise",
+			stripPilotOverlays, stripPilotOverlays, stripMaxOverlays, stripNoiseShare)
+		details["pilot_noise_share"] = o.PilotNoiseShare
+	} else if o.NoiseShare > stripNoiseWarn {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("strip: overlay sampling noise is %.0f%% of the variance of the held-out clean scores with %d overlays; the threshold sits in a tail widened by it: set strip.overlays: auto (or %d)",
+			100*o.NoiseShare, o.Overlays, o.Suggested))
+	}
 	if o.Search != nil {
 		details["alpha_rule"] = "auto: the weight of " + fmt.Sprint(stripAlphaGrid) + " with the largest mean held-out clean score"
 		details["alpha_search"] = o.Search
@@ -316,9 +408,13 @@ func entropyHistogram(o *stripOutcome) map[string]any {
 
 // stripEntropies returns, for the first n inputs of src, the mean entropy
 // of the model's predictions on (1 − alpha)·x + alpha·o over overlays
-// clean inputs o drawn from pool (whole samples, back to back). Each
-// input's overlays come from its own seeded stream.
-func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n int, pool []float32, overlays int, alpha float64, score string, seed uint64) ([]float64, error) {
+// clean inputs o drawn from pool (whole samples, back to back), or with
+// score STRIPScoreMixture the entropy of the mean prediction. Each input's
+// overlays come from its own seeded stream, so the first k of N overlays
+// are the k overlays of a run with k. With the mean score and vars not
+// nil (length n), vars[i] is the sample variance of input i's per-overlay
+// entropies (0 with one overlay).
+func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n int, pool []float32, overlays int, alpha float64, score string, seed uint64, vars []float64) ([]float64, error) {
 	size := src.SampleSize()
 	poolN := len(pool) / size
 	if poolN == 0 {
@@ -390,12 +486,17 @@ func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n i
 				h[i] = entropy64(mix)
 				continue
 			}
-			var s float64
+			var s, s2 float64
 			for o := 0; o < overlays; o++ {
 				row := (i-lo)*overlays + o
-				s += entropy(out[row*k:(row+1)*k], probs)
+				e := entropy(out[row*k:(row+1)*k], probs)
+				s += e
+				s2 += e * e
 			}
 			h[i] = s / float64(overlays)
+			if vars != nil && overlays > 1 {
+				vars[i] = max(0, s2-float64(overlays)*h[i]*h[i]) / float64(overlays-1)
+			}
 		}
 		return nil
 	})
@@ -413,44 +514,103 @@ const (
 // from the held-out clean inputs (chooseAlpha).
 const STRIPAlphaAuto = "auto"
 
+// Overlays auto (overlaysFor): the pilot run's overlays, the cap, and the
+// largest share of the clean scores' variance left to overlay sampling
+// noise.
+const (
+	stripPilotOverlays = DefaultSTRIPOverlays
+	stripMaxOverlays   = 500
+	stripNoiseShare    = 0.1
+)
+
+// stripNoiseWarn is the noise share above which a run with a fixed number
+// of overlays gets a warning.
+const stripNoiseWarn = 0.25
+
 // stripAlphaGrid are the overlay weights alpha auto tries.
 var stripAlphaGrid = []float64{0.3, 0.4, 0.5, 0.6, 0.7}
 
+// autoNumber reads a config value that is a number or the word auto:
+// a YAML number, or a string (a --set value). ok is false for anything
+// else.
+func autoNumber(v any) (x float64, auto, ok bool) {
+	switch v := v.(type) {
+	case float64:
+		return v, false, true
+	case int:
+		return float64(v), false, true
+	case int64:
+		return float64(v), false, true
+	case uint64:
+		return float64(v), false, true
+	case string:
+		if v == STRIPAlphaAuto {
+			return 0, true, true
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		return f, false, err == nil
+	}
+	return 0, false, false
+}
+
 // decodeSTRIPAlpha sets s.Alpha from the alpha key as given (s.AlphaKey):
-// DefaultSTRIPAlpha when absent, 0 for "auto", else a number in (0, 1)
-// (a YAML number, or a string such as a --set value).
+// DefaultSTRIPAlpha when absent, 0 for auto, else a number in (0, 1).
 func decodeSTRIPAlpha(s *STRIPConfig, set bool) error {
 	const key = "config suites.poisoning.model.strip.alpha"
 	if !set {
 		s.Alpha = DefaultSTRIPAlpha
 		return nil
 	}
-	var a float64
-	switch v := s.AlphaKey.(type) {
-	case float64:
-		a = v
-	case int:
-		a = float64(v)
-	case int64:
-		a = float64(v)
-	case uint64:
-		a = float64(v)
-	case string:
-		if v == STRIPAlphaAuto {
-			s.Alpha = 0
-			return nil
-		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
-			return errs.Invalidf("%s: %q: want a number in (0, 1) or %s", key, v, STRIPAlphaAuto)
-		}
-		a = f
-	default:
-		return errs.Invalidf("%s: %v: want a number in (0, 1) or %s", key, v, STRIPAlphaAuto)
-	}
-	if !(a > 0 && a < 1) {
+	a, auto, ok := autoNumber(s.AlphaKey)
+	switch {
+	case !ok:
+		return errs.Invalidf("%s: %s: want a number in (0, 1) or %s", key, show(s.AlphaKey), STRIPAlphaAuto)
+	case auto:
+		s.Alpha = 0
+	case !(a > 0 && a < 1):
 		return errs.Invalidf("%s: %g is outside (0, 1) (the overlaid clean input's weight)", key, a)
+	default:
+		s.Alpha = a
 	}
-	s.Alpha = a
 	return nil
+}
+
+// decodeSTRIPOverlays sets s.Overlays from the overlays key as given
+// (s.OverlaysKey), after s.Score is set: 0 (auto) for auto and, with the
+// mean score, when absent; DefaultSTRIPOverlays when absent with another
+// score (the rule needs per-overlay entropies, so auto is refused there);
+// else a whole number of at least 1.
+func decodeSTRIPOverlays(s *STRIPConfig, set bool) error {
+	const key = "config suites.poisoning.model.strip.overlays"
+	if !set {
+		s.Overlays = 0 // auto
+		if s.Score != STRIPScoreMean {
+			s.Overlays = DefaultSTRIPOverlays
+		}
+		return nil
+	}
+	n, auto, ok := autoNumber(s.OverlaysKey)
+	switch {
+	case !ok || (!auto && n != math.Trunc(n)):
+		return errs.Invalidf("%s: %s: want a whole number of at least 1 or %s", key, show(s.OverlaysKey), STRIPAlphaAuto)
+	case auto && s.Score != STRIPScoreMean:
+		return errs.Invalidf("%s: auto needs score: %s (its rule uses the per-overlay entropies)", key, STRIPScoreMean)
+	case auto:
+		s.Overlays = 0
+	case n < 1:
+		return errs.Invalidf("%s: %g: must be at least 1", key, n)
+	case n > math.MaxInt32:
+		return errs.Invalidf("%s: %g: too many", key, n)
+	default:
+		s.Overlays = int(n)
+	}
+	return nil
+}
+
+// show writes a config value for an error message: strings quoted.
+func show(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
 }

@@ -1,0 +1,418 @@
+package drift
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/groups"
+	"github.com/gauntlet-ml/gauntlet/stats"
+	"github.com/gauntlet-ml/gauntlet/suite"
+	"github.com/gauntlet-ml/gauntlet/suites/poisoning"
+)
+
+// Run implements suite.Suite.
+func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
+	cfg := cfgAny.(Config)
+	d := t.Data
+	// The reference keeps the categorical columns that are not features of
+	// the evaluation data (a feature must stay one, to be fed).
+	spec := cfg.Reference
+	names := featureNames(d)
+	for _, c := range cfg.Categorical {
+		if !slices.Contains(names, c) {
+			spec.Also = append(slices.Clone(spec.Also), c)
+		}
+	}
+	ref, err := t.LoadData(spec, "config suites.drift.reference")
+	if err != nil {
+		return nil, err
+	}
+	if err := check(cfg, ref, "reference"); err != nil {
+		return nil, err
+	}
+	if ref.SampleSize() != d.SampleSize() {
+		return nil, errs.Invalidf("config suites.drift.reference: samples of %d values; the evaluation data's have %d", ref.SampleSize(), d.SampleSize())
+	}
+	r := suite.NewResult()
+	r.AddData("reference", ref)
+	if err := features(r, cfg, ref, d); err != nil {
+		return nil, err
+	}
+	if err := mmd(ctx, r, cfg, t, ref, d); err != nil {
+		return nil, err
+	}
+	if err := shift(ctx, r, cfg, t, d); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// features writes the per-feature table (details.features) and its
+// metrics.
+func features(r *suite.Result, cfg Config, ref, d *data.Dataset) error {
+	names := featureNames(d)
+	// Tested: the listed features (every feature when none are listed),
+	// then the categorical columns not among them.
+	tested := slices.Clone(cfg.Features)
+	if len(tested) == 0 {
+		tested = slices.Clone(names)
+	}
+	for _, f := range cfg.Categorical {
+		if !slices.Contains(tested, f) {
+			tested = append(tested, f)
+		}
+	}
+	keyed := cfg.keyed()
+	var rows []map[string]any
+	maxPSI, maxKS, minP := math.NaN(), math.NaN(), math.NaN()
+	drifted := 0
+	for _, f := range tested {
+		row := map[string]any{"feature": f}
+		var psi, stat, p float64
+		if slices.Contains(cfg.Categorical, f) {
+			a, b := categories(ref, f, names), categories(d, f, names)
+			cats, rc, cc := tabulate(a, b)
+			psi = PSI(rc, cc)
+			var dof int
+			stat, dof, p = ChiSquare(rc, cc)
+			row["kind"], row["test"], row["dof"] = "categorical", "chi2", dof
+			row["categories"], row["reference_counts"], row["counts"] = cats, rc, cc
+			if slices.Contains(keyed, f) {
+				r.Set("chi2."+f+".statistic", stat, true)
+				r.Set("chi2."+f+".p", p, true)
+			}
+		} else {
+			j := slices.Index(names, f)
+			a, b := column(ref, j), column(d, j)
+			slices.Sort(a)
+			slices.Sort(b)
+			edges := QuantileEdges(a, cfg.Bins)
+			rc, cc := make([]int, len(edges)+1), make([]int, len(edges)+1)
+			BinCounts(rc, a, edges)
+			BinCounts(cc, b, edges)
+			psi = PSI(rc, cc)
+			stat, p = KS(a, b)
+			maxKS = nanMax(maxKS, stat)
+			row["kind"], row["test"] = "numeric", "ks"
+			row["edges"], row["reference_counts"], row["counts"] = edges, rc, cc
+			if slices.Contains(keyed, f) {
+				r.Set("ks."+f+".statistic", stat, true)
+				r.Set("ks."+f+".p", p, true)
+			}
+		}
+		if slices.Contains(keyed, f) {
+			r.Set("psi."+f, psi, true)
+		}
+		row["psi"], row["statistic"], row["p"] = psi, stat, p
+		row["drifted"] = p < cfg.Alpha
+		if p < cfg.Alpha {
+			drifted++
+		}
+		maxPSI, minP = nanMax(maxPSI, psi), nanMin(minP, p)
+		rows = append(rows, row)
+	}
+	r.Set("max_psi", maxPSI, !math.IsNaN(maxPSI))
+	r.Set("max_ks", maxKS, !math.IsNaN(maxKS))
+	r.Set("min_p", minP, !math.IsNaN(minP))
+	r.Set("drifted_features", float64(drifted), len(tested) > 0)
+	r.Set("drifted_share", float64(drifted)/float64(len(tested)), len(tested) > 0)
+	if len(tested) == 0 {
+		r.Warnings = append(r.Warnings, "drift: the data have no named features (image samples): no per-feature tests; see mmd")
+	}
+	r.Details["features"] = rows
+	r.Details["bins"] = cfg.Bins
+	r.Details["alpha"] = cfg.Alpha
+	r.Details["reference_samples"] = ref.N
+	r.Details["samples"] = d.N
+	return nil
+}
+
+func nanMax(a, b float64) float64 {
+	if math.IsNaN(a) || b > a {
+		return b
+	}
+	return a
+}
+
+func nanMin(a, b float64) float64 {
+	if math.IsNaN(a) || b < a {
+		return b
+	}
+	return a
+}
+
+// column returns input position j of every sample of d.
+func column(d *data.Dataset, j int) []float64 {
+	s := d.SampleSize()
+	out := make([]float64, d.N)
+	for i := range out {
+		out[i] = float64(d.X[i*s+j])
+	}
+	return out
+}
+
+// categories returns the values of categorical column f of d as strings:
+// the feature's values when f is a feature (formatted as float32), else
+// the CSV column kept as strings.
+func categories(d *data.Dataset, f string, names []string) []string {
+	if !slices.Contains(names, f) {
+		return d.Columns[f]
+	}
+	col := column(d, slices.Index(names, f))
+	out := make([]string, len(col))
+	for i, v := range col {
+		out[i] = strconv.FormatFloat(v, 'g', -1, 32)
+	}
+	return out
+}
+
+// tabulate counts the values of a and b over their sorted union.
+func tabulate(a, b []string) (cats []string, ca, cb []int) {
+	idx := map[string]int{}
+	for _, v := range append(slices.Clone(a), b...) {
+		idx[v] = 0
+	}
+	for v := range idx {
+		cats = append(cats, v)
+	}
+	slices.Sort(cats)
+	for i, c := range cats {
+		idx[c] = i
+	}
+	ca, cb = make([]int, len(cats)), make([]int, len(cats))
+	for _, v := range a {
+		ca[idx[v]]++
+	}
+	for _, v := range b {
+		cb[idx[v]]++
+	}
+	return cats, ca, cb
+}
+
+// mmd writes the MMD two-sample test on the model's penultimate
+// activations (or its outputs) of a seeded subsample of each set.
+func mmd(ctx context.Context, r *suite.Result, cfg Config, t *suite.Target, ref, d *data.Dataset) error {
+	on := cfg.MMD == MMDOn || (cfg.MMD == MMDAuto && len(d.SampleShape) > 1)
+	if cfg.MMD == MMDOff {
+		return nil
+	}
+	if !on {
+		r.Set("mmd", 0, false)
+		r.Set("mmd.p", 0, false)
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(t.Seed, 0x6d6d64)) // "mmd"
+	a, b := subsample(ref, cfg.MMDSamples, rng), subsample(d, cfg.MMDSamples, rng)
+	if a.N < 2 || b.N < 2 {
+		r.Set("mmd", 0, false)
+		r.Set("mmd.p", 0, false)
+		r.Warnings = append(r.Warnings, "drift: mmd needs at least 2 samples in each set")
+		return nil
+	}
+	layer := cfg.Layer
+	if layer == "" && t.Model != nil {
+		layer, _ = poisoning.DefaultLayer(t.Model) // none: the outputs
+	}
+	var xa, xb []float32
+	var dim int
+	var err error
+	if layer != "" {
+		if xa, dim, err = poisoning.Activations(ctx, t, a, layer); err != nil {
+			return fmt.Errorf("drift: mmd activations %q: %w", layer, err)
+		}
+		if xb, _, err = poisoning.Activations(ctx, t, b, layer); err != nil {
+			return fmt.Errorf("drift: mmd activations %q: %w", layer, err)
+		}
+	} else {
+		layer = "outputs"
+		if xa, err = outputs(ctx, t, a); err != nil {
+			return err
+		}
+		if xb, err = outputs(ctx, t, b); err != nil {
+			return err
+		}
+		dim = t.Classes
+	}
+	m2, sigma, p := MMD(xa, xb, dim, cfg.Permutations, rng)
+	r.Set("mmd", m2, true)
+	r.Set("mmd.p", p, true)
+	r.Details["mmd"] = map[string]any{"layer": layer, "dim": dim, "reference_samples": a.N, "samples": b.N,
+		"sigma": sigma, "permutations": cfg.Permutations, "kernel": "rbf", "bandwidth": "median"}
+	return nil
+}
+
+// subsample returns up to k samples of d drawn without replacement by r,
+// in their original order.
+func subsample(d *data.Dataset, k int, r *rand.Rand) *data.Dataset {
+	idx := r.Perm(d.N)
+	if len(idx) > k {
+		idx = idx[:k]
+	}
+	slices.Sort(idx)
+	s := d.SampleSize()
+	out := &data.Dataset{N: len(idx), SampleShape: d.SampleShape, X: make([]float32, 0, len(idx)*s)}
+	for _, i := range idx {
+		out.X = append(out.X, d.Sample(i)...)
+	}
+	return out
+}
+
+// outputs runs the model on d and returns its outputs, sample-major.
+func outputs(ctx context.Context, t *suite.Target, d *data.Dataset) ([]float32, error) {
+	out := make([]float32, d.N*t.Classes)
+	err := suite.ForEachBatch(ctx, t, d, func(_, lo, hi int, o []float32) error {
+		copy(out[lo*t.Classes:hi*t.Classes], o[:(hi-lo)*t.Classes])
+		return nil
+	})
+	return out, err
+}
+
+// shift writes accuracy and the selection-rate gap on the evaluation data
+// and under simulated shift along each shift feature.
+func shift(ctx context.Context, r *suite.Result, cfg Config, t *suite.Target, d *data.Dataset) error {
+	out, err := outputs(ctx, t, d)
+	if err != nil {
+		return err
+	}
+	k := t.Classes
+	pred := make([]int, d.N)
+	for i := range pred {
+		pred[i] = stats.Argmax(out[i*k : (i+1)*k])
+	}
+	var part *groups.Partition
+	if len(cfg.Sensitive) > 0 {
+		cols := make([][]string, len(cfg.Sensitive))
+		for j, c := range cfg.Sensitive {
+			cols[j] = d.Columns[c]
+		}
+		if part, err = groups.NewPartition("sensitive column", cfg.Sensitive, cols, false); err != nil {
+			return errs.WithCode(errs.Invalid, fmt.Errorf("config suites.drift.sensitive: %w", err))
+		}
+	}
+	names := featureNames(d)
+	ones := make([]float64, d.N)
+	for i := range ones {
+		ones[i] = 1
+	}
+	acc, accOK := accuracy(d, pred, ones)
+	r.Set("accuracy", acc, accOK)
+	if part != nil {
+		g, _ := gap(part, pred, cfg.Positive, ones)
+		r.Set("selection_rate_gap", g, !math.IsNaN(g))
+	}
+	worst, worstGap := math.NaN(), math.NaN()
+	var rows []map[string]any
+	for _, f := range cfg.Shift.Features {
+		var v []float64
+		if f == Intensity {
+			v = intensity(d)
+		} else {
+			v = column(d, slices.Index(names, f))
+		}
+		sorted := slices.Sorted(slices.Values(v))
+		q := stats.Quantile(sorted, cfg.Shift.Quantile)
+		w := make([]float64, d.N)
+		up := 0
+		for i, x := range v {
+			w[i] = 1
+			if x >= q {
+				w[i] = cfg.Shift.Weight
+				up++
+			}
+		}
+		row := map[string]any{"feature": f, "threshold": q, "upweighted": up, "weight": cfg.Shift.Weight}
+		a, ok := accuracy(d, pred, w)
+		r.Set("shift."+f+".accuracy", a, ok)
+		if ok {
+			row["accuracy"] = a
+			worst = nanMin(worst, a)
+		}
+		if part != nil {
+			g, groupRates := gap(part, pred, cfg.Positive, w)
+			r.Set("shift."+f+".selection_rate_gap", g, !math.IsNaN(g))
+			if !math.IsNaN(g) {
+				row["selection_rate_gap"] = g
+				worstGap = nanMax(worstGap, g)
+			}
+			row["selection_rates"] = groupRates
+		}
+		rows = append(rows, row)
+	}
+	r.Set("shift.worst_accuracy", worst, !math.IsNaN(worst))
+	if part != nil {
+		r.Set("shift.worst_selection_rate_gap", worstGap, !math.IsNaN(worstGap))
+	}
+	r.Details["shift"] = map[string]any{"quantile": cfg.Shift.Quantile, "weight": cfg.Shift.Weight, "features": rows}
+	if d.Y == nil {
+		r.Warnings = append(r.Warnings, "drift: the evaluation data have no labels: accuracy under shift is undefined")
+	}
+	return nil
+}
+
+// intensity returns the mean input value of every sample of d.
+func intensity(d *data.Dataset) []float64 {
+	out := make([]float64, d.N)
+	for i := range out {
+		var s float64
+		for _, v := range d.Sample(i) {
+			s += float64(v)
+		}
+		out[i] = s / float64(d.SampleSize())
+	}
+	return out
+}
+
+// accuracy returns the w-weighted share of correct predictions; false
+// without labels.
+func accuracy(d *data.Dataset, pred []int, w []float64) (float64, bool) {
+	if d.Y == nil || d.N == 0 {
+		return 0, false
+	}
+	var hit, tot float64
+	for i, p := range pred {
+		tot += w[i]
+		if int64(p) == d.Y[i] {
+			hit += w[i]
+		}
+	}
+	return hit / tot, true
+}
+
+// gap returns the largest difference of w-weighted selection rates (the
+// share predicted positive) between two groups of one sensitive
+// attribute, over the attributes (NaN with fewer than two groups), and
+// every group's rate by attribute.
+func gap(p *groups.Partition, pred []int, positive int, w []float64) (float64, map[string]map[string]float64) {
+	g := math.NaN()
+	rates := map[string]map[string]float64{}
+	for a, at := range p.Attrs {
+		pos, tot := make([]float64, len(at.Groups)), make([]float64, len(at.Groups))
+		for i, pr := range pred {
+			j := p.Group(a, i)
+			tot[j] += w[i]
+			if pr == positive {
+				pos[j] += w[i]
+			}
+		}
+		lo, hi := math.Inf(1), math.Inf(-1)
+		rates[at.Name] = map[string]float64{}
+		for j, name := range at.Groups {
+			if tot[j] == 0 {
+				continue
+			}
+			v := pos[j] / tot[j]
+			rates[at.Name][name] = v
+			lo, hi = min(lo, v), max(hi, v)
+		}
+		if hi >= lo && len(rates[at.Name]) > 1 {
+			g = nanMax(g, hi-lo)
+		}
+	}
+	return g, rates
+}
