@@ -337,3 +337,23 @@ func TestResumeRefusesAnotherRunsState(t *testing.T) {
 		t.Fatalf("Run = %v, want exit 2 naming the seeds", err)
 	}
 }
+
+// TestMergeOfAFailedShard: a shard whose suite failed makes the merged
+// suite fail with that shard's error (exit 3), naming the shard and its
+// file; the other checks still pass.
+func TestMergeOfAFailedShard(t *testing.T) {
+	y := testutil.SuiteConfigs(t)["attribute_inference"]
+	sets := shardSets["attribute_inference"]
+	parts := runShards(t, y, sets, 2)
+	parts[1].Report.Suites[0].Status = reports.StatusError
+	parts[1].Report.Suites[0].Error = "batch 7: out of memory"
+	parts[1].Report.Suites[0].Partial = nil
+	rep, err := Merge(context.Background(), loadYAML(t, y, sets...), parts, Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := rep.Suites[0]
+	if rep.ExitCode != errs.SuiteFailed || sr.Status != reports.StatusError || sr.Error != "shard 1/2 (out-1/report.json): batch 7: out of memory" {
+		t.Errorf("merged: exit %d, suite %s %q", rep.ExitCode, sr.Status, sr.Error)
+	}
+}
