@@ -225,7 +225,7 @@ func (r *run) loadLibrary() error {
 // model is handed to ONNX Runtime: a model the scan finds errors in (what
 // `gauntlet scan` exits 1 for: external data outside the model's folder,
 // custom-op domains, declared sizes past the limits, cycles, dangling or
-// duplicate names; all but the opset range, see scanErrors) is refused,
+// duplicate names; all but the opset range, see scan.Refusal) is refused,
 // exit 2, naming each finding's node or tensor; warnings and notes go into
 // the report. An unreadable or
 // unparsable file is left to openModel to report.
@@ -233,7 +233,7 @@ func (r *run) scanModel() error {
 	cfg := r.cfg
 	r.scanned, _ = scan.File(cfg.Model, scan.Options{AllowSHA256: cfg.ModelAllowSHA256})
 	if len(cfg.ModelAllowSHA256) == 0 {
-		return scanErrors(cfg.Model, r.scanned)
+		return scan.Refusal(cfg.Model, r.scanned)
 	}
 	digest := ""
 	if r.scanned != nil {
@@ -248,43 +248,7 @@ func (r *run) scanModel() error {
 	if !scan.Allowed(digest, cfg.ModelAllowSHA256) {
 		return errs.Invalidf("model %s: sha256 %s is not in model_allow_sha256 (%d digest(s) allowed)", cfg.Model, digest, len(cfg.ModelAllowSHA256))
 	}
-	return scanErrors(cfg.Model, r.scanned)
-}
-
-// maxScanErrors is how many of the scan's errors a refusal quotes.
-const maxScanErrors = 5
-
-// opsetRangeRule is the scan rule of an ai.onnx opset outside the bundled
-// runtime's range (docs/scan.md).
-const opsetRangeRule = "onnx/opset-range"
-
-// scanErrors refuses (exit 2) a model whose scan found errors, quoting
-// the first maxScanErrors with their rules; nil when it found none. The
-// opset range is the one error left to ONNX Runtime: the scan's range is
-// the bundled runtime's (scan.DefaultMaxOpset), and a newer build given
-// with runtime.ort_library may implement newer opsets; a runtime that does
-// not refuses the model when it opens it (exit 2 as well).
-func scanErrors(model string, res *reports.ScanResult) error {
-	if res == nil {
-		return nil
-	}
-	var msgs []string
-	n := 0
-	for _, f := range res.Findings {
-		if f.Severity != reports.SeverityError || f.RuleID == opsetRangeRule {
-			continue
-		}
-		if n++; n <= maxScanErrors {
-			msgs = append(msgs, fmt.Sprintf("[%s] %s", f.RuleID, f.Message))
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	if n > maxScanErrors {
-		msgs = append(msgs, fmt.Sprintf("and %d more", n-maxScanErrors))
-	}
-	return errs.Invalidf("model %s: refused: gauntlet scan finds %d error(s): %s (gauntlet scan %s lists them all)", model, n, strings.Join(msgs, "; "), model)
+	return scan.Refusal(cfg.Model, r.scanned)
 }
 
 // loadData reads the data before the session is opened: its sample shape

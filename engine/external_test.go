@@ -10,6 +10,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/config"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/reports"
 )
 
 // TestExternalDataOutsideTheModelsFolderIsRefused: run from a working
@@ -69,5 +70,27 @@ func TestExternalDataOutsideTheModelsFolderIsRefused(t *testing.T) {
 	}
 	if checked != 6 {
 		t.Errorf("%d runs checked, want 6", checked)
+	}
+}
+
+// TestReferenceModelIsScannedToo: a model a suite opens besides the target
+// (here a LiRA reference model, through suite.Target.OpenModel) is scanned
+// and refused like the target: the hostile corpus's external_dotdot.onnx
+// as a reference makes the membership suite fail with exit 2 naming the
+// initializer and its location, before ONNX Runtime sees the file.
+func TestReferenceModelIsScannedToo(t *testing.T) {
+	ref, err := filepath.Abs(filepath.Join("..", "scan", "testdata", "hostile", "external_dotdot.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := membershipConfig(t, "[loss, lira]", "["+ref+"]")
+	rep, err := Run(context.Background(), cfg, Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := rep.Suites[0]
+	want := `refused: gauntlet scan finds 1 error(s): [onnx/external-data-escape] initializer W reads its data from "../outside.bin", outside the model's folder`
+	if sr.Status != reports.StatusError || !strings.Contains(sr.Error, want) || rep.ExitCode != errs.Invalid {
+		t.Errorf("status %s, exit %d, error %q; want error, exit 2, %q", sr.Status, rep.ExitCode, sr.Error, want)
 	}
 }

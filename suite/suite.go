@@ -4,10 +4,12 @@ import (
 	"context"
 	"hash/fnv"
 	"math/rand/v2"
+	"path/filepath"
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/onnx"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/scan"
 	"github.com/gauntlet-ml/gauntlet/stats"
 )
 
@@ -83,10 +85,21 @@ type Target struct {
 
 // OpenModel opens another model (a reference or shadow model) on the same
 // environment, device and threads as the target. The caller closes it.
-// Input and output names are chosen afresh for that model.
+// Input and output names are chosen afresh for that model. Like the
+// target, it is scanned first and refused (exit 2) when the scan finds
+// errors (scan.Refusal), and its external data resolve against its own
+// folder.
 func (t *Target) OpenModel(path string) (*runtime.Session, error) {
+	if res, err := scan.File(path, scan.Options{}); err == nil {
+		if err := scan.Refusal(path, res); err != nil {
+			return nil, err
+		}
+	} // an unreadable or unparsable file is runtime.Open's to report
 	o := t.SessionOptions
 	o.InputName, o.OutputName, o.OutputKind = "", "", ""
+	if dir, err := filepath.Abs(filepath.Dir(path)); err == nil {
+		o.ModelDir = dir
+	}
 	return runtime.Open(t.Env, path, o)
 }
 
