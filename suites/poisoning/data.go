@@ -131,7 +131,7 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 			case MethodSpectre:
 				sc := make([]float64, len(rows))
 				eps, limit := spectreEps(cfg.Spectre.ExpectedPoisonRate, len(rows))
-				info, ok := SpectreScores(sc, lv.class(rows), cfg.Spectre.K, cfg.Spectre.Alpha, eps, limit)
+				info, ok := SpectreScores(sc, lv.class(rows), cfg.Spectre.K, cfg.Spectre.Alpha, eps, limit, cfg.Spectre.ExpectedPoisonRate == 0)
 				if !ok {
 					return fmt.Errorf("spectre, class %d: a factorisation did not converge", k)
 				}

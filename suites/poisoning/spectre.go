@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
+	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/stats"
@@ -57,6 +58,9 @@ type SpectreInfo struct {
 	// removed; Steps its filter steps; Stop why it stopped.
 	Removed, Steps int
 	Stop           string
+	// Reweighted is the number of rows kept by the reweighting step
+	// (reweightMCD; 0 when it did not run).
+	Reweighted int
 	// Candidates holds, when k was chosen, each k tried and its
 	// statistic tr(Σ′M)/tr(M) (rcov_auto_quantum_filter).
 	Candidates [][2]float64
@@ -72,7 +76,7 @@ type SpectreInfo struct {
 // and the score is xᵀMx. eps is the filter's outlier share ε. For k = 1
 // the score is the squared centred projection (no filter, as the
 // authors'). ok is false when a factorisation fails.
-func SpectreScores(dst []float64, a *mat.Dense, k int, alpha, eps float64, limit int) (SpectreInfo, bool) {
+func SpectreScores(dst []float64, a *mat.Dense, k int, alpha, eps float64, limit int, reweight bool) (SpectreInfo, bool) {
 	n, _ := a.Dims()
 	maxK := k
 	if k == 0 {
@@ -88,7 +92,7 @@ func SpectreScores(dst []float64, a *mat.Dense, k int, alpha, eps float64, limit
 		return SpectreInfo{Stop: "no variance"}, true
 	}
 	if k != 0 {
-		return spectreK(dst, reps, min(k, r), alpha, eps, limit)
+		return spectreK(dst, reps, min(k, r), alpha, eps, limit, reweight)
 	}
 	// rcov_auto_quantum_filter: each k's kept set whitens the common
 	// r-dimensional representation; the k whose Σ′ has the largest
@@ -101,7 +105,7 @@ func SpectreScores(dst []float64, a *mat.Dense, k int, alpha, eps float64, limit
 		if kk > r || kk > 1 && kk*(kk+1) > n {
 			break
 		}
-		info, keep, ok := spectreFilter(reps.Slice(0, n, 0, kk).(*mat.Dense), eps, limit)
+		info, keep, ok := spectreFilter(reps.Slice(0, n, 0, kk).(*mat.Dense), eps, limit, reweight)
 		if !ok {
 			return SpectreInfo{}, false
 		}
@@ -129,7 +133,7 @@ func SpectreScores(dst []float64, a *mat.Dense, k int, alpha, eps float64, limit
 	if best.K == 0 { // no candidate fits (cannot happen: r ≥ 1)
 		best.K = 1
 	}
-	info, ok := spectreK(sc, reps, best.K, alpha, eps, limit)
+	info, ok := spectreK(sc, reps, best.K, alpha, eps, limit, reweight)
 	if !ok {
 		return SpectreInfo{}, false
 	}
@@ -140,7 +144,7 @@ func SpectreScores(dst []float64, a *mat.Dense, k int, alpha, eps float64, limit
 
 // spectreK scores the rows of reps (n×r, centred principal coordinates)
 // with SPECTRE at k dims (rcov_quantum_filter).
-func spectreK(dst []float64, reps *mat.Dense, k int, alpha, eps float64, limit int) (SpectreInfo, bool) {
+func spectreK(dst []float64, reps *mat.Dense, k int, alpha, eps float64, limit int, reweight bool) (SpectreInfo, bool) {
 	n, _ := reps.Dims()
 	rk := reps.Slice(0, n, 0, k).(*mat.Dense)
 	if k == 1 { // quantum_filters.jl lines 6–8: no filter, M = 1
@@ -150,7 +154,7 @@ func spectreK(dst []float64, reps *mat.Dense, k int, alpha, eps float64, limit i
 		}
 		return SpectreInfo{K: 1, Stop: "k = 1: no filter"}, true
 	}
-	info, keep, ok := spectreFilter(rk, eps, limit)
+	info, keep, ok := spectreFilter(rk, eps, limit, reweight)
 	if !ok {
 		return SpectreInfo{}, false
 	}
@@ -176,7 +180,7 @@ func spectreK(dst []float64, reps *mat.Dense, k int, alpha, eps float64, limit i
 
 // spectreFilter runs the robust covariance filter on rk and returns which
 // rows it keeps.
-func spectreFilter(rk *mat.Dense, eps float64, limit int) (SpectreInfo, []bool, bool) {
+func spectreFilter(rk *mat.Dense, eps float64, limit int, reweight bool) (SpectreInfo, []bool, bool) {
 	n, k := rk.Dims()
 	info := SpectreInfo{K: k}
 	keep := make([]bool, n)
@@ -189,7 +193,44 @@ func spectreFilter(rk *mat.Dense, eps float64, limit int) (SpectreInfo, []bool, 
 	}
 	var ok bool
 	info.Removed, info.Steps, info.Stop, ok = covFilter(keep, rk, eps, limit)
+	if ok && reweight {
+		info.Reweighted, ok = reweightMCD(keep, rk)
+	}
 	return info, keep, ok
+}
+
+// reweightMCD is FAST-MCD's correction and reweighting step (Rousseeuw and
+// Van Driessen 1999, §2–3) applied to the filter's kept rows: with d² the
+// squared distances of every row of rk (n×k) in the metric of the kept
+// rows' mean and covariance, the covariance is scaled by c =
+// median(d²)/χ²_k(0.5) so that it is consistent for a Gaussian class, and
+// keep becomes the rows with d²/c ≤ χ²_k(0.975). It returns how many rows
+// are kept.
+func reweightMCD(keep []bool, rk *mat.Dense) (int, bool) {
+	x, ok := whiten(rk, keep)
+	if !ok {
+		return 0, false
+	}
+	n, k := x.Dims()
+	d2 := make([]float64, n)
+	for i := range d2 {
+		row := x.RawRowView(i)
+		d2[i] = floats64Dot(row, row)
+	}
+	chi := distuv.ChiSquared{K: float64(k)}
+	c := stats.Median(slices.Sorted(slices.Values(d2))) / chi.Quantile(0.5)
+	if !(c > 0) {
+		return 0, true
+	}
+	bound := chi.Quantile(0.975)
+	kept := 0
+	for i, v := range d2 {
+		keep[i] = v/c <= bound
+		if keep[i] {
+			kept++
+		}
+	}
+	return kept, true
 }
 
 // centredPCA returns the centred rows of a projected onto their top
@@ -563,6 +604,9 @@ func spectreEps(p float64, n int) (float64, int) {
 // details returns info for the per-class details.
 func (info SpectreInfo) details() map[string]any {
 	m := map[string]any{"k": info.K, "filter_removed": info.Removed, "filter_steps": info.Steps, "filter_stop": info.Stop}
+	if info.Reweighted > 0 {
+		m["reweighted_kept"] = info.Reweighted
+	}
 	if len(info.Candidates) > 0 {
 		var c []string
 		for _, kv := range info.Candidates {
