@@ -23,13 +23,14 @@ type Writer interface {
 }
 
 // writers are the known formats, one Writer each. A new format (junit,
-// sarif, markdown, html) plugs in by adding its Writer here.
+// sarif, markdown, html, cyclonedx) plugs in by adding its Writer here.
 var writers = []Writer{
 	JSONWriter{},
 	JUnitWriter{},
 	SARIFWriter{},
 	MarkdownWriter{},
 	HTMLWriter{},
+	CycloneDXWriter{},
 }
 
 // Formats returns the names of the known formats, in registry order.

@@ -120,7 +120,7 @@ func TestWriterFor(t *testing.T) {
 		t.Fatalf("WriterFor(json) = %v, %v", w, err)
 	}
 	_, err = WriterFor("yaml")
-	want := `report format "yaml": unknown format (known: json, junit, sarif, markdown, html)`
+	want := `report format "yaml": unknown format (known: json, junit, sarif, markdown, html, cyclonedx)`
 	if err == nil || err.Error() != want {
 		t.Errorf("WriterFor(yaml) error = %v, want %s", err, want)
 	}
