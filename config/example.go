@@ -68,6 +68,6 @@ statistics:
 
 output:
   dir: out             # report.json and the other formats go here
-  formats: [json]      # json, junit, sarif, markdown, html (docs/reports.md)
+  formats: [json]      # json, junit, sarif, markdown, html, cyclonedx (docs/reports.md)
   # paths: {junit: test-results/gauntlet.xml}   # per-format file, relative to dir
 `

@@ -10,7 +10,7 @@
 //     EvaluateAll check gates against a report; ValidateGates checks, before
 //     a run, that every gate names a known suite and metric.
 //   - Writer renders a report in one format; WriterFor picks one by name:
-//     json, junit, sarif, markdown, html (docs/reports.md). WriteFileAtomic
+//     json, junit, sarif, markdown, html, cyclonedx (docs/reports.md). WriteFileAtomic
 //     writes a file so that a failed write never leaves a partial report.
 //   - Waivers excuse failed gates until a date (ApplyWaivers); Compare
 //     compares a report with its baseline (deltas, regression gates,

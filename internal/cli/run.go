@@ -215,6 +215,8 @@ func extension(format string) string {
 		return "sarif"
 	case "markdown":
 		return "md"
+	case "cyclonedx":
+		return "cdx.json"
 	default:
 		return format
 	}
