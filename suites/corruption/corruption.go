@@ -194,15 +194,18 @@ const (
 )
 
 // layout tells images from tables by the sample shape: C×H×W with C 1 or
-// 3 (NCHW) is an image, a vector a table row.
-func layout(shape []int) (kind, error) {
+// 3 is an NCHW image, H×W×C with C 1 or 3 (and H, W > 3) an NHWC image
+// (TensorFlow's layout), a vector a table row. NCHW wins when both read.
+func layout(shape []int) (kind, bool, error) {
 	switch {
 	case len(shape) == 3 && (shape[0] == 1 || shape[0] == 3) && shape[1] > 1 && shape[2] > 1:
-		return images, nil
+		return images, false, nil
+	case len(shape) == 3 && (shape[2] == 1 || shape[2] == 3) && shape[0] > 3 && shape[1] > 3:
+		return images, true, nil
 	case len(shape) == 1:
-		return table, nil
+		return table, false, nil
 	}
-	return 0, errs.Invalidf("suite corruption: samples of shape %v are neither images (C×H×W, C 1 or 3, NCHW) nor table rows", shape)
+	return 0, false, errs.Invalidf("suite corruption: samples of shape %v are neither images (C×H×W or H×W×C, C 1 or 3) nor table rows", shape)
 }
 
 // job is one (family, severity) cell.
@@ -218,7 +221,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if d.Y == nil {
 		return nil, errs.Invalidf("suite corruption needs labels: set data.y (NumPy) or data.label (CSV)")
 	}
-	k, err := layout(d.SampleShape)
+	k, nhwc, err := layout(d.SampleShape)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +245,11 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		if !(t.Range[1] > t.Range[0]) {
 			return nil, errs.Invalidf("suite corruption needs data.range for images, the valid input domain (for example [0, 1]); it is unset or empty (%v)", t.Range)
 		}
-		side := max(d.SampleShape[1], d.SampleShape[2])
+		c, h, w := d.SampleShape[0], d.SampleShape[1], d.SampleShape[2]
+		if nhwc {
+			h, w, c = d.SampleShape[0], d.SampleShape[1], d.SampleShape[2]
+		}
+		side := max(h, w)
 		ps := SetFor(side)
 		if cfg.Parameters != "auto" {
 			for _, q := range Sets {
@@ -254,7 +261,8 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		details["kind"], details["parameters"] = "image", ps.Name
 		details["parameters_source"] = "github.com/hendrycks/robustness ImageNet-C/create_c " + map[string]string{
 			"cifar": "make_cifar_c.py", "tiny": "make_tinyimagenet_c.py", "imagenet": "make_imagenet_c.py"}[ps.Name]
-		cor = &imageCorrupter{p: ps, c: d.SampleShape[0], h: d.SampleShape[1], w: d.SampleShape[2], lo: t.Range[0], hi: t.Range[1]}
+		details["layout"] = map[bool]string{false: "NCHW", true: "NHWC"}[nhwc]
+		cor = &imageCorrupter{p: ps, c: c, h: h, w: w, nhwc: nhwc, lo: t.Range[0], hi: t.Range[1]}
 		for _, f := range cfg.allFamilies() {
 			if slices.Contains(Families, f) {
 				applicable = append(applicable, f)
@@ -532,11 +540,21 @@ func runJobs(ctx context.Context, t *suite.Target, d *data.Dataset, cor corrupte
 	})
 }
 
-// imageCorrupter corrupts NCHW images whose values span [lo, hi].
+// imageCorrupter corrupts NCHW (or NHWC) images whose values span
+// [lo, hi].
 type imageCorrupter struct {
 	p       ParamSet
 	c, h, w int
+	nhwc    bool
 	lo, hi  float64
+}
+
+// at returns the index in a sample of channel c of pixel px (y·W + x).
+func (ic *imageCorrupter) at(px, c int) int {
+	if ic.nhwc {
+		return px*ic.c + c
+	}
+	return c*ic.h*ic.w + px
 }
 
 func (ic *imageCorrupter) corrupt(dst []float32, d *data.Dataset, i int, family string, sev int, r *rand.Rand) error {
@@ -545,7 +563,7 @@ func (ic *imageCorrupter) corrupt(dst []float32, d *data.Dataset, i int, family 
 	plane := ic.h * ic.w
 	for c := 0; c < ic.c; c++ {
 		for px := 0; px < plane; px++ {
-			m.P[px*ic.c+c] = clip01((float64(x[c*plane+px]) - ic.lo) / (ic.hi - ic.lo))
+			m.P[px*ic.c+c] = clip01((float64(x[ic.at(px, c)]) - ic.lo) / (ic.hi - ic.lo))
 		}
 	}
 	o, err := Corrupt(family, sev, ic.p, m, r)
@@ -554,7 +572,7 @@ func (ic *imageCorrupter) corrupt(dst []float32, d *data.Dataset, i int, family 
 	}
 	for c := 0; c < ic.c; c++ {
 		for px := 0; px < plane; px++ {
-			dst[c*plane+px] = float32(ic.lo + o.P[px*ic.c+c]*(ic.hi-ic.lo))
+			dst[ic.at(px, c)] = float32(ic.lo + o.P[px*ic.c+c]*(ic.hi-ic.lo))
 		}
 	}
 	return nil

@@ -191,3 +191,60 @@ func TestSetFor(t *testing.T) {
 		}
 	}
 }
+
+func TestLayout(t *testing.T) {
+	for _, c := range []struct {
+		shape []int
+		k     kind
+		nhwc  bool
+		ok    bool
+	}{
+		{[]int{1, 28, 28}, images, false, true},
+		{[]int{3, 32, 32}, images, false, true},
+		{[]int{224, 224, 3}, images, true, true},
+		{[]int{28, 28, 1}, images, true, true},
+		{[]int{47}, table, false, true},
+		{[]int{5, 8, 8}, 0, false, false},
+		{[]int{28, 28}, 0, false, false},
+	} {
+		k, nhwc, err := layout(c.shape)
+		if (err == nil) != c.ok || (c.ok && (k != c.k || nhwc != c.nhwc)) {
+			t.Errorf("layout(%v) = %v, %v, %v", c.shape, k, nhwc, err)
+		}
+	}
+}
+
+func TestNHWCMatchesNCHW(t *testing.T) {
+	// The same RGB image in both layouts, corrupted from the same seed,
+	// gives the same pixels.
+	m := loadImages(t, "inputs_rgb.npy")[0]
+	h, w := m.H, m.W
+	nchw := make([]float32, 3*h*w)
+	nhwc := make([]float32, 3*h*w)
+	for px := 0; px < h*w; px++ {
+		for c := 0; c < 3; c++ {
+			nchw[c*h*w+px] = float32(m.P[px*3+c])
+			nhwc[px*3+c] = float32(m.P[px*3+c])
+		}
+	}
+	a := &imageCorrupter{p: Sets[0], c: 3, h: h, w: w, lo: 0, hi: 1}
+	b := &imageCorrupter{p: Sets[0], c: 3, h: h, w: w, nhwc: true, lo: 0, hi: 1}
+	da := &data.Dataset{X: nchw, N: 1, SampleShape: []int{3, h, w}}
+	db := &data.Dataset{X: nhwc, N: 1, SampleShape: []int{h, w, 3}}
+	for _, fam := range []string{"fog", "glass_blur", "jpeg_compression"} {
+		oa, ob := make([]float32, 3*h*w), make([]float32, 3*h*w)
+		if err := a.corrupt(oa, da, 0, fam, 3, suite.BatchRand(1, 0)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.corrupt(ob, db, 0, fam, 3, suite.BatchRand(1, 0)); err != nil {
+			t.Fatal(err)
+		}
+		for px := 0; px < h*w; px++ {
+			for c := 0; c < 3; c++ {
+				if oa[c*h*w+px] != ob[px*3+c] {
+					t.Fatalf("%s: pixel %d channel %d: NCHW %v, NHWC %v", fam, px, c, oa[c*h*w+px], ob[px*3+c])
+				}
+			}
+		}
+	}
+}

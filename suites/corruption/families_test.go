@@ -46,6 +46,21 @@ func TestEveryFamilyEverySeverity(t *testing.T) {
 	if compared != 2*3*15*5 {
 		t.Errorf("compared %d, want %d", compared, 2*3*15*5)
 	}
+	// A non-square image on each set: the reference's square-only steps
+	// (clipped zoom, pixelate, the plasma crop) take each axis on its own.
+	odd := NewImage(20, 37, 3)
+	r := rand.New(rand.NewPCG(9, 9))
+	for j := range odd.P {
+		odd.P[j] = r.Float64()
+	}
+	for _, ps := range Sets {
+		for _, fam := range Families {
+			o, err := Corrupt(fam, 5, ps, odd, r)
+			if err != nil || o.H != 20 || o.W != 37 || o.C != 3 {
+				t.Errorf("%s %s on 20×37: %v, size %d×%d×%d", ps.Name, fam, err, o.H, o.W, o.C)
+			}
+		}
+	}
 	if _, err := Corrupt("rain", 1, Sets[0], NewImage(4, 4, 1), rand.New(rand.NewPCG(1, 1))); err == nil {
 		t.Error("unknown family: no error")
 	}
