@@ -419,7 +419,14 @@ func queWeights(sp *mat.SymDense, alpha float64) ([]float64, *mat.Dense, bool) {
 func covFilter(keep []bool, s *mat.Dense, eps float64, limit int) (removed, steps int, stop string, ok bool) {
 	n, k := s.Dims()
 	p := k * (k + 1) / 2
+	// Buffers for the largest step (all n rows), sliced to the kept rows.
 	idx := make([]int, 0, n)
+	curBuf, yBuf, zBuf := mat.NewDense(n, k, nil), mat.NewDense(n, k, nil), mat.NewDense(n, p, nil)
+	mom, t := mat.NewSymDense(k, nil), mat.NewSymDense(p, nil)
+	qBuf, psBuf, diffBuf, scratch := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+	dropBuf := make([]bool, n)
+	var eig mat.EigenSym
+	var vecs mat.Dense
 	for steps = 0; ; steps++ {
 		if limit-removed <= 0 {
 			return removed, steps, "limit reached", true
@@ -432,20 +439,19 @@ func covFilter(keep []bool, s *mat.Dense, eps float64, limit int) (removed, step
 		}
 		m := len(idx)
 		left := limit - removed
-		cur := mat.NewDense(m, k, nil)
+		cur := curBuf.Slice(0, m, 0, k).(*mat.Dense)
 		for ri, i := range idx {
 			copy(cur.RawRowView(ri), s.RawRowView(i))
 		}
-		mom := mat.NewSymDense(k, nil)
 		mom.SymOuterK(1/float64(m), cur.T())
 		w, ok := invSqrt(mom)
 		if !ok {
 			return removed, steps, "", false
 		}
-		y := mat.NewDense(m, k, nil)
+		y := yBuf.Slice(0, m, 0, k).(*mat.Dense)
 		y.Mul(cur, w)
 		// Early filter (lines 40–49).
-		q := make([]float64, m)
+		q := qBuf[:m]
 		early := false
 		bound := spectreC * float64(k) * math.Log(float64(m)/spectreTau)
 		for ri := range q {
@@ -455,21 +461,19 @@ func covFilter(keep []bool, s *mat.Dense, eps float64, limit int) (removed, step
 				early = true
 			}
 		}
-		var drop []bool
+		drop := dropBuf[:m]
 		if early {
-			drop = make([]bool, m)
 			for ri, v := range q {
 				drop[ri] = v >= bound
 			}
-			keepLowest(drop, q, m-left)
+			keepLowest(drop, q, m-left, scratch)
 		} else {
 			// T on svec(yyᵀ): diagonal entries y_a², off-diagonal √2·y_a·y_b,
 			// so that svec(A)·svec(B) = tr(AB) for symmetric A, B.
-			z := mat.NewDense(m, p, nil)
+			z := zBuf.Slice(0, m, 0, p).(*mat.Dense)
 			for ri := 0; ri < m; ri++ {
 				svec(z.RawRowView(ri), y.RawRowView(ri))
 			}
-			t := mat.NewSymDense(p, nil)
 			t.SymOuterK(1/float64(m), z.T())
 			// − svec(I)svec(I)ᵀ: svec(I) is 1 on the diagonal entries.
 			for a := 0; a < k; a++ {
@@ -478,7 +482,6 @@ func covFilter(keep []bool, s *mat.Dense, eps float64, limit int) (removed, step
 					t.SetSym(ia, ib, t.At(ia, ib)-1)
 				}
 			}
-			var eig mat.EigenSym
 			if !eig.Factorize(t, true) {
 				return removed, steps, "", false
 			}
@@ -488,23 +491,25 @@ func covFilter(keep []bool, s *mat.Dense, eps float64, limit int) (removed, step
 			if lambda <= 1+spectreC*eps*math.Pow(math.Log(1/eps), 2) {
 				return removed, steps, "covariance accepted", true
 			}
-			var vecs mat.Dense
 			eig.VectorsTo(&vecs)
 			v := vecs.ColView(top)
 			var trV float64
 			for a := 0; a < k; a++ {
 				trV += v.AtVec(svecIndex(a, a, k))
 			}
-			ps := make([]float64, m)
+			ps, diffs := psBuf[:m], diffBuf[:m]
 			for ri := range ps {
 				ps[ri] = (mat.Dot(z.RowView(ri), v) - trV) / math.Sqrt2
 			}
-			med := stats.Median(slices.Sorted(slices.Values(ps)))
-			diffs := make([]float64, m)
+			sorted := scratch[:m]
+			copy(sorted, ps)
+			slices.Sort(sorted)
+			med := stats.Median(sorted)
 			for ri, v := range ps {
 				diffs[ri] = math.Abs(v - med)
 			}
-			sorted := slices.Sorted(slices.Values(diffs))
+			copy(sorted, diffs)
+			slices.Sort(sorted)
 			th := math.NaN()
 			for i, diff := range sorted {
 				if diff < spectreShift {
@@ -522,11 +527,10 @@ func covFilter(keep []bool, s *mat.Dense, eps float64, limit int) (removed, step
 			if math.IsNaN(th) {
 				return removed, steps, "no outlier found", true
 			}
-			drop = make([]bool, m)
 			for ri, dv := range diffs {
 				drop[ri] = dv > th
 			}
-			keepLowest(drop, diffs, m-left)
+			keepLowest(drop, diffs, m-left, scratch)
 		}
 		nd := 0
 		for ri, dr := range drop {
@@ -553,12 +557,16 @@ func covTail(t, eps float64) float64 {
 
 // keepLowest clears drop for the rows whose value v is at or below the
 // lo-th smallest value (util.jl's k_lowest_ind; none when lo ≤ 0), so a
-// step keeps at least the lo least deviant rows.
-func keepLowest(drop []bool, v []float64, lo int) {
+// step keeps at least the lo least deviant rows. scratch (len ≥ len(v))
+// is overwritten.
+func keepLowest(drop []bool, v []float64, lo int, scratch []float64) {
 	if lo <= 0 {
 		return
 	}
-	cut := slices.Sorted(slices.Values(v))[min(lo, len(v))-1]
+	sorted := scratch[:len(v)]
+	copy(sorted, v)
+	slices.Sort(sorted)
+	cut := sorted[min(lo, len(v))-1]
 	for i, x := range v {
 		if x <= cut {
 			drop[i] = false

@@ -279,3 +279,27 @@ func TestReweightMCD(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSpectreScores scores one class-sized block (600 rows of a 32-d
+// layer, 60 of them shifted) with k chosen and no rate, as the data part
+// does for each class.
+func BenchmarkSpectreScores(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const n, d = 600, 32
+	a := mat.NewDense(n, d, nil)
+	for i := 0; i < n; i++ {
+		for j := 0; j < d; j++ {
+			a.Set(i, j, rng.NormFloat64())
+		}
+		if i >= n-60 {
+			a.Set(i, 0, a.At(i, 0)+4)
+		}
+	}
+	sc := make([]float64, n)
+	eps, limit := spectreEps(0, n)
+	for b.Loop() {
+		if _, ok := SpectreScores(sc, a, 0, 4, eps, limit, true); !ok {
+			b.Fatal("SpectreScores failed")
+		}
+	}
+}
