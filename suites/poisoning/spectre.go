@@ -424,7 +424,7 @@ func covFilter(keep []bool, s *mat.Dense, eps float64, limit int) (removed, step
 	curBuf, yBuf, zBuf := mat.NewDense(n, k, nil), mat.NewDense(n, k, nil), mat.NewDense(n, p, nil)
 	mom, t := mat.NewSymDense(k, nil), mat.NewSymDense(p, nil)
 	qBuf, psBuf, diffBuf, scratch := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-	dropBuf := make([]bool, n)
+	dropBuf, vBuf := make([]bool, n), make([]float64, p)
 	var eig mat.EigenSym
 	var vecs mat.Dense
 	for steps = 0; ; steps++ {
@@ -492,14 +492,16 @@ func covFilter(keep []bool, s *mat.Dense, eps float64, limit int) (removed, step
 				return removed, steps, "covariance accepted", true
 			}
 			eig.VectorsTo(&vecs)
-			v := vecs.ColView(top)
+			for i := range vBuf {
+				vBuf[i] = vecs.At(i, top)
+			}
 			var trV float64
 			for a := 0; a < k; a++ {
-				trV += v.AtVec(svecIndex(a, a, k))
+				trV += vBuf[svecIndex(a, a, k)]
 			}
 			ps, diffs := psBuf[:m], diffBuf[:m]
 			for ri := range ps {
-				ps[ri] = (mat.Dot(z.RowView(ri), v) - trV) / math.Sqrt2
+				ps[ri] = (floats64Dot(z.RawRowView(ri), vBuf) - trV) / math.Sqrt2
 			}
 			sorted := scratch[:m]
 			copy(sorted, ps)
