@@ -61,6 +61,7 @@ type work struct {
 	// fixed marks the input values the attacks keep at their clean value
 	// (features, features.go); nil: every value is free.
 	fixed []bool
+	fabS  *fabScratch // FAB's scratch (fab.go), made on first use
 }
 
 func newWork(d, k, batch int, rlo, rhi float32, probs bool) *work {

@@ -66,8 +66,9 @@ func TestAutoAttackParts(t *testing.T) {
 		m := r.Metrics
 		robust := m[Prefix(c.aa, c.norm, c.eps)+".robust_accuracy"]
 		alone := m[Prefix(c.apgd, c.norm, c.eps)+".robust_accuracy"]
-		var after [numParts]float64
-		for p, part := range autoAttackParts {
+		names := aaVersions[AAStandard]
+		after := make([]float64, len(names))
+		for p, part := range names {
 			key := afterPrefix(c.aa, c.norm, c.eps, part) + ".robust_accuracy"
 			for _, k := range suite.ProportionKeys(key) {
 				if _, ok := m[k]; !ok {
@@ -79,16 +80,18 @@ func TestAutoAttackParts(t *testing.T) {
 			}
 			after[p] = m[key]
 		}
-		t.Logf("%s eps %v: apgd-ce alone %.4f; autoattack after apgd-ce %.4f, apgd-t %.4f, square %.4f; robust %.4f",
-			c.norm, c.eps, alone, after[partAPGDCE], after[partAPGDT], after[partSquare], robust)
+		t.Logf("%s eps %v: apgd-ce alone %.4f; autoattack after %v: %.4f; robust %.4f",
+			c.norm, c.eps, alone, names, after, robust)
 		if robust > alone {
 			t.Errorf("%s eps %v: autoattack robust accuracy %v above APGD-CE's alone %v", c.norm, c.eps, robust, alone)
 		}
-		if after[partAPGDCE] < after[partAPGDT] || after[partAPGDT] < after[partSquare] {
-			t.Errorf("%s eps %v: cumulative robust accuracies %v increase", c.norm, c.eps, after)
+		for p := 1; p < len(after); p++ {
+			if after[p-1] < after[p] {
+				t.Errorf("%s eps %v: cumulative robust accuracies %v increase", c.norm, c.eps, after)
+			}
 		}
-		if after[partSquare] != robust {
-			t.Errorf("%s eps %v: robust accuracy after square %v, preset's %v", c.norm, c.eps, after[partSquare], robust)
+		if after[len(after)-1] != robust {
+			t.Errorf("%s eps %v: robust accuracy after square %v, preset's %v", c.norm, c.eps, after[len(after)-1], robust)
 		}
 
 		e := autoAttackEntry(t, r, c.aa, c.eps)
@@ -97,7 +100,7 @@ func TestAutoAttackParts(t *testing.T) {
 		if len(enc) != n {
 			t.Fatalf("broken_by has %d characters for %d samples", len(enc), n)
 		}
-		var count [numParts]int
+		count := make([]int, len(names))
 		nRobust := 0
 		for i := 0; i < n; i++ {
 			ch := enc[i]
@@ -110,7 +113,7 @@ func TestAutoAttackParts(t *testing.T) {
 			switch {
 			case ch == brokenNone:
 				nRobust++
-			case ch >= '1' && ch <= '0'+numParts:
+			case ch >= '1' && int(ch) <= '0'+len(names):
 				count[ch-'1']++
 			case ch != brokenNotAttacked:
 				t.Fatalf("sample %d: broken_by %q", i, ch)
@@ -119,13 +122,13 @@ func TestAutoAttackParts(t *testing.T) {
 		parts := e["parts"].([]map[string]any)
 		total := 0
 		left := nRobust
-		for p := numParts - 1; p >= 0; p-- {
+		for p := len(names) - 1; p >= 0; p-- {
 			pe := parts[p]
-			if pe["part"] != autoAttackParts[p] || pe["successes"] != count[p] {
+			if pe["part"] != names[p] || pe["successes"] != count[p] {
 				t.Errorf("%s eps %v part %d: %v; broken_by counts %d", c.norm, c.eps, p, pe, count[p])
 			}
 			if got := pe["robust_accuracy"].(float64); math.Abs(got-float64(left)/float64(n)) > shareTol || got != after[p] {
-				t.Errorf("%s eps %v %s: details robust_accuracy %v, metric %v, recount %d/%d", c.norm, c.eps, autoAttackParts[p], got, after[p], left, n)
+				t.Errorf("%s eps %v %s: details robust_accuracy %v, metric %v, recount %d/%d", c.norm, c.eps, names[p], got, after[p], left, n)
 			}
 			left += count[p]
 			total += count[p]
@@ -143,7 +146,8 @@ func TestAutoAttackParts(t *testing.T) {
 // iteration it = 1 … queries−1, so a point it never breaks costs exactly
 // queries = 30. In the preset, a point every part failed costs exactly
 // restarts·(steps+1) = 2·4 in APGD-CE, min(target_classes, k−1)·(steps+1)
-// = 2·4 in APGD-T and 30 in Square; a point broken by one part costs
+// = 2·4 in APGD-T, min(target_classes, k−1)·2·steps = 2·6 in FAB-T (a
+// gradient and a forward pass per step) and 30 in Square; a point broken by one part costs
 // nothing in the later ones; the parts' queries sum to the sample's.
 func TestSquareQueryBudget(t *testing.T) {
 	const (
@@ -161,23 +165,25 @@ func TestSquareQueryBudget(t *testing.T) {
 		map[string]any{"name": "autoattack", "label": "aa-l2", "norm": "l2", "eps": []any{0.3}, "steps": steps, "restarts": restarts, "target_classes": targets, "queries": budget},
 	}})
 	outs, correct := runOutcomes(t, tg, cfg)
-	want := [numParts]int32{restarts * (steps + 1), targets * (steps + 1), budget}
+	names := aaVersions[AAStandard]
+	want := []int32{restarts * (steps + 1), targets * (steps + 1), targets * 2 * steps, budget}
+	sqIdx := slices.Index(names, partSquare)
 	for _, o := range outs {
 		full := 0
 		for i := range correct {
 			sq := o.queries[i]
 			if o.brokenBy != nil {
 				pq := o.partQueries[i*numParts : (i+1)*numParts]
-				if pq[0]+pq[1]+pq[2] != o.queries[i] {
+				if pq[0]+pq[1]+pq[2]+pq[3] != o.queries[i] {
 					t.Fatalf("%s sample %d: part queries %v do not sum to %d", o.a.Key(), i, pq, o.queries[i])
 				}
-				sq = pq[partSquare]
-				for p := range numParts {
+				sq = pq[sqIdx]
+				for p := range names {
 					switch b := int(o.brokenBy[i]); {
 					case correct[i] && b == 0 && pq[p] != want[p]:
-						t.Errorf("%s sample %d (robust): %s spent %d queries, want %d", o.a.Key(), i, autoAttackParts[p], pq[p], want[p])
+						t.Errorf("%s sample %d (robust): %s spent %d queries, want %d", o.a.Key(), i, names[p], pq[p], want[p])
 					case b > 0 && p >= b && pq[p] != 0:
-						t.Errorf("%s sample %d (broken by %s): %s spent %d queries", o.a.Key(), i, autoAttackParts[b-1], autoAttackParts[p], pq[p])
+						t.Errorf("%s sample %d (broken by %s): %s spent %d queries", o.a.Key(), i, names[b-1], names[p], pq[p])
 					}
 				}
 			}
@@ -202,10 +208,10 @@ func TestSquareQueryBudget(t *testing.T) {
 }
 
 // TestAutoAttackSquareFlag: with APGD cut to one step and one target
-// class, Square breaks points on the digits model that both APGD parts
-// missed (9 at eps 0.1 when written), and the preset raises the
+// class (FAB-T one step), Square breaks points on the digits model that
+// the white-box parts missed, and the preset raises the
 // black_box_beats_white_box flag whose figure is their share of all
-// samples: the drop from after.apgd-t to after.square.
+// samples: the drop from after.fab-t to after.square.
 func TestAutoAttackSquareFlag(t *testing.T) {
 	tg := digits(t, "digits_cnn.onnx", 2, 64)
 	r, err := Suite{}.Run(context.Background(), tg, decode(t, map[string]any{"attacks": []any{
@@ -215,7 +221,7 @@ func TestAutoAttackSquareFlag(t *testing.T) {
 		t.Fatal(err)
 	}
 	enc := autoAttackEntry(t, r, "autoattack", 0.1)["broken_by"].(string)
-	sq := strings.Count(enc, string(rune('1'+partSquare)))
+	sq := strings.Count(enc, string(rune('1'+slices.Index(aaVersions[AAStandard], partSquare))))
 	if sq == 0 {
 		t.Fatal("Square broke no sample after a 1-step APGD; the flag is untested")
 	}
@@ -231,7 +237,7 @@ func TestAutoAttackSquareFlag(t *testing.T) {
 		t.Fatalf("flags %v, want one black_box_beats_white_box", flags)
 	}
 	m := r.Metrics
-	drop := m["autoattack.linf.eps=0.1.after.apgd-t.robust_accuracy"] - m["autoattack.linf.eps=0.1.after.square.robust_accuracy"]
+	drop := m["autoattack.linf.eps=0.1.after.fab-t.robust_accuracy"] - m["autoattack.linf.eps=0.1.after.square.robust_accuracy"]
 	if v := got[0]["value"].(float64); v != float64(sq)/n || math.Abs(v-drop) > shareTol {
 		t.Errorf("flag value %v, want %d/%v = %v (robust accuracy drop %v)", v, sq, n, float64(sq)/n, drop)
 	}
@@ -242,20 +248,21 @@ func TestAutoAttackSquareFlag(t *testing.T) {
 }
 
 // TestAutoAttackSanityMadeUp feeds sanity a made-up preset outcome over 5
-// samples: broken by APGD-CE, none (robust), Square, APGD-T, Square. Two
-// samples fell to Square only: figure 2/5 = 0.4; robust accuracy 3/5
-// after APGD-T and 1/5 after Square. Without Square successes, no flag.
+// samples of the standard version: broken by APGD-CE, none (robust),
+// Square, APGD-T, Square. Two samples fell to Square only: figure 2/5 =
+// 0.4; robust accuracy 3/5 after FAB-T and 1/5 after Square. Without
+// Square successes, no flag.
 func TestAutoAttackSanityMadeUp(t *testing.T) {
 	tg := &suite.Target{OutputKind: runtime.Logits}
 	o := &outcome{a: AttackConfig{Name: AutoAttack, Norm: Linf}, eps: 0.1,
-		robust: []bool{false, true, false, false, false}, brokenBy: []int8{1, 0, 3, 2, 3}}
+		robust: []bool{false, true, false, false, false}, brokenBy: []int8{1, 0, 4, 2, 4}}
 	r := suite.NewResult()
 	sanity(tg, r, []*outcome{o}, nil)
 	flags, _ := r.Details["sanity"].([]map[string]any)
 	if len(flags) != 1 || flags[0]["flag"] != "black_box_beats_white_box" || flags[0]["value"] != 0.4 {
 		t.Fatalf("flags %v, want black_box_beats_white_box 0.4", flags)
 	}
-	if want := "Square broke 2 samples (40.00% of all) that both APGD-CE and APGD-T missed: robust accuracy 0.6 after APGD-T, 0.2 after Square"; !strings.Contains(r.Warnings[0], want) {
+	if want := "Square broke 2 samples (40.00% of all) that apgd-ce, apgd-t, fab-t missed: robust accuracy 0.6 after fab-t, 0.2 after Square"; !strings.Contains(r.Warnings[0], want) {
 		t.Errorf("warning %q, want it to contain %q", r.Warnings[0], want)
 	}
 	o.brokenBy = []int8{1, 0, 1, 2, 2}
@@ -270,7 +277,7 @@ func TestAutoAttackSanityMadeUp(t *testing.T) {
 // mlp_logits.onnx (4 features, 3 classes; gen_models.py): APGD-T falls
 // back to the targeted cross-entropy (fewer than 4 classes) and L2 Square
 // is skipped (no image layout), so the Square part breaks nothing, spends
-// nothing, says why, and after.square equals after.apgd-t.
+// nothing, says why, and after.square equals after.fab-t.
 func TestAutoAttackFlatInput(t *testing.T) {
 	const n = 64
 	tg := selfLabelled(t, "mlp_logits.onnx", n, 16, 11)
@@ -283,17 +290,17 @@ func TestAutoAttackFlatInput(t *testing.T) {
 		t.Fatalf("gradient_mode %q, want exact", got)
 	}
 	parts := autoAttackEntry(t, res, "autoattack", 0.3)["parts"].([]map[string]any)
-	sq := parts[partSquare]
+	sq := parts[slices.Index(aaVersions[AAStandard], partSquare)]
 	if _, ok := sq["skipped"]; !ok || sq["successes"] != 0 || sq["queries"] != 0.0 {
 		t.Errorf("square part %v, want skipped with no successes or queries", sq)
 	}
 	m := res.Metrics
-	at, as := m["autoattack.l2.eps=0.3.after.apgd-t.robust_accuracy"], m["autoattack.l2.eps=0.3.after.square.robust_accuracy"]
+	at, as := m["autoattack.l2.eps=0.3.after.fab-t.robust_accuracy"], m["autoattack.l2.eps=0.3.after.square.robust_accuracy"]
 	if at != as || as != m["autoattack.l2.eps=0.3.robust_accuracy"] {
-		t.Errorf("after apgd-t %v, after square %v, robust %v: want all equal", at, as, m["autoattack.l2.eps=0.3.robust_accuracy"])
+		t.Errorf("after fab-t %v, after square %v, robust %v: want all equal", at, as, m["autoattack.l2.eps=0.3.robust_accuracy"])
 	}
 	t.Logf("parts %v", parts)
-	if parts[partAPGDCE]["successes"] == 0 {
+	if parts[0]["successes"] == 0 {
 		t.Errorf("APGD-CE broke no sample at L2 eps 0.3 on the MLP; the test is vacuous")
 	}
 }

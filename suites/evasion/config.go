@@ -96,6 +96,9 @@ type AttackConfig struct {
 	// Queries is the Square budget per sample; PInit its initial share.
 	Queries int     `mapstructure:"queries"`
 	PInit   float64 `mapstructure:"p_init"`
+	// Version is the autoattack preset's version: standard, plus or rand
+	// (autoattack.go).
+	Version string `mapstructure:"version"`
 }
 
 // Key returns the metric prefix of the attack: its label, else its name.
@@ -115,6 +118,8 @@ func (a AttackConfig) whiteBox() bool { return a.Name != Square }
 // for apgd the one it runs, for autoattack APGD-CE's and APGD-T's.
 func (a AttackConfig) heads(k int) []string {
 	switch a.Name {
+	case FAB:
+		return []string{headMarginT}
 	case Square:
 		return nil
 	case APGD:
@@ -125,10 +130,19 @@ func (a AttackConfig) heads(k int) []string {
 			return []string{headDLR}
 		}
 	case AutoAttack:
+		hs := []string{headCE, headCE} // too few classes for the targeted DLR
 		if k >= 4 {
-			return []string{headCE, headDLRT}
+			hs[1] = headDLRT
 		}
-		return []string{headCE, headCE} // too few classes for the targeted DLR
+		for _, p := range a.parts() {
+			switch {
+			case p == partAPGDDLR && k >= 3:
+				hs = append(hs, headDLR)
+			case p == partFAB || p == partFABT:
+				hs = append(hs, headMarginT)
+			}
+		}
+		return hs
 	}
 	return []string{headCE}
 }
@@ -151,7 +165,7 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		return nil, err
 	}
 	if len(cfg.Attacks) == 0 {
-		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, autoattack)")
+		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, fab, autoattack)")
 	}
 	if keys["features"] && len(cfg.Features) == 0 {
 		return nil, errs.Invalidf("config suites.evasion.features: empty; list the feature columns (or indices) to perturb, or leave features out to perturb all")
@@ -211,22 +225,23 @@ var attackParams = map[string][]string{
 	PGD:        {"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target"},
 	APGD:       {"loss", "steps", "restarts", "targeted", "target", "target_classes"},
 	Square:     {"queries", "p_init", "targeted", "target"},
-	AutoAttack: {"steps", "restarts", "target_classes", "queries", "p_init"},
+	FAB:        {"steps", "restarts", "targeted", "target_classes"},
+	AutoAttack: {"version", "steps", "restarts", "target_classes", "queries", "p_init"},
 }
 
 // paramKeys are the keys of attackParams, in the order they are checked.
-var paramKeys = []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init"}
+var paramKeys = []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init", "version"}
 
 // validate checks the attack and fills in the defaults of the keys it does
 // not set; has reports whether the block sets a key. A zero value stands for
 // the default only when its key is absent: an explicit steps: 0 is an error.
 func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 	switch a.Name {
-	case FGSM, PGD, APGD, Square, AutoAttack:
+	case FGSM, PGD, APGD, Square, FAB, AutoAttack:
 	case "":
-		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square or autoattack", where)
+		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square, fab or autoattack", where)
 	default:
-		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square or autoattack", where, a.Name)
+		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square, fab or autoattack", where, a.Name)
 	}
 	if has("label") && a.Label == "" {
 		return errs.Invalidf("%s.label: empty; leave label out to use the attack's name", where)
@@ -324,7 +339,27 @@ func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 		if !has("p_init") {
 			a.PInit = DefaultPInit
 		}
+	case FAB:
+		if !has("steps") {
+			a.Steps = DefaultFABSteps
+		}
+		if a.Targeted && !has("target_classes") {
+			a.TargetClasses = DefaultTargetClasses
+		}
+		if !a.Targeted && has("target_classes") {
+			return errs.Invalidf("%s.target_classes: only for targeted fab (FAB-T)", where)
+		}
 	case AutoAttack:
+		switch a.Version {
+		case "":
+			a.Version = AAStandard
+		case AAStandard, AAPlus, AARand:
+		default:
+			return errs.Invalidf("%s.version %q: want standard, plus or rand", where, a.Version)
+		}
+		if a.Version == AAPlus && !has("restarts") {
+			a.Restarts = 5 // AutoAttack's plus: APGD and FAB with 5 restarts
+		}
 		if !has("steps") {
 			a.Steps = DefaultAPGDSteps
 		}

@@ -72,9 +72,13 @@ func buildGraph(t *suite.Target, head string) (*runtime.Graph, error) {
 	}
 	src := t.Model
 	spec := grad.TargetSpec(t, head, "gauntlet")
-	if head == headDLRT {
+	if twoLabelHead(head) {
+		build := withTargetedDLR
+		if head == headMarginT {
+			build = withTargetedMargin
+		}
 		var err error
-		if src, err = withTargetedDLR(t.Model, out.Name, t.Classes); err != nil {
+		if src, err = build(t.Model, out.Name, t.Classes); err != nil {
 			return nil, fmt.Errorf("gradient graph (%s loss): %w", head, err)
 		}
 		spec.Loss, spec.Tensor, spec.ReduceOp = autodiff.LossReduce, dlrtTensor, "sum"
@@ -83,7 +87,7 @@ func buildGraph(t *suite.Target, head string) (*runtime.Graph, error) {
 	return grad.OpenTargetGraph(t, "gradient graph ("+head+" loss)", src, spec,
 		func(nm autodiff.Names) []runtime.GraphTensor {
 			ins := []runtime.GraphTensor{{Name: nm.Input, Type: "float32", Sample: sample}, {Name: nm.Labels, Type: "int64"}}
-			if head == headDLRT {
+			if twoLabelHead(head) {
 				ins[1].Name = dlrtLabels
 				ins = append(ins, runtime.GraphTensor{Name: dlrtTargets, Type: "int64"})
 			}
@@ -143,7 +147,7 @@ func newNES(s *runtime.Session, batch, d, k, q int, sigma float64, head string, 
 
 func (o *nesOracle) in() []float32 { return o.x }
 func (o *nesOracle) targets() []int64 {
-	if o.head != headDLRT {
+	if !twoLabelHead(o.head) {
 		return nil
 	}
 	return o.t
@@ -251,6 +255,8 @@ func scores(dst []float64, row []float32, probs bool) {
 //     equal the DLR of the logits.
 func lossScores(head string, z []float64, y, tg int) float64 {
 	switch head {
+	case headMarginT: // FAB's z_t − z_y
+		return z[tg] - z[y]
 	case headDLRT:
 		s := sortedTop(z, 4)
 		return -(z[y] - z[tg]) / (s[0] - (s[2]+s[3])/2 + 1e-12)

@@ -193,7 +193,7 @@ func (rt *runners) open(t *suite.Target, cfg Config, dim, k int) error {
 					return &gradError{fmt.Errorf("gradient graph (%s loss): %w", h, err)}
 				}
 				nIn := 2
-				if h == headDLRT {
+				if twoLabelHead(h) {
 					nIn = 3
 				}
 				w.oracles[h] = &exactOracle{r: r, nIn: nIn}

@@ -55,7 +55,7 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 				keys = append(keys, Prefix(a.Key(), a.Norm, e)+".zero_gradient_share")
 			}
 			if a.Name == AutoAttack {
-				for _, part := range autoAttackParts {
+				for _, part := range a.parts() {
 					keys = append(keys, suite.ProportionKeys(afterPrefix(a.Key(), a.Norm, e, part)+".robust_accuracy")...)
 				}
 			}
@@ -390,6 +390,12 @@ func (rt *runners) runOne(ctx context.Context, w *work, j *job, a AttackConfig, 
 			return w.squareL2(ctx, j, w.squareParams(a, a.Targeted), rng("square"))
 		}
 		return w.square(ctx, j, w.squareParams(a, a.Targeted), rng("square"))
+	case FAB:
+		o := w.oracles[headMarginT]
+		if a.Targeted {
+			return w.fabT(ctx, j, o, a.Steps, a.Restarts, a.TargetClasses, rng("fab-t"))
+		}
+		return w.fab(ctx, j, o, a.Steps, a.Restarts, false, rng("fab"))
 	case AutoAttack:
 		return w.autoAttack(ctx, j, a, rng)
 	}

@@ -165,17 +165,21 @@ func params(a AttackConfig) map[string]any {
 		p["queries"], p["p_init"] = a.Queries, a.PInit
 	case AutoAttack:
 		p["steps"], p["restarts"], p["target_classes"], p["queries"], p["p_init"] = a.Steps, a.Restarts, a.TargetClasses, a.Queries, a.PInit
-		parts := []string{"apgd-ce", "apgd-t", "square"}
-		p["parts"] = parts
+		p["version"], p["parts"] = a.version(), a.parts()
+	case FAB:
+		p["steps"], p["restarts"] = a.Steps, a.Restarts
+		if a.Targeted {
+			p["target_classes"] = a.TargetClasses
+		}
 	}
-	if a.Name != APGD && a.Name != AutoAttack {
+	if a.Name != APGD && a.Name != AutoAttack && a.Name != FAB {
 		p["early_stop"] = a.earlyStop()
 	}
 	if a.Targeted {
 		p["targeted"] = true
 		if a.Target != nil {
 			p["target"] = *a.Target
-		} else if a.Name != APGD {
+		} else if a.Name != APGD && a.Name != FAB {
 			p["target"] = "random"
 		}
 	}
