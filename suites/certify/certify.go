@@ -9,6 +9,7 @@ import (
 
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/stats"
@@ -121,7 +122,7 @@ func Key(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 // docs/metrics/certify.md.
 func (Suite) Metrics(cfgAny any, _ int) []string {
 	cfg := cfgAny.(Config)
-	var keys []string
+	keys := suite.ProportionKeys("clean_accuracy")
 	for _, s := range cfg.Sigma {
 		p := "sigma=" + Key(s) + "."
 		keys = append(keys, suite.ProportionKeys(p+"smoothed_accuracy")...)
@@ -202,6 +203,25 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		ws[i] = &worker{run: r, x: make([]float32, t.BatchSize*size), counts: make([]int, k)}
 	}
 	res := suite.NewResult()
+	// The base model's own accuracy on the same samples, without noise.
+	sub := &data.Dataset{X: d.X[:n*size], N: n, SampleShape: d.SampleShape, Y: d.Y[:n]}
+	hits := make([]int, t.Batches(n))
+	err := suite.ForEachBatch(ctx, t, sub, func(b, lo, hi int, out []float32) error {
+		for i := lo; i < hi; i++ {
+			if int64(stats.Argmax(out[(i-lo)*k:(i-lo+1)*k])) == sub.Y[i] {
+				hits[b]++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	clean := 0
+	for _, h := range hits {
+		clean += h
+	}
+	res.SetProportion("clean_accuracy", clean, n, t.ConfidenceLevel)
 	curves := map[string]any{}
 	per := map[string]any{}
 	for _, sigma := range cfg.Sigma {
@@ -209,7 +229,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		out := make([]Outcome, n)
 		pool := t.Pool
 		pool.Workers = workers
-		err := pool.Run(ctx, n, func(ctx context.Context, wi, i int) error {
+		err = pool.Run(ctx, n, func(ctx context.Context, wi, i int) error {
 			w := ws[wi]
 			rng := suite.BatchRand(seed, i)
 			x := d.Sample(i)
