@@ -85,6 +85,7 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 		if method == MethodClustering {
 			md["analysis"] = cfg.Clustering.Analysis
 			if cfg.Clustering.Analysis == AnalysisAuto {
+				md["cutoff"] = "per class, the rate-free rule's split criteria applied to the 2-means split of the reduced activations (see auto_rule); no score cut-off"
 				md["auto_rule"] = fmt.Sprintf("per class: smaller cluster flagged when the split is two groups (separation above 2×2.65) or, as one group, its share rounded to 2 decimals is below size_threshold %g (relative-size)", cfg.Clustering.SizeThreshold)
 			}
 		}
