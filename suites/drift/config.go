@@ -36,9 +36,8 @@ const (
 
 // MMD modes of Config.MMD.
 const (
-	MMDAuto = "auto" // images only
-	MMDOn   = "on"
-	MMDOff  = "off"
+	MMDOn  = "on"
+	MMDOff = "off"
 )
 
 // Config is the drift suite's config block (docs/config.md):
@@ -48,7 +47,7 @@ const (
 //	categorical: [sex, race]   # tested with χ² (CSV columns or features)
 //	bins: 10                   # PSI bins at the reference's quantiles
 //	alpha: 0.05                # a test below it counts a feature as drifted
-//	mmd: auto                  # auto (images), on, off
+//	mmd: on                    # on (images and tables), off
 //	layer: ""                  # MMD tensor; default the last Gemm/MatMul's input
 //	mmd_samples: 500           # rows of each set in the MMD
 //	permutations: 200          # MMD permutation p-value
@@ -91,7 +90,7 @@ func (Suite) Version() string { return "1" }
 
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
-	cfg := Config{Bins: DefaultBins, Alpha: DefaultAlpha, MMD: MMDAuto, MMDSamples: DefaultMMDSamples,
+	cfg := Config{Bins: DefaultBins, Alpha: DefaultAlpha, MMD: MMDOn, MMDSamples: DefaultMMDSamples,
 		Permutations: DefaultPermutations, Positive: 1,
 		Shift: Shift{Quantile: DefaultShiftQuantile, Weight: DefaultShiftWeight}}
 	if err := suite.DecodeConfig(s.Name(), raw, &cfg); err != nil {
@@ -105,8 +104,8 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		return nil, errs.Invalidf("config suites.drift.bins: %d is outside 2..1000", cfg.Bins)
 	case !(cfg.Alpha > 0 && cfg.Alpha < 1):
 		return nil, errs.Invalidf("config suites.drift.alpha: %v is outside (0, 1)", cfg.Alpha)
-	case cfg.MMD != MMDAuto && cfg.MMD != MMDOn && cfg.MMD != MMDOff:
-		return nil, errs.Invalidf("config suites.drift.mmd: %q is not auto, on or off", cfg.MMD)
+	case cfg.MMD != MMDOn && cfg.MMD != MMDOff:
+		return nil, errs.Invalidf("config suites.drift.mmd: %q is not on or off", cfg.MMD)
 	case cfg.MMDSamples < 10 || cfg.MMDSamples > 5000:
 		return nil, errs.Invalidf("config suites.drift.mmd_samples: %d is outside 10..5000", cfg.MMDSamples)
 	case cfg.Permutations < 1 || cfg.Permutations > 100000:

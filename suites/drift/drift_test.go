@@ -349,7 +349,7 @@ func TestPeerScipy(t *testing.T) {
 		tg.BatchSize, tg.Pool, tg.Seed = 256, runtime.Pool{Workers: 2}, 1
 		res := suitetest.Run(t, Suite{}, tg, map[string]any{"reference": refRaw,
 			"categorical": []any{"sex", "cat_race_White"}, "sensitive": []any{"sex"},
-			"shift": map[string]any{"features": []any{"num_age"}}, "mmd": "on"})
+			"shift": map[string]any{"features": []any{"num_age"}}})
 		suitetest.Defined(t, res)
 		// MMD on the penultimate activations (the last Gemm's input, 32
 		// values) of 500 rows of each set, 200 permutations: 0.05 is the
