@@ -36,6 +36,9 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if err := check(cfg, ref, "reference"); err != nil {
 		return nil, err
 	}
+	if ref.N < 2 || d.N < 2 {
+		return nil, errs.Invalidf("config suites.drift.reference: %d reference and %d evaluation samples; drift needs at least 2 of each", ref.N, d.N)
+	}
 	if ref.SampleSize() != d.SampleSize() {
 		return nil, errs.Invalidf("config suites.drift.reference: samples of %d values; the evaluation data's have %d", ref.SampleSize(), d.SampleSize())
 	}
@@ -217,13 +220,23 @@ func mmd(ctx context.Context, r *suite.Result, cfg Config, t *suite.Target, ref,
 	var dim int
 	var err error
 	if layer != "" {
-		if xa, dim, err = poisoning.Activations(ctx, t, a, layer); err != nil {
+		xa, dim, err = poisoning.Activations(ctx, t, a, layer)
+		if err == nil {
+			xb, _, err = poisoning.Activations(ctx, t, b, layer)
+		}
+		switch {
+		case err != nil && cfg.Layer != "":
+			return errs.WithCode(errs.Code(err, errs.SuiteFailed), fmt.Errorf("config suites.drift.layer %q: %w", layer, err))
+		case err != nil && errs.Code(err, 0) == errs.Invalid:
+			// The default layer cannot be read (a dynamic or non-float
+			// tensor): the outputs, and say so.
+			r.Warnings = append(r.Warnings, fmt.Sprintf("drift: mmd on the model's outputs: the penultimate tensor %q cannot be read (%v)", layer, err))
+			layer = ""
+		case err != nil:
 			return fmt.Errorf("drift: mmd activations %q: %w", layer, err)
 		}
-		if xb, _, err = poisoning.Activations(ctx, t, b, layer); err != nil {
-			return fmt.Errorf("drift: mmd activations %q: %w", layer, err)
-		}
-	} else {
+	}
+	if layer == "" {
 		layer = "outputs"
 		if xa, err = outputs(ctx, t, a); err != nil {
 			return err

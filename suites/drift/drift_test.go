@@ -458,3 +458,32 @@ func TestMMDExchangeable(t *testing.T) {
 		t.Errorf("shifted: mmd² %v p = %v; want 0.01", m2, p)
 	}
 }
+
+// TestBadLayer: a layer the model lacks is exit 2 naming
+// suites.drift.layer, and too small a reference is exit 2 (the repo's
+// digits CNN and images).
+func TestBadLayer(t *testing.T) {
+	tg := suitetest.Digits(t, "digits_cnn.onnx")
+	tg.BatchSize, tg.Pool, tg.Seed = 64, runtime.Pool{Workers: 1}, 1
+	ex := testutil.Example(t, "")
+	one := filepath.Join(t.TempDir(), "one.npy")
+	if err := grad.WriteNPY(one, tg.Data.Sample(0), append([]int{1}, tg.Data.SampleShape...)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		raw  map[string]any
+		want string
+	}{
+		{map[string]any{"reference": map[string]any{"x": filepath.Join(ex, "digits_eval_x.npy")}, "layer": "no_such_tensor"}, "suites.drift.layer"},
+		{map[string]any{"reference": map[string]any{"x": one}}, "1 reference and 400 evaluation samples"},
+	} {
+		cfg, err := Suite{}.Decode(c.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Suite{}.Run(context.Background(), tg, cfg)
+		if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Run(%v) = %v; want exit 2 naming %s", c.raw, err, c.want)
+		}
+	}
+}
