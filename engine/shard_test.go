@@ -21,11 +21,13 @@ import (
 // shardSets are the --set values of the sharding tests, by suite: batch
 // sizes that give several units (1,000 Adult rows in 97-row batches are 11
 // units; the digits CNN's 10 classes in batches of 3 are 4, so shards of 7
-// get none) and fewer inversion steps. Fairness keeps its counterfactual
+// get none) and fewer inversion steps. Accuracy reports by sex and race
+// (its by-group intervals bootstrap from the merged outcomes). Fairness keeps its counterfactual
 // flip test on sex: 11 batches of rows, then the 674 Male rows as Female
 // (7 batches) and the 326 Female rows as Male (4), 22 units in all
 // (counts from examples/adult/adult_eval.csv).
 var shardSets = map[string][]string{
+	"accuracy":            {"runtime.batch_size=97", "suites.accuracy.by=[sex, race]", "suites.accuracy.min_group_size=30", "suites.accuracy.n_boot=100"},
 	"fairness":            {"runtime.batch_size=97"},
 	"attribute_inference": {"runtime.batch_size=97"},
 	"inversion":           {"runtime.batch_size=3", "suites.inversion.steps=20"},
@@ -108,6 +110,9 @@ func TestShardsMergeEqualUnsharded(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := suiteJSON(t, rep.Suites[0])
+			if name == "accuracy" && !strings.Contains(want, `"by_group"`) {
+				t.Fatal("accuracy: no by-group figures to compare")
+			}
 			for _, n := range []int{1, 2, 3, 7} {
 				parts := runShards(t, configs[name], sets, n)
 				mcfg := loadYAML(t, configs[name], sets...)
@@ -228,7 +233,7 @@ func TestResumeAfterKill(t *testing.T) {
 	configs := testutil.SuiteConfigs(t)
 	// Units: 1,000 rows in batches of 97 are 11; fairness adds 11 batches
 	// of counterfactual rows (shardSets).
-	for name, units := range map[string]int{"attribute_inference": 11, "fairness": 22} {
+	for name, units := range map[string]int{"accuracy": 11, "attribute_inference": 11, "fairness": 22} {
 		y := configs[name]
 		sets := append(shardSets[name], "runtime.workers=1", "runtime.intra_op_threads=1")
 		for _, sh := range []suite.Shard{{}, {Index: 1, Count: 3}} {
@@ -309,10 +314,10 @@ func partialOrSuiteJSON(t *testing.T, sr reports.SuiteResult) string {
 // TestShardRefusesSuitesThatDoNotShard: run --shard with a suite that has
 // no Sharder is exit 2 naming the suite, before anything runs.
 func TestShardRefusesSuitesThatDoNotShard(t *testing.T) {
-	cfg := loadYAML(t, testutil.SuiteConfigs(t)["accuracy"])
+	cfg := loadYAML(t, testutil.SuiteConfigs(t)["corruption"])
 	_, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: 0, Count: 2}})
-	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) accuracy do not shard yet") {
-		t.Fatalf("Run = %v, want exit 2 naming accuracy", err)
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) corruption do not shard yet") {
+		t.Fatalf("Run = %v, want exit 2 naming corruption", err)
 	}
 }
 

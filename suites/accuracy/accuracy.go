@@ -103,48 +103,13 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	// correct[i] is written by the one batch that holds sample i.
 	correct := make([]bool, d.N)
 	err := suite.ForEachBatch(ctx, t, d, func(b, lo, hi int, out []float32) error {
-		c := newCounts(k, cfg.Bins)
-		for i := lo; i < hi; i++ {
-			row := out[(i-lo)*k : (i-lo+1)*k]
-			pred, conf := Top(row, probs)
-			y := int(d.Y[i])
-			c.confusion[y*k+pred]++
-			bin := Bin(conf, cfg.Bins)
-			c.binN[bin]++
-			c.binConf[bin] += conf
-			if pred == y {
-				c.binHit[bin]++
-				correct[i] = true
-			}
-			c.conf += conf
-		}
-		parts[b] = c
+		parts[b] = batchCounts(out, d.Y, lo, hi, k, cfg.Bins, probs, correct[lo:hi]) // shard.go
 		return nil
 	})
 	if err != nil && !suite.TimedOut(ctx, err) {
 		return nil, err
 	}
-	// Stopped by runtime.timeout (err != nil), the figures cover the
-	// batches that finished, and say so; per-sample outcomes are left out.
-	total, done := newCounts(k, cfg.Bins), 0
-	for b, p := range parts { // batch order: deterministic float sums
-		if p == nil {
-			continue // a batch the deadline stopped
-		}
-		total.add(p)
-		lo, hi := t.BatchRange(b, d.N)
-		done += hi - lo
-	}
-	r := summarise(total, k, done, cfg.Bins, t.ConfidenceLevel)
-	if err != nil {
-		r.SetTimedOut(done, d.N, nil)
-		return r, err
-	}
-	r.Details[reports.PerSampleKey] = perSample(correct, d.Columns[IDColumn])
-	if err := byGroup(r, cfg, d, correct, t.Seed, t.ConfidenceLevel); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return reduce(t, cfg, d, parts, correct, err) // shard.go
 }
 
 // IDColumn is the CSV column (kept with data.keep) whose values become the
