@@ -73,9 +73,11 @@ type SpectreInfo struct {
 // covariance filter (covFilter) removes at most limit rows; the kept rows'
 // mean μ̂ and covariance Σ̂ whiten every row, x = Σ̂^(−1/2)(r − μ̂); with Σ′
 // the covariance of the whitened rows, M = exp(α(Σ′ − I)/(‖Σ′‖ − 1))/tr,
-// and the score is xᵀMx. eps is the filter's outlier share ε. For k = 1
-// the score is the squared centred projection (no filter, as the
-// authors'). ok is false when a factorisation fails.
+// and the score is xᵀMx. eps is the filter's outlier share ε; with
+// reweight the filter's kept rows are corrected and reweighted
+// (reweightMCD) before they whiten. For k = 1 the score is the squared
+// centred projection (no filter, as the authors'). ok is false when a
+// factorisation fails.
 func SpectreScores(dst []float64, a *mat.Dense, k int, alpha, eps float64, limit int, reweight bool) (SpectreInfo, bool) {
 	n, _ := a.Dims()
 	maxK := k
