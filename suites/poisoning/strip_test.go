@@ -12,6 +12,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/suite"
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -415,5 +416,45 @@ func TestSTRIPNoiseWarning(t *testing.T) {
 	sd := res.Details["model"].(map[string]any)["strip"].(map[string]any)
 	if len(res.Warnings) != 0 || sd["overlays"] != 140 || sd["overlays_rule"] == nil {
 		t.Errorf("default run: warnings %q, details %v; want none, 140 overlays and the rule", res.Warnings, sd)
+	}
+}
+
+// TestSTRIPBlendedPatch is issue 13's STRIP case, a blended 4×4
+// checkerboard at alpha 0.5 on a residual CNN with 10% of the training set
+// relabelled to class 0, rebuilt on MNIST (testdata/strip, made by
+// make_blend_mnist.py; its REFERENCE.json: attack success rate 0.9967 on
+// the first 1000 test images of ../shared). It runs the model part on
+// those 1000 images with the trigger in config: the default STRIP
+// (overlays auto), Gao et al.'s and ART's 20 overlays, and the mixture
+// score, and pins the overlays used, the triggered inputs accepted at FRR
+// 1% (of 310) and the AUC to 4 decimals (this test's log; 333 held-out
+// clean images, 333 scored of which 310 are not of class 0). Overlays
+// auto must accept fewer than 20 overlays.
+func TestSTRIPBlendedPatch(t *testing.T) {
+	dir := testutil.Shared(t, "fixtures/vision")
+	var accepted []int
+	for _, c := range []struct {
+		name  string
+		strip map[string]any
+		want  [3]float64 // overlays, accepted, AUC
+	}{
+		{"default", map[string]any{}, [3]float64{60, 34, 0.9947}},
+		{"20 overlays", map[string]any{"overlays": 20}, [3]float64{20, 67, 0.9903}},
+		{"mixture", map[string]any{"score": "mixture"}, [3]float64{20, 24, 0.9963}},
+	} {
+		tg := target(t, filepath.Join("testdata", "strip", "blend_mnist_rescnn.onnx"), filepath.Join(dir, "mnist_test_x.npy"), filepath.Join(dir, "mnist_test_y.npy"))
+		tg.Data.N, tg.Data.X, tg.Data.Y = 1000, tg.Data.X[:1000*784], tg.Data.Y[:1000]
+		res := run(t, tg, map[string]any{"model": map[string]any{"methods": []any{"strip"}, "target": 0, "strip": c.strip,
+			"trigger": map[string]any{"type": "blend", "x": 24, "y": 24, "width": 4, "height": 4, "pattern": "checkerboard", "alpha": 0.5}}})
+		sd := res.Details["model"].(map[string]any)["strip"].(map[string]any)
+		t.Logf("%s: asr %.4f far %.4f auc %.4f; %v; warnings %q", c.name, res.Metrics["backdoor.attack_success_rate"], res.Metrics["strip.far"], res.Metrics["strip.auc"], sd, res.Warnings)
+		got := [3]float64{float64(sd["overlays"].(int)), float64(sd["accepted"].(int)), math.Round(res.Metrics["strip.auc"]*1e4) / 1e4}
+		if got != c.want || sd["triggered_inputs"] != 310 {
+			t.Errorf("%s: overlays, accepted, AUC %v of %v triggered; recorded %v of 310", c.name, got, sd["triggered_inputs"], c.want)
+		}
+		accepted = append(accepted, sd["accepted"].(int))
+	}
+	if len(accepted) != 3 || accepted[0] >= accepted[1] {
+		t.Errorf("accepted %v: want 3 runs, overlays auto below 20 overlays", accepted)
 	}
 }
