@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,34 @@ var shardSets = map[string][]string{
 	"fairness":            {"runtime.batch_size=97"},
 	"attribute_inference": {"runtime.batch_size=97"},
 	"inversion":           {"runtime.batch_size=3", "suites.inversion.steps=20"},
+	"membership": {"runtime.batch_size=97", "suites.membership.attack_model=logistic", "suites.membership.by=[sex]", "suites.membership.n_boot=50",
+		"suites.membership.attacks=[correctness, loss, confidence, entropy, modified_entropy, lira, learned]"},
+}
+
+// mustHave are what the byte-identity test must compare, by suite: the
+// by-group figures and the LiRA units' figures.
+var mustHave = map[string][]string{
+	"accuracy":   {`"by_group"`},
+	"membership": {`"by_group"`, `"lira.auc"`, `"learned.auc"`},
+}
+
+// setsFor returns shardSets[name] and, for membership, its LiRA reference
+// models (suites/membership/testdata/make_adult_refs.py: the Adult MLP
+// with a little noise on its weights), one unit each.
+func setsFor(t *testing.T, name string) []string {
+	sets := slices.Clone(shardSets[name])
+	if name == "membership" {
+		var refs []string
+		for _, f := range []string{"adult_ref_0.onnx", "adult_ref_1.onnx"} {
+			p, err := filepath.Abs(filepath.Join("..", "suites", "membership", "testdata", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs = append(refs, p)
+		}
+		sets = append(sets, "suites.membership.reference_models=["+strings.Join(refs, ", ")+"]")
+	}
+	return sets
 }
 
 // shardedSuites are the registered suites that implement suite.Sharder.
@@ -103,15 +132,17 @@ func TestShardsMergeEqualUnsharded(t *testing.T) {
 	compared := 0
 	for _, name := range shardedSuites(t) {
 		t.Run(name, func(t *testing.T) {
-			sets := shardSets[name]
+			sets := setsFor(t, name)
 			cfg := loadYAML(t, configs[name], append(sets, "runtime.workers=2", "runtime.intra_op_threads=1")...)
 			rep, err := Run(context.Background(), cfg, Options{Now: fixedNow})
 			if err != nil {
 				t.Fatal(err)
 			}
 			want := suiteJSON(t, rep.Suites[0])
-			if name == "accuracy" && !strings.Contains(want, `"by_group"`) {
-				t.Fatal("accuracy: no by-group figures to compare")
+			for _, key := range mustHave[name] {
+				if !strings.Contains(want, key) {
+					t.Fatalf("the unsharded run has no %s to compare", key)
+				}
 			}
 			for _, n := range []int{1, 2, 3, 7} {
 				parts := runShards(t, configs[name], sets, n)

@@ -198,22 +198,29 @@ func perSample(ctx context.Context, t *suite.Target, sess *runtime.Session, d *d
 	out := make([]learn.Scores, d.N)
 	tops := make([]float64, d.N*top)
 	err := suite.ForEachBatch(ctx, &tt, d, func(_, lo, hi int, o []float32) error {
-		z := make([]float64, k)
-		p := make([]float64, k)
-		for i := lo; i < hi; i++ {
-			learn.Logits(z, o[(i-lo)*k:(i-lo+1)*k], probs)
-			out[i].Compute(z, int(d.Y[i]))
-			if top > 0 {
-				learn.Softmax(p, z)
-				slices.Sort(p)
-				for j := 0; j < top; j++ {
-					tops[i*top+j] = p[k-1-j]
-				}
-			}
-		}
+		scoreBatch(out[lo:hi], tops[lo*top:hi*top], o, d.Y[lo:hi], k, top, probs)
 		return nil
 	})
 	return out, tops, err
+}
+
+// scoreBatch computes the scores (out) and top probabilities (tops,
+// len(out)×top) of a batch's samples from its model outputs o and labels
+// y: perSample's and RunShard's per-batch work.
+func scoreBatch(out []learn.Scores, tops []float64, o []float32, y []int64, k, top int, probs bool) {
+	z := make([]float64, k)
+	p := make([]float64, k)
+	for i := range out {
+		learn.Logits(z, o[i*k:(i+1)*k], probs)
+		out[i].Compute(z, int(y[i]))
+		if top > 0 {
+			learn.Softmax(p, z)
+			slices.Sort(p)
+			for j := 0; j < top; j++ {
+				tops[i*top+j] = p[k-1-j]
+			}
+		}
+	}
 }
 
 // run holds what the attacks share.
@@ -226,36 +233,18 @@ type run struct {
 	labels   []int64
 	top      []float64 // sorted top probabilities, ntop per sample
 	ntop     int
+	// phi holds LiRA's φ under each reference model (reference k,
+	// sample i at k·n+i) when a merge read them from the units; nil in
+	// a Run, which scores the reference models in the lira attack.
+	phi []float64
 }
 
 // Run implements suite.Suite.
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
-	mem, err := loadSet(t, "members", withBy(cfg.Members, cfg.By))
+	mem, non, top, err := prepare(t, cfg)
 	if err != nil {
 		return nil, err
-	}
-	non, err := loadSet(t, "nonmembers", withBy(cfg.Nonmembers, cfg.By))
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Equal(mem.SampleShape, non.SampleShape) {
-		return nil, errs.Invalidf("suites.membership: members have sample shape %v but nonmembers %v", mem.SampleShape, non.SampleShape)
-	}
-	if slices.Contains(cfg.Attacks, LiRA) {
-		// Fail on a missing or mismatched reference model before any
-		// scoring, not after the members, nonmembers and earlier attacks.
-		for k := range cfg.ReferenceModels {
-			sess, err := openReference(t, cfg.ReferenceModels, k)
-			if err != nil {
-				return nil, err
-			}
-			sess.Close()
-		}
-	}
-	top := 0
-	if slices.Contains(cfg.Attacks, Learned) {
-		top = min(t.Classes, maxSortedProbs)
 	}
 	sm, tm, err := perSample(ctx, t, t.Session, mem, top)
 	if err != nil {
@@ -265,13 +254,28 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if err != nil {
 		return nil, fmt.Errorf("nonmembers: %w", err)
 	}
-	r := &run{cfg: cfg, t: t, mem: mem, non: non, scores: append(sm, sn...), top: append(tm, tn...), ntop: top}
+	r := newRun(cfg, t, mem, non, append(sm, sn...), append(tm, tn...), top)
+	return r.finish(ctx)
+}
+
+// newRun readies the attacks' shared state from the members' and
+// nonmembers' scores (members first) and top probabilities.
+func newRun(cfg Config, t *suite.Target, mem, non *data.Dataset, scores []learn.Scores, top []float64, ntop int) *run {
+	r := &run{cfg: cfg, t: t, mem: mem, non: non, scores: scores, top: top, ntop: ntop}
 	r.member = make([]bool, mem.N+non.N)
 	for i := range mem.N {
 		r.member[i] = true
 	}
 	r.labels = append(slices.Clone(mem.Y), non.Y...)
+	return r
+}
 
+// finish is Run's and Merge's reduction: the generalisation figures and
+// every attack from the per-sample scores (and, for LiRA, the reference
+// models' φ), per class and by group.
+func (r *run) finish(ctx context.Context) (*suite.Result, error) {
+	cfg, mem, non := r.cfg, r.mem, r.non
+	var err error
 	res := suite.NewResult()
 	res.AddData("members", mem)
 	res.AddData("nonmembers", non)
@@ -320,6 +324,40 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		return nil, err
 	}
 	return res, nil
+}
+
+// prepare loads the members and nonmembers (with the by columns), checks
+// that their sample shapes agree and that every reference model opens with
+// the target's signature (before any scoring, not after the members,
+// nonmembers and earlier attacks), and returns the count of sorted top
+// probabilities the learned attack uses: Run's and RunShard's setup.
+func prepare(t *suite.Target, cfg Config) (mem, non *data.Dataset, top int, err error) {
+	mem, err = loadSet(t, "members", withBy(cfg.Members, cfg.By))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	non, err = loadSet(t, "nonmembers", withBy(cfg.Nonmembers, cfg.By))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if !slices.Equal(mem.SampleShape, non.SampleShape) {
+		return nil, nil, 0, errs.Invalidf("suites.membership: members have sample shape %v but nonmembers %v", mem.SampleShape, non.SampleShape)
+	}
+	if slices.Contains(cfg.Attacks, LiRA) {
+		// Fail on a missing or mismatched reference model before any
+		// scoring, not after the members, nonmembers and earlier attacks.
+		for k := range cfg.ReferenceModels {
+			sess, err := openReference(t, cfg.ReferenceModels, k)
+			if err != nil {
+				return nil, nil, 0, err
+			}
+			sess.Close()
+		}
+	}
+	if slices.Contains(cfg.Attacks, Learned) {
+		top = min(t.Classes, maxSortedProbs)
+	}
+	return mem, non, top, nil
 }
 
 // threshold returns the score vector of a threshold attack.
@@ -467,26 +505,15 @@ func ratio(k, n int) any {
 // lira runs offline LiRA: φ under every reference model, a Gaussian per
 // sample (or one global σ), and the one-sided z-score of the target's φ.
 func (r *run) lira(ctx context.Context) ([]float64, map[string]any, error) {
-	t := r.t
 	n := len(r.scores)
 	m := len(r.cfg.ReferenceModels)
-	phi := make([]float64, m*n) // reference k, sample i
-	for k := range r.cfg.ReferenceModels {
-		sess, err := openReference(t, r.cfg.ReferenceModels, k)
-		if err != nil {
-			return nil, nil, err
-		}
-		var sm, sn []learn.Scores
-		sm, _, err = perSample(ctx, t, sess, r.mem, 0)
-		if err == nil {
-			sn, _, err = perSample(ctx, t, sess, r.non, 0)
-		}
-		for i, s := range append(sm, sn...) {
-			phi[k*n+i] = s.Phi
-		}
-		sess.Close()
-		if err != nil {
-			return nil, nil, err
+	phi := r.phi
+	if phi == nil {
+		phi = make([]float64, m*n) // reference k, sample i
+		for k := range m {
+			if err := r.referencePhi(ctx, k, phi[k*n:(k+1)*n]); err != nil {
+				return nil, nil, err
+			}
 		}
 	}
 	mu := make([]float64, n)
@@ -516,6 +543,28 @@ func (r *run) lira(ctx context.Context) ([]float64, map[string]any, error) {
 		sc[i] = (r.scores[i].Phi - mu[i]) / max(s, minSigma)
 	}
 	return sc, map[string]any{"reference_models": m, "variance": r.cfg.LiRAVariance, "sigma_global": global}, nil
+}
+
+// referencePhi writes φ of every member and nonmember (members first)
+// under reference model k to dst.
+func (r *run) referencePhi(ctx context.Context, k int, dst []float64) error {
+	sess, err := openReference(r.t, r.cfg.ReferenceModels, k)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	sm, _, err := perSample(ctx, r.t, sess, r.mem, 0)
+	if err != nil {
+		return err
+	}
+	sn, _, err := perSample(ctx, r.t, sess, r.non, 0)
+	if err != nil {
+		return err
+	}
+	for i, s := range append(sm, sn...) {
+		dst[i] = s.Phi
+	}
+	return nil
 }
 
 // minSigma floors σ when all reference models agree exactly.
