@@ -14,7 +14,7 @@ import (
 
 // STRIP and Neural Cleanse defaults.
 const (
-	DefaultSTRIPOverlays  = 20   // Gao et al.'s and ART's N: overlays auto's pilot, and the default with score mixture
+	DefaultSTRIPOverlays  = 20   // Gao et al.'s and ART's N: overlays auto's pilot
 	DefaultSTRIPSamples   = 500  // inputs scored, per set
 	DefaultSTRIPFRR       = 0.01 // the paper's false-rejection rate
 	DefaultSTRIPAlpha     = 0.5  // the overlay's weight: Gao et al.'s superimposition, ART's combine_images

@@ -167,13 +167,13 @@ type stripOutcome struct {
 	// Overlays is the number of overlays used (chosen by overlaysFor with
 	// overlays auto); NoiseShare is the share of the clean scores'
 	// variance that is overlay sampling noise at that number (noiseShare;
-	// NaN with the mixture score), PilotNoiseShare the pilot's (overlays
+	// NaN with fewer than 2 held-out inputs), PilotNoiseShare the pilot's (overlays
 	// auto only).
 	Overlays        int
 	NoiseShare      float64
 	PilotNoiseShare float64
 	// Suggested is what overlays auto would use, for a run with a fixed
-	// number of overlays and the mean score (0 otherwise).
+	// number of overlays (0 otherwise).
 	Suggested int
 }
 
@@ -266,10 +266,7 @@ func stripScan(ctx context.Context, t *suite.Target, cfg STRIPConfig, triggered 
 	if cfg.Overlays == 0 {
 		o.Overlays = stripPilotOverlays
 	}
-	var vars []float64
-	if cfg.Score == STRIPScoreMean {
-		vars = make([]float64, hold.N)
-	}
+	vars := make([]float64, hold.N)
 	var err error
 	if cfg.Alpha == 0 {
 		if err = chooseAlpha(ctx, t, cfg, o.Overlays, hold, pool, seed, o, vars); err != nil {
@@ -278,11 +275,9 @@ func stripScan(ctx context.Context, t *suite.Target, cfg STRIPConfig, triggered 
 	} else if o.Clean, err = stripEntropies(ctx, t, hold, hold.N, pool.X, o.Overlays, o.Alpha, cfg.Score, seed, vars); err != nil {
 		return nil, err
 	}
-	if vars != nil {
-		o.NoiseShare = noiseShare(o.Clean, vars, o.Overlays)
-		if cfg.Overlays != 0 {
-			o.Suggested = overlaysFor(o.Clean, vars, o.Overlays)
-		}
+	o.NoiseShare = noiseShare(o.Clean, vars, o.Overlays)
+	if cfg.Overlays != 0 {
+		o.Suggested = overlaysFor(o.Clean, vars, o.Overlays)
 	}
 	if cfg.Overlays == 0 {
 		o.PilotNoiseShare = o.NoiseShare
@@ -413,7 +408,11 @@ func entropyHistogram(o *stripOutcome) map[string]any {
 // overlays come from its own seeded stream, so the first k of N overlays
 // are the k overlays of a run with k. With the mean score and vars not
 // nil (length n), vars[i] is the sample variance of input i's per-overlay
-// entropies (0 with one overlay).
+// entropies (0 with one overlay); with the mixture score it is the
+// split-half estimate of the same: overlays·(H_even − H_odd)²/4, H_even
+// and H_odd the mixture entropies of the even and the odd overlays, so
+// that vars[i]/overlays estimates the sampling variance of the score in
+// both cases.
 func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n int, pool []float32, overlays int, alpha float64, score string, seed uint64, vars []float64) ([]float64, error) {
 	size := src.SampleSize()
 	poolN := len(pool) / size
@@ -447,7 +446,7 @@ func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n i
 		bufs[w] = make([]float32, per*overlays*size)
 		pcgs[w] = rand.NewPCG(0, 0)
 		rngs[w] = rand.New(pcgs[w])
-		mixes[w] = make([]float64, t.Classes)
+		mixes[w] = make([]float64, 2*t.Classes)
 	}
 	probs := t.OutputKind == runtime.Probabilities
 	a, b := float32(alpha), float32(1-alpha)
@@ -478,12 +477,22 @@ func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n i
 		mix := mixes[w]
 		for i := lo; i < hi; i++ {
 			if score == STRIPScoreMixture {
+				// mix holds the even overlays' sum, then the odd ones';
+				// their sum is the whole mixture.
+				even, odd := mix[:k], mix[k:]
 				clear(mix)
 				for o := 0; o < overlays; o++ {
 					row := (i-lo)*overlays + o
-					addProbs(mix, out[row*k:(row+1)*k], probs)
+					addProbs(mix[(o%2)*k:(o%2+1)*k], out[row*k:(row+1)*k], probs)
 				}
-				h[i] = entropy64(mix)
+				if vars != nil && overlays > 1 {
+					d := entropy64(even) - entropy64(odd)
+					vars[i] = float64(overlays) * d * d / 4
+				}
+				for j := range even {
+					even[j] += odd[j]
+				}
+				h[i] = entropy64(even)
 				continue
 			}
 			var s, s2 float64
@@ -576,25 +585,18 @@ func decodeSTRIPAlpha(s *STRIPConfig, set bool) error {
 }
 
 // decodeSTRIPOverlays sets s.Overlays from the overlays key as given
-// (s.OverlaysKey), after s.Score is set: 0 (auto) for auto and, with the
-// mean score, when absent; DefaultSTRIPOverlays when absent with another
-// score (the rule needs per-overlay entropies, so auto is refused there);
-// else a whole number of at least 1.
+// (s.OverlaysKey): 0 (auto) for auto and when absent, else a whole number
+// of at least 1.
 func decodeSTRIPOverlays(s *STRIPConfig, set bool) error {
 	const key = "config suites.poisoning.model.strip.overlays"
 	if !set {
 		s.Overlays = 0 // auto
-		if s.Score != STRIPScoreMean {
-			s.Overlays = DefaultSTRIPOverlays
-		}
 		return nil
 	}
 	n, auto, ok := autoNumber(s.OverlaysKey)
 	switch {
 	case !ok || (!auto && n != math.Trunc(n)):
 		return errs.Invalidf("%s: %s: want a whole number of at least 1 or %s", key, show(s.OverlaysKey), STRIPAlphaAuto)
-	case auto && s.Score != STRIPScoreMean:
-		return errs.Invalidf("%s: auto needs score: %s (its rule uses the per-overlay entropies)", key, STRIPScoreMean)
 	case auto:
 		s.Overlays = 0
 	case n < 1:
