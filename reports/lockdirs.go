@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 )
@@ -18,9 +19,17 @@ type DirLocks []*DirLock
 // the error of LockDir (errs.Invalid, exit 2, naming that folder's lock
 // file and its holder's PID) is returned.
 func LockDirs(dirs ...string) (DirLocks, error) {
+	return LockNamedDirs(nil, dirs)
+}
+
+// LockNamedDirs is LockDirs with a name for each folder (the config key
+// that put it there, e.g. "output.paths.junit"): the error of a folder
+// that cannot be locked is wrapped with its name. names may be nil or
+// shorter than dirs; a folder without a name is reported as LockDirs does.
+func LockNamedDirs(names, dirs []string) (DirLocks, error) {
 	var ls DirLocks
 	seen := map[string]bool{}
-	for _, d := range dirs {
+	for i, d := range dirs {
 		key := sameDirKey(d)
 		if seen[key] {
 			continue
@@ -29,6 +38,9 @@ func LockDirs(dirs ...string) (DirLocks, error) {
 		l, err := LockDir(d)
 		if err != nil {
 			ls.Release()
+			if i < len(names) && names[i] != "" {
+				err = fmt.Errorf("%s: %w", names[i], err)
+			}
 			return nil, err
 		}
 		ls = append(ls, l)

@@ -111,7 +111,7 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 	// One run at a time per output folder, and per folder of an
 	// output.paths report: a second one exits 2 naming the lock rather
 	// than mixing its files with the first's (docs/config.md).
-	lock, err := reports.LockDirs(OutputDirs(cfg)...)
+	lock, err := lockOutputs(cfg)
 	if err != nil {
 		return err
 	}
@@ -142,13 +142,27 @@ func Run(ctx context.Context, o *RunOptions, s Streams) error {
 // locks (reports.LockDirs): output.dir, then the folder of each configured
 // format's output.paths entry.
 func OutputDirs(cfg *config.Config) []string {
-	dirs := []string{cfg.Output.Dir}
+	_, dirs := outputDirKeys(cfg)
+	return dirs
+}
+
+// outputDirKeys is OutputDirs with the config key of each folder
+// (output.dir, output.paths.<format>).
+func outputDirKeys(cfg *config.Config) (keys, dirs []string) {
+	keys, dirs = []string{"output.dir"}, []string{cfg.Output.Dir}
 	for _, f := range cfg.Output.Formats {
 		if p := cfg.Output.Paths[f]; p != "" {
+			keys = append(keys, "output.paths."+f)
 			dirs = append(dirs, filepath.Dir(p))
 		}
 	}
-	return dirs
+	return keys, dirs
+}
+
+// lockOutputs locks every folder of OutputDirs (reports.LockNamedDirs);
+// the error of a folder that cannot be locked names its config key.
+func lockOutputs(cfg *config.Config) (reports.DirLocks, error) {
+	return reports.LockNamedDirs(outputDirKeys(cfg))
 }
 
 // runExit is the error (with its exit code) that run and merge return for

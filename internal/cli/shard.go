@@ -144,7 +144,7 @@ func Merge(ctx context.Context, o *MergeOptions, s Streams) error {
 			return err
 		}
 	}
-	lock, err := reports.LockDirs(OutputDirs(cfg)...)
+	lock, err := lockOutputs(cfg)
 	if err != nil {
 		return err
 	}
