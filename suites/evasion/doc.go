@@ -1,7 +1,7 @@
 // Package evasion is the evasion suite: white-box (FGSM, PGD, APGD-CE,
-// APGD-DLR, APGD-T) and score-based black-box (Square) attacks under L∞
-// and L2 budgets, and an AutoAttack-style ensemble, run on the deployed
-// ONNX model through ONNX Runtime.
+// APGD-DLR, APGD-T, FAB, FAB-T) and score-based black-box (Square) attacks
+// under L∞ and L2 budgets, and the AutoAttack ensemble (versions standard,
+// plus and rand), run on the deployed ONNX model through ONNX Runtime.
 //
 // Gradients come from an ONNX gradient graph written by package autodiff
 // (gradient_mode exact) or from NES estimates made of forward passes only

@@ -133,6 +133,9 @@ func (w *work) fab(ctx context.Context, j *job, o oracle, steps, restarts int, t
 			if err := w.fabLinearise(ctx, j, o, targeted); err != nil {
 				return err
 			}
+			if r == 0 && it == 0 {
+				w.fabCountZero(j)
+			}
 			for _, i := range w.act {
 				w.fabStep(j, i, m.df[i], linf)
 			}
@@ -164,6 +167,27 @@ func (w *work) fab(ctx context.Context, j *job, o oracle, steps, restarts int, t
 		}
 	}
 	return nil
+}
+
+// fabCountZero books the zero-gradient count on the active samples'
+// first linearisation (w.gbest).
+func (w *work) fabCountZero(j *job) {
+	for _, i := range w.act {
+		j.gradSeen++
+		zero := true
+		for _, v := range w.row(w.gbest, i) {
+			if v != 0 {
+				zero = false
+				break
+			}
+		}
+		if zero {
+			j.zeroGrad++
+			if j.zero != nil {
+				j.zero[i] = true
+			}
+		}
+	}
 }
 
 // argmaxRow is the arg max of row r of a batch of outputs.
