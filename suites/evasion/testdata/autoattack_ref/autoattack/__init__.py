@@ -1,0 +1,1 @@
+from .autoattack import AutoAttack
