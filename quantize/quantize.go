@@ -119,6 +119,17 @@ func sites(m *onnx.Model) (out []site, skipped []string) {
 	return out, skipped
 }
 
+// start checks m and returns the copy Static or WeightsOnly edits, its
+// sites, the report (with the skipped operators) and a Builder on it.
+func start(m *onnx.Model) (*onnx.Model, []site, *Report, *onnx.Builder, error) {
+	if err := checkModel(m); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	q := m.Clone()
+	ss, skipped := sites(q)
+	return q, ss, &Report{Skipped: skipped}, onnx.NewBuilder(q, "gauntlet/quantize/"), nil
+}
+
 // checkModel refuses models the quantiser cannot write.
 func checkModel(m *onnx.Model) error {
 	if o := m.Opset(); o < minOpset {
@@ -287,13 +298,10 @@ func quantizeWeights(b *onnx.Builder, m *onnx.Model, ss []site, xScale map[strin
 // activation ranges of ranges (CalibrationModel); an activation of
 // Activations(m) missing from ranges is an error.
 func Static(m *onnx.Model, ranges map[string]Range) (*onnx.Model, *Report, error) {
-	if err := checkModel(m); err != nil {
+	q, ss, rep, b, err := start(m)
+	if err != nil {
 		return nil, nil, err
 	}
-	q := m.Clone()
-	ss, skipped := sites(q)
-	rep := &Report{Skipped: skipped}
-	b := onnx.NewBuilder(q, "gauntlet/quantize/")
 	xScale := map[string]float32{}
 	acts := Activations(q)
 	params := map[string][2]string{}
@@ -348,13 +356,10 @@ func Static(m *onnx.Model, ranges map[string]Range) (*onnx.Model, *Report, error
 // WeightsOnly returns m with int8 weights behind DequantizeLinear and
 // float activations (the dynamic INT8 variant; package doc).
 func WeightsOnly(m *onnx.Model) (*onnx.Model, *Report, error) {
-	if err := checkModel(m); err != nil {
+	q, ss, rep, b, err := start(m)
+	if err != nil {
 		return nil, nil, err
 	}
-	q := m.Clone()
-	ss, skipped := sites(q)
-	rep := &Report{Skipped: skipped}
-	b := onnx.NewBuilder(q, "gauntlet/quantize/")
 	if err := quantizeWeights(b, q, ss, nil, rep); err != nil {
 		return nil, nil, err
 	}
