@@ -168,3 +168,22 @@ func TestCUDAVariant(t *testing.T) {
 		t.Errorf("gpu.agreement %v < 0.99", a)
 	}
 }
+
+// TestCUDAVariantRefusedOnCPUBuild: on an ONNX Runtime without CUDA, a
+// cuda:0 variant is exit code 2 naming the variant and the device, never
+// a silent run on the CPU. A CUDA build runs TestCUDAVariant instead.
+func TestCUDAVariantRefusedOnCPUBuild(t *testing.T) {
+	tg := digits(t)
+	if cuda.Probe()[1].Available {
+		t.Skip("this ONNX Runtime can use CUDA; the refusal needs a CPU-only build (TestCUDAVariant runs instead)")
+	}
+	cfg, err := Suite{}.Decode(map[string]any{"variants": []any{map[string]any{"name": "gpu", "device": "cuda:0"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Suite{}.Run(context.Background(), tg, cfg)
+	if errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "(gpu)") || !strings.Contains(err.Error(), "cuda") {
+		t.Fatalf("error %v; want exit code 2 naming the variant and cuda", err)
+	}
+	t.Log(err)
+}
