@@ -29,6 +29,7 @@ import (
 // (counts from examples/adult/adult_eval.csv).
 var shardSets = map[string][]string{
 	"accuracy":            {"runtime.batch_size=97", "suites.accuracy.by=[sex, race]", "suites.accuracy.min_group_size=30", "suites.accuracy.n_boot=100"},
+	"evasion":             {"runtime.batch_size=97", "suites.evasion.by=[sex]", "suites.evasion.n_boot=50"},
 	"fairness":            {"runtime.batch_size=97"},
 	"attribute_inference": {"runtime.batch_size=97"},
 	"inversion":           {"runtime.batch_size=3", "suites.inversion.steps=20"},
@@ -40,6 +41,7 @@ var shardSets = map[string][]string{
 // by-group figures and the LiRA units' figures.
 var mustHave = map[string][]string{
 	"accuracy":   {`"by_group"`},
+	"evasion":    {`"by_group"`, `"pgd.linf.eps=0.1.robust_accuracy"`},
 	"membership": {`"by_group"`, `"lira.auc"`, `"learned.auc"`},
 }
 
@@ -264,7 +266,9 @@ func TestResumeAfterKill(t *testing.T) {
 	configs := testutil.SuiteConfigs(t)
 	// Units: 1,000 rows in batches of 97 are 11; fairness adds 11 batches
 	// of counterfactual rows (shardSets).
-	for name, units := range map[string]int{"accuracy": 11, "attribute_inference": 11, "fairness": 22} {
+	// Evasion: the clean pass and FGSM and PGD at 3 eps each, 7 passes of
+	// 11 attack batches (SuiteConfigs).
+	for name, units := range map[string]int{"accuracy": 11, "attribute_inference": 11, "evasion": 77, "fairness": 22} {
 		y := configs[name]
 		sets := append(shardSets[name], "runtime.workers=1", "runtime.intra_op_threads=1")
 		for _, sh := range []suite.Shard{{}, {Index: 1, Count: 3}} {

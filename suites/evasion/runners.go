@@ -140,6 +140,12 @@ type runners struct {
 	// attack in progress (nil when per step).
 	fuse fuseChoice
 	loop *runtime.Graph
+	// span, when set, restricts attack to the batches [span[0], span[1])
+	// and save receives each batch's outcome as it finishes (a sharded
+	// run's units, shard.go); attack then returns without the square
+	// fallback, which needs every batch.
+	span *[2]int
+	save func(o *outcome, b, lo, hi int, zero [2]int) error
 }
 
 // newRunners opens the graphs (exact mode) and every worker's runners and

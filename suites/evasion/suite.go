@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
-	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -102,44 +101,10 @@ type example struct {
 // Run implements suite.Suite.
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
-	ds := t.Data
-	if ds.Y == nil {
-		return nil, errs.Invalidf("suite evasion needs labels: set data.y (NumPy) or data.label (CSV)")
-	}
-	n, dim, k := ds.N, ds.SampleSize(), t.Classes
-	width := t.Range[1] - t.Range[0]
-	if !(width > 0) {
-		return nil, errs.Invalidf("suite evasion needs data.range, the valid input domain (for example [0, 1]); it is unset or empty (%v)", t.Range)
-	}
-	for i, a := range cfg.Attacks {
-		for _, e := range a.Eps {
-			lim := width
-			if a.Norm == L2 {
-				lim = width * math.Sqrt(float64(dim))
-			}
-			if e > lim {
-				return nil, errs.Invalidf("config suites.evasion.attacks[%d].eps %v: larger than the %s diameter %v of data.range [%v, %v]", i, e, a.Norm, lim, t.Range[0], t.Range[1])
-			}
-		}
-		if a.Name == Square && a.Norm == L2 && !squareL2Fits(shapeParams(ds.SampleShape)) {
-			return nil, errs.Invalidf("config suites.evasion.attacks[%d]: L2 square needs image inputs ([C,H,W] or [H,W], H and W ≥ 3); the samples have shape %v", i, ds.SampleShape)
-		}
-		if a.Target != nil && *a.Target >= k {
-			return nil, errs.Invalidf("config suites.evasion.attacks[%d].target %d: the model has %d classes", i, *a.Target, k)
-		}
-		if a.Name == APGD && a.Loss == headDLR && !a.Targeted && k < 3 {
-			return nil, errs.Invalidf("config suites.evasion.attacks[%d].loss dlr: needs at least 3 classes, the model has %d", i, k)
-		}
-		if a.Name == APGD && a.Loss == headDLR && a.Targeted && k < 4 {
-			return nil, errs.Invalidf("config suites.evasion.attacks[%d].loss dlr: targeted DLR needs at least 4 classes, the model has %d; use loss: ce", i, k)
-		}
-	}
-	if n == 0 {
-		return nil, errs.Invalidf("suite evasion: the data has no samples")
-	}
-	if err := s.CheckData(cfg, ds, k); err != nil {
+	if err := s.check(t, cfg); err != nil {
 		return nil, err
 	}
+	dim := t.Data.SampleSize()
 
 	// the attack batch: on an out-of-memory error the whole run is
 	// repeated at half the batch (results depend on the batch through the
@@ -162,6 +127,47 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		bc.halved = append(bc.halved, bc.size)
 		bc.size /= 2
 	}
+}
+
+// check is Run's and RunShard's check of the data and the attacks
+// against the model and data.range (errs.Invalid naming the key).
+func (s Suite) check(t *suite.Target, cfg Config) error {
+	ds := t.Data
+	if ds.Y == nil {
+		return errs.Invalidf("suite evasion needs labels: set data.y (NumPy) or data.label (CSV)")
+	}
+	n, dim, k := ds.N, ds.SampleSize(), t.Classes
+	width := t.Range[1] - t.Range[0]
+	if !(width > 0) {
+		return errs.Invalidf("suite evasion needs data.range, the valid input domain (for example [0, 1]); it is unset or empty (%v)", t.Range)
+	}
+	for i, a := range cfg.Attacks {
+		for _, e := range a.Eps {
+			lim := width
+			if a.Norm == L2 {
+				lim = width * math.Sqrt(float64(dim))
+			}
+			if e > lim {
+				return errs.Invalidf("config suites.evasion.attacks[%d].eps %v: larger than the %s diameter %v of data.range [%v, %v]", i, e, a.Norm, lim, t.Range[0], t.Range[1])
+			}
+		}
+		if a.Name == Square && a.Norm == L2 && !squareL2Fits(shapeParams(ds.SampleShape)) {
+			return errs.Invalidf("config suites.evasion.attacks[%d]: L2 square needs image inputs ([C,H,W] or [H,W], H and W ≥ 3); the samples have shape %v", i, ds.SampleShape)
+		}
+		if a.Target != nil && *a.Target >= k {
+			return errs.Invalidf("config suites.evasion.attacks[%d].target %d: the model has %d classes", i, *a.Target, k)
+		}
+		if a.Name == APGD && a.Loss == headDLR && !a.Targeted && k < 3 {
+			return errs.Invalidf("config suites.evasion.attacks[%d].loss dlr: needs at least 3 classes, the model has %d", i, k)
+		}
+		if a.Name == APGD && a.Loss == headDLR && a.Targeted && k < 4 {
+			return errs.Invalidf("config suites.evasion.attacks[%d].loss dlr: targeted DLR needs at least 4 classes, the model has %d; use loss: ce", i, k)
+		}
+	}
+	if n == 0 {
+		return errs.Invalidf("suite evasion: the data has no samples")
+	}
+	return s.CheckData(cfg, ds, k)
 }
 
 // run is Run at the attack batch t.BatchSize, after the config checks.
@@ -195,14 +201,7 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 	if err != nil {
 		return nil, err
 	}
-	correct := make([]bool, n)
-	nCorrect := 0
-	for i := range correct {
-		correct[i] = int64(stats.Argmax(clean[i*k:(i+1)*k])) == ds.Y[i]
-		if correct[i] {
-			nCorrect++
-		}
-	}
+	correct, nCorrect := cleanCorrect(clean, ds.Y, k) // shard.go
 
 	rt, gc, err := openRunners(t, cfg, dim, k)
 	if err != nil {
@@ -225,16 +224,10 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 			outs = append(outs, o)
 		}
 	}
-	res := summarise(t, cfg, outs, correct, nCorrect)
-	if err := byGroup(res, t, cfg, outs, correct); err != nil {
+	res, err := finish(t, cfg, outs, correct, nCorrect, clean, gc, rt.fuse, probsHow(t)) // shard.go
+	if err != nil {
 		return nil, err
 	}
-	res.Details["gradient"] = gc.details()
-	res.Details["fuse"] = rt.fuse.details()
-	if gc.reason != "" && gc.fellBack {
-		res.Warnings = append(res.Warnings, "evasion: gradient_mode auto: exact gradients are unavailable ("+gc.reason+"); the attacks ran on estimated (NES) gradients, which may overstate robustness")
-	}
-	sanity(t, res, outs, clean)
 	if cfg.SaveExamples > 0 {
 		if err := saveExamples(t, cfg, res, outs, ds.SampleShape); err != nil {
 			return nil, err
@@ -301,7 +294,12 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 		pool.Progress = rt.progress
 	}
 	var done atomic.Int64 // samples of the batches that finished
-	err := pool.Run(ctx, nb, func(ctx context.Context, wi, b int) error {
+	b0, b1 := 0, nb
+	if rt.span != nil { // a sharded run's units (shard.go)
+		b0, b1 = rt.span[0], rt.span[1]
+	}
+	err := pool.Run(ctx, b1-b0, func(ctx context.Context, wi, b int) error {
+		b += b0
 		w := rt.works[wi]
 		lo, hi := t.BatchRange(b, n)
 		j := &job{n: hi - lo, eps: eps, norm: a.Norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: correct[lo:hi],
@@ -337,10 +335,16 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 			}
 		}
 		done.Add(int64(j.n))
+		if rt.save != nil {
+			return rt.save(o, b, lo, hi, zero[b])
+		}
 		return nil
 	})
 	if err != nil {
 		return &outcome{a: a, eps: eps, done: int(done.Load())}, err
+	}
+	if rt.save != nil {
+		return o, nil // a sharded run's batches, saved as they finished
 	}
 	for _, z := range zero {
 		o.zeroGrad += z[0]

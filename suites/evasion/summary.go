@@ -222,6 +222,24 @@ func meanMedian(v []float64) (float64, float64) {
 
 // sanity adds AutoAttack-style warnings, each with its figure.
 func sanity(t *suite.Target, r *suite.Result, outs []*outcome, clean []float32) {
+	sanityHow(t, r, outs, clean, probsHow(t))
+}
+
+// probsHow says, for the probability_outputs flag, how the gradient graph
+// treats a model with probability outputs (it reads t.Model and
+// t.Session, which a merge has not).
+func probsHow(t *suite.Target) string {
+	if t.OutputKind != runtime.Probabilities {
+		return ""
+	}
+	if t.Model != nil && t.Model.LastOp(t.Session.Output().Name) == "Softmax" {
+		return "the gradient graph reads the logits before the final Softmax"
+	}
+	return "the gradient graph differentiates −log p directly"
+}
+
+// sanityHow is sanity with probsHow's text given (shard.go's Merge).
+func sanityHow(t *suite.Target, r *suite.Result, outs []*outcome, clean []float32, how string) {
 	var flags []map[string]any
 	warn := func(kind, msg string, v float64) {
 		r.Warnings = append(r.Warnings, "evasion: "+msg)
@@ -318,10 +336,6 @@ func sanity(t *suite.Target, r *suite.Result, outs []*outcome, clean []float32) 
 			}
 		}
 		sh := float64(sat) / float64(max(n, 1))
-		how := "the gradient graph differentiates −log p directly"
-		if t.Model != nil && t.Model.LastOp(t.Session.Output().Name) == "Softmax" {
-			how = "the gradient graph reads the logits before the final Softmax"
-		}
 		warn("probability_outputs", fmt.Sprintf("the model outputs probabilities: %.1f%% of clean samples (%d of %d) have a top probability ≥ 1−1e-6, where softmax saturation flattens gradients and margins (%s)",
 			100*sh, sat, n, how), sh)
 	}

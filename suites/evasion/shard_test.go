@@ -1,0 +1,78 @@
+package evasion
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// resultJSON is what a merge must reproduce byte for byte: the metrics,
+// undefined keys, details and warnings.
+func resultJSON(t *testing.T, r *suite.Result) string {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"metrics": r.Metrics, "undefined": r.Undefined, "details": r.Details, "warnings": r.Warnings})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestShardMergeEqualsRun: AutoAttack (its later parts run on the points
+// still robust) and PGD on the fused loop (fuse: always), on the first 80
+// digits in attack batches of 24 (4 batches: 16 units with the clean
+// pass), run as N = 2, 3 and 7 shards (RunShard) and merged (Merge, on a
+// target without session or data) equal Run's result byte for byte: the
+// expected figures are Run's.
+func TestShardMergeEqualsRun(t *testing.T) {
+	tg := digits(t, "digits_cnn.onnx", 2, 64)
+	const n = 80
+	tg.Data.X, tg.Data.Y, tg.Data.N = tg.Data.X[:n*tg.Data.SampleSize()], tg.Data.Y[:n], n
+	cfg := decode(t, map[string]any{"batch_size": 24, "fuse": "always", "attacks": []any{
+		map[string]any{"name": "autoattack", "eps": []any{0.1}, "steps": 10, "queries": 50},
+		map[string]any{"name": "pgd", "eps": []any{0.05, 0.1}, "steps": 5},
+	}})
+	want, err := Suite{}.Run(context.Background(), tg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Details["fuse"].(map[string]any)["pgd_path"] != "fused_loop" {
+		t.Fatalf("details.fuse %v: PGD did not run on the fused loop", want.Details["fuse"])
+	}
+	w := resultJSON(t, want)
+	for _, shards := range []int{2, 3, 7} {
+		st := &suite.MemStore{}
+		var units int
+		var common json.RawMessage
+		for i := range shards {
+			u, c, err := Suite{}.RunShard(context.Background(), tg, cfg, suite.Shard{Index: i, Count: shards}, st)
+			if err != nil {
+				t.Fatalf("shard %d/%d: %v", i, shards, err)
+			}
+			if i > 0 && (u != units || string(c) != string(common)) {
+				t.Fatalf("shard %d/%d: %d units, common %s; shard 0: %d, %s", i, shards, u, c, units, common)
+			}
+			units, common = u, c
+		}
+		if units != 16 {
+			t.Fatalf("%d units, want 16 (4 batches × the clean pass and 3 attack passes)", units)
+		}
+		results := make([]json.RawMessage, units)
+		for u := range results {
+			var ok bool
+			if results[u], ok = st.Load(u); !ok {
+				t.Fatalf("%d shards: unit %d has no result", shards, u)
+			}
+		}
+		mt := &suite.Target{Classes: tg.Classes, OutputKind: tg.OutputKind, Seed: tg.Seed, BatchSize: tg.BatchSize,
+			Range: tg.Range, ConfidenceLevel: tg.ConfidenceLevel, OutDir: tg.OutDir}
+		got, err := Suite{}.Merge(context.Background(), mt, cfg, common, results)
+		if err != nil {
+			t.Fatalf("%d shards: merge: %v", shards, err)
+		}
+		if g := resultJSON(t, got); g != w {
+			t.Errorf("%d shards merged:\n%s\nRun:\n%s", shards, g, w)
+		}
+	}
+}
