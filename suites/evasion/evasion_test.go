@@ -171,6 +171,10 @@ func TestConstraintsEveryAttack(t *testing.T) {
 		map[string]any{"name": "square", "norm": "l2", "eps": []any{0.5}, "queries": 200},
 		map[string]any{"name": "autoattack", "norm": "linf", "eps": []any{0.05}, "steps": 10, "queries": 100},
 		map[string]any{"name": "autoattack", "norm": "l2", "eps": []any{0.3}, "steps": 10, "queries": 100},
+		map[string]any{"name": "fab", "norm": "linf", "eps": []any{0.1}, "steps": 10, "restarts": 2},
+		map[string]any{"name": "fab", "label": "fab-t", "norm": "l2", "eps": []any{0.5}, "steps": 10, "targeted": true, "target_classes": 3},
+		map[string]any{"name": "autoattack", "label": "aa-plus", "version": "plus", "norm": "linf", "eps": []any{0.05}, "steps": 5, "restarts": 2, "queries": 50},
+		map[string]any{"name": "autoattack", "label": "aa-rand", "version": "rand", "norm": "l2", "eps": []any{0.3}, "steps": 10},
 	}})
 	outs, correct := runOutcomes(t, tg, cfg)
 	ctx := context.Background()
