@@ -16,6 +16,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/suite"
 	"github.com/gauntlet-ml/gauntlet/suites/accuracy"
+	"github.com/gauntlet-ml/gauntlet/suites/fairness"
 )
 
 // expiring is a context whose deadline passes when expire is called: its
@@ -126,6 +127,13 @@ func (f firstSamples) Run(ctx context.Context, t *suite.Target, cfg any) (*suite
 	d := *t.Data
 	size := d.SampleSize()
 	d.X, d.Y, d.N = d.X[:f.n*size], d.Y[:f.n], f.n
+	if d.Columns != nil {
+		cols := make(map[string][]string, len(d.Columns))
+		for k, v := range d.Columns {
+			cols[k] = v[:f.n]
+		}
+		d.Columns = cols
+	}
 	tt.Data = &d
 	return f.Suite.Run(ctx, &tt, cfg)
 }
@@ -301,4 +309,105 @@ func TestMembershipTimeoutReportsTheAttacksItFinished(t *testing.T) {
 		t.Fatalf("full run: %s %s, members %v nonmembers %v", want.Status, want.Error, want.Details["members"], want.Details["nonmembers"])
 	}
 	sameFigures(t, got, want, "members", "nonmembers", "attacks", "per_class")
+}
+
+// adultYAML is a config for the Adult MLP on its 1,000 evaluation rows
+// (examples/adult, as testutil.SuiteConfigs) running the suites block.
+func adultYAML(t *testing.T, block string) string {
+	return "version: 1\nmodel: " + testutil.Example(t, "adult/adult_mlp.onnx") + "\nseed: 1\n" +
+		"data: {csv: " + testutil.Example(t, "adult/adult_eval.csv") + ", label: label, keep: [sex, race], range: [0, 1]}\n" +
+		"suites:\n" + block
+}
+
+// fairnessYAML is testutil.SuiteConfigs' fairness block with the flip
+// tests cfs (YAML list items, "" for none).
+func fairnessYAML(t *testing.T, cfs ...string) string {
+	b := "  fairness:\n    sensitive: [sex, race]\n    positive_label: 1\n    min_group_size: 30\n" +
+		"    reference_groups: {sex: Male, race: White}\n    n_boot: 200\n"
+	if len(cfs) > 0 {
+		b += "    counterfactual:\n"
+		for _, c := range cfs {
+			b += "      - " + c + "\n"
+		}
+	}
+	return adultYAML(t, b)
+}
+
+const (
+	cfSex  = "{attribute: sex, one_hot: [cat_sex_Female, cat_sex_Male], values: [Female, Male]}"
+	cfRace = "{attribute: race, one_hot: [cat_race_Amer-Indian-Eskimo, cat_race_Asian-Pac-Islander, cat_race_Black, cat_race_Other, cat_race_White], " +
+		"values: [Amer-Indian-Eskimo, Asian-Pac-Islander, Black, Other, White]}"
+)
+
+// TestFairnessTimeoutReportsTheRowsItFinished: the Adult evaluation rows
+// (1,000, examples/adult) make 10 batches of 100. With one worker the
+// deadline passes after 4 batches (rows 0..399), in the evaluation pass:
+// the timed-out fairness suite reports exactly the figures of a full run
+// on the first 400 rows (group tables, bootstrap intervals, tests), says
+// it evaluated 400 of 1,000 rows, has no flip test, and the run exits 3.
+func TestFairnessTimeoutReportsTheRowsItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=100", "runtime.intra_op_threads=1"}
+	cfg := loadYAML(t, fairnessYAML(t, cfSex), append(sets, "runtime.timeout=1h")...)
+	rep, err := Run(context.Background(), cfg, stopAfter(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	if p, ok := got.Details[suite.TimedOutKey].(map[string]any); !ok || p["samples_evaluated"] != 400 || p["samples_total"] != 1000 {
+		t.Errorf("details.timed_out = %v, want 400 of 1000 rows", got.Details[suite.TimedOutKey])
+	}
+	if _, ok := got.Metrics["sex.counterfactual_flip_rate"]; ok {
+		t.Errorf("the flip test has figures though the evaluation pass did not finish")
+	}
+
+	cfg = loadYAML(t, fairnessYAML(t), sets...)
+	full, err := Run(context.Background(), cfg, Options{Now: fixedNow, Suites: []suite.Suite{firstSamples{fairness.Suite{}, 400}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	if want.Status != reports.StatusPassed {
+		t.Fatalf("full run on 400 rows: %s %s", want.Status, want.Error)
+	}
+	sameFigures(t, got, want, "attributes", "prediction", "positive_label")
+}
+
+// TestFairnessTimeoutReportsTheFlipTestsItFinished: flip tests on sex,
+// then race. After the evaluation pass (10 batches of 100) the sex test
+// runs the 674 male rows as Female (7 batches) and the 326 female rows as
+// Male (4 batches; counts of examples/adult/adult_eval.csv's sex column);
+// the deadline passes 2 batches into race's. The timed-out suite reports
+// exactly the figures of a full run with the sex flip test alone (group
+// figures over all 1,000 rows), names sex as finished and race as the
+// test it stopped in, and the run exits 3.
+func TestFairnessTimeoutReportsTheFlipTestsItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=100", "runtime.intra_op_threads=1"}
+	cfg := loadYAML(t, fairnessYAML(t, cfSex, cfRace), append(sets, "runtime.timeout=1h")...)
+	rep, err := Run(context.Background(), cfg, stopAfter(10+7+4+2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	p, _ := got.Details[suite.TimedOutKey].(map[string]any)
+	if p == nil || p["samples_evaluated"] != 1000 || p["samples_total"] != 1000 || p["stopped_in"] != "race.counterfactual" ||
+		!reflect.DeepEqual(p["counterfactual_finished"], []string{"sex"}) {
+		t.Errorf("details.timed_out = %v, want sex finished over 1000 rows, stopped in race.counterfactual", got.Details[suite.TimedOutKey])
+	}
+	if _, ok := got.Metrics["race.counterfactual_flip_rate"]; ok {
+		t.Errorf("the stopped flip test has figures")
+	}
+
+	cfg = loadYAML(t, fairnessYAML(t, cfSex), sets...)
+	full, err := Run(context.Background(), cfg, Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	if want.Status != reports.StatusPassed {
+		t.Fatalf("full run: %s %s", want.Status, want.Error)
+	}
+	if _, ok := want.Metrics["sex.counterfactual_flip_rate"]; !ok {
+		t.Fatalf("full run lacks sex.counterfactual_flip_rate: %v", want.Metrics)
+	}
+	sameFigures(t, got, want, "attributes", "prediction", "positive_label")
 }

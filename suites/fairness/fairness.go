@@ -92,14 +92,20 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		dec.thr = *cfg.Threshold
 	}
 	in := &Input{Classes: k, Positive: pos, Y: d.Y, Pred: make([]int32, d.N), Score: make([]float64, d.N)}
-	err = suite.ForEachBatch(ctx, t, d, func(_, lo, hi int, out []float32) error {
+	// finished[b] is written by the one worker that ran batch b.
+	finished := make([]bool, t.Batches(d.N))
+	err = suite.ForEachBatch(ctx, t, d, func(b, lo, hi int, out []float32) error {
 		for i := lo; i < hi; i++ {
 			in.Pred[i], in.Score[i] = dec.decide(out[(i-lo)*k : (i-lo+1)*k])
 		}
+		finished[b] = true
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		if !suite.TimedOut(ctx, err) {
+			return nil, err
+		}
+		return partial(t, cfg, in, cols, finished, pos, posName, err)
 	}
 	res, err := compute(t, cfg, in, part, pos, posName) // shard.go
 	if err != nil {
@@ -110,12 +116,58 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	for i, cf := range cfg.Counterfactual {
 		det, warn, err := counterfactual(ctx, t, i, cf, dec, in.Pred, res)
 		if err != nil {
-			return nil, err
+			if !suite.TimedOut(ctx, err) {
+				return nil, err
+			}
+			// The group figures are whole; the flip tests that finished
+			// are in, the one the deadline stopped is not.
+			done := []string{}
+			for _, f := range cfg.Counterfactual[:i] {
+				done = append(done, f.Attribute)
+			}
+			res.SetTimedOut(d.N, d.N, map[string]any{"counterfactual_finished": done, "stopped_in": cf.Attribute + ".counterfactual"})
+			return res, err
 		}
 		attrs[cf.Attribute].(map[string]any)["counterfactual"] = det
 		res.Warnings = append(res.Warnings, warn...)
 	}
 	return res, nil
+}
+
+// partial is Run's result when runtime.timeout stopped the evaluation
+// pass (stop): the group figures of a full run on the rows of the batches
+// that finished (compute over those rows, in row order), without the flip
+// tests, marked with details.timed_out. It returns no figures when no
+// batch finished or those rows make no figures (compute's error).
+func partial(t *suite.Target, cfg Config, in *Input, cols [][]string, finished []bool, pos int, posName string, stop error) (*suite.Result, error) {
+	n := len(in.Y)
+	sub := &Input{Classes: in.Classes, Positive: in.Positive}
+	subCols := make([][]string, len(cols))
+	for b, ok := range finished {
+		if !ok {
+			continue
+		}
+		lo, hi := t.BatchRange(b, n)
+		sub.Y = append(sub.Y, in.Y[lo:hi]...)
+		sub.Pred = append(sub.Pred, in.Pred[lo:hi]...)
+		sub.Score = append(sub.Score, in.Score[lo:hi]...)
+		for j, c := range cols {
+			subCols[j] = append(subCols[j], c[lo:hi]...)
+		}
+	}
+	if len(sub.Y) == 0 {
+		return nil, stop
+	}
+	part, err := NewPartition(cfg.Sensitive, subCols, cfg.Intersections)
+	if err != nil {
+		return nil, stop
+	}
+	res, err := compute(t, cfg, sub, part, pos, posName)
+	if err != nil {
+		return nil, stop
+	}
+	res.SetTimedOut(len(sub.Y), n, nil)
+	return res, stop
 }
 
 // positiveClass resolves positive_label to a class id and its name.
