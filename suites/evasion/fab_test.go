@@ -57,3 +57,19 @@ func TestFABProjections(t *testing.T) {
 		t.Errorf("compared %d projections, want 48", compared)
 	}
 }
+
+// TestFABProjectAllocs: FAB's per-step projections allocate nothing.
+func TestFABProjectAllocs(t *testing.T) {
+	const d = 64
+	w := &work{d: d, batch: 1}
+	m := w.fabMem()
+	pt, wt, got := make([]float64, d), make([]float64, d), make([]float64, d)
+	for i := range pt {
+		pt[i], wt[i] = float64(i%7)/7, float64(i%5)-2
+	}
+	for _, linf := range []bool{true, false} {
+		if a := testing.AllocsPerRun(20, func() { fabProject(got, pt, wt, 3, linf, m) }); a != 0 {
+			t.Errorf("linf %v: %v allocations per projection", linf, a)
+		}
+	}
+}
