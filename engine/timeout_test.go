@@ -411,3 +411,39 @@ func TestFairnessTimeoutReportsTheFlipTestsItFinished(t *testing.T) {
 	}
 	sameFigures(t, got, want, "attributes", "prediction", "positive_label")
 }
+
+// TestInversionTimeoutReportsTheClassesItFinished: MIFace on the 10
+// classes of the digits CNN (testutil.SuiteConfigs' inversion block) at
+// batch 3 descends in 4 batches of classes: 0-2, 3-5, 6-8, 9. With one
+// worker the deadline passes after 2 of them: the timed-out inversion
+// suite reports exactly the figures of a full run inverting classes 0..5
+// alone (the same batches of classes), says it finished 6 of 10 classes,
+// and the run exits 3.
+func TestInversionTimeoutReportsTheClassesItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=3", "runtime.intra_op_threads=1"}
+	block := "suites: {inversion: {steps: 200, learning_rate: 0.1, init: zeros}}\n"
+	cfg := loadConfig(t, block, append(sets, "runtime.timeout=1h")...)
+	rep, err := Run(context.Background(), cfg, stopAfter(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	p, _ := got.Details[suite.TimedOutKey].(map[string]any)
+	if p == nil || p["samples_evaluated"] != 6 || p["samples_total"] != 10 || !reflect.DeepEqual(p["classes_finished"], []int{0, 1, 2, 3, 4, 5}) {
+		t.Errorf("details.timed_out = %v, want classes 0..5 of 10", got.Details[suite.TimedOutKey])
+	}
+	if _, ok := got.Metrics["class.6.probability"]; ok {
+		t.Errorf("a class the deadline stopped has figures")
+	}
+
+	cfg = loadConfig(t, "suites: {inversion: {steps: 200, learning_rate: 0.1, init: zeros, classes: [0, 1, 2, 3, 4, 5]}}\n", sets...)
+	full, err := Run(context.Background(), cfg, Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	if want.Status != reports.StatusPassed {
+		t.Fatalf("full run on classes 0..5: %s %s", want.Status, want.Error)
+	}
+	sameFigures(t, got, want, "per_class", "gradient", "steps")
+}

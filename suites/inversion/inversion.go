@@ -161,14 +161,54 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	// oracle; a class's result depends only on its batch (fixed by
 	// runtime.batch_size) and its own seeds, not on the worker count.
 	tasks := p.tasks(t)
+	// finished[task] is written by the one worker that ran it.
+	finished := make([]bool, tasks)
 	err = t.Pool.Run(ctx, tasks, func(ctx context.Context, _, task int) error {
 		c0, c1 := p.taskRange(t, task)
-		return p.descend(ctx, t, cfg, c0, c1, x[c0*d:c1*d], prob[c0:c1])
+		if err := p.descend(ctx, t, cfg, c0, c1, x[c0*d:c1*d], prob[c0:c1]); err != nil {
+			return err
+		}
+		finished[task] = true
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		if !suite.TimedOut(ctx, err) {
+			return nil, err
+		}
+		return p.partial(t, cfg, x, prob, finished, err)
 	}
 	return p.finish(t, cfg, x, prob)
+}
+
+// partial is Run's result when runtime.timeout stopped the descent
+// (stop): the figures of a run inverting only the classes whose batches
+// finished (finish over those classes, in config order), marked with
+// details.timed_out (classes_finished). It returns no figures when no
+// batch finished.
+func (p *prepared) partial(t *suite.Target, cfg Config, x []float32, prob []float64, finished []bool, stop error) (*suite.Result, error) {
+	q := *p
+	q.classes, q.start = nil, nil
+	var qx []float32
+	var qprob []float64
+	for task, ok := range finished {
+		if !ok {
+			continue
+		}
+		c0, c1 := p.taskRange(t, task)
+		q.classes = append(q.classes, p.classes[c0:c1]...)
+		q.start = append(q.start, p.start[c0*p.d:c1*p.d]...)
+		qx = append(qx, x[c0*p.d:c1*p.d]...)
+		qprob = append(qprob, prob[c0:c1]...)
+	}
+	if len(q.classes) == 0 {
+		return nil, stop
+	}
+	res, err := q.finish(t, cfg, qx, qprob)
+	if err != nil {
+		return nil, stop
+	}
+	res.SetTimedOut(len(q.classes), len(p.classes), map[string]any{"classes_finished": q.classes})
+	return res, stop
 }
 
 // prepared is what the descent and the report need besides the
