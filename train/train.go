@@ -51,7 +51,26 @@ type Net struct {
 // Glorot-uniform from cfg.Seed; the result is deterministic. A CNN needs
 // samples of shape [C, H, W] or [H, W] with H, W ≥ 2.
 func Fit(x []float32, shape []int, y []int64, k int, cfg Config) (*Net, error) {
-	n := len(y)
+	targets := make([]float64, len(y)*k)
+	for i, c := range y {
+		if c < 0 || int(c) >= k {
+			return nil, fmt.Errorf("train: label %d of sample %d is not a class in [0, %d)", c, i, k)
+		}
+		targets[i*k+int(c)] = 1
+	}
+	return FitTargets(x, shape, targets, k, cfg)
+}
+
+// FitTargets is Fit with a target distribution per sample instead of a
+// label: targets holds n×k values, sample-major, each row the
+// probabilities the cross-entropy is taken against (a one-hot row is a
+// label). Model extraction trains on a model's output probabilities with
+// it.
+func FitTargets(x []float32, shape []int, targets []float64, k int, cfg Config) (*Net, error) {
+	if k < 1 || len(targets)%k != 0 {
+		return nil, fmt.Errorf("train: %d target values are not rows of %d classes", len(targets), k)
+	}
+	n := len(targets) / k
 	d := 1
 	for _, s := range shape {
 		d *= s
@@ -168,12 +187,11 @@ func Fit(x []float32, shape []int, y []int64, k int, cfg Config) (*Net, error) {
 	for ep := 0; ep < cfg.Epochs; ep++ {
 		rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for s := 0; s+b <= n; s += b {
-			clear(yb)
 			for r, i := range order[s : s+b] {
 				for j := 0; j < d; j++ {
 					xb[r*d+j] = float64(x[i*d+j])
 				}
-				yb[r*k+int(y[i])] = 1
+				copy(yb[r*k:(r+1)*k], targets[i*k:(i+1)*k])
 			}
 			if err := vm.RunAll(); err != nil {
 				return nil, fmt.Errorf("train: epoch %d: %w", ep, err)

@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	goruntime "runtime"
+	"slices"
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/cuda"
@@ -118,5 +120,53 @@ func TestONNXMatchesNet(t *testing.T) {
 		if worst > 1e-4 {
 			t.Errorf("%s: ORT logits differ from the Go network by %g", arch, worst)
 		}
+	}
+}
+
+// TestFitTargetsDeterministic checks FitTargets: one-hot targets train the
+// same weights as Fit's labels (bit for bit, as the one-hot rows are what
+// Fit builds), soft targets train different ones, and a CNN trained with
+// GOMAXPROCS 1 equals one trained with 4 (gorgonia's tape machine is
+// sequential and gonum's parallel Dgemm gives each output block to one
+// goroutine, so the sums keep their order: training is bit-reproducible
+// whatever the worker count). These matrices are too small for gonum to
+// split; suites/extraction's TestMNISTWorkers repeats the check at 28×28.
+func TestFitTargetsDeterministic(t *testing.T) {
+	x, y := blobs(200, 4, 11)
+	oneHot := make([]float64, len(y)*4)
+	soft := make([]float64, len(y)*4)
+	for i, c := range y {
+		oneHot[i*4+int(c)] = 1
+		for j := 0; j < 4; j++ {
+			soft[i*4+j] = 0.1
+		}
+		soft[i*4+int(c)] = 0.7
+	}
+	cfg := Config{Arch: CNN, Hidden: 8, Filters: 4, Epochs: 5, Batch: 16, LearningRate: 0.01, Seed: 9}
+	a, err := Fit(x, []int{1, 2, 2}, y, 4, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := goruntime.GOMAXPROCS(1)
+	b, err := FitTargets(x, []int{1, 2, 2}, oneHot, 4, cfg)
+	goruntime.GOMAXPROCS(prev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(a.W1, b.W1) || !slices.Equal(a.Conv, b.Conv) || !slices.Equal(a.B2, b.B2) {
+		t.Fatalf("one-hot FitTargets at GOMAXPROCS 1 differs from Fit at GOMAXPROCS %d", prev)
+	}
+	c, err := FitTargets(x, []int{1, 2, 2}, soft, 4, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Equal(a.W1, c.W1) {
+		t.Fatal("soft targets trained the same weights as labels")
+	}
+	if _, err := FitTargets(x, []int{1, 2, 2}, soft[:7], 4, cfg); err == nil {
+		t.Fatal("FitTargets took 7 target values for 4 classes")
+	}
+	if _, err := Fit(x, []int{1, 2, 2}, append(slices.Clone(y[:len(y)-1]), 4), 4, cfg); err == nil {
+		t.Fatal("Fit took label 4 of 4 classes")
 	}
 }
