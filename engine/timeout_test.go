@@ -16,6 +16,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/suite"
 	"github.com/gauntlet-ml/gauntlet/suites/accuracy"
+	"github.com/gauntlet-ml/gauntlet/suites/attribute"
 	"github.com/gauntlet-ml/gauntlet/suites/fairness"
 )
 
@@ -446,4 +447,36 @@ func TestInversionTimeoutReportsTheClassesItFinished(t *testing.T) {
 		t.Fatalf("full run on classes 0..5: %s %s", want.Status, want.Error)
 	}
 	sameFigures(t, got, want, "per_class", "gradient", "steps")
+}
+
+// TestAttributeTimeoutReportsTheRowsItFinished: attribute inference of sex
+// (testutil.SuiteConfigs' block: the logistic attack) on the 1,000 Adult
+// evaluation rows, 10 batches of 100. With one worker the deadline passes
+// after 4 batches of the model pass: the timed-out suite reports exactly
+// the figures of a full run on the first 400 rows (the attack trained and
+// cross-validated on them), says it evaluated 400 of 1,000 rows, and the
+// run exits 3.
+func TestAttributeTimeoutReportsTheRowsItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=100", "runtime.intra_op_threads=1"}
+	y := adultYAML(t, "  attribute_inference:\n    sensitive: sex\n    attack_model: logistic\n")
+	cfg := loadYAML(t, y, append(sets, "runtime.timeout=1h")...)
+	rep, err := Run(context.Background(), cfg, stopAfter(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	if p, ok := got.Details[suite.TimedOutKey].(map[string]any); !ok || p["samples_evaluated"] != 400 || p["samples_total"] != 1000 {
+		t.Errorf("details.timed_out = %v, want 400 of 1000 rows", got.Details[suite.TimedOutKey])
+	}
+
+	cfg = loadYAML(t, y, sets...)
+	full, err := Run(context.Background(), cfg, Options{Now: fixedNow, Suites: []suite.Suite{firstSamples{attribute.Suite{}, 400}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	if want.Status != reports.StatusPassed || want.Details["rows"] != 400 {
+		t.Fatalf("full run on 400 rows: %s %s, rows %v", want.Status, want.Error, want.Details["rows"])
+	}
+	sameFigures(t, got, want, "rows", "categories", "attack_inputs", "model", "folds")
 }

@@ -111,8 +111,8 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if err != nil {
 		return nil, err
 	}
-	logp, err := outputs(ctx, t, p.d)
-	if err != nil {
+	logp, finished, err := outputs(ctx, t, p.d)
+	if err != nil && !suite.TimedOut(ctx, err) {
 		return nil, err
 	}
 	in := p.input(t.Classes)
@@ -123,7 +123,41 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 			in.FX[i*len(p.feats)+k] = float64(p.d.X[i*size+j])
 		}
 	}
+	if err != nil {
+		return partial(ctx, t, cfg, in, finished, err)
+	}
 	return finish(ctx, t, cfg, in)
+}
+
+// partial is Run's result when runtime.timeout stopped the model pass
+// (stop): the attack trained and scored, as finish does, on the rows of
+// the batches that finished (in row order), marked with details.timed_out.
+// The deadline has passed, so this training runs past it, on those rows
+// only (docs/metrics/attribute_inference.md). It returns no figures when
+// no batch finished or those rows make no attack (finish's error: fewer
+// rows than folds, a single category).
+func partial(ctx context.Context, t *suite.Target, cfg Config, in attackInput, finished []bool, stop error) (*suite.Result, error) {
+	c, nf := t.Classes, len(in.Features)
+	sub := attackInput{Features: in.Features, Withheld: in.Withheld, Files: in.Files}
+	for b, ok := range finished {
+		if !ok {
+			continue
+		}
+		lo, hi := t.BatchRange(b, in.N)
+		sub.LogP = append(sub.LogP, in.LogP[lo*c:hi*c]...)
+		sub.FX = append(sub.FX, in.FX[lo*nf:hi*nf]...)
+		sub.Sensitive = append(sub.Sensitive, in.Sensitive[lo:hi]...)
+		sub.N += hi - lo
+	}
+	if sub.N < cfg.Folds {
+		return nil, stop
+	}
+	res, err := finish(context.WithoutCancel(ctx), t, cfg, sub)
+	if err != nil {
+		return nil, stop
+	}
+	res.SetTimedOut(sub.N, in.N, nil)
+	return res, stop
 }
 
 // prepared is the suite's data, checked, and the features the attacker
@@ -295,20 +329,24 @@ func uniq(v []string) map[string]struct{} {
 	return m
 }
 
-// outputs runs the model over d and returns log p (N×C) per sample.
-func outputs(ctx context.Context, t *suite.Target, d *data.Dataset) ([]float64, error) {
+// outputs runs the model over d and returns log p (N×C) per sample and
+// which batches finished (all of them unless err is set).
+func outputs(ctx context.Context, t *suite.Target, d *data.Dataset) ([]float64, []bool, error) {
 	c := t.Classes
 	probs := t.OutputKind == runtime.Probabilities
 	out := make([]float64, d.N*c)
-	err := suite.ForEachBatch(ctx, t, d, func(_, lo, hi int, o []float32) error {
+	// finished[b] is written by the one worker that ran batch b.
+	finished := make([]bool, t.Batches(d.N))
+	err := suite.ForEachBatch(ctx, t, d, func(b, lo, hi int, o []float32) error {
 		z := make([]float64, c)
 		for i := lo; i < hi; i++ {
 			learn.Logits(z, o[(i-lo)*c:(i-lo+1)*c], probs)
 			learn.LogSoftmax(out[i*c:(i+1)*c], z)
 		}
+		finished[b] = true
 		return nil
 	})
-	return out, err
+	return out, finished, err
 }
 
 // evaluate returns the number of correct arg-max predictions, the balanced
