@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -20,25 +21,47 @@ func resultJSON(t *testing.T, r *suite.Result) string {
 }
 
 // TestShardMergeEqualsRun: AutoAttack (its later parts run on the points
-// still robust) and PGD on the fused loop (fuse: always), on the first 80
-// digits in attack batches of 24 (4 batches: 16 units with the clean
-// pass), run as N = 2, 3 and 7 shards (RunShard) and merged (Merge, on a
+// still robust) and PGD on the fused loop (fuse: always) on the digits
+// CNN, and FGSM on its softmax twin (probability outputs), on the first 80
+// digits in attack batches of 24 (4 batches a pass, the clean pass
+// first), run as N = 2, 3 and 7 shards (RunShard) and merged (Merge, on a
 // target without session or data) equal Run's result byte for byte: the
 // expected figures are Run's.
 func TestShardMergeEqualsRun(t *testing.T) {
-	tg := digits(t, "digits_cnn.onnx", 2, 64)
+	for _, c := range []struct {
+		model string
+		units int
+		raw   map[string]any
+	}{
+		// 4 batches × (the clean pass and 3 attack passes).
+		{"digits_cnn.onnx", 16, map[string]any{"batch_size": 24, "fuse": "always", "attacks": []any{
+			map[string]any{"name": "autoattack", "eps": []any{0.1}, "steps": 10, "queries": 50},
+			map[string]any{"name": "pgd", "eps": []any{0.05, 0.1}, "steps": 5},
+		}}},
+		// Probability outputs: the sanity flag's text comes from the
+		// common part (4 batches × 2 passes).
+		{"digits_cnn_softmax.onnx", 8, map[string]any{"batch_size": 24, "attacks": []any{
+			map[string]any{"name": "fgsm", "eps": []any{0.1}},
+		}}},
+	} {
+		t.Run(c.model, func(t *testing.T) { shardMergeEqualsRun(t, c.model, c.units, c.raw) })
+	}
+}
+
+func shardMergeEqualsRun(t *testing.T, model string, wantUnits int, raw map[string]any) {
+	tg := digits(t, model, 2, 64)
 	const n = 80
 	tg.Data.X, tg.Data.Y, tg.Data.N = tg.Data.X[:n*tg.Data.SampleSize()], tg.Data.Y[:n], n
-	cfg := decode(t, map[string]any{"batch_size": 24, "fuse": "always", "attacks": []any{
-		map[string]any{"name": "autoattack", "eps": []any{0.1}, "steps": 10, "queries": 50},
-		map[string]any{"name": "pgd", "eps": []any{0.05, 0.1}, "steps": 5},
-	}})
+	cfg := decode(t, raw)
 	want, err := Suite{}.Run(context.Background(), tg, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want.Details["fuse"].(map[string]any)["pgd_path"] != "fused_loop" {
+	if cfg.Fuse == FuseAlways && want.Details["fuse"].(map[string]any)["pgd_path"] != "fused_loop" {
 		t.Fatalf("details.fuse %v: PGD did not run on the fused loop", want.Details["fuse"])
+	}
+	if _, ok := want.Details["sanity"]; !ok && tg.OutputKind == runtime.Probabilities {
+		t.Fatal("no sanity flags to compare")
 	}
 	w := resultJSON(t, want)
 	for _, shards := range []int{2, 3, 7} {
@@ -55,8 +78,8 @@ func TestShardMergeEqualsRun(t *testing.T) {
 			}
 			units, common = u, c
 		}
-		if units != 16 {
-			t.Fatalf("%d units, want 16 (4 batches × the clean pass and 3 attack passes)", units)
+		if units != wantUnits {
+			t.Fatalf("%d units, want %d", units, wantUnits)
 		}
 		results := make([]json.RawMessage, units)
 		for u := range results {
