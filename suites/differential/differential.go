@@ -119,6 +119,7 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, i int, 
 		return nil, err
 	}
 	defer op.sess.Close()
+	r.Warnings = append(r.Warnings, op.warnings...)
 	tv := *t
 	tv.Session, tv.Model, tv.OutputKind = op.sess, op.sess.Model(), op.sess.OutputKind()
 	tv.Seed = suite.DeriveSeed(t.Seed, "variant/"+v.Name)

@@ -24,9 +24,10 @@ const maxKeepTries = 32
 
 // opened is one variant's session and what was done to make it.
 type opened struct {
-	sess    *runtime.Session
-	path    string         // the model file the session loaded
-	details map[string]any // for the report
+	sess     *runtime.Session
+	path     string         // the model file the session loaded
+	details  map[string]any // for the report
+	warnings []string
 }
 
 // open opens variant v (index i of cfg) on the target's environment; a
@@ -85,13 +86,18 @@ func open(ctx context.Context, t *suite.Target, cfg Config, i int, dir string) (
 		sess.Close()
 		return nil, errs.Invalidf("%s: the variant has %d classes, the model %d", what, sess.NumClasses(), t.Classes)
 	}
+	var warnings []string
+	if details["quantized_nothing"] == true {
+		warnings = append(warnings, fmt.Sprintf("differential: variant %s: the model has no Conv, Gemm or MatMul with constant float32 weights, so nothing was quantised and the variant computes what the model does", v.Name))
+	}
+	delete(details, "quantized_nothing")
 	info := sess.Info()
 	details["model"] = info.Path
 	details["sha256"] = info.SHA256
 	details["provider"] = sess.Provider().Provider
 	details["device"] = sess.Provider().Device
 	details["output_kind"] = string(sess.OutputKind())
-	return &opened{sess: sess, path: path, details: details}, nil
+	return &opened{sess: sess, path: path, details: details, warnings: warnings}, nil
 }
 
 // sameIO checks that the variant's inputs and outputs have the model's
@@ -183,6 +189,7 @@ func makeVariant(ctx context.Context, t *suite.Target, cfg Config, v Variant, m 
 			return nil, err
 		}
 		details["quantization"] = map[string]any{"mode": QuantizeDynamic, "weights": "int8 symmetric", "activations": "float32", "report": rep}
+		details["quantized_nothing"] = len(rep.Quantized) == 0
 		if err := write(q); err != nil {
 			return nil, err
 		}
@@ -196,6 +203,7 @@ func makeVariant(ctx context.Context, t *suite.Target, cfg Config, v Variant, m 
 			return nil, err
 		}
 		details["quantization"] = map[string]any{"mode": QuantizeStatic, "weights": "int8 symmetric", "activations": "uint8 asymmetric, min-max", "calibration": calib, "report": rep}
+		details["quantized_nothing"] = len(rep.Quantized) == 0
 		if err := write(q); err != nil {
 			return nil, err
 		}
@@ -214,14 +222,21 @@ func makeVariant(ctx context.Context, t *suite.Target, cfg Config, v Variant, m 
 	return s, nil
 }
 
-// kernelPattern finds the operator ONNX Runtime has no kernel for in its
-// session-creation error ("Could not find an implementation for
-// Gemm(13) node with name …").
-var kernelPattern = regexp.MustCompile(`implementation for ([A-Za-z0-9_]+)\(`)
+// kernelPatterns find the operator ONNX Runtime refuses in float16 in its
+// load or session-creation error: one it has no kernel for ("Could not
+// find an implementation for Gemm(13) node with name …") or one whose
+// schema has no float16 ("Type Error: Type 'tensor(float16)' of input
+// parameter (…) of operator (LinearClassifier) in node …").
+var kernelPatterns = []*regexp.Regexp{
+	regexp.MustCompile(`implementation for ([A-Za-z0-9_]+)\(`),
+	regexp.MustCompile(`tensor\(float16\)' of (?:input|output) parameter \([^)]*\) of operator \(([A-Za-z0-9_]+)\)`),
+}
 
 func missingKernel(err error) string {
-	if m := kernelPattern.FindStringSubmatch(err.Error()); m != nil {
-		return m[1]
+	for _, p := range kernelPatterns {
+		if m := p.FindStringSubmatch(err.Error()); m != nil {
+			return m[1]
+		}
 	}
 	return ""
 }
@@ -231,6 +246,9 @@ func missingKernel(err error) string {
 // evaluation data drawn without replacement from the variant's seed.
 func calibrate(ctx context.Context, t *suite.Target, cfg Config, v Variant, m *onnx.Model) (map[string]quantize.Range, map[string]any, error) {
 	acts := quantize.Activations(m)
+	if len(acts) == 0 { // nothing to quantise: no run
+		return map[string]quantize.Range{}, map[string]any{"samples": 0, "method": "min-max", "activations": 0}, nil
+	}
 	c, mins, maxs, err := quantize.CalibrationModel(m, acts)
 	if err != nil {
 		return nil, nil, err
