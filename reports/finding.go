@@ -87,7 +87,14 @@ var VerdictRules = []Rule{
 		"A regression gate (regressions:) found that a metric moved against its baseline value by more than allowed. The message gives both values and the change; the report's baseline section lists the newly broken samples.", SeverityError},
 	{"gauntlet/suite-error", "SuiteError", "A test suite failed to run",
 		"A suite stopped with an error, so its metrics and gates are missing. The message gives the error.", SeverityError},
+	{"gauntlet/weak-slice", "WeakSlice", "A data slice where the model is significantly worse",
+		"The slices suite found a conjunction of feature values on which a metric (accuracy, selection rate, robust accuracy) is significantly lower than on the rest of the data, after a multiple-comparison correction. The message gives both values, the gap and the p-values (docs/metrics/slices.md).", SeverityWarning},
 }
+
+// FindingsKey is the key of a suite result's details under which a suite
+// puts its findings ([]Finding, rules from VerdictRules); the SARIF writer
+// makes each one a result located at the model file.
+const FindingsKey = "findings"
 
 // RuleByID returns the rule with id from ScanRules and VerdictRules.
 func RuleByID(id string) (Rule, bool) {

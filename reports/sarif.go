@@ -268,6 +268,13 @@ func (SARIFWriter) Write(w io.Writer, r *Report) error {
 				uri, "suite "+s.Name, "suite-error|"+s.Name, map[string]any{"suite": s.Name, "suite_version": s.Version}, nil)
 		}
 	}
+	for _, s := range r.Suites {
+		if fs, ok := s.Details[FindingsKey].([]Finding); ok {
+			for _, f := range fs {
+				b.add(f.RuleID, f.Severity, f.Message, uri, f.Location, f.RuleID+"|"+f.Location, map[string]any{"suite": s.Name}, nil)
+			}
+		}
+	}
 	for _, g := range r.Gates {
 		if g.Passed {
 			continue
