@@ -480,3 +480,44 @@ func TestAttributeTimeoutReportsTheRowsItFinished(t *testing.T) {
 	}
 	sameFigures(t, got, want, "rows", "categories", "attack_inputs", "model", "folds")
 }
+
+// TestCorruptionTimeoutReportsTheFamiliesItFinished: Gaussian noise and
+// category swap at severities 1-3 on the first 200 Adult evaluation rows
+// (examples/adult), batch 50: the clean pass makes 4 batches, then each
+// (family, severity) cell 4. With one worker the deadline passes after the
+// clean pass, Gaussian noise's 3 cells and 2 batches of category swap: the
+// timed-out corruption suite reports exactly the figures of a full run of
+// Gaussian noise alone, names it as finished and category swap as the
+// family it stopped in, and the run exits 3.
+func TestCorruptionTimeoutReportsTheFamiliesItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=50", "runtime.intra_op_threads=1"}
+	y := adultYAML(t, "  corruption: {samples: 200, families: [gaussian_noise, category_swap], severities: [1, 2, 3]}\n")
+	cfg := loadYAML(t, y, append(sets, "runtime.timeout=1h")...)
+	rep, err := Run(context.Background(), cfg, stopAfter(4+3*4+2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	p, _ := got.Details[suite.TimedOutKey].(map[string]any)
+	if p == nil || p["samples_evaluated"] != 200 || p["samples_total"] != 200 || p["stopped_in"] != "category_swap" ||
+		!reflect.DeepEqual(p["families_finished"], []string{"gaussian_noise"}) {
+		t.Errorf("details.timed_out = %v, want gaussian_noise finished, stopped in category_swap", got.Details[suite.TimedOutKey])
+	}
+	if _, ok := got.Metrics["category_swap.accuracy"]; ok {
+		t.Errorf("the stopped family has figures")
+	}
+
+	y = adultYAML(t, "  corruption: {samples: 200, families: [gaussian_noise], severities: [1, 2, 3]}\n")
+	full, err := Run(context.Background(), loadYAML(t, y, sets...), Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	if want.Status != reports.StatusPassed {
+		t.Fatalf("full run: %s %s", want.Status, want.Error)
+	}
+	if _, ok := want.Metrics["gaussian_noise.severity=3.accuracy"]; !ok {
+		t.Fatalf("full run lacks gaussian_noise.severity=3.accuracy: %v", want.Metrics)
+	}
+	sameFigures(t, got, want, "samples", "accuracy", "curves", "errors", "worst_family", "kind")
+}

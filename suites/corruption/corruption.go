@@ -332,15 +332,37 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	}
 	nb := t.Batches(n)
 	correct := make([]int, len(jobs)*nb)
+	finished := make([]bool, len(jobs)*nb)
+	var stop error
 	if len(jobs) > 0 {
-		if err := runJobs(ctx, t, sub, cor, jobs, correct); err != nil {
-			return nil, err
+		if err := runJobs(ctx, t, sub, cor, jobs, correct, finished); err != nil {
+			if !suite.TimedOut(ctx, err) {
+				return nil, err
+			}
+			// Stopped by runtime.timeout: the figures of a run of the
+			// families whose every severity finished.
+			stop = err
+			var stopped string
+			if applicable, stopped = finishedFamilies(applicable, jobs, finished, nb); len(applicable) == 0 {
+				return nil, stop
+			}
+			var fams []string
+			for _, f := range cfg.allFamilies() {
+				if _, na := notApplicable[f]; na || slices.Contains(applicable, f) {
+					fams = append(fams, f)
+				}
+			}
+			cfg.Families = fams
+			res.SetTimedOut(n, n, map[string]any{"families_finished": applicable, "stopped_in": stopped})
 		}
 	}
 
 	// Reduce in job and batch order.
 	acc := map[string]map[int]float64{}
 	for j, jb := range jobs {
+		if !slices.Contains(applicable, jb.family) {
+			continue // a family the deadline stopped
+		}
 		c := 0
 		for b := 0; b < nb; b++ {
 			c += correct[j*nb+b]
@@ -354,8 +376,34 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if len(notApplicable) > 0 {
 		details["not_applicable"] = notApplicable
 	}
+	if stop != nil {
+		details[suite.TimedOutKey] = res.Details[suite.TimedOutKey]
+	}
 	res.Details = details
-	return res, nil
+	return res, stop
+}
+
+// finishedFamilies returns the families of applicable (in order) whose
+// every job's nb batches finished, and the first family that did not
+// finish.
+func finishedFamilies(applicable []string, jobs []job, finished []bool, nb int) ([]string, string) {
+	open := map[string]bool{}
+	stopped := ""
+	for j, jb := range jobs {
+		if slices.Contains(finished[j*nb:(j+1)*nb], false) {
+			if !open[jb.family] && stopped == "" {
+				stopped = jb.family
+			}
+			open[jb.family] = true
+		}
+	}
+	var done []string
+	for _, f := range applicable {
+		if !open[f] {
+			done = append(done, f)
+		}
+	}
+	return done, stopped
 }
 
 func summarise(res *suite.Result, details map[string]any, cfg Config, base *Baseline, clean, n int, applicable []string,
@@ -484,8 +532,9 @@ type corrupter interface {
 // runJobs runs every (job, batch) task on t's pool: corrupts each sample
 // of the batch with its own random source (suite.BatchRand of the job's
 // derived seed and the sample index), runs the model and counts correct
-// predictions into correct[job·batches + batch].
-func runJobs(ctx context.Context, t *suite.Target, d *data.Dataset, cor corrupter, jobs []job, correct []int) error {
+// predictions into correct[job·batches + batch], marking the task in
+// finished.
+func runJobs(ctx context.Context, t *suite.Target, d *data.Dataset, cor corrupter, jobs []job, correct []int, finished []bool) error {
 	nb := t.Batches(d.N)
 	tasks := len(jobs) * nb
 	workers := max(1, min(t.Pool.Workers, tasks))
@@ -536,6 +585,7 @@ func runJobs(ctx context.Context, t *suite.Target, d *data.Dataset, cor corrupte
 			}
 		}
 		correct[task] = c
+		finished[task] = true
 		return nil
 	})
 }
