@@ -130,7 +130,7 @@ func (w *work) fab(ctx context.Context, j *job, o oracle, steps, restarts int, t
 			}
 		}
 		for it := 0; it < steps && len(w.act) > 0; it++ {
-			if err := w.fabLinearise(ctx, j, o, targeted); err != nil {
+			if err := w.fabLinearise(ctx, j, o, targeted, rng); err != nil {
 				return err
 			}
 			if r == 0 && it == 0 {
@@ -206,12 +206,13 @@ func (w *work) argmaxRow(out []float32, r int) int {
 // (gradient) and fabScratch.df (value) the logit difference z_c − z_y of
 // each sample's class c: its target, or (untargeted) the class whose
 // linearised boundary is nearest under the dual norm, |df|/‖dg‖_*, the
-// true class excluded (AutoAttack's df[la] = 1e10).
-func (w *work) fabLinearise(ctx context.Context, j *job, o oracle, targeted bool) error {
+// true class excluded (AutoAttack's df[la] = 1e10). rng feeds NES
+// estimates (exact gradients draw nothing).
+func (w *work) fabLinearise(ctx context.Context, j *job, o oracle, targeted bool, rng *rand.Rand) error {
 	m := w.fabS
 	linf := j.norm == Linf
 	if targeted {
-		if err := w.evalActive(ctx, j, o, true, nil); err != nil {
+		if err := w.evalActive(ctx, j, o, true, rng); err != nil {
 			return err
 		}
 		loss, g := o.loss(), o.grad()
@@ -228,7 +229,7 @@ func (w *work) fabLinearise(ctx context.Context, j *job, o oracle, targeted bool
 		for _, i := range w.act {
 			w.tgt[i] = int64(c)
 		}
-		if err := w.evalActive(ctx, j, o, true, nil); err != nil {
+		if err := w.evalActive(ctx, j, o, true, rng); err != nil {
 			return err
 		}
 		loss, g := o.loss(), o.grad()
