@@ -521,3 +521,69 @@ func TestCorruptionTimeoutReportsTheFamiliesItFinished(t *testing.T) {
 	}
 	sameFigures(t, got, want, "samples", "accuracy", "curves", "errors", "worst_family", "kind")
 }
+
+// TestDriftTimeoutReportsThePartsItFinished: drift of the 1,000 Adult
+// evaluation rows from the 2,000 training rows (testutil.SuiteConfigs'
+// block: age, sex, MMD on 200 samples of each), batch 100, one worker.
+// The MMD reads the penultimate activations of 200 reference then 200
+// evaluation rows (2 batches each), then the shift pass runs the 1,000
+// rows (10 batches). A deadline after 3 batches stops the MMD: the
+// timed-out suite reports the per-feature figures alone; after 4+3 it
+// stops the shift pass: the per-feature figures and the MMD. Either way
+// every figure it reports equals the full run's, it reports no figure of
+// the part it stopped in, details.timed_out names the parts, and the run
+// exits 3.
+func TestDriftTimeoutReportsThePartsItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=100", "runtime.intra_op_threads=1"}
+	y := testutil.SuiteConfigs(t)["drift"]
+	full, err := Run(context.Background(), loadYAML(t, y, sets...), Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	if want.Status != reports.StatusPassed {
+		t.Fatalf("full run: %s %s", want.Status, want.Error)
+	}
+	for _, c := range []struct {
+		after   int64
+		stopped string
+		done    []string
+		absent  []string
+	}{
+		{3, "mmd", []string{"features"}, []string{"mmd", "accuracy", "shift.worst_accuracy"}},
+		{4 + 3, "shift", []string{"features", "mmd"}, []string{"accuracy", "shift.worst_accuracy"}},
+	} {
+		t.Run(c.stopped, func(t *testing.T) {
+			rep, err := Run(context.Background(), loadYAML(t, y, append(sets, "runtime.timeout=1h")...), stopAfter(c.after))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := checkTimedOut(t, rep)
+			p, _ := got.Details[suite.TimedOutKey].(map[string]any)
+			if p == nil || p["samples_evaluated"] != 1000 || p["stopped_in"] != c.stopped || !reflect.DeepEqual(p["parts_finished"], c.done) {
+				t.Errorf("details.timed_out = %v, want %v finished, stopped in %s", got.Details[suite.TimedOutKey], c.done, c.stopped)
+			}
+			for _, k := range c.absent {
+				if _, ok := got.Metrics[k]; ok {
+					t.Errorf("%s reported, though the deadline stopped its part", k)
+				}
+			}
+			compared := 0
+			for k, v := range got.Metrics {
+				if w, ok := want.Metrics[k]; !ok || w != v {
+					t.Errorf("%s = %v, full run %v", k, v, w)
+				}
+				compared++
+			}
+			// The PSI and the test's statistic and p of age (KS) and sex
+			// (chi-squared), the five summaries (features); mmd and mmd.p
+			// (MMD): docs/metrics/drift.md.
+			if wantN := map[string]int{"mmd": 6 + 5, "shift": 6 + 5 + 2}[c.stopped]; compared != wantN {
+				t.Errorf("compared %d figures, want %d: %v", compared, wantN, got.Metrics)
+			}
+			if !reflect.DeepEqual(got.Details["features"], want.Details["features"]) {
+				t.Errorf("details.features differ from the full run's")
+			}
+		})
+	}
+}

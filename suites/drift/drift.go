@@ -48,10 +48,24 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		return nil, err
 	}
 	if err := mmd(ctx, r, cfg, t, ref, d); err != nil {
-		return nil, err
+		if !suite.TimedOut(ctx, err) {
+			return nil, err
+		}
+		// Stopped by runtime.timeout: the per-feature tests are whole.
+		r.SetTimedOut(d.N, d.N, map[string]any{"parts_finished": []string{"features"}, "stopped_in": "mmd"})
+		return r, err
 	}
 	if err := shift(ctx, r, cfg, t, d); err != nil {
-		return nil, err
+		if !suite.TimedOut(ctx, err) {
+			return nil, err
+		}
+		// The per-feature tests and the MMD are whole.
+		done := []string{"features"}
+		if cfg.MMD != MMDOff {
+			done = append(done, "mmd")
+		}
+		r.SetTimedOut(d.N, d.N, map[string]any{"parts_finished": done, "stopped_in": "shift"})
+		return r, err
 	}
 	return r, nil
 }
