@@ -2,6 +2,10 @@ package slices
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
@@ -148,19 +152,24 @@ func (Suite) Metrics(cfgAny any, classes int) []string {
 	return keys
 }
 
-// DataColumns implements suite.ColumnUser: the features and sensitive
-// columns.
+// DataColumns implements suite.ColumnUser: the sensitive columns. The
+// features are not asked for, as in drift: a column the engine keeps is no
+// longer fed to the model (data.Spec.Also), and a feature may be a model
+// input (num_age); raw CSV columns that are not model inputs are listed in
+// data.keep (CheckData says so).
 func (Suite) DataColumns(cfgAny any) []string {
-	cfg := cfgAny.(Config)
-	return append(append([]string(nil), cfg.Features...), cfg.Sensitive...)
+	return append([]string(nil), cfgAny.(Config).Sensitive...)
 }
 
-// CheckData implements suite.DataChecker: every column is kept, labels
+// CheckData implements suite.DataChecker: every feature is a model input
+// column or a kept CSV column, every sensitive column is kept, labels
 // exist and positive_label is a class of the model.
 func (Suite) CheckData(cfgAny any, d *data.Dataset, classes int) error {
 	cfg := cfgAny.(Config)
-	if err := groups.CheckColumns(field+"features", cfg.Features, "", d); err != nil {
-		return err
+	for i, name := range cfg.Features {
+		if _, err := values(d, name); err != nil {
+			return errs.Invalidf(field+"features[%d]: %v", i, err)
+		}
 	}
 	if err := groups.CheckColumns(field+"sensitive", cfg.Sensitive, "", d); err != nil {
 		return err
@@ -172,4 +181,23 @@ func (Suite) CheckData(cfgAny any, d *data.Dataset, classes int) error {
 		return errs.Invalidf(field+"positive_label: class %d, but the model has %d classes", cfg.PositiveLabel, classes)
 	}
 	return nil
+}
+
+// values returns column name of d, one string per sample: a kept CSV
+// column as it is, else a model input column (data.Dataset.Features) read
+// from the fitted samples.
+func values(d *data.Dataset, name string) ([]string, error) {
+	if col, ok := d.Columns[name]; ok && len(col) == d.N {
+		return col, nil
+	}
+	j := slices.Index(d.Features, name)
+	if j < 0 {
+		kept := slices.Sorted(maps.Keys(d.Columns))
+		return nil, fmt.Errorf("column %q is neither a model input column nor kept (data.keep: [%s])", name, strings.Join(kept, ", "))
+	}
+	out := make([]string, d.N)
+	for i := range d.N {
+		out[i] = strconv.FormatFloat(float64(d.Sample(i)[j]), 'g', -1, 32)
+	}
+	return out, nil
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/gauntlet-ml/gauntlet/data"
+	"github.com/gauntlet-ml/gauntlet/errs"
+
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -43,14 +46,14 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if minSize == 0 {
 		minSize = max(MinSizeFloor, int(math.Ceil(MinSizeShare*float64(n))))
 	}
-	feats, err := encodeAll(field+"features", cfg.Features, d.Columns, cfg.Bins)
+	feats, err := encodeAll(field+"features", cfg.Features, d, cfg.Bins)
 	if err != nil {
 		return nil, err
 	}
 	var searches []*Search
 	searches = append(searches, search(Accuracy, feats, correct, cfg.MaxDepth, minSize, cfg.Alpha, cfg.Correction))
 	if len(cfg.Sensitive) > 0 {
-		sens, err := encodeAll(field+"sensitive", cfg.Sensitive, d.Columns, cfg.Bins)
+		sens, err := encodeAll(field+"sensitive", cfg.Sensitive, d, cfg.Bins)
 		if err != nil {
 			return nil, err
 		}
@@ -83,10 +86,15 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	return r, nil
 }
 
-func encodeAll(key string, names []string, cols map[string][]string, bins int) ([]column, error) {
+func encodeAll(key string, names []string, d *data.Dataset, bins int) ([]column, error) {
 	out := make([]column, len(names))
 	for i, name := range names {
-		c, err := encode(fmt.Sprintf("%s[%d]", key, i), name, cols[name], bins)
+		at := fmt.Sprintf("%s[%d]", key, i)
+		vals, err := values(d, name)
+		if err != nil {
+			return nil, errs.Invalidf("%s: %v", at, err)
+		}
+		c, err := encode(at, name, vals, bins)
 		if err != nil {
 			return nil, err
 		}

@@ -184,7 +184,7 @@ func TestAllTestedPlanted(t *testing.T) {
 	if correct != want.Correct {
 		t.Fatalf("%d correct, peer %d", correct, want.Correct)
 	}
-	cols, err := encodeAll("features", []string{"age", "sex", "region"}, ds.Columns, DefaultBins)
+	cols, err := encodeAll("features", []string{"age", "sex", "region"}, ds, DefaultBins)
 	if err != nil {
 		t.Fatal(err)
 	}
