@@ -17,6 +17,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/suites/inversion"
 	"github.com/gauntlet-ml/gauntlet/suites/membership"
 	"github.com/gauntlet-ml/gauntlet/suites/poisoning"
+	"github.com/gauntlet-ml/gauntlet/suites/slices"
 )
 
 // suites is the registry table, sorted by name (TestRegistrySorted checks it).
@@ -32,6 +33,7 @@ var suites = []suite.Suite{
 	inversion.Suite{},
 	membership.Suite{},
 	poisoning.Suite{},
+	slices.Suite{},
 }
 
 // All returns every registered suite, sorted by name.

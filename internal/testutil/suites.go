@@ -20,6 +20,8 @@ import (
 // drift compares the evaluation rows with the training rows. The
 // configs set no runtime, gates or output: callers append those. Tests that
 // cover every suite compare the keys with registry.Names().
+// slices searches the Adult evaluation rows' slices of num_age, sex and race
+// (accuracy, and the selection rate over sex and race).
 func SuiteConfigs(t testing.TB) map[string]string {
 	t.Helper()
 	adult := func(block string) string {
@@ -49,6 +51,7 @@ func SuiteConfigs(t testing.TB) map[string]string {
 		"inversion": "version: 1\nmodel: " + Example(t, "digits_cnn.onnx") + "\nseed: 1\n" +
 			"data: {x: " + Example(t, "digits_eval_x.npy") + ", y: " + Example(t, "digits_eval_y.npy") + ", range: [0, 1]}\n" +
 			"suites:\n  inversion: {steps: 200, learning_rate: 0.1, init: zeros}\n",
+		"slices": adult("  slices: {features: [num_age, sex, race], sensitive: [sex, race]}\n"),
 	}
 }
 
