@@ -587,3 +587,46 @@ func TestDriftTimeoutReportsThePartsItFinished(t *testing.T) {
 		})
 	}
 }
+
+// TestPoisoningTimeoutReportsThePartsItFinished: testutil.SuiteConfigs'
+// poisoning block (spectral signatures on the 2,000 Adult training rows,
+// then STRIP on the 1,000 evaluation rows), batch 100, one worker. A run
+// of the data part alone counts its batches (B); a deadline one batch
+// into the model part stops STRIP: the timed-out suite reports exactly the
+// figures of a run of the data part alone, names data as finished and
+// model as the part it stopped in, and the run exits 3.
+func TestPoisoningTimeoutReportsThePartsItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=100", "runtime.intra_op_threads=1"}
+	y := testutil.SuiteConfigs(t)["poisoning"]
+	dataOnly, _, ok := strings.Cut(y, "    model:\n")
+	if !ok {
+		t.Fatalf("the poisoning block has no model part:\n%s", y)
+	}
+	count := &deadlineAfter{}
+	full, err := Run(context.Background(), loadYAML(t, dataOnly, sets...), Options{Now: fixedNow, Progress: count})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	b := count.n.Load()
+	if want.Status != reports.StatusPassed || b == 0 {
+		t.Fatalf("data part alone: %s %s after %d batches", want.Status, want.Error, b)
+	}
+
+	rep, err := Run(context.Background(), loadYAML(t, y, append(sets, "runtime.timeout=1h")...), stopAfter(b+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	if !strings.Contains(got.Error, "model: ") {
+		t.Errorf("error %q does not name the model part", got.Error)
+	}
+	p, _ := got.Details[suite.TimedOutKey].(map[string]any)
+	if p == nil || p["stopped_in"] != "model" || !reflect.DeepEqual(p["parts_finished"], []string{"data"}) {
+		t.Errorf("details.timed_out = %v, want data finished, stopped in model", got.Details[suite.TimedOutKey])
+	}
+	if _, ok := got.Details["model"]; ok {
+		t.Errorf("the stopped model part has details")
+	}
+	sameFigures(t, got, want, "data")
+}

@@ -3,6 +3,7 @@ package poisoning
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -277,22 +278,46 @@ func (Suite) Metrics(cfgAny any, classes int) []string {
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
 	r := suite.NewResult()
-	if cfg.Data != nil {
-		if err := runData(ctx, t, cfg.Data, r); err != nil {
-			return nil, fmt.Errorf("data: %w", err)
-		}
+	parts := []struct {
+		name string
+		on   bool
+		run  func() error
+	}{
+		{"data", cfg.Data != nil, func() error { return runData(ctx, t, cfg.Data, r) }},
+		{"model", cfg.Model != nil, func() error { return runModel(ctx, t, cfg.Model, r) }},
+		{"susceptibility", cfg.Susceptibility != nil, func() error { return runSusceptibility(ctx, t, cfg.Susceptibility, r) }},
 	}
-	if cfg.Model != nil {
-		if err := runModel(ctx, t, cfg.Model, r); err != nil {
-			return nil, fmt.Errorf("model: %w", err)
+	finished := []string{}
+	for _, p := range parts {
+		if !p.on {
+			continue
 		}
-	}
-	if cfg.Susceptibility != nil {
-		if err := runSusceptibility(ctx, t, cfg.Susceptibility, r); err != nil {
-			return nil, fmt.Errorf("susceptibility: %w", err)
+		before := snapshot(r)
+		if err := p.run(); err != nil {
+			err = fmt.Errorf("%s: %w", p.name, err)
+			if !suite.TimedOut(ctx, err) || len(finished) == 0 {
+				return nil, err
+			}
+			// Stopped by runtime.timeout: the figures of the parts that
+			// finished, as a run of those parts alone reports them.
+			r = before
+			n := 0
+			if t.Data != nil {
+				n = t.Data.N
+			}
+			r.SetTimedOut(n, n, map[string]any{"parts_finished": finished, "stopped_in": p.name})
+			return r, err
 		}
+		finished = append(finished, p.name)
 	}
 	return r, nil
+}
+
+// snapshot returns a copy of r that later writes to r do not change (the
+// parts write their own top-level details keys).
+func snapshot(r *suite.Result) *suite.Result {
+	return &suite.Result{Metrics: maps.Clone(r.Metrics), Undefined: slices.Clone(r.Undefined), Details: maps.Clone(r.Details),
+		Warnings: slices.Clone(r.Warnings), Data: slices.Clone(r.Data)}
 }
 
 // loadTrain loads a training set from spec, fitted to the model input and
