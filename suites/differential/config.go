@@ -6,6 +6,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/cuda"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/groups"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 	"github.com/gauntlet-ml/gauntlet/suites/evasion"
@@ -37,6 +38,9 @@ type Config struct {
 	// Evasion is an evasion suite block (suites.evasion's keys): its
 	// attacks run on the model and on every variant.
 	Evasion map[string]any `mapstructure:"evasion"`
+	// By reports agreement, accuracy delta and the attacks' deltas and
+	// transfer rates by group (groups.go).
+	groups.By `mapstructure:",squash"`
 
 	evasion *evasion.Config
 	devices []cuda.Device
@@ -69,6 +73,9 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	}
 	if cfg.CalibrationSamples < 1 || cfg.CalibrationSamples > maxCalibrationSamples {
 		return nil, errs.Invalidf("%s.calibration_samples %d: want 1..%d", where, cfg.CalibrationSamples, maxCalibrationSamples)
+	}
+	if err := cfg.By.Validate(s.Name()); err != nil {
+		return nil, err
 	}
 	seen := map[string]int{}
 	cfg.devices = make([]cuda.Device, len(cfg.Variants))
@@ -155,5 +162,5 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 			keys = append(keys, suite.ProportionKeys(n+p+".transfer_rate")...)
 		}
 	}
-	return keys
+	return append(keys, byKeys(cfg)...)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/groups"
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/stats"
@@ -58,6 +59,10 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if cfg.evasion != nil && !(t.Range[1]-t.Range[0] > 0) {
 		return nil, errs.Invalidf("suite differential: its evasion block needs data.range, the valid input domain (for example [0, 1]); it is unset or empty (%v)", t.Range)
 	}
+	part, err := partition(cfg, d)
+	if err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(t.OutDir, Folder)
 	if t.OutDir == "" {
 		tmp, err := os.MkdirTemp("", "gauntlet-differential-")
@@ -98,7 +103,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 
 	variants := make([]map[string]any, 0, len(cfg.Variants))
 	for i, v := range cfg.Variants {
-		det, err := s.variant(ctx, t, cfg, i, dir, ref, crafted, r)
+		det, err := s.variant(ctx, t, cfg, part, i, dir, ref, crafted, r)
 		if err != nil {
 			return nil, fmt.Errorf("variant %s: %w", v.Name, err)
 		}
@@ -110,7 +115,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 
 // variant runs variant i and writes its metrics into r; it returns its
 // details.
-func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, i int, dir string, ref []float64, crafted []evasion.Crafted, r *suite.Result) (map[string]any, error) {
+func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, part *groups.Partition, i int, dir string, ref []float64, crafted []evasion.Crafted, r *suite.Result) (map[string]any, error) {
 	v := cfg.Variants[i]
 	d := t.Data
 	k := t.Classes
@@ -133,6 +138,7 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, i int, 
 	}
 	p := v.Name + "."
 	o.Tally(nil).set(r, p, t.ConfidenceLevel)
+	byGroup(r, t, cfg, part, p, o)
 	det := op.details
 	det["name"] = v.Name
 	flips := filepath.Join(dir, v.Name+"_flips.csv")
@@ -146,7 +152,9 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, i int, 
 		return det, nil
 	}
 	// transfer: the model's adversarial points replayed on the variant
-	for _, c := range crafted {
+	eligible, fools := make([][]bool, len(crafted)), make([][]bool, len(crafted))
+	for ci, c := range crafted {
+		eligible[ci], fools[ci] = make([]bool, d.N), make([]bool, d.N)
 		da := *d
 		da.X = c.Adv
 		adv, err := outputs(ctx, &tv, &da)
@@ -155,12 +163,14 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, i int, 
 		}
 		fooled, n := 0, 0
 		for j := 0; j < d.N; j++ {
-			if !c.Success[j] || int64(o.Variant[j]) != d.Y[j] {
+			eligible[ci][j] = c.Success[j] && int64(o.Variant[j]) == d.Y[j]
+			if !eligible[ci][j] {
 				continue
 			}
 			n++
 			if int64(stats.Argmax(adv[j*k:(j+1)*k])) != d.Y[j] {
 				fooled++
+				fools[ci][j] = true
 			}
 		}
 		r.SetProportion(p+c.Prefix+".transfer_rate", fooled, n, t.ConfidenceLevel)
@@ -178,6 +188,7 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, i int, 
 		rv, rr := count(c.Robust), count(crafted[j].Robust)
 		r.SetProportion(p+c.Prefix+".robust_accuracy", rv, d.N, t.ConfidenceLevel)
 		r.Set(p+c.Prefix+".robust_accuracy_delta", float64(rv-rr)/float64(d.N), true)
+		byGroupAttack(r, t, cfg, part, p+c.Prefix, c.Robust, crafted[j].Robust, eligible[j], fools[j])
 	}
 	return det, nil
 }
