@@ -237,7 +237,7 @@ func checkInterrupted(t *testing.T, s *started, code int, out string, wantCode i
 
 // TestInterruptEverySuite sends SIGINT and SIGTERM at seeded random points
 // of a run of each suite (testutil.SuiteConfigs, one worker, batch 16
-// (accuracy: 1), every report format) and checks each run: exit 130 with a
+// (accuracy, fairness: 1), every report format) and checks each run: exit 130 with a
 // report that validates against the JSON Schema and says interrupted, or,
 // when the signal landed before the first suite started, exit 130 and no
 // report (docs/report-schema.md); and never a temporary, kept-aside or lock
@@ -260,8 +260,10 @@ func TestInterruptEverySuite(t *testing.T) {
 			dir := t.TempDir()
 			cfg := filepath.Join(dir, "g.yaml")
 			batch := 16
-			if name == "accuracy" {
-				batch = 1 // a thousand runs: long enough for a signal to land inside
+			if name == "accuracy" || name == "fairness" {
+				// A thousand runs (fairness: and its flip test's
+				// thousand): long enough for a signal to land inside.
+				batch = 1
 			}
 			y := configs[name] + fmt.Sprintf("runtime: {workers: 1, batch_size: %d}\n", batch) + allFormats
 			if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
