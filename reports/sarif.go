@@ -243,7 +243,8 @@ func writeSARIF(w io.Writer, l sarifLog) error {
 // SARIFWriter writes the report as a SARIF 2.1.0 log for code-scanning
 // dashboards (GitHub code scanning, Azure DevOps, GitLab): one result per
 // failed gate (rule gauntlet/gate), per failed regression gate (rule
-// gauntlet/regression), per suite error (gauntlet/suite-error) and per scan
+// gauntlet/regression), per suite error (gauntlet/suite-error), per finding
+// a suite put in its details (FindingsKey: gauntlet/weak-slice) and per scan
 // finding (the onnx/… and model/… rules). Results point at the model file.
 // A failure excused by an active waiver carries an accepted external
 // suppression with the waiver's reason, so dashboards show it as
