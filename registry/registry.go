@@ -13,6 +13,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/suites/differential"
 	"github.com/gauntlet-ml/gauntlet/suites/drift"
 	"github.com/gauntlet-ml/gauntlet/suites/evasion"
+	"github.com/gauntlet-ml/gauntlet/suites/extraction"
 	"github.com/gauntlet-ml/gauntlet/suites/fairness"
 	"github.com/gauntlet-ml/gauntlet/suites/inversion"
 	"github.com/gauntlet-ml/gauntlet/suites/membership"
@@ -29,6 +30,7 @@ var suites = []suite.Suite{
 	differential.Suite{},
 	drift.Suite{},
 	evasion.Suite{},
+	extraction.Suite{},
 	fairness.Suite{},
 	inversion.Suite{},
 	membership.Suite{},

@@ -17,7 +17,9 @@ import (
 // smooths the first 100 Adult rows with 20 + 200 noisy copies each;
 // corruption perturbs the first 200 Adult rows (the table families);
 // differential compares the Adult MLP with its INT8 and FP16 variants;
-// drift compares the evaluation rows with the training rows. The
+// drift compares the evaluation rows with the training rows; extraction
+// steals the Adult MLP with 500 and 2,000 queries of the training rows
+// (5 epochs). The
 // configs set no runtime, gates or output: callers append those. Tests that
 // cover every suite compare the keys with registry.Names().
 // slices searches the Adult evaluation rows' slices of num_age, sex and race
@@ -48,6 +50,7 @@ func SuiteConfigs(t testing.TB) map[string]string {
 		"differential":        adult("  differential:\n    variants:\n      - {name: int8, quantize: int8_static}\n      - {name: fp16, convert: fp16}\n"),
 		"drift": adult("  drift:\n    reference: " + train + "\n    features: [num_age]\n    categorical: [sex]\n" +
 			"    sensitive: [sex]\n    mmd: on\n    mmd_samples: 200\n    permutations: 50\n"),
+		"extraction": adult("  extraction:\n    queries: " + train + "\n    budgets: [500, 2000]\n    training: {epochs: 5}\n"),
 		"inversion": "version: 1\nmodel: " + Example(t, "digits_cnn.onnx") + "\nseed: 1\n" +
 			"data: {x: " + Example(t, "digits_eval_x.npy") + ", y: " + Example(t, "digits_eval_y.npy") + ", range: [0, 1]}\n" +
 			"suites:\n  inversion: {steps: 200, learning_rate: 0.1, init: zeros}\n",
