@@ -28,13 +28,14 @@ const pTol = 1e-9
 
 // peerCase is one case of testdata/peer_scipy.json (peer_scipy.py).
 type peerCase struct {
-	Tested   int                  `json:"tested"`
-	MinSize  int                  `json:"min_size"`
-	Rows     int                  `json:"rows"`
-	Correct  int                  `json:"correct"`
-	Found    []string             `json:"found"`
-	BinEdges map[string][]float64 `json:"bin_edges"`
-	Slices   map[string]struct {
+	Tested        int                  `json:"tested"`
+	SelectionRate *peerCase            `json:"selection_rate"`
+	MinSize       int                  `json:"min_size"`
+	Rows          int                  `json:"rows"`
+	Correct       int                  `json:"correct"`
+	Found         []string             `json:"found"`
+	BinEdges      map[string][]float64 `json:"bin_edges"`
+	Slices        map[string]struct {
 		Size     int     `json:"size"`
 		Hits     int     `json:"hits"`
 		RestSize int     `json:"rest_size"`
@@ -84,10 +85,16 @@ func fixture(t *testing.T, csv string) *suite.Target {
 // many it compared.
 func checkFound(t *testing.T, res *suite.Result, want peerCase) int {
 	t.Helper()
+	return checkMetric(t, res, Accuracy, want)
+}
+
+// checkMetric is checkFound for the slices of metric.
+func checkMetric(t *testing.T, res *suite.Result, metric string, want peerCase) int {
+	t.Helper()
 	rows := res.Details["slices"].([]map[string]any)
 	var got []map[string]any
 	for _, r := range rows {
-		if r["metric"] == Accuracy {
+		if r["metric"] == metric {
 			got = append(got, r)
 		}
 	}
@@ -102,8 +109,11 @@ func checkFound(t *testing.T, res *suite.Result, want peerCase) int {
 			t.Errorf("rank %d: %v, peer %s %+v", i+1, r, want.Found[i], p)
 		}
 	}
-	if res.Metrics["accuracy.tested"] != float64(want.Tested) || res.Details["min_size"] != want.MinSize {
-		t.Errorf("tested %v min_size %v, peer %d and %d", res.Metrics["accuracy.tested"], res.Details["min_size"], want.Tested, want.MinSize)
+	if res.Metrics[metric+".tested"] != float64(want.Tested) {
+		t.Errorf("%s: tested %v, peer %d", metric, res.Metrics[metric+".tested"], want.Tested)
+	}
+	if want.MinSize > 0 && res.Details["min_size"] != want.MinSize {
+		t.Errorf("min_size %v, peer %d", res.Details["min_size"], want.MinSize)
 	}
 	return len(got)
 }
@@ -246,6 +256,24 @@ func TestAdult(t *testing.T) {
 	}
 	if res.Details["min_size"] != 151 { // max(30, ⌈0.01 · 15,060⌉)
 		t.Errorf("min_size %v, want 151", res.Details["min_size"])
+	}
+	// The selection rate (prediction 1) over sex and race: the peer
+	// reports sex=Female & race=Black, sex=Female, race=Black, of 10.
+	if n := checkMetric(t, res, SelectionRate, *want.SelectionRate); n != 3 {
+		t.Errorf("compared %d selection-rate slices, want 3", n)
+	}
+}
+
+// TestPlantedHolmDepth3: max_depth 3 with Holm's correction on
+// planted.csv reports the peer's slices in the peer's order
+// (peer_scipy.json planted_holm_depth3: 59 tested, 8 reported, the planted
+// slice first with Holm-adjusted p = 1.65e-116).
+func TestPlantedHolmDepth3(t *testing.T) {
+	want := peer(t, "planted_holm_depth3")
+	tg := fixture(t, "planted.csv")
+	res := suitetest.Run(t, Suite{}, tg, map[string]any{"features": []any{"age", "sex", "region"}, "max_depth": 3, "correction": "holm"})
+	if n := checkFound(t, res, want); n != 8 {
+		t.Errorf("compared %d slices, want 8", n)
 	}
 }
 

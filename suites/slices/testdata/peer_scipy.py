@@ -14,6 +14,8 @@ An independent re-implementation of the suite's search in numpy, with scipy's te
                p-value) when every expected cell is >= 5, else scipy.stats.fisher_exact;
   correction   Benjamini-Hochberg step-up over all tested slices, in numpy (scipy 1.10 has
                no false_discovery_control);
+               (planted_holm_depth3: Holm's step-down, max_depth 3);
+  selection    adult only: the same search over sex and race of "prediction = 1";
   reported     adjusted p <= 0.05, rate below the rest's and below each parent's; ranked by
                gap (rest - slice), then adjusted p, then name.
 """
@@ -101,7 +103,19 @@ def bh(p):
     return adj
 
 
-def search(cols, hit, depth, min_size, alpha=0.05):
+def holm(p):
+    p = np.asarray(p)
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adj = np.empty(m)
+    run = 0.0
+    for r in range(m):
+        run = max(run, min(1.0, (m - r) * p[order[r]]))
+        adj[order[r]] = run
+    return adj
+
+
+def search(cols, hit, depth, min_size, alpha=0.05, correction="bh"):
     n, total = len(hit), int(hit.sum())
     allsl = {}
     for d in range(1, depth + 1):
@@ -123,7 +137,8 @@ def search(cols, hit, depth, min_size, alpha=0.05):
                     s["test"], s["p"] = two_prop(ks, ns, total - ks, n - ns)
                 allsl[s["key"]] = s
     tested = [s for s in allsl.values() if "p" in s]
-    for s, a in zip(tested, bh([s["p"] for s in tested])):
+    adjust = holm if correction == "holm" else bh
+    for s, a in zip(tested, adjust([s["p"] for s in tested])):
         s["p_adj"] = float(a)
     found = []
     for s in tested:
@@ -137,7 +152,7 @@ def search(cols, hit, depth, min_size, alpha=0.05):
                 found=[s["name"] for s in found])
 
 
-def case(csv, model, features, label, slice_cols, bins=4, depth=2):
+def case(csv, model, features, label, slice_cols, bins=4, depth=2, correction="bh", sensitive=None):
     c = read_csv(csv)
     X = np.array([[float(v) for v in c[f]] for f in features]).T
     y = np.array([int(v) for v in c[label]])
@@ -145,7 +160,9 @@ def case(csv, model, features, label, slice_cols, bins=4, depth=2):
     n = len(y)
     min_size = max(30, math.ceil(0.01 * n))
     cols = [encode(s, c[s], bins) for s in slice_cols]
-    out = search(cols, pred == y, depth, min_size)
+    out = search(cols, pred == y, depth, min_size, correction=correction)
+    if sensitive:
+        out["selection_rate"] = search([encode(s, c[s], bins) for s in sensitive], pred == 1, depth, min_size, correction=correction)
     out.update(min_size=min_size, rows=n, correct=int((pred == y).sum()),
                bin_edges={s: e for s, (_, _, e) in zip(slice_cols, cols) if e is not None})
     return out
@@ -155,18 +172,19 @@ fixture = ["f_age", "f_female", "x1", "x2"]
 result = {
     "source": "peer_scipy.py, scipy " + __import__("scipy").__version__ + ", numpy " + np.__version__,
     "planted": case("planted.csv", "logistic.onnx", fixture, "label", ["age", "sex", "region"]),
+    "planted_holm_depth3": case("planted.csv", "logistic.onnx", fixture, "label", ["age", "sex", "region"], depth=3, correction="holm"),
     "null": case("null.csv", "logistic.onnx", fixture, "label", ["age", "sex", "region"]),
 }
 try:
     shared = "../../../../shared/fixtures/tabular/"
     header = open(shared + "adult_test.csv").readline().strip().split(",")
     feats = [h for h in header if h.startswith(("num_", "cat_"))]
-    result["adult"] = case(shared + "adult_test.csv", shared + "adult_mlp.onnx", feats, "label", ["age", "sex", "race"])
+    result["adult"] = case(shared + "adult_test.csv", shared + "adult_mlp.onnx", feats, "label", ["age", "sex", "race"], sensitive=["sex", "race"])
 except FileNotFoundError as e:
     print("no shared adult fixture:", e)
 with open("peer_scipy.json", "w") as f:
     json.dump(result, f, indent=1, sort_keys=True)
-for k in ("planted", "null", "adult"):
+for k in ("planted", "planted_holm_depth3", "null", "adult"):
     if k in result:
         r = result[k]
         print(k, "tested", r["tested"], "correct", r["correct"], "found", r["found"][:5],
