@@ -440,7 +440,7 @@ func (r *run) runSuites(ctx context.Context) {
 	for i, p := range r.plan {
 		var sr reports.SuiteResult
 		var read []suite.DataFile
-		if sh, ok := p.s.(suite.Sharder); ok && r.unitMode() {
+		if sh, ok := sharderOf(p); ok && r.unitMode() {
 			sr, r.codes[i], read = r.runUnits(ctx, p, sh, base) // engine/shard.go
 		} else {
 			sr, r.codes[i], read = runSuite(ctx, p.s, p.cfg, base, cfg.Seed, cfg.Runtime.SuiteTimeout, r.o)

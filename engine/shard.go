@@ -34,12 +34,30 @@ func (r *run) checkShard() error {
 	for _, p := range r.plan {
 		if _, ok := p.s.(suite.Sharder); !ok {
 			no = append(no, p.s.Name())
+		} else if c, ok := p.s.(suite.ShardRefuser); ok {
+			if why := c.ShardRefusal(p.cfg); why != "" {
+				no = append(no, p.s.Name()+" ("+why+")")
+			}
 		}
 	}
 	if len(no) > 0 {
 		return errs.Invalidf("config %s: run --shard %s: suite(s) %s do not shard yet (docs/sharding.md lists those that do); run them in an unsharded run", r.cfg.Path, r.o.Shard, strings.Join(no, ", "))
 	}
 	return nil
+}
+
+// sharderOf returns p's suite as a Sharder when it shards with p's config
+// (a suite.ShardRefuser may refuse some configs: a --resume run then runs
+// it whole, from the start).
+func sharderOf(p planned) (suite.Sharder, bool) {
+	sh, ok := p.s.(suite.Sharder)
+	if !ok {
+		return nil, false
+	}
+	if c, ok := p.s.(suite.ShardRefuser); ok && c.ShardRefusal(p.cfg) != "" {
+		return nil, false
+	}
+	return sh, true
 }
 
 // stateMeta identifies the run a state folder belongs to.

@@ -33,6 +33,7 @@ var shardSets = map[string][]string{
 	"fairness":            {"runtime.batch_size=97"},
 	"attribute_inference": {"runtime.batch_size=97"},
 	"inversion":           {"runtime.batch_size=3", "suites.inversion.steps=20"},
+	"poisoning":           {},
 	"membership": {"runtime.batch_size=97", "suites.membership.attack_model=logistic", "suites.membership.by=[sex]", "suites.membership.n_boot=50",
 		"suites.membership.attacks=[correctness, loss, confidence, entropy, modified_entropy, lira, learned]"},
 }
@@ -42,7 +43,19 @@ var shardSets = map[string][]string{
 var mustHave = map[string][]string{
 	"accuracy":   {`"by_group"`},
 	"evasion":    {`"by_group"`, `"pgd.linf.eps=0.1.robust_accuracy"`},
+	"poisoning":  {`"neural_cleanse.class=9.anomaly_index"`},
 	"membership": {`"by_group"`, `"lira.auc"`, `"learned.auc"`},
+}
+
+// shardConfigs are testutil.SuiteConfigs with poisoning's replaced by a
+// Neural Cleanse scan of the digits CNN (the only poisoning method that
+// shards: its 10 classes are 10 units; 30 steps on 20 inputs a class).
+func shardConfigs(t *testing.T) map[string]string {
+	configs := testutil.SuiteConfigs(t)
+	configs["poisoning"] = "version: 1\nmodel: " + testutil.Example(t, "digits_cnn.onnx") + "\nseed: 1\n" +
+		"data: {x: " + testutil.Example(t, "digits_eval_x.npy") + ", y: " + testutil.Example(t, "digits_eval_y.npy") + ", range: [0, 1]}\n" +
+		"suites:\n  poisoning:\n    model:\n      methods: [neural_cleanse]\n      neural_cleanse: {steps: 30, samples: 20}\n"
+	return configs
 }
 
 // setsFor returns shardSets[name] and, for membership, its LiRA reference
@@ -130,7 +143,7 @@ func runShards(t *testing.T, y string, sets []string, n int) []Part {
 // same config (the expected figures are that run's: the merge recomputes
 // intervals, bootstrap and AUCs from the per-unit results).
 func TestShardsMergeEqualUnsharded(t *testing.T) {
-	configs := testutil.SuiteConfigs(t)
+	configs := shardConfigs(t)
 	compared := 0
 	for _, name := range shardedSuites(t) {
 		t.Run(name, func(t *testing.T) {
@@ -353,6 +366,27 @@ func TestShardRefusesSuitesThatDoNotShard(t *testing.T) {
 	_, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: 0, Count: 2}})
 	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) corruption do not shard yet") {
 		t.Fatalf("Run = %v, want exit 2 naming corruption", err)
+	}
+	// Poisoning shards its Neural Cleanse scan only: SuiteConfigs' data
+	// methods and STRIP are refused, named.
+	cfg = loadYAML(t, testutil.SuiteConfigs(t)["poisoning"])
+	_, err = Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: 0, Count: 2}})
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) poisoning (only model.methods [neural_cleanse] shards, by class, not data, model.methods strip) do not shard yet") {
+		t.Fatalf("Run = %v, want exit 2 naming poisoning's data and strip", err)
+	}
+}
+
+// TestResumeRunsRefusedConfigsWhole: --resume on an unsharded run whose
+// poisoning block does not shard (data methods, STRIP) runs the suite
+// whole, as without --resume, rather than refusing it.
+func TestResumeRunsRefusedConfigsWhole(t *testing.T) {
+	cfg := loadYAML(t, testutil.SuiteConfigs(t)["poisoning"], "runtime.workers=1")
+	rep, err := Run(context.Background(), cfg, Options{Now: fixedNow, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sr := rep.Suites[0]; sr.Status != reports.StatusPassed || len(sr.Metrics) == 0 {
+		t.Fatalf("poisoning with --resume: status %s, error %q", sr.Status, sr.Error)
 	}
 }
 

@@ -101,6 +101,14 @@ type Sharder interface {
 	Merge(ctx context.Context, t *Target, cfg any, common json.RawMessage, results []json.RawMessage) (*Result, error)
 }
 
+// ShardRefuser is implemented by a Sharder that shards some configs only
+// (poisoning: its Neural Cleanse scan). ShardRefusal returns why cfg
+// cannot run sharded, "" when it can; the engine refuses such a sharded
+// run (exit 2) before anything is loaded.
+type ShardRefuser interface {
+	ShardRefusal(cfg any) string
+}
+
 // Pending returns the units of [lo, hi) that st does not hold yet, in
 // order.
 func Pending(st UnitStore, lo, hi int) []int {

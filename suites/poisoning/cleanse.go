@@ -93,24 +93,52 @@ func openCleanseGraph(t *suite.Target) (*runtime.Graph, error) {
 // runCleanse reverse-engineers a trigger for each class and flags classes
 // whose mask norm is anomalously small.
 func runCleanse(ctx context.Context, t *suite.Target, cfg CleanseConfig, r *suite.Result) (map[string]any, error) {
+	ch, h, w, err := cleanseDims(t)
+	if err != nil {
+		return nil, err
+	}
+	classes := cleanseClasses(cfg, t.Classes)
+	res := make([]*Reversed, len(classes))
+	err = reverseClasses(ctx, t, cfg, classes, ch, h, w, func(i int, rv *Reversed) error {
+		res[i] = rv
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cleanseReport(t, cfg, r, res, ch, h, w)
+}
+
+// cleanseDims checks that Neural Cleanse can run on t's data (image
+// inputs, labels) and returns the images' channels, height and width.
+func cleanseDims(t *suite.Target) (ch, h, w int, err error) {
 	d := t.Data
 	ch, h, w, ok := imageDims(d.SampleShape)
 	if !ok {
-		return nil, errs.Invalidf("neural cleanse needs image inputs (at least two axes per sample); the sample shape is %v", d.SampleShape)
+		return 0, 0, 0, errs.Invalidf("neural cleanse needs image inputs (at least two axes per sample); the sample shape is %v", d.SampleShape)
 	}
 	if d.Y == nil {
-		return nil, errs.Invalidf("neural cleanse needs labels in the evaluation data (data.y)")
+		return 0, 0, 0, errs.Invalidf("neural cleanse needs labels in the evaluation data (data.y)")
+	}
+	return ch, h, w, nil
+}
+
+// reverseClasses reverse-engineers the trigger of each class of classes
+// on t's worker pool and hands each to done (with its index in classes)
+// as it finishes: runCleanse's and RunShard's model work.
+func reverseClasses(ctx context.Context, t *suite.Target, cfg CleanseConfig, classes []int, ch, h, w int, done func(i int, rv *Reversed) error) error {
+	if len(classes) == 0 {
+		return nil
 	}
 	// Neural Cleanse optimises through the model's gradient graph and has
 	// no estimated-gradient variant: a graph that cannot be built or opened
 	// is bad input, named by the builder's error (the node and why).
 	g, err := openGraph(t)
 	if err != nil {
-		return nil, errs.WithCode(errs.Invalid, fmt.Errorf("neural cleanse needs white-box gradients: %w", err))
+		return errs.WithCode(errs.Invalid, fmt.Errorf("neural cleanse needs white-box gradients: %w", err))
 	}
 	defer g.Close()
 
-	classes := cleanseClasses(cfg, t.Classes)
 	workers := max(1, min(t.Pool.Workers, len(classes)))
 	runners := make([]*runtime.GraphRunner, workers)
 	defer func() {
@@ -122,21 +150,25 @@ func runCleanse(ctx context.Context, t *suite.Target, cfg CleanseConfig, r *suit
 	}()
 	for i := range runners {
 		if runners[i], err = newGraphRunner(g, cfg.Samples); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	res := make([]*Reversed, len(classes))
 	pool := t.Pool
 	pool.Workers = workers
 	seed := suite.DeriveSeed(t.Seed, "poisoning/neural_cleanse")
-	err = pool.Run(ctx, len(classes), func(ctx context.Context, wk, i int) error {
+	return pool.Run(ctx, len(classes), func(ctx context.Context, wk, i int) error {
 		rv, err := reverse(ctx, runners[wk], t, cfg, classes[i], ch, h, w, seed)
-		res[i] = rv
-		return err
+		if err != nil {
+			return err
+		}
+		return done(i, rv)
 	})
-	if err != nil {
-		return nil, err
-	}
+}
+
+// cleanseReport is runCleanse's and Merge's reduction of the classes'
+// reversed triggers (in cleanseClasses order): the anomaly indices, the
+// flagged classes, the details and the trigger PNGs.
+func cleanseReport(t *suite.Target, cfg CleanseConfig, r *suite.Result, res []*Reversed, ch, h, w int) (map[string]any, error) {
 	norms := make([]float64, len(res))
 	for i, rv := range res {
 		norms[i] = rv.L1

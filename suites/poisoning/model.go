@@ -161,18 +161,10 @@ func cleanseClasses(c CleanseConfig, classes int) []int {
 }
 
 func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.Result) error {
+	if err := checkModel(t, cfg); err != nil {
+		return err
+	}
 	d := t.Data
-	if d == nil || d.N == 0 {
-		return errs.Invalidf("suites.poisoning.model needs evaluation data (data.x)")
-	}
-	if cfg.Target != nil && *cfg.Target >= t.Classes {
-		return errs.Invalidf("config suites.poisoning.model.target: %d is not a class of the model (%d classes)", *cfg.Target, t.Classes)
-	}
-	for _, k := range cfg.NeuralCleanse.Classes {
-		if k >= t.Classes {
-			return errs.Invalidf("config suites.poisoning.model.neural_cleanse.classes: %d is not a class of the model (%d classes)", k, t.Classes)
-		}
-	}
 	details := map[string]any{}
 	var triggered *data.Dataset
 	var trig *Compiled
@@ -209,6 +201,24 @@ func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.R
 		details[MethodCleanse] = nd
 	}
 	r.Details["model"] = details
+	return nil
+}
+
+// checkModel checks the model block against t's data and classes
+// (errs.Invalid naming the key): runModel's and RunShard's checks.
+func checkModel(t *suite.Target, cfg *ModelConfig) error {
+	d := t.Data
+	if d == nil || d.N == 0 {
+		return errs.Invalidf("suites.poisoning.model needs evaluation data (data.x)")
+	}
+	if cfg.Target != nil && *cfg.Target >= t.Classes {
+		return errs.Invalidf("config suites.poisoning.model.target: %d is not a class of the model (%d classes)", *cfg.Target, t.Classes)
+	}
+	for _, k := range cfg.NeuralCleanse.Classes {
+		if k >= t.Classes {
+			return errs.Invalidf("config suites.poisoning.model.neural_cleanse.classes: %d is not a class of the model (%d classes)", k, t.Classes)
+		}
+	}
 	return nil
 }
 
