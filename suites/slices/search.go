@@ -28,7 +28,8 @@ type column struct {
 // numeric when every value parses as a finite number and it has more than
 // bins distinct values; its bin edges are then the type-7 quantiles k/bins,
 // k = 1..bins−1, of its values in the evaluation data (numpy's default),
-// duplicate edges dropped. Otherwise each distinct value is a category. An
+// duplicate edges and an edge at the maximum dropped (a column left with no
+// edge is categorical). Otherwise each distinct value is a category. An
 // empty value, or a categorical column with more than MaxValues values, is
 // errs.Invalid naming key, the column and the row.
 func encode(key, name string, vals []string, bins int) (column, error) {
@@ -65,6 +66,8 @@ func encode(key, name string, vals []string, bins int) (column, error) {
 		if c.Edges[len(c.Edges)-1] >= sorted[len(sorted)-1] {
 			c.Edges = c.Edges[:len(c.Edges)-1]
 		}
+	}
+	if c.Numeric && len(c.Edges) > 0 {
 		for i, x := range nums {
 			j, _ := slices.BinarySearch(c.Edges, x) // first edge ≥ x
 			c.Code[i] = int32(j)
@@ -82,6 +85,8 @@ func encode(key, name string, vals []string, bins int) (column, error) {
 		}
 		return c, nil
 	}
+	// No edge left (every quantile at the maximum): one slice per value.
+	c.Numeric, c.Edges = false, nil
 	if len(distinct) > MaxValues {
 		return c, errs.Invalidf("%s: column %q has %d distinct values, more than %d: slice on a coarser column, or a numeric one", key, name, len(distinct), MaxValues)
 	}

@@ -337,3 +337,32 @@ func TestBadConfig(t *testing.T) {
 		t.Errorf("empty value: %v", err)
 	}
 }
+
+// TestEncodeEdges: quartile edges of 1..8 are 2.75, 4.5, 6.25 (type 7:
+// h = 7q, so 1 + 7/4, 1 + 7/2, 1 + 21/4); a column whose quantiles all sit
+// at its maximum (1, 2, 3, 4, 5, then 95 × 9) keeps no edge and is
+// categorical (six values).
+func TestEncodeEdges(t *testing.T) {
+	c, err := encode("k", "x", []string{"1", "2", "3", "4", "5", "6", "7", "8"}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{2.75, 4.5, 6.25}
+	if !c.Numeric || len(c.Edges) != 3 || c.Edges[0] != want[0] || c.Edges[1] != want[1] || c.Edges[2] != want[2] {
+		t.Fatalf("edges %v, want %v", c.Edges, want)
+	}
+	if c.Labels[0] != "x<=2.75" || c.Labels[3] != "x>6.25" || c.Code[2] != 1 || c.Code[7] != 3 {
+		t.Errorf("labels %v codes %v", c.Labels, c.Code)
+	}
+	vals := []string{"1", "2", "3", "4", "5"}
+	for range 95 {
+		vals = append(vals, "9")
+	}
+	c, err = encode("k", "x", vals, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Numeric || len(c.Labels) != 6 || c.Labels[5] != "x=9" {
+		t.Errorf("numeric %v labels %v, want six categories", c.Numeric, c.Labels)
+	}
+}
