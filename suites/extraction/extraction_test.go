@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gauntlet-ml/gauntlet/config"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
@@ -246,5 +247,87 @@ func TestCopycatPeer(t *testing.T) {
 	}
 	if compared != len(budgets) {
 		t.Fatalf("compared %d budgets of %d", compared, len(budgets))
+	}
+}
+
+// TestAdult steals the shared Adult MLP at the default budgets (1000, 5000,
+// 10000 queries of the evaluation rows' query pool; 4,518 rows held out),
+// with probabilities and with labels, data.range the data's own minimum
+// and maximum. The figures are this implementation's at seed 5, the curve
+// of docs/metrics/extraction.md (pinned to 4 decimals: a changed split,
+// trainer or attack shows here); the checks that do not depend on the pin:
+// the surrogate is the mlp, the target's accuracy on the held-out rows is
+// the model's (0.8514 on all 15,060 rows, shared README: within the
+// held-out sample's interval), every budget is defined.
+func TestAdult(t *testing.T) {
+	tg := suitetest.Adult(t)
+	lo, hi := float64(slices.Min(tg.Data.X)), float64(slices.Max(tg.Data.X))
+	want := map[string]map[string]float64{
+		Probabilities: {"fidelity@1000": 0.9772, "accuracy@1000": 0.8557, "transfer@1000": 0.1671,
+			"fidelity@5000": 0.9878, "accuracy@5000": 0.8570, "transfer@5000": 0.2397,
+			"fidelity@10000": 0.9918, "accuracy@10000": 0.8575, "transfer@10000": 0.3063},
+		Labels: {"fidelity@1000": 0.9670, "accuracy@1000": 0.8504, "transfer@1000": 0.2019,
+			"fidelity@5000": 0.9799, "accuracy@5000": 0.8539, "transfer@5000": 0.3011,
+			"fidelity@10000": 0.9834, "accuracy@10000": 0.8561, "transfer@10000": 0.3121},
+	}
+	compared := 0
+	for _, mode := range []string{Probabilities, Labels} {
+		tg := settings(t, suitetest.Adult(t), lo, hi, "")
+		res := suitetest.Run(t, Suite{}, tg, map[string]any{"outputs": mode})
+		suitetest.Defined(t, res)
+		if res.Details["split"].(map[string]any)["test_rows"] != 4518 {
+			t.Fatalf("split %v, want 4,518 test rows (0.3 × 15,060)", res.Details["split"])
+		}
+		if lo, hi := res.Metrics["target_accuracy.ci_low"], res.Metrics["target_accuracy.ci_high"]; !(lo <= 0.8514 && 0.8514 <= hi) {
+			t.Errorf("target_accuracy [%v, %v] excludes the model's 0.8514", lo, hi)
+		}
+		for _, b := range DefaultBudgets {
+			for _, m := range []string{"fidelity", "accuracy", "transfer"} {
+				k := key(m, b)
+				t.Logf("%s %s = %.4f [%.4f, %.4f]", mode, k, res.Metrics[k], res.Metrics[k+".ci_low"], res.Metrics[k+".ci_high"])
+				if w, ok := want[mode][k]; ok {
+					if d := res.Metrics[k] - w; d > 5e-5 || d < -5e-5 {
+						t.Errorf("%s %s = %.4f, pinned %.4f", mode, k, res.Metrics[k], w)
+					}
+					compared++
+				}
+			}
+		}
+		t.Logf("%s curve: %v", mode, res.Details["extraction_curve"])
+	}
+	if compared != 18 {
+		t.Errorf("compared %d pinned figures, want 18", compared)
+	}
+}
+
+// TestExampleConfig runs the extraction block of examples/extraction.yaml
+// on its model and data (the Adult demo model, the training rows as
+// queries) and checks that its gates pass: the example is a working
+// release gate. The figures it logs are those of the example's comments.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := config.Load(config.Options{Path: testutil.Example(t, "extraction.yaml"), Environ: func() []string { return nil }, Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Model != testutil.Example(t, "adult/adult_mlp.onnx") {
+		t.Fatalf("model %s; the test opens examples/adult/adult_mlp.onnx", cfg.Model)
+	}
+	tg := demo(t)
+	tg.BatchSize, tg.Seed = 256, suite.DeriveSeed(1, "extraction")
+	res := suitetest.Run(t, Suite{}, tg, cfg.Suites["extraction"])
+	suitetest.Defined(t, res)
+	checked := 0
+	for _, g := range cfg.ParsedGates {
+		v, ok := res.Metrics[g.Key()]
+		if !ok || !map[string]bool{"<=": v <= g.Threshold, ">=": v >= g.Threshold}[g.Op] {
+			t.Errorf("gate %s fails: value %v", g, v)
+		}
+		checked++
+	}
+	if checked != 1 {
+		t.Errorf("checked %d gates; examples/extraction.yaml has 1", checked)
+	}
+	for _, b := range []int{500, 1000, 2000} {
+		t.Logf("fidelity@%d %.4f accuracy %.4f transfer %.4f", b, res.Metrics[key("fidelity", b)], res.Metrics[key("accuracy", b)], res.Metrics[key("transfer", b)])
 	}
 }
