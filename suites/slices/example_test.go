@@ -8,6 +8,7 @@ import (
 	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/runtime"
+	"github.com/gauntlet-ml/gauntlet/suites/evasion"
 )
 
 // TestExampleConfig runs the slices block of examples/slices.yaml on its
@@ -42,4 +43,13 @@ func TestExampleConfig(t *testing.T) {
 	if checked != 3 {
 		t.Errorf("checked %d gates; examples/slices.yaml has 3", checked)
 	}
+	// Robust accuracy over all rows is the evasion suite's own figure for
+	// the same block on the same target (evasion.Craft is its entry point).
+	ev := suitetest.Run(t, evasion.Suite{}, tg, cfg.Suites["slices"]["evasion"].(map[string]any))
+	want, ok := ev.Metrics["fgsm.linf.eps=0.03.robust_accuracy"]
+	got := res.Details["per_metric"].(map[string]any)[RobustAccuracy].(map[string]any)["value"]
+	if !ok || got != want {
+		t.Errorf("robust accuracy over all rows %v, evasion suite %v", got, want)
+	}
+	t.Logf("robust accuracy %v (evasion suite %v)", got, want)
 }

@@ -115,7 +115,7 @@ func write(r *suite.Result, cfg Config, searches []*Search, feats []column, minS
 		tested += s.Tested
 		r.Set(s.Metric+".count_significant", float64(len(s.Found)), true)
 		r.Set(s.Metric+".tested", float64(s.Tested), true)
-		perMetric[s.Metric] = map[string]any{"tested": s.Tested, "candidates": len(s.All), "significant": len(s.Found)}
+		perMetric[s.Metric] = map[string]any{"value": s.Rate, "tested": s.Tested, "candidates": len(s.All), "significant": len(s.Found)}
 		if len(s.Found) > 0 {
 			w := s.Found[0]
 			r.Set("worst."+s.Metric, w.Rate, true)
