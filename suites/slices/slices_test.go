@@ -366,3 +366,31 @@ func TestEncodeEdges(t *testing.T) {
 		t.Errorf("numeric %v labels %v, want six categories", c.Numeric, c.Labels)
 	}
 }
+
+// TestDocumentedKeys: every key Metrics lists for a config with all three
+// metrics is in docs/metrics/slices.md's table (per-metric keys with
+// <metric> in place of the name).
+func TestDocumentedKeys(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "docs", "metrics", "slices.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Suite{}.Decode(map[string]any{"features": []any{"age"}, "sensitive": []any{"sex"},
+		"evasion": map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.03}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := Suite{}.Metrics(cfg, 2)
+	for _, k := range keys {
+		g := k
+		for _, m := range []string{RobustAccuracy, SelectionRate, Accuracy} {
+			g = strings.Replace(g, m, "<metric>", 1)
+		}
+		if !strings.Contains(string(doc), "`slices."+g+"`") {
+			t.Errorf("key %s (`slices.%s`) not in docs/metrics/slices.md", k, g)
+		}
+	}
+	if len(keys) != 18 { // 3 summary keys + 5 per metric
+		t.Errorf("%d keys, want 18", len(keys))
+	}
+}
