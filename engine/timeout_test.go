@@ -630,3 +630,43 @@ func TestPoisoningTimeoutReportsThePartsItFinished(t *testing.T) {
 	}
 	sameFigures(t, got, want, "data")
 }
+
+// TestCertifyTimeoutReportsTheNoiseLevelsItFinished: randomized smoothing
+// of the first 100 Adult evaluation rows (testutil.SuiteConfigs' certify
+// block, 20 + 200 noisy copies each) at σ 0.1 and 0.25, batch 100, one
+// worker: the clean pass is 1 batch, then each σ certifies the 100 samples
+// one task each. The deadline passes after the clean pass, all of σ 0.1
+// and 30 samples of σ 0.25: the timed-out certify suite reports exactly
+// the figures of a full run at σ 0.1 alone (its per-sample noise streams
+// are seeded by σ, not by its place in the list), names σ 0.1 as finished
+// and σ 0.25 as the one it stopped in after 30 samples, and the run exits
+// 3.
+func TestCertifyTimeoutReportsTheNoiseLevelsItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=100", "runtime.intra_op_threads=1"}
+	block := func(sigma string) string {
+		return adultYAML(t, "  certify: {sigma: "+sigma+", n0: 20, n: 200, samples: 100, radii: [0, 0.1]}\n")
+	}
+	rep, err := Run(context.Background(), loadYAML(t, block("[0.1, 0.25]"), append(sets, "runtime.timeout=1h")...), stopAfter(1+100+30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	p, _ := got.Details[suite.TimedOutKey].(map[string]any)
+	if p == nil || p["samples_evaluated"] != 100 || p["stopped_in"] != "sigma=0.25" || p["stopped_in_samples"] != 30 ||
+		!reflect.DeepEqual(p["sigma_finished"], []string{"sigma=0.1"}) {
+		t.Errorf("details.timed_out = %v, want sigma=0.1 finished and 30 samples of sigma=0.25", got.Details[suite.TimedOutKey])
+	}
+	if _, ok := got.Metrics["sigma=0.25.radius=0.certified_accuracy"]; ok {
+		t.Errorf("the stopped noise level has figures")
+	}
+
+	full, err := Run(context.Background(), loadYAML(t, block("[0.1]"), sets...), Options{Now: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	if want.Status != reports.StatusPassed {
+		t.Fatalf("full run: %s %s", want.Status, want.Error)
+	}
+	sameFigures(t, got, want, "samples", "sigma", "radii", "curves", "per_sigma")
+}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"gonum.org/v1/gonum/stat/distuv"
 
@@ -224,11 +225,13 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	res.SetProportion("clean_accuracy", clean, n, t.ConfidenceLevel)
 	curves := map[string]any{}
 	per := map[string]any{}
+	finished := []float64{}
 	for _, sigma := range cfg.Sigma {
 		seed := suite.DeriveSeed(t.Seed, "sigma="+Key(sigma))
 		out := make([]Outcome, n)
 		pool := t.Pool
 		pool.Workers = workers
+		var samplesDone atomic.Int64
 		err = pool.Run(ctx, n, func(ctx context.Context, wi, i int) error {
 			w := ws[wi]
 			rng := suite.BatchRand(seed, i)
@@ -249,23 +252,36 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 				return fmt.Errorf("sample %d, σ %v: %w", i, sigma, err)
 			}
 			out[i] = Certificate(top, c[top], cfg.N, sigma, cfg.Alpha)
+			samplesDone.Add(1)
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			if !suite.TimedOut(ctx, err) || len(finished) == 0 {
+				return nil, err
+			}
+			// Stopped by runtime.timeout: the figures of a run of the
+			// noise levels that finished.
+			done := make([]string, len(finished))
+			for i, f := range finished {
+				done[i] = "sigma=" + Key(f)
+			}
+			res.SetTimedOut(n, n, map[string]any{"sigma_finished": done, "stopped_in": "sigma=" + Key(sigma),
+				"stopped_in_samples": int(samplesDone.Load())})
+			break
 		}
 		p := "sigma=" + Key(sigma)
 		summarise(res, p+".", out, d.Y, cfg.Radii, t.ConfidenceLevel)
 		curves[p+".l2"] = curve(out, d.Y, cfg.Radii)
 		per[p] = details(out, d.Y)
+		finished = append(finished, sigma)
 	}
 	res.Details["samples"] = n
 	res.Details["n0"], res.Details["n"], res.Details["alpha"] = cfg.N0, cfg.N, cfg.Alpha
-	res.Details["sigma"], res.Details["radii"] = cfg.Sigma, cfg.Radii
+	res.Details["sigma"], res.Details["radii"] = finished, cfg.Radii
 	res.Details["noise"] = "Gaussian N(0, σ²) on every input value, not clipped to data.range (Cohen et al. 2019, ART)"
 	res.Details["curves"] = curves
 	res.Details["per_sigma"] = per
-	return res, nil
+	return res, err
 }
 
 // count adds Gaussian noise of standard deviation sigma to m copies of x,
