@@ -69,7 +69,11 @@ func saveExamples(t *suite.Target, cfg Config, r *suite.Result, outs []*outcome,
 	idx := make([]int, len(ex))
 	for i, e := range ex {
 		adv = append(adv, e.x...)
-		cl = append(cl, t.Data.Sample(e.i)...)
+		if e.x0 != nil {
+			cl = append(cl, e.x0...)
+		} else {
+			cl = append(cl, t.Data.Sample(e.i)...)
+		}
 		labels = append(labels, t.Data.Y[e.i], int64(e.pred))
 		idx[i] = e.i
 	}

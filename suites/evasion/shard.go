@@ -67,6 +67,18 @@ type attackUnit struct {
 	GradSeen    int          `json:"grad_seen"`
 	BrokenBy    []int8       `json:"broken_by,omitempty"`
 	PartQueries []int32      `json:"part_queries,omitempty"`
+	// Examples are the batch's first successful samples (up to
+	// save_examples): index, adversarial prediction, adversarial and
+	// clean inputs.
+	Examples []unitExample `json:"examples,omitempty"`
+}
+
+// unitExample is one saved example of an attack batch.
+type unitExample struct {
+	I    int            `json:"i"`
+	Pred int            `json:"pred"`
+	X    suite.Floats32 `json:"x"`
+	X0   suite.Floats32 `json:"x0"`
 }
 
 // pairs lists the (attack, eps) passes in config order.
@@ -123,16 +135,14 @@ func finish(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCorre
 // RunShard implements suite.Sharder (see the units above). A sharded run
 // does not halve the attack batch on an out-of-memory error (the units
 // would change under the other shards): it fails naming
-// suites.evasion.batch_size. It refuses save_examples and attacks that the
-// square fallback may rerun (estimated gradients), which need every batch
-// at once (docs/sharding.md).
+// suites.evasion.batch_size. It refuses attacks that the square fallback
+// may rerun (estimated gradients), which needs every batch at once
+// (docs/sharding.md). Saved examples travel in the attack units with
+// their clean inputs, and Merge writes them.
 func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite.Shard, st suite.UnitStore) (int, json.RawMessage, error) {
 	cfg := cfgAny.(Config)
 	if err := s.check(t, cfg); err != nil {
 		return 0, nil, err
-	}
-	if cfg.SaveExamples > 0 {
-		return 0, nil, errs.Invalidf("config suites.evasion.save_examples: a sharded or resumed run does not save examples (docs/sharding.md); set it to 0, or run evasion unsharded")
 	}
 	ds := t.Data
 	n, dim, k := ds.N, ds.SampleSize(), t.Classes
@@ -212,6 +222,9 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 			Zero: o.zero[blo:bhi], ZeroGrad: zero[0], GradSeen: zero[1]}
 		if o.brokenBy != nil {
 			u.BrokenBy, u.PartQueries = o.brokenBy[blo:bhi], o.partQueries[blo*numParts:bhi*numParts]
+		}
+		for _, e := range o.examples[b] {
+			u.Examples = append(u.Examples, unitExample{I: e.i, Pred: e.pred, X: e.x, X0: ds.Sample(e.i)})
 		}
 		return saveJSON(st, first+b, u)
 	}
@@ -322,6 +335,9 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 				o.brokenBy = append(o.brokenBy, u.BrokenBy...)
 				o.partQueries = append(o.partQueries, u.PartQueries...)
 			}
+			for _, e := range u.Examples {
+				o.examples[b] = append(o.examples[b], example{i: e.I, pred: e.Pred, x: e.X, x0: e.X0})
+			}
 		}
 		outs[p] = o
 	}
@@ -330,6 +346,11 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 	res, err := finish(&tb, cfg, outs, correct, nCorrect, clean, gc, fuse, cm.How)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SaveExamples > 0 {
+		if err := saveExamples(&tb, cfg, res, outs, cm.Shape); err != nil {
+			return nil, err
+		}
 	}
 	res.Details["batch"] = batchChoice{size: cm.Batch, source: cm.BatchSource}.details()
 	return res, nil

@@ -1,8 +1,11 @@
 package evasion
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/runtime"
@@ -22,7 +25,8 @@ func resultJSON(t *testing.T, r *suite.Result) string {
 
 // TestShardMergeEqualsRun: AutoAttack (its later parts run on the points
 // still robust) and PGD on the fused loop (fuse: always) on the digits
-// CNN, and FGSM on its softmax twin (probability outputs), on the first 80
+// CNN, saving 30 examples (their files must equal Run's too), and FGSM on
+// its softmax twin (probability outputs), on the first 80
 // digits in attack batches of 24 (4 batches a pass, the clean pass
 // first), run as N = 2, 3 and 7 shards (RunShard) and merged (Merge, on a
 // target without session or data) equal Run's result byte for byte: the
@@ -34,7 +38,7 @@ func TestShardMergeEqualsRun(t *testing.T) {
 		raw   map[string]any
 	}{
 		// 4 batches × (the clean pass and 3 attack passes).
-		{"digits_cnn.onnx", 16, map[string]any{"batch_size": 24, "fuse": "always", "attacks": []any{
+		{"digits_cnn.onnx", 16, map[string]any{"batch_size": 24, "fuse": "always", "save_examples": 30, "attacks": []any{
 			map[string]any{"name": "autoattack", "eps": []any{0.1}, "steps": 10, "queries": 50},
 			map[string]any{"name": "pgd", "eps": []any{0.05, 0.1}, "steps": 5},
 		}}},
@@ -89,13 +93,36 @@ func shardMergeEqualsRun(t *testing.T, model string, wantUnits int, raw map[stri
 			}
 		}
 		mt := &suite.Target{Classes: tg.Classes, OutputKind: tg.OutputKind, Seed: tg.Seed, BatchSize: tg.BatchSize,
-			Range: tg.Range, ConfidenceLevel: tg.ConfidenceLevel, OutDir: tg.OutDir}
+			Range: tg.Range, ConfidenceLevel: tg.ConfidenceLevel, OutDir: t.TempDir()}
 		got, err := Suite{}.Merge(context.Background(), mt, cfg, common, results)
 		if err != nil {
 			t.Fatalf("%d shards: merge: %v", shards, err)
 		}
 		if g := resultJSON(t, got); g != w {
 			t.Errorf("%d shards merged:\n%s\nRun:\n%s", shards, g, w)
+		}
+		// The saved examples' files (save_examples spans the batches:
+		// up to 30 of each batch's first successes) are Run's, byte for
+		// byte.
+		if cfg.SaveExamples > 0 {
+			ex := want.Details["examples"].(map[string]any)
+			files := ex["files"].(map[string]any)
+			if ex["saved"].(int) != cfg.SaveExamples || len(files) != 4 {
+				t.Fatalf("Run saved %v examples in %v", ex["saved"], files)
+			}
+			for name, rel := range files {
+				a, err := os.ReadFile(filepath.Join(tg.OutDir, rel.(string)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := os.ReadFile(filepath.Join(mt.OutDir, rel.(string)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(a, b) {
+					t.Errorf("%d shards: %s differs from Run's", shards, name)
+				}
+			}
 		}
 	}
 }

@@ -96,6 +96,9 @@ type example struct {
 	i    int
 	pred int
 	x    []float32
+	// x0 is the clean sample when the example was read back from a
+	// sharded run's units (a merge has no data); nil otherwise.
+	x0 []float32
 }
 
 // Run implements suite.Suite.
