@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -58,15 +59,16 @@ func Fit(x []float32, shape []int, y []int64, k int, cfg Config) (*Net, error) {
 		}
 		targets[i*k+int(c)] = 1
 	}
-	return FitTargets(x, shape, targets, k, cfg)
+	return FitTargets(context.Background(), x, shape, targets, k, cfg)
 }
 
 // FitTargets is Fit with a target distribution per sample instead of a
 // label: targets holds n×k values, sample-major, each row the
 // probabilities the cross-entropy is taken against (a one-hot row is a
 // label). Model extraction trains on a model's output probabilities with
-// it.
-func FitTargets(x []float32, shape []int, targets []float64, k int, cfg Config) (*Net, error) {
+// it. Training stops with ctx's error when ctx is done (checked before
+// every step).
+func FitTargets(ctx context.Context, x []float32, shape []int, targets []float64, k int, cfg Config) (*Net, error) {
 	if k < 1 || len(targets)%k != 0 {
 		return nil, fmt.Errorf("train: %d target values are not rows of %d classes", len(targets), k)
 	}
@@ -192,6 +194,9 @@ func FitTargets(x []float32, shape []int, targets []float64, k int, cfg Config) 
 					xb[r*d+j] = float64(x[i*d+j])
 				}
 				copy(yb[r*k:(r+1)*k], targets[i*k:(i+1)*k])
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, err
 			}
 			if err := vm.RunAll(); err != nil {
 				return nil, fmt.Errorf("train: epoch %d: %w", ep, err)

@@ -148,7 +148,7 @@ func TestFitTargetsDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	prev := goruntime.GOMAXPROCS(1)
-	b, err := FitTargets(x, []int{1, 2, 2}, oneHot, 4, cfg)
+	b, err := FitTargets(context.Background(), x, []int{1, 2, 2}, oneHot, 4, cfg)
 	goruntime.GOMAXPROCS(prev)
 	if err != nil {
 		t.Fatal(err)
@@ -156,15 +156,20 @@ func TestFitTargetsDeterministic(t *testing.T) {
 	if !slices.Equal(a.W1, b.W1) || !slices.Equal(a.Conv, b.Conv) || !slices.Equal(a.B2, b.B2) {
 		t.Fatalf("one-hot FitTargets at GOMAXPROCS 1 differs from Fit at GOMAXPROCS %d", prev)
 	}
-	c, err := FitTargets(x, []int{1, 2, 2}, soft, 4, cfg)
+	c, err := FitTargets(context.Background(), x, []int{1, 2, 2}, soft, 4, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if slices.Equal(a.W1, c.W1) {
 		t.Fatal("soft targets trained the same weights as labels")
 	}
-	if _, err := FitTargets(x, []int{1, 2, 2}, soft[:7], 4, cfg); err == nil {
+	if _, err := FitTargets(context.Background(), x, []int{1, 2, 2}, soft[:7], 4, cfg); err == nil {
 		t.Fatal("FitTargets took 7 target values for 4 classes")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := FitTargets(ctx, x, []int{1, 2, 2}, soft, 4, cfg); err != context.Canceled {
+		t.Fatalf("FitTargets on a cancelled context: %v", err)
 	}
 	if _, err := Fit(x, []int{1, 2, 2}, append(slices.Clone(y[:len(y)-1]), 4), 4, cfg); err == nil {
 		t.Fatal("Fit took label 4 of 4 classes")

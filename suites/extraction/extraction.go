@@ -186,12 +186,9 @@ func (s Suite) budget(ctx context.Context, t *suite.Target, cfg Config, arch str
 	test *data.Dataset, refPred []int, atk *data.Dataset, dir string, seed uint64, r *suite.Result) (map[string]any, error) {
 	k := t.Classes
 	tc := cfg.Training
-	net, err := train.FitTargets(qx, shape, targets, k, train.Config{Arch: arch, Hidden: tc.Hidden, Filters: tc.Filters,
+	net, err := train.FitTargets(ctx, qx, shape, targets, k, train.Config{Arch: arch, Hidden: tc.Hidden, Filters: tc.Filters,
 		Epochs: tc.Epochs, Batch: tc.Batch, LearningRate: tc.LearningRate, Seed: suite.DeriveSeed(seed, "train/"+strconv.Itoa(b))})
 	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m, err := net.ONNX("input", shape)

@@ -38,7 +38,7 @@ func demo(t testing.TB) *suite.Target {
 func mnist(t testing.TB) *suite.Target {
 	dir := testutil.Shared(t, "fixtures/vision")
 	ds := suitetest.Load(t, data.Spec{X: "mnist_test_x.npy", Y: "mnist_test_y.npy"}, dir)
-	return settings(t, suitetest.Open(t, filepath.Join(dir, "mnist_cnn.onnx"), ds), 0, 1, filepath.Dir(filepath.Dir(dir)))
+	return settings(t, suitetest.Open(t, filepath.Join(dir, "mnist_cnn.onnx"), ds), 0, 1, dir)
 }
 
 func TestDecode(t *testing.T) {
@@ -208,9 +208,10 @@ const fidelityTol = 0.03
 // drawn from mnist_poison_subset_x.npy, the same surrogate architecture
 // (package train's CNN), optimiser, batch and epochs; fidelity on the
 // 2,000 test images within 3 points of the port's mean over its seeds.
-// Budget 1000 always; 2000 too under CI=true or
-// GAUNTLET_FULL_EXTRACTION=1 (minutes of gorgonia on 2 loaded cores; 5000
-// is not compared, see docs/metrics/extraction.md).
+// Budget 1000 always; 2000 and 5000 too under CI=true or
+// GAUNTLET_FULL_EXTRACTION=1 (minutes of gorgonia on 2 loaded cores), 5000
+// without a peer figure (the port ran 1000 and 2000 only, for time; see
+// docs/metrics/extraction.md).
 func TestCopycatPeer(t *testing.T) {
 	tg := mnist(t)
 	b, err := os.ReadFile(filepath.Join("testdata", "peer_copycat.json"))
@@ -223,10 +224,10 @@ func TestCopycatPeer(t *testing.T) {
 	}
 	budgets := []any{1000}
 	if testutil.CI() || os.Getenv("GAUNTLET_FULL_EXTRACTION") == "1" {
-		budgets = []any{1000, 2000}
+		budgets = []any{1000, 2000, 5000} // 5000: the curve of docs/metrics/extraction.md, no peer figure
 	}
 	raw := map[string]any{"budgets": budgets, "outputs": "labels", "training": map[string]any{"epochs": p.Epochs},
-		"queries": map[string]any{"x": "shared/fixtures/vision/mnist_poison_subset_x.npy"}, "attack": map[string]any{"name": "pgd", "norm": "linf", "eps": []any{0.3}}}
+		"queries": map[string]any{"x": "mnist_poison_subset_x.npy"}, "attack": map[string]any{"name": "pgd", "norm": "linf", "eps": []any{0.3}}}
 	res := suitetest.Run(t, Suite{}, tg, raw)
 	if a := res.Details["surrogate"].(map[string]any)["arch"]; a != "cnn" {
 		t.Fatalf("surrogate arch %v, want the cnn for images", a)
@@ -234,19 +235,20 @@ func TestCopycatPeer(t *testing.T) {
 	compared := 0
 	for _, bud := range budgets {
 		k := key("fidelity", bud.(int))
+		got := res.Metrics[k]
 		ref, ok := p.Runs[strings.TrimPrefix(k, "fidelity@")]
 		if !ok {
-			t.Fatalf("peer_copycat.json has no budget %d", bud)
+			t.Logf("%s: gauntlet %.4f (no peer figure); transfer %.4f", k, got, res.Metrics[key("transfer", bud.(int))])
+			continue
 		}
-		got := res.Metrics[k]
 		t.Logf("%s: gauntlet %.4f, ART port %.4f (sd %.4f over seeds); transfer %.4f", k, got, ref.FidelityMean, ref.FidelityStd, res.Metrics[key("transfer", bud.(int))])
 		if d := got - ref.FidelityMean; d > fidelityTol || d < -fidelityTol {
 			t.Errorf("%s = %.4f; ART's CopycatCNN (port) %.4f: off by more than %v", k, got, ref.FidelityMean, fidelityTol)
 		}
 		compared++
 	}
-	if compared != len(budgets) {
-		t.Fatalf("compared %d budgets of %d", compared, len(budgets))
+	if want := min(len(budgets), 2); compared != want {
+		t.Fatalf("compared %d budgets, want %d (1000 and, in the full run, 2000)", compared, want)
 	}
 }
 
