@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -124,5 +126,19 @@ func shardMergeEqualsRun(t *testing.T, model string, wantUnits int, raw map[stri
 				}
 			}
 		}
+	}
+}
+
+// TestShardRefusesEstimatedGradients: an attack on estimated gradients,
+// whose square fallback reruns the samples of the whole attack, is exit 2
+// in a sharded run, naming the attack and the config key.
+func TestShardRefusesEstimatedGradients(t *testing.T) {
+	tg := digits(t, "digits_cnn.onnx", 1, 64)
+	cfg := decode(t, map[string]any{"gradient_mode": "estimated", "attacks": []any{
+		map[string]any{"name": "pgd", "eps": []any{0.1}, "steps": 2},
+	}})
+	_, _, err := Suite{}.RunShard(context.Background(), tg, cfg, suite.Shard{Index: 0, Count: 2}, &suite.MemStore{})
+	if errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "config suites.evasion.attacks[0] (pgd): runs on estimated gradients") {
+		t.Fatalf("RunShard = %v (code %d), want exit 2 naming attacks[0]", err, errs.Code(err, 0))
 	}
 }
