@@ -281,9 +281,11 @@ func TestResumeAfterKill(t *testing.T) {
 	// of counterfactual rows (shardSets).
 	// Evasion: the clean pass and FGSM and PGD at 3 eps each, 7 passes of
 	// 11 attack batches (SuiteConfigs).
-	for name, units := range map[string]int{"accuracy": 11, "attribute_inference": 11, "evasion": 77, "fairness": 22} {
+	// Membership: 2,000 members in 21 batches, 1,000 nonmembers in 11
+	// and its 2 LiRA reference models (setsFor).
+	for name, units := range map[string]int{"accuracy": 11, "attribute_inference": 11, "evasion": 77, "fairness": 22, "membership": 34} {
 		y := configs[name]
-		sets := append(shardSets[name], "runtime.workers=1", "runtime.intra_op_threads=1")
+		sets := append(setsFor(t, name), "runtime.workers=1", "runtime.intra_op_threads=1")
 		for _, sh := range []suite.Shard{{}, {Index: 1, Count: 3}} {
 			ref := loadYAML(t, y, sets...)
 			rep, err := Run(context.Background(), ref, Options{Now: fixedNow, Shard: sh})

@@ -106,9 +106,14 @@ func (Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite
 			}
 		}
 	}
-	r := &run{cfg: cfg, t: t, mem: mem, non: non}
+	// A reference model's unit reports progress once, as one unit, not
+	// per batch of its pass.
+	quiet := *t
+	quiet.Pool.Progress = nil
+	r := &run{cfg: cfg, t: &quiet, mem: mem, non: non}
 	n := mem.N + non.N
-	for u := max(lo, bm+bn); u < hi; u++ {
+	rlo := max(lo, bm+bn)
+	for u := rlo; u < hi; u++ {
 		if _, ok := st.Load(u); ok {
 			continue
 		}
@@ -121,6 +126,9 @@ func (Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite
 		}
 		if err := saveUnit(st, u, shardUnit{Phi: phi}); err != nil {
 			return 0, nil, err
+		}
+		if p := t.Pool.Progress; p != nil {
+			p(u-rlo+1, hi-rlo)
 		}
 	}
 	return units, common, nil
