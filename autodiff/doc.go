@@ -13,7 +13,8 @@
 // applies a vector-Jacobian rule per operator (the table in rules.go; the
 // rules live in files by operator family: rules_activation.go,
 // rules_conv.go, rules_elementwise.go, rules_index.go, rules_linalg.go,
-// rules_norm.go, rules_pool.go, rules_reduce.go, rules_shape.go; rules
+// rules_norm.go, rules_pool.go, rules_quant.go, rules_reduce.go,
+// rules_shape.go; rules
 // that differentiate several nodes at once in rules_fuse.go). Only nodes on a
 // path from the input to the loss are differentiated: weights get no
 // gradient. Shape-only subgraphs (Shape, Gather on shapes, Constant, ...)
@@ -104,6 +105,16 @@
 //     grad.OpenTargetGraph then keeps one such graph per batch size in use
 //     (runtime.OpenGraphPerBatch), and the evasion report says so
 //     (details.gradient.per_batch_size).
+//   - QuantizeLinear and DequantizeLinear (INT8 QDQ models, package
+//     quantize's variants) get straight-through gradients, an
+//     approximation (Bengio et al. 2013; BPDA, Athalye et al. 2018):
+//     DequantizeLinear multiplies by its scale (per-axis along axis),
+//     QuantizeLinear divides by it where the unrounded x/scale + zero
+//     point lies inside the integer range of its output type and gives 0
+//     where it saturates; the integer tensor between them carries a float
+//     gradient, and scales and zero points get none. Blocked quantisation
+//     (block_size) and float8 outputs are refused. StraightThroughOps lists
+//     the operators of a model this applies to, so reports can say so.
 //   - Build never panics: a model too malformed for a rule is an error
 //     naming the node. Inspect runs Build, so `gauntlet inspect` says
 //     white_box true exactly when the graph builds, and the reason when

@@ -53,7 +53,8 @@ var noGrad = map[string]bool{
 }
 
 // markDependent marks every float tensor that depends on x through
-// differentiable edges.
+// differentiable edges, and the integer output of a QuantizeLinear that
+// does (its gradient is the straight-through estimate, in float).
 func (c *ctx) markDependent(x string) {
 	c.dep[x] = true
 	for _, n := range c.g.GetNode() {
@@ -69,8 +70,10 @@ func (c *ctx) markDependent(x string) {
 		if !hit {
 			continue
 		}
-		for _, o := range n.GetOutput() {
-			if o != "" && onnx.IsFloat(c.elem(o)) {
+		for i, o := range n.GetOutput() {
+			// QuantizeLinear's integer output carries the straight-through
+			// gradient (rules_quant.go)
+			if o != "" && (onnx.IsFloat(c.elem(o)) || (i == 0 && n.GetOpType() == "QuantizeLinear")) {
 				c.dep[o] = true
 			}
 		}

@@ -35,6 +35,8 @@ var rules = map[string]rule{
 	// rules_pool.go
 	"AveragePool": ruleAveragePool, "GlobalAveragePool": ruleGlobalAveragePool,
 	"GlobalMaxPool": ruleGlobalMaxPool, "MaxPool": ruleMaxPool,
+	// rules_quant.go (straight-through estimates: StraightThroughOps)
+	"DequantizeLinear": ruleDequantizeLinear, "QuantizeLinear": ruleQuantizeLinear,
 	// rules_reduce.go
 	"CumSum": ruleCumSum, "ReduceL1": ruleReduceSmooth, "ReduceL2": ruleReduceSmooth,
 	"ReduceLogSumExp": ruleReduceSmooth, "ReduceMax": ruleReduceMaxMin, "ReduceMean": ruleReduce,

@@ -69,6 +69,11 @@ func ruleTranspose(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]str
 }
 
 func ruleCast(c *ctx, n *onnxpb.NodeProto, gy []string, need []bool) ([]string, error) {
+	if !onnx.IsFloat(c.elem(in(n, 0))) {
+		// a QuantizeLinear's integer output (rules_quant.go): its
+		// straight-through gradient stays in float
+		return []string{gy[0]}, nil
+	}
 	return []string{c.b.Cast(gy[0], c.elem(in(n, 0)))}, nil
 }
 

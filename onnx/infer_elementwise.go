@@ -34,6 +34,25 @@ func foldCast(inf *Inference, n *onnxpb.NodeProto) ([]int64, bool) {
 	return nil, false
 }
 
+// inferQuantize gives QuantizeLinear's output the input's shape in the
+// zero point's element type, else the output_dtype attribute's (opset 21),
+// else uint8 (the operator's default).
+func inferQuantize(inf *Inference, n *onnxpb.NodeProto, x ValueType, set func(int, ValueType)) {
+	elem := int32(onnxpb.TensorProto_UINT8)
+	if zp := inf.in(n, 2); zp != "" && inf.typ(zp).Elem != 0 {
+		elem = inf.typ(zp).Elem
+	} else if d := AttrIntOr(n, "output_dtype", 0); d != 0 {
+		elem = int32(d)
+	}
+	set(0, ValueType{Elem: elem, Shape: clone(x.Shape)})
+}
+
+// inferDequantize gives DequantizeLinear's output the input's shape in
+// the scale's element type.
+func inferDequantize(inf *Inference, n *onnxpb.NodeProto, x ValueType, set func(int, ValueType)) {
+	set(0, ValueType{Elem: inf.typ(inf.in(n, 1)).Elem, Shape: clone(x.Shape)})
+}
+
 // inferArith gives the output of an arithmetic operator the first input's
 // element type and the broadcast of the inputs' shapes, and folds the
 // shape arithmetic on known values (foldArith).

@@ -38,3 +38,28 @@ func TestInferDefaultRule(t *testing.T) {
 		}
 	}
 }
+
+// TestInferQuantizeLinear: QuantizeLinear's output has the input's shape
+// in the zero point's element type (int8 here), uint8 without a zero
+// point (the ONNX default); DequantizeLinear's has the input's shape in
+// the scale's element type.
+func TestInferQuantizeLinear(t *testing.T) {
+	inf := &Inference{Types: map[string]ValueType{
+		"x": {Elem: Float32, Shape: []int64{-1, 3}}, "s": {Elem: Float32, Shape: []int64{}},
+		"zp": {Elem: int32(onnxpb.TensorProto_INT8), Shape: []int64{}},
+	}, Ints: map[string][]int64{}, Partial: map[string][]int64{}}
+	for _, c := range []struct {
+		n    *onnxpb.NodeProto
+		want ValueType
+	}{
+		{&onnxpb.NodeProto{OpType: proto.String("QuantizeLinear"), Input: []string{"x", "s", "zp"}, Output: []string{"q"}}, ValueType{Elem: int32(onnxpb.TensorProto_INT8), Shape: []int64{-1, 3}}},
+		{&onnxpb.NodeProto{OpType: proto.String("QuantizeLinear"), Input: []string{"x", "s"}, Output: []string{"u"}}, ValueType{Elem: int32(onnxpb.TensorProto_UINT8), Shape: []int64{-1, 3}}},
+		{&onnxpb.NodeProto{OpType: proto.String("DequantizeLinear"), Input: []string{"q", "s", "zp"}, Output: []string{"d"}}, ValueType{Elem: Float32, Shape: []int64{-1, 3}}},
+	} {
+		inf.nodeSafe(c.n)
+		got := inf.Types[c.n.GetOutput()[0]]
+		if got.Elem != c.want.Elem || len(got.Shape) != 2 || got.Shape[0] != -1 || got.Shape[1] != 3 {
+			t.Errorf("%s → %s: %+v, want %+v", c.n.GetOpType(), c.n.GetOutput()[0], got, c.want)
+		}
+	}
+}

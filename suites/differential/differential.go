@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/groups"
@@ -96,6 +97,9 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 			return nil, fmt.Errorf("evasion on the model: %w", err)
 		}
 		r.Details["gradient_mode"] = mode
+		if st := straightThrough(t, mode); st != nil {
+			r.Details["straight_through"] = st
+		}
 		for _, c := range crafted {
 			r.SetProportion(c.Prefix+".robust_accuracy", count(c.Robust), d.N, t.ConfidenceLevel)
 		}
@@ -181,6 +185,9 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, part *g
 		return nil, fmt.Errorf("evasion on the variant: %w", err)
 	}
 	det["gradient_mode"] = mode
+	if st := straightThrough(&tv, mode); st != nil {
+		det["straight_through"] = st
+	}
 	if ref := r.Details["gradient_mode"]; mode != ref {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("differential: variant %s was attacked with %s gradients and the model with %s ones, so %s.*.robust_accuracy_delta also measures the change of gradient (estimated gradients on a quantised graph may overstate its robustness); %s.*.transfer_rate does not depend on it", v.Name, mode, ref, v.Name, v.Name))
 	}
@@ -191,6 +198,17 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, part *g
 		byGroupAttack(r, t, cfg, part, p+c.Prefix, c.Robust, crafted[j].Robust, eligible[j], fools[j])
 	}
 	return det, nil
+}
+
+// straightThrough lists the operators of t's model whose gradient the
+// exact-path attacks took straight through (autodiff.StraightThroughOps:
+// QuantizeLinear and DequantizeLinear of an INT8 QDQ graph, a BPDA
+// approximation); nil when there are none or the gradients were not exact.
+func straightThrough(t *suite.Target, mode string) []string {
+	if mode != evasion.ModeExact {
+		return nil
+	}
+	return autodiff.StraightThroughOps(t.Model)
 }
 
 // IDColumn is the CSV column (kept with data.keep) written as the flips

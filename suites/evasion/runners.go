@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -19,6 +20,10 @@ type gradChoice struct {
 	// perBatch: the exact graphs are specialised on each batch size (their
 	// shape arithmetic reads it; grad.OpenTargetGraph).
 	perBatch bool
+	// straightThrough lists the operators whose exact-path gradient is a
+	// straight-through estimate (autodiff.StraightThroughOps: the
+	// QuantizeLinear and DequantizeLinear of an INT8 QDQ model).
+	straightThrough []string
 }
 
 // details is the report's details.gradient.
@@ -29,6 +34,9 @@ func (g gradChoice) details() map[string]any {
 	}
 	if g.perBatch {
 		d["per_batch_size"] = true
+	}
+	if len(g.straightThrough) > 0 {
+		d["straight_through"] = g.straightThrough
 	}
 	return d
 }
@@ -98,6 +106,9 @@ func openRunnersMode(t *suite.Target, cfg Config, dim, k int) (*runners, gradCho
 		if err == nil {
 			for _, g := range rt.graphs {
 				gc.perBatch = gc.perBatch || g.PerBatch()
+			}
+			if mode == ModeExact {
+				gc.straightThrough = autodiff.StraightThroughOps(t.Model)
 			}
 		}
 		return rt, gc, err
