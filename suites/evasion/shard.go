@@ -24,8 +24,10 @@ import (
 // reduction Run uses (finish).
 
 // shardCommon is what every shard computes alike: the sample count and
-// shape, the feature names, the attack batch, the gradient mode and PGD
-// path, and the probability-outputs text of the sanity flags.
+// shape, the feature names, the attack batch, the gradient mode (with its
+// straight-through operators) and PGD path, and the probability-outputs
+// text of the sanity flags. A field added to gradChoice or fuseChoice
+// must be carried here too (TestShardMergeEqualsRun compares details).
 type shardCommon struct {
 	N           int      `json:"n"`
 	Shape       []int    `json:"shape"`
@@ -37,6 +39,7 @@ type shardCommon struct {
 	GradReason  string   `json:"gradient_reason,omitempty"`
 	FellBack    bool     `json:"fell_back,omitempty"`
 	PerBatch    bool     `json:"per_batch_size,omitempty"`
+	Straight    []string `json:"straight_through,omitempty"`
 	FuseSetting string   `json:"fuse_setting"`
 	Fused       bool     `json:"fused,omitempty"`
 	FuseReason  string   `json:"fuse_reason,omitempty"`
@@ -166,7 +169,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 		}
 	}
 	common, err := json.Marshal(shardCommon{N: n, Shape: ds.SampleShape, Features: ds.Features, Batch: bc.size, BatchSource: bc.source,
-		Mode: rt.mode, GradMode: gc.mode, GradReason: gc.reason, FellBack: gc.fellBack, PerBatch: gc.perBatch,
+		Mode: rt.mode, GradMode: gc.mode, GradReason: gc.reason, FellBack: gc.fellBack, PerBatch: gc.perBatch, Straight: gc.straightThrough,
 		FuseSetting: rt.fuse.setting, Fused: rt.fuse.fused, FuseReason: rt.fuse.reason, How: probsHow(t)})
 	if err != nil {
 		return 0, nil, err
@@ -341,7 +344,7 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 		}
 		outs[p] = o
 	}
-	gc := gradChoice{mode: cm.GradMode, reason: cm.GradReason, fellBack: cm.FellBack, perBatch: cm.PerBatch}
+	gc := gradChoice{mode: cm.GradMode, reason: cm.GradReason, fellBack: cm.FellBack, perBatch: cm.PerBatch, straightThrough: cm.Straight}
 	fuse := fuseChoice{setting: cm.FuseSetting, fused: cm.Fused, reason: cm.FuseReason}
 	res, err := finish(&tb, cfg, outs, correct, nCorrect, clean, gc, fuse, cm.How)
 	if err != nil {

@@ -9,7 +9,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/onnx"
+	"github.com/gauntlet-ml/gauntlet/quantize"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
@@ -50,14 +55,52 @@ func TestShardMergeEqualsRun(t *testing.T) {
 			map[string]any{"name": "fgsm", "eps": []any{0.1}},
 		}}},
 	} {
-		t.Run(c.model, func(t *testing.T) { shardMergeEqualsRun(t, c.model, c.units, c.raw) })
+		t.Run(c.model, func(t *testing.T) {
+			tg := digits(t, c.model, 2, 64)
+			const n = 80
+			tg.Data.X, tg.Data.Y, tg.Data.N = tg.Data.X[:n*tg.Data.SampleSize()], tg.Data.Y[:n], n
+			shardMergeEqualsRun(t, tg, c.units, c.raw)
+		})
 	}
 }
 
-func shardMergeEqualsRun(t *testing.T, model string, wantUnits int, raw map[string]any) {
-	tg := digits(t, model, 2, 64)
-	const n = 80
-	tg.Data.X, tg.Data.Y, tg.Data.N = tg.Data.X[:n*tg.Data.SampleSize()], tg.Data.Y[:n], n
+// TestShardMergeStraightThrough: on the INT8 Adult MLP of
+// TestStraightThroughRecorded, whose exact gradients pass straight
+// through QuantizeLinear and DequantizeLinear, the merge reports
+// details.gradient.straight_through as Run does (1,000 rows in attack
+// batches of 256: 4 batches × the clean and FGSM passes).
+func TestShardMergeStraightThrough(t *testing.T) {
+	dir := testutil.Example(t, "adult")
+	m, err := onnx.Load(filepath.Join(dir, "adult_mlp.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranges := map[string]quantize.Range{}
+	for _, a := range quantize.Activations(m) {
+		ranges[a] = quantize.Range{Min: -8, Max: 8}
+	}
+	q, _, err := quantize.Static(m, ranges)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qpath := filepath.Join(t.TempDir(), "adult_int8.onnx")
+	if err := q.Save(qpath); err != nil {
+		t.Fatal(err)
+	}
+	ds := suitetest.Load(t, data.Spec{CSV: "adult_eval.csv", Label: "label", Keep: []string{"sex", "race"}}, dir)
+	tg := suitetest.Open(t, qpath, ds)
+	tg.Range, tg.BatchSize, tg.Pool, tg.Seed, tg.OutDir = [2]float64{0, 1}, 256, runtime.Pool{Workers: 2}, 1, t.TempDir()
+	want := shardMergeEqualsRun(t, tg, 8, map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.03}}}})
+	if st, _ := want.Details["gradient"].(map[string]any)["straight_through"].([]string); len(st) == 0 {
+		t.Fatalf("details.gradient %v: no straight_through to compare", want.Details["gradient"])
+	}
+}
+
+// shardMergeEqualsRun runs raw's attacks on tg with Run, then as 2, 3 and
+// 7 shards merged, checks that each merge equals Run (and, with
+// save_examples, that the files do), and returns Run's result.
+func shardMergeEqualsRun(t *testing.T, tg *suite.Target, wantUnits int, raw map[string]any) *suite.Result {
+	t.Helper()
 	cfg := decode(t, raw)
 	want, err := Suite{}.Run(context.Background(), tg, cfg)
 	if err != nil {
@@ -127,6 +170,7 @@ func shardMergeEqualsRun(t *testing.T, model string, wantUnits int, raw map[stri
 			}
 		}
 	}
+	return want
 }
 
 // TestShardRefusesEstimatedGradients: an attack on estimated gradients,
