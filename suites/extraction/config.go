@@ -2,6 +2,7 @@ package extraction
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -46,7 +47,7 @@ var DefaultBudgets = []int{1000, 5000, 10000}
 //	outputs: probabilities        # or labels
 //	arch: auto                    # auto, mlp, cnn, logreg
 //	training: {hidden: 64, filters: 8, epochs: 30, batch: 32, learning_rate: 0.003}
-//	attack: {name: pgd, norm: linf, eps: [0.1]}  # one evasion attack entry, one eps
+//	attack: {name: pgd, norm: linf, eps: [0.1]}  # one evasion attack entry, one eps; early_stop: false unless set
 //	transfer_rows: 1000
 type Config struct {
 	Budgets      []int          `mapstructure:"budgets"`
@@ -130,6 +131,12 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	a := cfg.Attack
 	if a == nil {
 		a = map[string]any{"name": evasion.PGD, "norm": evasion.Linf, "eps": []any{DefaultEps}}
+	}
+	if _, ok := a["early_stop"]; !ok {
+		// Transfer examples run every step, as ART's PGD does: stopping
+		// at the surrogate's boundary leaves points that barely cross it.
+		a = maps.Clone(a)
+		a["early_stop"] = false
 	}
 	e, err := evasion.Suite{}.Decode(map[string]any{"attacks": []any{a}})
 	if err != nil {

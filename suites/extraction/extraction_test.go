@@ -50,7 +50,7 @@ func TestDecode(t *testing.T) {
 	if !slices.Equal(cfg.Budgets, []int{1000, 5000, 10000}) || cfg.Outputs != Probabilities || cfg.Arch != ArchAuto || cfg.Holdout != 0.3 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
-	if a := cfg.attack.Attacks[0]; a.Name != "pgd" || a.Norm != "linf" || !slices.Equal(a.Eps, []float64{0.1}) || a.Steps != 40 {
+	if a := cfg.attack.Attacks[0]; a.Name != "pgd" || a.Norm != "linf" || !slices.Equal(a.Eps, []float64{0.1}) || a.Steps != 40 || a.EarlyStop == nil || *a.EarlyStop {
 		t.Fatalf("default attack: %+v", a)
 	}
 	keys := Suite{}.Metrics(cfg, 2)
@@ -265,12 +265,12 @@ func TestAdult(t *testing.T) {
 	tg := suitetest.Adult(t)
 	lo, hi := float64(slices.Min(tg.Data.X)), float64(slices.Max(tg.Data.X))
 	want := map[string]map[string]float64{
-		Probabilities: {"fidelity@1000": 0.9772, "accuracy@1000": 0.8557, "transfer@1000": 0.1671,
-			"fidelity@5000": 0.9878, "accuracy@5000": 0.8570, "transfer@5000": 0.2397,
-			"fidelity@10000": 0.9918, "accuracy@10000": 0.8575, "transfer@10000": 0.3063},
-		Labels: {"fidelity@1000": 0.9670, "accuracy@1000": 0.8504, "transfer@1000": 0.2019,
-			"fidelity@5000": 0.9799, "accuracy@5000": 0.8539, "transfer@5000": 0.3011,
-			"fidelity@10000": 0.9834, "accuracy@10000": 0.8561, "transfer@10000": 0.3121},
+		Probabilities: {"fidelity@1000": 0.9772, "accuracy@1000": 0.8557, "transfer@1000": 0.3673,
+			"fidelity@5000": 0.9878, "accuracy@5000": 0.8570, "transfer@5000": 0.4486,
+			"fidelity@10000": 0.9918, "accuracy@10000": 0.8575, "transfer@10000": 0.4636},
+		Labels: {"fidelity@1000": 0.9670, "accuracy@1000": 0.8504, "transfer@1000": 0.3094,
+			"fidelity@5000": 0.9799, "accuracy@5000": 0.8539, "transfer@5000": 0.3920,
+			"fidelity@10000": 0.9834, "accuracy@10000": 0.8561, "transfer@10000": 0.3794},
 	}
 	compared := 0
 	for _, mode := range []string{Probabilities, Labels} {
