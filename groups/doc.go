@@ -1,9 +1,9 @@
 // Package groups holds what every suite that reports figures by group
 // shares: the partition of rows by one or more grouping columns (fairness's
-// sensitive columns, the `by:` key of accuracy, evasion and membership),
-// the minimum-group-size rule, per-group figures with their confidence
-// bounds, and the worst group and the largest gap between groups, with
-// bootstrap intervals on the gaps of proportions.
+// sensitive columns, the `by:` key of accuracy, evasion, membership and
+// differential), the minimum-group-size rule, per-group figures with their
+// confidence bounds, and the worst group and the largest gap between
+// groups, with bootstrap intervals on the gaps of proportions.
 //
 // The fairness suite computes its disparities from the same Partition. A
 // suite that works per sample adopts `by` in five steps (accuracy is the
