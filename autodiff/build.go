@@ -336,6 +336,9 @@ type WhiteBoxInfo struct {
 	Unsupported []UnsupportedOp `json:"unsupported,omitempty"`
 	// Reason is the builder's error when the graph does not build.
 	Reason string `json:"reason,omitempty"`
+	// StraightThrough lists the operators whose gradient is a
+	// straight-through estimate (StraightThroughOps), when it builds.
+	StraightThrough []string `json:"straight_through,omitempty"`
 }
 
 // Inspect returns m's WhiteBoxInfo by building the gradient graph of the
@@ -348,7 +351,7 @@ func Inspect(m *onnx.Model) WhiteBoxInfo {
 	if _, _, err := BuildNamed(m, Spec{Output: classifierOutput(m)}); err != nil {
 		return WhiteBoxInfo{Reason: err.Error()}
 	}
-	return WhiteBoxInfo{WhiteBox: true}
+	return WhiteBoxInfo{WhiteBox: true, StraightThrough: StraightThroughOps(m)}
 }
 
 // classifierOutput returns the first graph output that is a float tensor

@@ -66,6 +66,9 @@ func TestQDQStraightThroughHandWorked(t *testing.T) {
 		if got := autodiff.StraightThroughOps(m); !slices.Equal(got, []string{"DequantizeLinear", "QuantizeLinear"}) {
 			t.Errorf("%s: StraightThroughOps %v", c.name, got)
 		}
+		if info := autodiff.Inspect(m); !info.WhiteBox || !slices.Equal(info.StraightThrough, []string{"DequantizeLinear", "QuantizeLinear"}) {
+			t.Errorf("%s: Inspect %+v", c.name, info)
+		}
 		s, _ := gradModel(t, m, autodiff.Spec{Loss: autodiff.LossReduce, Tensor: "y", ReduceOp: "sum"}, ortexec.Options{IntraOpThreads: 1})
 		out, err := s.Run([]ortexec.Tensor{{Shape: []int64{2, 3}, F32: x}})
 		if err != nil {

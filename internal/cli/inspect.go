@@ -97,6 +97,9 @@ func Inspect(o *InspectOptions, s Streams) error {
 	fmt.Fprintf(s.Out, "ops       %s\n", strings.Join(ops, " "))
 	if d.WhiteBox {
 		fmt.Fprintln(s.Out, "white_box true (gradient graphs can be built: white-box attacks available)")
+		if len(d.StraightThrough) > 0 {
+			fmt.Fprintf(s.Out, "          straight_through: %s (a quantised graph: its gradients pass these operators straight through, an approximation)\n", strings.Join(d.StraightThrough, ", "))
+		}
 	} else {
 		fmt.Fprintln(s.Out, "white_box false (no gradient graph: evasion and inversion with gradient_mode auto use estimated gradients; exact exits 2)")
 		fmt.Fprintf(s.Out, "          reason: %s\n", d.Reason)
