@@ -247,6 +247,7 @@ func TestCopycatPeer(t *testing.T) {
 		}
 		compared++
 	}
+	t.Logf("target accuracy %.4f; curve %v", res.Metrics["target_accuracy"], res.Details["extraction_curve"])
 	if want := min(len(budgets), 2); compared != want {
 		t.Fatalf("compared %d budgets, want %d (1000 and, in the full run, 2000)", compared, want)
 	}
