@@ -11,6 +11,7 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
+	"github.com/gauntlet-ml/gauntlet/learn"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -168,15 +169,10 @@ func answers(out []float32, n, k int, mode string, kind runtime.OutputKind) []fl
 			}
 			continue
 		}
-		m := float64(row[stats.Argmax(row)])
-		sum := 0.0
 		for j, v := range row {
-			dst[j] = math.Exp(float64(v) - m)
-			sum += dst[j]
+			dst[j] = float64(v)
 		}
-		for j := range dst {
-			dst[j] /= sum
-		}
+		learn.Softmax(dst, dst)
 	}
 	return t
 }
