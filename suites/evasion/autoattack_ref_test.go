@@ -102,12 +102,22 @@ func TestAutoAttackReference(t *testing.T) {
 						left++
 					}
 				}
+				// AutoAttack stops once no point is robust: a part it
+				// did not run keeps the figure of the part before
 				parts := o.a.parts()
-				for p := len(parts) - 1; p >= 0; p-- {
-					w, ok := want.After[parts[p]]
-					if !ok {
-						t.Fatalf("peer_autoattack.json %s %s has no robust accuracy after %s", m.name, c.key, parts[p])
+				after := make([]float64, len(parts))
+				for p, part := range parts {
+					w, ok := want.After[part]
+					switch {
+					case ok:
+						after[p] = w
+					case p > 0 && after[p-1] == 0:
+					default:
+						t.Fatalf("peer_autoattack.json %s %s has no robust accuracy after %s", m.name, c.key, part)
 					}
+				}
+				for p := len(parts) - 1; p >= 0; p-- {
+					w := after[p]
 					checkAA(t, m.name+" "+c.key+" after "+parts[p], float64(left)/float64(ref.N), w)
 					compared++
 					for _, bb := range o.brokenBy {
