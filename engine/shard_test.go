@@ -26,7 +26,8 @@ import (
 // (its by-group intervals bootstrap from the merged outcomes). Fairness keeps its counterfactual
 // flip test on sex: 11 batches of rows, then the 674 Male rows as Female
 // (7 batches) and the 326 Female rows as Male (4), 22 units in all
-// (counts from examples/adult/adult_eval.csv).
+// (counts from examples/adult/adult_eval.csv). Certify's 100 rows in
+// batches of 16 are 7 units.
 var shardSets = map[string][]string{
 	"accuracy":            {"runtime.batch_size=97", "suites.accuracy.by=[sex, race]", "suites.accuracy.min_group_size=30", "suites.accuracy.n_boot=100"},
 	"evasion":             {"runtime.batch_size=97", "suites.evasion.by=[sex]", "suites.evasion.n_boot=50"},
@@ -34,6 +35,7 @@ var shardSets = map[string][]string{
 	"attribute_inference": {"runtime.batch_size=97"},
 	"inversion":           {"runtime.batch_size=3", "suites.inversion.steps=20"},
 	"poisoning":           {},
+	"certify":             {"runtime.batch_size=16"},
 	"membership": {"runtime.batch_size=97", "suites.membership.attack_model=logistic", "suites.membership.by=[sex]", "suites.membership.n_boot=50",
 		"suites.membership.attacks=[correctness, loss, confidence, entropy, modified_entropy, lira, learned]"},
 }
@@ -364,10 +366,10 @@ func partialOrSuiteJSON(t *testing.T, sr reports.SuiteResult) string {
 // TestShardRefusesSuitesThatDoNotShard: run --shard with a suite that has
 // no Sharder is exit 2 naming the suite, before anything runs.
 func TestShardRefusesSuitesThatDoNotShard(t *testing.T) {
-	cfg := loadYAML(t, testutil.SuiteConfigs(t)["corruption"])
+	cfg := loadYAML(t, testutil.SuiteConfigs(t)["drift"])
 	_, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: 0, Count: 2}})
-	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) corruption do not shard yet") {
-		t.Fatalf("Run = %v, want exit 2 naming corruption", err)
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) drift do not shard yet") {
+		t.Fatalf("Run = %v, want exit 2 naming drift", err)
 	}
 	// Poisoning shards its Neural Cleanse scan only: SuiteConfigs' data
 	// methods and STRIP are refused, named.

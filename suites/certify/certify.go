@@ -179,40 +179,20 @@ type worker struct {
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
 	d := t.Data
-	if d.Y == nil {
-		return nil, errs.Invalidf("suite certify needs labels: set data.y (NumPy) or data.label (CSV)")
+	n, err := checkData(cfg, d)
+	if err != nil {
+		return nil, err
 	}
-	n := min(cfg.Samples, d.N)
-	if n == 0 {
-		return nil, errs.Invalidf("suite certify: the evaluation data has no samples")
+	ws, closeWorkers, err := newWorkers(t, d, n)
+	if err != nil {
+		return nil, err
 	}
-	size, k := d.SampleSize(), t.Classes
-	workers := max(1, min(t.Pool.Workers, n))
-	ws := make([]*worker, workers)
-	defer func() {
-		for _, w := range ws {
-			if w != nil {
-				w.run.Close()
-			}
-		}
-	}()
-	for i := range ws {
-		r, err := t.Session.NewRunner(t.BatchSize)
-		if err != nil {
-			return nil, fmt.Errorf("create runner: %w", err)
-		}
-		ws[i] = &worker{run: r, x: make([]float32, t.BatchSize*size), counts: make([]int, k)}
-	}
-	res := suite.NewResult()
+	defer closeWorkers()
 	// The base model's own accuracy on the same samples, without noise.
-	sub := &data.Dataset{X: d.X[:n*size], N: n, SampleShape: d.SampleShape, Y: d.Y[:n]}
+	sub := subset(d, n)
 	hits := make([]int, t.Batches(n))
-	err := suite.ForEachBatch(ctx, t, sub, func(b, lo, hi int, out []float32) error {
-		for i := lo; i < hi; i++ {
-			if int64(stats.Argmax(out[(i-lo)*k:(i-lo+1)*k])) == sub.Y[i] {
-				hits[b]++
-			}
-		}
+	err = suite.ForEachBatch(ctx, t, sub, func(b, lo, hi int, out []float32) error {
+		hits[b] = cleanHits(out, sub.Y, lo, hi, t.Classes)
 		return nil
 	})
 	if err != nil {
@@ -222,39 +202,13 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	for _, h := range hits {
 		clean += h
 	}
-	res.SetProportion("clean_accuracy", clean, n, t.ConfidenceLevel)
-	curves := map[string]any{}
-	per := map[string]any{}
-	finished := []float64{}
+	var finished []float64
+	var outs [][]Outcome
+	var stopped map[string]any
 	for _, sigma := range cfg.Sigma {
-		seed := suite.DeriveSeed(t.Seed, "sigma="+Key(sigma))
 		out := make([]Outcome, n)
-		pool := t.Pool
-		pool.Workers = workers
 		var samplesDone atomic.Int64
-		err = pool.Run(ctx, n, func(ctx context.Context, wi, i int) error {
-			w := ws[wi]
-			rng := suite.BatchRand(seed, i)
-			x := d.Sample(i)
-			// Selection, then estimation, from one stream per sample.
-			c, err := w.count(ctx, t, x, sigma, cfg.N0, rng)
-			if err != nil {
-				return fmt.Errorf("sample %d, σ %v: %w", i, sigma, err)
-			}
-			top := 0 // first maximum on ties, as numpy's argmax
-			for j, v := range c {
-				if v > c[top] {
-					top = j
-				}
-			}
-			c, err = w.count(ctx, t, x, sigma, cfg.N, rng)
-			if err != nil {
-				return fmt.Errorf("sample %d, σ %v: %w", i, sigma, err)
-			}
-			out[i] = Certificate(top, c[top], cfg.N, sigma, cfg.Alpha)
-			samplesDone.Add(1)
-			return nil
-		})
+		err = certifySamples(ctx, t, ws, d, cfg, sigma, 0, n, out, &samplesDone)
 		if err != nil {
 			if !suite.TimedOut(ctx, err) || len(finished) == 0 {
 				return nil, err
@@ -265,15 +219,126 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 			for i, f := range finished {
 				done[i] = "sigma=" + Key(f)
 			}
-			res.SetTimedOut(n, n, map[string]any{"sigma_finished": done, "stopped_in": "sigma=" + Key(sigma),
-				"stopped_in_samples": int(samplesDone.Load())})
+			stopped = map[string]any{"sigma_finished": done, "stopped_in": "sigma=" + Key(sigma),
+				"stopped_in_samples": int(samplesDone.Load())}
 			break
 		}
-		p := "sigma=" + Key(sigma)
-		summarise(res, p+".", out, d.Y, cfg.Radii, t.ConfidenceLevel)
-		curves[p+".l2"] = curve(out, d.Y, cfg.Radii)
-		per[p] = details(out, d.Y)
 		finished = append(finished, sigma)
+		outs = append(outs, out)
+	}
+	res := reduce(t, cfg, sub.Y, clean, finished, outs)
+	if stopped != nil {
+		res.SetTimedOut(n, n, stopped)
+	}
+	return res, err
+}
+
+// checkData returns the number of samples certified: the first
+// cfg.Samples of d.
+func checkData(cfg Config, d *data.Dataset) (int, error) {
+	if d.Y == nil {
+		return 0, errs.Invalidf("suite certify needs labels: set data.y (NumPy) or data.label (CSV)")
+	}
+	n := min(cfg.Samples, d.N)
+	if n == 0 {
+		return 0, errs.Invalidf("suite certify: the evaluation data has no samples")
+	}
+	return n, nil
+}
+
+// subset returns the first n samples of d.
+func subset(d *data.Dataset, n int) *data.Dataset {
+	size := d.SampleSize()
+	return &data.Dataset{X: d.X[:n*size], N: n, SampleShape: d.SampleShape, Y: d.Y[:n]}
+}
+
+// cleanHits counts the samples of batch [lo, hi) whose outputs out predict
+// their label (first maximum on ties).
+func cleanHits(out []float32, y []int64, lo, hi, k int) int {
+	c := 0
+	for i := lo; i < hi; i++ {
+		if int64(stats.Argmax(out[(i-lo)*k:(i-lo+1)*k])) == y[i] {
+			c++
+		}
+	}
+	return c
+}
+
+// newWorkers opens one worker (runner and buffers) per pool worker, at
+// most n, and returns them with the function that closes them.
+func newWorkers(t *suite.Target, d *data.Dataset, n int) ([]*worker, func(), error) {
+	ws := make([]*worker, max(1, min(t.Pool.Workers, n)))
+	closeAll := func() {
+		for _, w := range ws {
+			if w != nil {
+				w.run.Close()
+			}
+		}
+	}
+	for i := range ws {
+		r, err := t.Session.NewRunner(t.BatchSize)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("create runner: %w", err)
+		}
+		ws[i] = &worker{run: r, x: make([]float32, t.BatchSize*d.SampleSize()), counts: make([]int, t.Classes)}
+	}
+	return ws, closeAll, nil
+}
+
+// certifySamples certifies samples [lo, hi) of d at noise sigma on the
+// workers ws, writing sample i's outcome to out[i-lo]. Each sample draws
+// its selection and estimation noise from its own stream
+// (suite.BatchRand of σ's derived seed and the sample index), so neither
+// the workers, the batch size nor a shard's block change it.
+func certifySamples(ctx context.Context, t *suite.Target, ws []*worker, d *data.Dataset, cfg Config, sigma float64, lo, hi int,
+	out []Outcome, done *atomic.Int64) error {
+	seed := suite.DeriveSeed(t.Seed, "sigma="+Key(sigma))
+	pool := t.Pool
+	pool.Workers = len(ws)
+	return pool.Run(ctx, hi-lo, func(ctx context.Context, wi, j int) error {
+		w, i := ws[wi], lo+j
+		rng := suite.BatchRand(seed, i)
+		x := d.Sample(i)
+		// Selection, then estimation, from one stream per sample.
+		c, err := w.count(ctx, t, x, sigma, cfg.N0, rng)
+		if err != nil {
+			return fmt.Errorf("sample %d, σ %v: %w", i, sigma, err)
+		}
+		top := 0 // first maximum on ties, as numpy's argmax
+		for j, v := range c {
+			if v > c[top] {
+				top = j
+			}
+		}
+		c, err = w.count(ctx, t, x, sigma, cfg.N, rng)
+		if err != nil {
+			return fmt.Errorf("sample %d, σ %v: %w", i, sigma, err)
+		}
+		out[i-lo] = Certificate(top, c[top], cfg.N, sigma, cfg.Alpha)
+		done.Add(1)
+		return nil
+	})
+}
+
+// reduce is Run's and Merge's reduction: the clean accuracy of the
+// len(y) samples (clean of them correct) and, for each noise level of
+// finished, the figures of its outcomes outs[i] (one per sample, in
+// sample order).
+func reduce(t *suite.Target, cfg Config, y []int64, clean int, finished []float64, outs [][]Outcome) *suite.Result {
+	n := len(y)
+	res := suite.NewResult()
+	res.SetProportion("clean_accuracy", clean, n, t.ConfidenceLevel)
+	curves := map[string]any{}
+	per := map[string]any{}
+	for i, sigma := range finished {
+		p := "sigma=" + Key(sigma)
+		summarise(res, p+".", outs[i], y, cfg.Radii, t.ConfidenceLevel)
+		curves[p+".l2"] = curve(outs[i], y, cfg.Radii)
+		per[p] = details(outs[i], y)
+	}
+	if finished == nil {
+		finished = []float64{}
 	}
 	res.Details["samples"] = n
 	res.Details["n0"], res.Details["n"], res.Details["alpha"] = cfg.N0, cfg.N, cfg.Alpha
@@ -281,7 +346,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	res.Details["noise"] = "Gaussian N(0, σ²) on every input value, not clipped to data.range (Cohen et al. 2019, ART)"
 	res.Details["curves"] = curves
 	res.Details["per_sigma"] = per
-	return res, err
+	return res
 }
 
 // count adds Gaussian noise of standard deviation sigma to m copies of x,
