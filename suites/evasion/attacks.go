@@ -62,6 +62,7 @@ type work struct {
 	// (features, features.go); nil: every value is free.
 	fixed []bool
 	fabS  *fabScratch // FAB's scratch (fab.go), made on first use
+	dfS   *dfScratch  // DeepFool's scratch (deepfool.go), made on first use
 }
 
 func newWork(d, k, batch int, rlo, rhi float32, probs bool) *work {

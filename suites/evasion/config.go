@@ -99,6 +99,10 @@ type AttackConfig struct {
 	// Version is the autoattack preset's version: standard, plus or rand
 	// (autoattack.go).
 	Version string `mapstructure:"version"`
+	// Overshoot is DeepFool's η (default 0.02); NBGrads the number of
+	// top classes of the clean output it linearises (default 10).
+	Overshoot *float64 `mapstructure:"overshoot"`
+	NBGrads   int      `mapstructure:"nb_grads"`
 }
 
 // Key returns the metric prefix of the attack: its label, else its name.
@@ -118,7 +122,7 @@ func (a AttackConfig) whiteBox() bool { return a.Name != Square }
 // for apgd the one it runs, for autoattack APGD-CE's and APGD-T's.
 func (a AttackConfig) heads(k int) []string {
 	switch a.Name {
-	case FAB:
+	case FAB, DeepFool:
 		return []string{headMarginT}
 	case Square:
 		return nil
@@ -165,7 +169,7 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		return nil, err
 	}
 	if len(cfg.Attacks) == 0 {
-		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, fab, autoattack)")
+		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, fab, deepfool, autoattack)")
 	}
 	if keys["features"] && len(cfg.Features) == 0 {
 		return nil, errs.Invalidf("config suites.evasion.features: empty; list the feature columns (or indices) to perturb, or leave features out to perturb all")
@@ -207,6 +211,13 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		if err := a.validate(where, has); err != nil {
 			return nil, err
 		}
+		if a.Name == DeepFool {
+			p := a.Key() + "." + a.Norm
+			if j, dup := seen[p]; dup {
+				return nil, errs.Invalidf("%s: metrics %s.* are also produced by attacks[%d]; set label: to tell them apart", where, p, j)
+			}
+			seen[p] = i
+		}
 		for _, e := range a.Eps {
 			p := Prefix(a.Key(), a.Norm, e)
 			if j, dup := seen[p]; dup {
@@ -226,22 +237,23 @@ var attackParams = map[string][]string{
 	APGD:       {"loss", "steps", "restarts", "targeted", "target", "target_classes"},
 	Square:     {"queries", "p_init", "targeted", "target"},
 	FAB:        {"steps", "restarts", "targeted", "target_classes"},
+	DeepFool:   {"steps", "overshoot", "nb_grads"},
 	AutoAttack: {"version", "steps", "restarts", "target_classes", "queries", "p_init"},
 }
 
 // paramKeys are the keys of attackParams, in the order they are checked.
-var paramKeys = []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init", "version"}
+var paramKeys = []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init", "version", "overshoot", "nb_grads"}
 
 // validate checks the attack and fills in the defaults of the keys it does
 // not set; has reports whether the block sets a key. A zero value stands for
 // the default only when its key is absent: an explicit steps: 0 is an error.
 func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 	switch a.Name {
-	case FGSM, PGD, APGD, Square, FAB, AutoAttack:
+	case FGSM, PGD, APGD, Square, FAB, DeepFool, AutoAttack:
 	case "":
-		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square, fab or autoattack", where)
+		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square, fab, deepfool or autoattack", where)
 	default:
-		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square, fab or autoattack", where, a.Name)
+		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square, fab, deepfool or autoattack", where, a.Name)
 	}
 	if has("label") && a.Label == "" {
 		return errs.Invalidf("%s.label: empty; leave label out to use the attack's name", where)
@@ -285,6 +297,7 @@ func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 		{"restarts", a.Restarts, 1, 1000},
 		{"queries", a.Queries, 1, maxQueries},
 		{"target_classes", a.TargetClasses, 1, math.MaxInt}, // at most k-1 are attacked
+		{"nb_grads", a.NBGrads, 2, math.MaxInt},             // the label and at least one other class
 	} {
 		if has(c.key) {
 			if err := intIn(where, c.key, c.v, c.lo, c.hi); err != nil {
@@ -348,6 +361,20 @@ func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 		}
 		if !a.Targeted && has("target_classes") {
 			return errs.Invalidf("%s.target_classes: only for targeted fab (FAB-T)", where)
+		}
+	case DeepFool:
+		if !has("steps") {
+			a.Steps = DefaultDeepFoolSteps
+		}
+		if !has("nb_grads") {
+			a.NBGrads = DefaultNBGrads
+		}
+		if a.Overshoot == nil {
+			v := DefaultOvershoot
+			a.Overshoot = &v
+		}
+		if v := *a.Overshoot; !(v >= 0 && v <= 1) {
+			return errs.Invalidf("%s.overshoot %v: want a number in [0, 1]", where, v)
 		}
 	case AutoAttack:
 		switch a.Version {

@@ -147,6 +147,11 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 	if err := s.check(t, cfg); err != nil {
 		return 0, nil, err
 	}
+	for i, a := range cfg.Attacks {
+		if a.Name == DeepFool {
+			return 0, nil, errs.Invalidf("config suites.evasion.attacks[%d] (%s): deepfool runs once over every sample and derives each eps from ε*, which the shards' units do not split yet: run evasion unsharded", i, a.Key())
+		}
+	}
 	ds := t.Data
 	n, dim, k := ds.N, ds.SampleSize(), t.Classes
 	bc := attackBatch(t, cfg, dim)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
@@ -48,6 +49,9 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 	worst := map[string]bool{}
 	var worstKeys []string
 	for _, a := range cfg.Attacks {
+		if a.Name == DeepFool {
+			keys = append(keys, deepfoolKeys(a.Key()+"."+a.Norm)...)
+		}
 		for _, e := range a.Eps {
 			keys = append(keys, perAttackKeys(Prefix(a.Key(), a.Norm, e))...)
 			if a.whiteBox() {
@@ -182,6 +186,10 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 	// reports its batches after those of the passes before it
 	runs := 1
 	for _, a := range cfg.Attacks {
+		if a.Name == DeepFool {
+			runs++ // one pass gives every eps (deepfool.go)
+			continue
+		}
 		runs += len(a.Eps)
 	}
 	nb := t.Batches(n)
@@ -213,9 +221,43 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 	defer rt.close()
 
 	var outs []*outcome
+	type dfDone struct {
+		a  AttackConfig
+		df *dfRun
+	}
+	var dfs []dfDone
+	pass := 1
 	for _, a := range cfg.Attacks {
+		if a.Name == DeepFool {
+			rt.progress = progress(pass)
+			pass++
+			df, err := rt.deepfoolAll(ctx, t, a, clean, correct)
+			if err != nil {
+				stopped := a.Key() + "." + a.Norm
+				err = fmt.Errorf("attack %s: %w", stopped, err)
+				if !suite.TimedOut(ctx, err) {
+					return nil, err
+				}
+				return timedOut(t, cfg, outs, correct, nCorrect, clean, nil, stopped), err
+			}
+			dfs = append(dfs, dfDone{a, df})
+			for _, e := range a.Eps {
+				o := deepfoolOutcome(t, a, e, df, correct, cfg.SaveExamples)
+				if rt.keepAdv {
+					o.adv = slices.Clone(df.adv)
+					for i, s := range o.success {
+						if !s {
+							copy(o.adv[i*dim:(i+1)*dim], ds.X[i*dim:(i+1)*dim])
+						}
+					}
+				}
+				outs = append(outs, o)
+			}
+			continue
+		}
 		for _, e := range a.Eps {
-			rt.progress = progress(1 + len(outs))
+			rt.progress = progress(pass)
+			pass++
 			o, err := rt.attack(ctx, t, cfg, a, e, clean, correct)
 			if err != nil {
 				err = fmt.Errorf("attack %s: %w", Prefix(a.Key(), a.Norm, e), err)
@@ -230,6 +272,9 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 	res, err := finish(t, cfg, outs, correct, nCorrect, clean, gc, rt.fuse, probsHow(t)) // shard.go
 	if err != nil {
 		return nil, err
+	}
+	for _, d := range dfs {
+		deepfoolSummary(res, t, d.a, d.df, correct, nCorrect)
 	}
 	if cfg.SaveExamples > 0 {
 		if err := saveExamples(t, cfg, res, outs, ds.SampleShape); err != nil {

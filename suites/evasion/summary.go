@@ -166,13 +166,15 @@ func params(a AttackConfig) map[string]any {
 	case AutoAttack:
 		p["steps"], p["restarts"], p["target_classes"], p["queries"], p["p_init"] = a.Steps, a.Restarts, a.TargetClasses, a.Queries, a.PInit
 		p["version"], p["parts"] = a.version(), a.parts()
+	case DeepFool:
+		p["steps"], p["overshoot"], p["nb_grads"] = a.Steps, *a.Overshoot, a.NBGrads
 	case FAB:
 		p["steps"], p["restarts"] = a.Steps, a.Restarts
 		if a.Targeted {
 			p["target_classes"] = a.TargetClasses
 		}
 	}
-	if a.Name != APGD && a.Name != AutoAttack && a.Name != FAB {
+	if a.Name != APGD && a.Name != AutoAttack && a.Name != FAB && a.Name != DeepFool {
 		p["early_stop"] = a.earlyStop()
 	}
 	if a.Targeted {

@@ -1,0 +1,354 @@
+package evasion
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync/atomic"
+
+	"github.com/gauntlet-ml/gauntlet/stats"
+	"github.com/gauntlet-ml/gauntlet/suite"
+)
+
+// DeepFool is the name of the DeepFool minimal-perturbation attack
+// (Moosavi-Dezfooli et al. 2016) in attacks[].name.
+const DeepFool = "deepfool"
+
+// DeepFool defaults (docs/metrics/evasion.md).
+const (
+	// DefaultDeepFoolSteps is ART's max_iter.
+	DefaultDeepFoolSteps = 100
+	// DefaultOvershoot is the paper's overshoot η (ART's epsilon defaults
+	// to 1e-6; the paper and its reference code use 0.02).
+	DefaultOvershoot = 0.02
+	// DefaultNBGrads is ART's nb_grads: the classes linearised are the
+	// top nb_grads of the clean output.
+	DefaultNBGrads = 10
+	// deepfoolTol is ART's tol (10e-8), added to the norms it divides by.
+	deepfoolTol = 10e-8
+)
+
+// dfScratch is DeepFool's per-worker memory, made on first use.
+type dfScratch struct {
+	rtot  []float64 // batch×d: the summed steps r_1 + … + r_i
+	value []float64 // per sample: |f_l|/‖w_l‖_* of the best class so far
+	f     []float64 // per sample: its logit difference f_l
+}
+
+func (w *work) dfMem() *dfScratch {
+	if w.dfS == nil {
+		w.dfS = &dfScratch{rtot: make([]float64, w.batch*w.d), value: make([]float64, w.batch), f: make([]float64, w.batch)}
+	}
+	return w.dfS
+}
+
+// deepfool runs DeepFool on the batch as ART's DeepFool.generate
+// (art/attacks/evasion/deepfool.py) with the paper's overshoot applied as
+// its reference code does: at every iteration each active sample's point
+// x0 + (1+η)·Σr is evaluated; if misclassified, the sample succeeds there
+// (ε* is its distance to x0); otherwise each candidate class l (the top
+// nbGrads of the clean output but the label) gives f_l = z_l − z_y and
+// w_l = ∇f_l, the class with the smallest |f_l|/(‖w_l‖_q + tol) is taken
+// (q = 2 for L2, q = 1, the dual norm, for L∞), and
+// r = |f_l|/(‖w_l‖₂² + tol)·w_l (L2) or |f_l|/(‖w_l‖₁ + tol)·sign(w_l)
+// (L∞) is added to Σr. Points are clipped to the data range. eps[i] gets
+// ε* of sample i (0 when misclassified clean, +Inf when no point was
+// found within steps iterations).
+func (w *work) deepfool(ctx context.Context, j *job, o oracle, steps, nbGrads int, overshoot float64, eps []float64) error {
+	linf := j.norm == Linf
+	m := w.dfMem()
+	clear(m.rtot[:j.n*w.d])
+	w.act = w.act[:0]
+	for i := 0; i < j.n; i++ {
+		eps[i] = math.Inf(1)
+		if !j.correct[i] {
+			eps[i] = 0
+			continue
+		}
+		copy(w.row(w.x, i), j.x0[i*w.d:(i+1)*w.d])
+		w.act = append(w.act, i)
+	}
+	nc := min(nbGrads, w.k)
+	for it := 0; len(w.act) > 0; it++ {
+		for c := 1; c < nc; c++ {
+			for _, i := range w.act {
+				w.tgt[i] = int64(rankClass(j.clean[i*w.k:(i+1)*w.k], c))
+			}
+			if err := w.evalActive(ctx, j, o, true, nil); err != nil {
+				return err
+			}
+			if c == 1 {
+				if it == 0 {
+					w.countZero(j, o.grad())
+				}
+				// the point's prediction: a success ends the sample here
+				logits := o.logits()
+				for r, i := range w.act {
+					m.value[i] = math.Inf(1)
+					if w.hit(j, logits, r, i, false) {
+						w.succeed(j, i)
+						x, x0 := w.row(w.x, i), j.x0[i*w.d:(i+1)*w.d]
+						if linf {
+							eps[i] = distLinf(x, x0)
+						} else {
+							eps[i] = distL2(x, x0)
+						}
+					}
+				}
+				if it == steps {
+					return nil // out of iterations: the others failed
+				}
+			}
+			loss, g := o.loss(), o.grad()
+			for r, i := range w.act {
+				if j.success[i] {
+					continue
+				}
+				gr := g[r*w.d : (r+1)*w.d]
+				f := float64(loss[r])
+				v := math.Abs(f) / (dualNorm(gr, linf) + deepfoolTol)
+				if v < m.value[i] {
+					m.value[i], m.f[i] = v, f
+					copy(w.row(w.gbest, i), gr)
+				}
+			}
+		}
+		// step the samples still classified right
+		w.next = w.next[:0]
+		for _, i := range w.act {
+			if j.success[i] || math.IsInf(m.value[i], 1) {
+				continue // done, or no class to move towards (+Inf)
+			}
+			w.deepfoolStep(j, i, m, linf, overshoot)
+			w.next = append(w.next, i)
+		}
+		w.act, w.next = w.next, w.act
+	}
+	return nil
+}
+
+// dualNorm is ‖g‖₁ (linf) or ‖g‖₂.
+func dualNorm(g []float32, linf bool) float64 {
+	var s float64
+	for _, v := range g {
+		if linf {
+			s += math.Abs(float64(v))
+		} else {
+			s += float64(v) * float64(v)
+		}
+	}
+	if linf {
+		return s
+	}
+	return math.Sqrt(s)
+}
+
+// deepfoolStep adds sample i's step r to Σr and sets its point to
+// x0 + (1+η)·Σr, clipped to its box.
+func (w *work) deepfoolStep(j *job, i int, m *dfScratch, linf bool, overshoot float64) {
+	g := w.row(w.gbest, i)
+	f := math.Abs(m.f[i])
+	var scale float64
+	if linf {
+		scale = f / (dualNorm(g, true) + deepfoolTol)
+	} else {
+		n := dualNorm(g, false)
+		scale = f / (n*n + deepfoolTol)
+	}
+	rt := m.rtot[i*w.d : (i+1)*w.d]
+	x, x0 := w.row(w.x, i), j.x0[i*w.d:(i+1)*w.d]
+	lo, hi := w.row(w.lo, i), w.row(w.hi, i)
+	for p, v := range g {
+		if linf {
+			switch {
+			case v > 0:
+				rt[p] += scale
+			case v < 0:
+				rt[p] -= scale
+			}
+		} else {
+			rt[p] += scale * float64(v)
+		}
+		x[p] = min(max(float32(float64(x0[p])+(1+overshoot)*rt[p]), lo[p]), hi[p])
+	}
+}
+
+// dfRun is DeepFool's result over the whole data: ε* and the queries per
+// sample, the adversarial points, and the zero-gradient count.
+type dfRun struct {
+	eps      []float64
+	pred     []int // prediction at the last point evaluated
+	queries  []int32
+	adv      []float32
+	zero     []bool
+	zeroGrad int
+	gradSeen int
+}
+
+// deepfoolAll runs DeepFool once on every batch; its outcomes at each eps
+// follow from ε* (deepfoolOutcome), so the attack runs once however many
+// eps are listed.
+func (rt *runners) deepfoolAll(ctx context.Context, t *suite.Target, a AttackConfig, clean []float32, correct []bool) (*dfRun, error) {
+	ds := t.Data
+	n, d, k := ds.N, ds.SampleSize(), t.Classes
+	nb := t.Batches(n)
+	r := &dfRun{eps: make([]float64, n), queries: make([]int32, n), adv: make([]float32, n*d), zero: make([]bool, n)}
+	success := make([]bool, n)
+	r.pred = make([]int, n)
+	zero := make([][2]int, nb)
+	pool := t.Pool
+	pool.Workers = len(rt.works)
+	if rt.progress != nil {
+		pool.Progress = rt.progress
+	}
+	var done atomic.Int64
+	err := pool.Run(ctx, nb, func(ctx context.Context, wi, b int) error {
+		w := rt.works[wi]
+		lo, hi := t.BatchRange(b, n)
+		j := &job{n: hi - lo, eps: math.Inf(1), norm: a.Norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: correct[lo:hi],
+			clean: clean[lo*k : hi*k], success: success[lo:hi], pred: r.pred[lo:hi], queries: r.queries[lo:hi],
+			xadv: r.adv[lo*d : hi*d], zero: r.zero[lo:hi]}
+		w.begin(j)
+		if err := w.deepfool(ctx, j, w.oracles[headMarginT], a.Steps, a.NBGrads, *a.Overshoot, r.eps[lo:hi]); err != nil {
+			return err
+		}
+		zero[b] = [2]int{j.zeroGrad, j.gradSeen}
+		done.Add(int64(j.n))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, z := range zero {
+		r.zeroGrad += z[0]
+		r.gradSeen += z[1]
+	}
+	return r, nil
+}
+
+// deepfoolOutcome is DeepFool's outcome at eps: a clean-correct sample
+// falls when ε* ≤ eps (eps 0 breaks nothing).
+func deepfoolOutcome(t *suite.Target, a AttackConfig, eps float64, r *dfRun, correct []bool, saveExamples int) *outcome {
+	n, d := t.Data.N, t.Data.SampleSize()
+	nb := t.Batches(n)
+	o := &outcome{a: a, eps: eps, mode: ModeExact, success: make([]bool, n), robust: make([]bool, n),
+		queries: r.queries, pert: make([]float64, n), examples: make([][]example, nb), zero: r.zero,
+		zeroGrad: r.zeroGrad, gradSeen: r.gradSeen}
+	for i := 0; i < n; i++ {
+		if !correct[i] {
+			continue
+		}
+		if eps > 0 && r.eps[i] <= eps {
+			o.success[i], o.pert[i] = true, r.eps[i]
+			b := i / t.BatchSize
+			if len(o.examples[b]) < saveExamples {
+				o.examples[b] = append(o.examples[b], example{i: i, pred: r.pred[i], x: append([]float32(nil), r.adv[i*d:(i+1)*d]...)})
+			}
+			continue
+		}
+		o.robust[i] = true
+	}
+	return o
+}
+
+// deepfoolKeys are the metrics of a deepfool attack, prefix "<key>.<norm>".
+func deepfoolKeys(prefix string) []string {
+	keys := []string{prefix + ".median_eps", prefix + ".mean_eps", prefix + ".eps_q10", prefix + ".eps_q25", prefix + ".eps_q75"}
+	return append(keys, suite.ProportionKeys(prefix+".success_rate")...)
+}
+
+// deepfoolSummary sets the ε* metrics of a deepfool attack and replaces
+// its curve in details with the one ε* gives: robust accuracy at every
+// distinct finite ε* (a sample is robust at ε while ε < ε*), from ε = 0.
+// The quantiles are over every clean-correct sample, +Inf included (so a
+// median is +Inf when DeepFool failed on half of them); mean_eps is over
+// the finite ones.
+func deepfoolSummary(r *suite.Result, t *suite.Target, a AttackConfig, df *dfRun, correct []bool, nCorrect int) {
+	n := t.Data.N
+	prefix := a.Key() + "." + a.Norm
+	var all, finite []float64
+	for i, c := range correct {
+		if !c {
+			continue
+		}
+		all = append(all, df.eps[i])
+		if !math.IsInf(df.eps[i], 1) {
+			finite = append(finite, df.eps[i])
+		}
+	}
+	slices.Sort(all)
+	slices.Sort(finite)
+	ok := len(all) > 0
+	q := func(p float64) float64 {
+		if !ok {
+			return 0
+		}
+		return quantileInf(all, p)
+	}
+	med := 0.0
+	if ok {
+		med = stats.Median(all)
+	}
+	r.Set(prefix+".median_eps", med, ok)
+	r.Set(prefix+".eps_q10", q(0.1), ok)
+	r.Set(prefix+".eps_q25", q(0.25), ok)
+	r.Set(prefix+".eps_q75", q(0.75), ok)
+	var sum float64
+	for _, v := range finite {
+		sum += v
+	}
+	r.Set(prefix+".mean_eps", sum/float64(max(len(finite), 1)), len(finite) > 0)
+	r.SetProportion(prefix+".success_rate", len(finite), nCorrect, t.ConfidenceLevel)
+
+	// the curve: clean accuracy at 0, then one point per distinct ε*
+	curve := []map[string]any{{"eps": 0.0, "robust_accuracy": float64(nCorrect) / float64(n)}}
+	robust := nCorrect
+	for p := 0; p < len(finite); {
+		e := finite[p]
+		for p < len(finite) && finite[p] == e {
+			robust--
+			p++
+		}
+		if e == 0 {
+			curve[0]["robust_accuracy"] = float64(robust) / float64(n)
+			continue
+		}
+		curve = append(curve, map[string]any{"eps": e, "robust_accuracy": float64(robust) / float64(n)})
+	}
+	if curves, _ := r.Details["curves"].(map[string][]map[string]any); curves != nil {
+		curves[prefix] = curve
+	}
+	var inf int
+	for _, v := range all {
+		if math.IsInf(v, 1) {
+			inf++
+		}
+	}
+	dets, _ := r.Details["deepfool"].(map[string]any)
+	if dets == nil {
+		dets = map[string]any{}
+		r.Details["deepfool"] = dets
+	}
+	epsStar := make([]any, n) // JSON has no +Inf: failures are null
+	for i, v := range df.eps {
+		if !math.IsInf(v, 1) {
+			epsStar[i] = v
+		}
+	}
+	dets[prefix] = map[string]any{"eps_star": epsStar, "failed": inf, "attacked": len(all),
+		"steps": a.Steps, "overshoot": *a.Overshoot, "nb_grads": a.NBGrads}
+}
+
+// quantileInf is stats.Quantile on sorted values that may end in +Inf:
+// a quantile interpolated towards +Inf is +Inf.
+func quantileInf(sorted []float64, p float64) float64 {
+	h := float64(len(sorted)-1) * p
+	lo := int(math.Floor(h))
+	switch {
+	case lo >= len(sorted)-1 || h == float64(lo):
+		return sorted[min(lo, len(sorted)-1)]
+	case math.IsInf(sorted[lo+1], 1):
+		return math.Inf(1)
+	}
+	return stats.Quantile(sorted, p)
+}
