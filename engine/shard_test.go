@@ -27,7 +27,8 @@ import (
 // flip test on sex: 11 batches of rows, then the 674 Male rows as Female
 // (7 batches) and the 326 Female rows as Male (4), 22 units in all
 // (counts from examples/adult/adult_eval.csv). Certify's 100 rows in
-// batches of 16 are 7 units.
+// batches of 16 are 7 units; corruption's 200 rows in batches of 23 are 9,
+// each carrying the 15 cells of the three table families.
 var shardSets = map[string][]string{
 	"accuracy":            {"runtime.batch_size=97", "suites.accuracy.by=[sex, race]", "suites.accuracy.min_group_size=30", "suites.accuracy.n_boot=100"},
 	"evasion":             {"runtime.batch_size=97", "suites.evasion.by=[sex]", "suites.evasion.n_boot=50"},
@@ -36,6 +37,7 @@ var shardSets = map[string][]string{
 	"inversion":           {"runtime.batch_size=3", "suites.inversion.steps=20"},
 	"poisoning":           {},
 	"certify":             {"runtime.batch_size=16"},
+	"corruption":          {"runtime.batch_size=23"},
 	"membership": {"runtime.batch_size=97", "suites.membership.attack_model=logistic", "suites.membership.by=[sex]", "suites.membership.n_boot=50",
 		"suites.membership.attacks=[correctness, loss, confidence, entropy, modified_entropy, lira, learned]"},
 }

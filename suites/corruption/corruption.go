@@ -217,6 +217,73 @@ type job struct {
 // Run implements suite.Suite.
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
+	p, err := prepare(ctx, t, cfg)
+	if err != nil {
+		return nil, err
+	}
+	n, sub, applicable := p.n, p.sub, p.applicable
+	res := suite.NewResult()
+
+	// Clean accuracy.
+	cleanParts := make([]int, t.Batches(n))
+	err = suite.ForEachBatch(ctx, t, sub, func(b, lo, hi int, out []float32) error {
+		cleanParts[b] = hits(out, sub.Y, lo, hi, t.Classes)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	clean := 0
+	for _, c := range cleanParts {
+		clean += c
+	}
+
+	jobs := jobsOf(applicable, cfg.Severities)
+	nb := t.Batches(n)
+	correct := make([]int, len(jobs)*nb)
+	finished := make([]bool, len(jobs)*nb)
+	var stop error
+	if len(jobs) > 0 {
+		if err := runJobs(ctx, t, sub, p.cor, jobs, 0, nb, correct, finished); err != nil {
+			if !suite.TimedOut(ctx, err) {
+				return nil, err
+			}
+			// Stopped by runtime.timeout: the figures of a run of the
+			// families whose every severity finished.
+			stop = err
+			var stopped string
+			if applicable, stopped = finishedFamilies(applicable, jobs, finished, nb); len(applicable) == 0 {
+				return nil, stop
+			}
+			var fams []string
+			for _, f := range cfg.allFamilies() {
+				if _, na := p.notApplicable[f]; na || slices.Contains(applicable, f) {
+					fams = append(fams, f)
+				}
+			}
+			cfg.Families = fams
+			res.SetTimedOut(n, n, map[string]any{"families_finished": applicable, "stopped_in": stopped})
+		}
+	}
+	reduce(res, cfg, p.base, p.details, n, nb, clean, jobs, applicable, p.notApplicable, correct, t.ConfidenceLevel)
+	return res, stop
+}
+
+// plan is what Run and RunShard prepare alike: the samples corrupted, the
+// corrupter, the families that apply and those that do not (with why),
+// the baseline and the details that describe the data.
+type plan struct {
+	n             int
+	sub           *data.Dataset
+	cor           corrupter
+	details       map[string]any
+	applicable    []string
+	notApplicable map[string]string
+	base          *Baseline
+}
+
+// prepare checks the data, loads the baseline and builds the plan.
+func prepare(ctx context.Context, t *suite.Target, cfg Config) (*plan, error) {
 	d := t.Data
 	if d.Y == nil {
 		return nil, errs.Invalidf("suite corruption needs labels: set data.y (NumPy) or data.label (CSV)")
@@ -235,7 +302,6 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	size := d.SampleSize()
 	sub := &data.Dataset{X: d.X[:n*size], N: n, SampleShape: d.SampleShape, Y: d.Y[:n], Features: d.Features}
 
-	res := suite.NewResult()
 	details := map[string]any{"samples": n, "severities": cfg.Severities}
 	var cor corrupter
 	var applicable []string
@@ -304,60 +370,38 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		}
 	}
 
-	// Clean accuracy.
-	cleanParts := make([]int, t.Batches(n))
-	err = suite.ForEachBatch(ctx, t, sub, func(b, lo, hi int, out []float32) error {
-		c := 0
-		for i := lo; i < hi; i++ {
-			if int64(stats.Argmax(out[(i-lo)*t.Classes:(i-lo+1)*t.Classes])) == sub.Y[i] {
-				c++
-			}
-		}
-		cleanParts[b] = c
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	clean := 0
-	for _, c := range cleanParts {
-		clean += c
-	}
+	return &plan{n: n, sub: sub, cor: cor, details: details, applicable: applicable, notApplicable: notApplicable, base: base}, nil
+}
 
+// jobsOf returns the (family, severity) cells of the families, in order.
+func jobsOf(families []string, severities []int) []job {
 	var jobs []job
-	for _, f := range applicable {
-		for _, sv := range cfg.Severities {
+	for _, f := range families {
+		for _, sv := range severities {
 			jobs = append(jobs, job{f, sv})
 		}
 	}
-	nb := t.Batches(n)
-	correct := make([]int, len(jobs)*nb)
-	finished := make([]bool, len(jobs)*nb)
-	var stop error
-	if len(jobs) > 0 {
-		if err := runJobs(ctx, t, sub, cor, jobs, correct, finished); err != nil {
-			if !suite.TimedOut(ctx, err) {
-				return nil, err
-			}
-			// Stopped by runtime.timeout: the figures of a run of the
-			// families whose every severity finished.
-			stop = err
-			var stopped string
-			if applicable, stopped = finishedFamilies(applicable, jobs, finished, nb); len(applicable) == 0 {
-				return nil, stop
-			}
-			var fams []string
-			for _, f := range cfg.allFamilies() {
-				if _, na := notApplicable[f]; na || slices.Contains(applicable, f) {
-					fams = append(fams, f)
-				}
-			}
-			cfg.Families = fams
-			res.SetTimedOut(n, n, map[string]any{"families_finished": applicable, "stopped_in": stopped})
+	return jobs
+}
+
+// hits counts the samples of batch [lo, hi) whose outputs out predict
+// their label (first maximum on ties).
+func hits(out []float32, y []int64, lo, hi, k int) int {
+	c := 0
+	for i := lo; i < hi; i++ {
+		if int64(stats.Argmax(out[(i-lo)*k:(i-lo+1)*k])) == y[i] {
+			c++
 		}
 	}
+	return c
+}
 
-	// Reduce in job and batch order.
+// reduce is Run's and Merge's reduction: the corrupted accuracies of the
+// jobs of the applicable families, summed over their nb batches
+// (correct[job·nb + batch]) in job and batch order, then the figures and
+// details. res may hold a timed-out note, which the details keep.
+func reduce(res *suite.Result, cfg Config, base *Baseline, details map[string]any, n, nb, clean int, jobs []job, applicable []string,
+	notApplicable map[string]string, correct []int, level float64) {
 	acc := map[string]map[int]float64{}
 	for j, jb := range jobs {
 		if !slices.Contains(applicable, jb.family) {
@@ -372,15 +416,14 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		}
 		acc[jb.family][jb.sev] = float64(c) / float64(n)
 	}
-	summarise(res, details, cfg, base, clean, n, applicable, acc, t.ConfidenceLevel)
+	summarise(res, details, cfg, base, clean, n, applicable, acc, level)
 	if len(notApplicable) > 0 {
 		details["not_applicable"] = notApplicable
 	}
-	if stop != nil {
-		details[suite.TimedOutKey] = res.Details[suite.TimedOutKey]
+	if v, ok := res.Details[suite.TimedOutKey]; ok {
+		details[suite.TimedOutKey] = v
 	}
 	res.Details = details
-	return res, stop
 }
 
 // finishedFamilies returns the families of applicable (in order) whose
@@ -529,14 +572,15 @@ type corrupter interface {
 	corrupt(dst []float32, d *data.Dataset, i int, family string, sev int, r *rand.Rand) error
 }
 
-// runJobs runs every (job, batch) task on t's pool: corrupts each sample
+// runJobs runs every (job, batch) task of batches [b0, b1) on t's pool
+// (every batch: 0, t.Batches(d.N)): corrupts each sample
 // of the batch with its own random source (suite.BatchRand of the job's
 // derived seed and the sample index), runs the model and counts correct
 // predictions into correct[job·batches + batch], marking the task in
 // finished.
-func runJobs(ctx context.Context, t *suite.Target, d *data.Dataset, cor corrupter, jobs []job, correct []int, finished []bool) error {
-	nb := t.Batches(d.N)
-	tasks := len(jobs) * nb
+func runJobs(ctx context.Context, t *suite.Target, d *data.Dataset, cor corrupter, jobs []job, b0, b1 int, correct []int, finished []bool) error {
+	nb, span := t.Batches(d.N), b1-b0
+	tasks := len(jobs) * span
 	workers := max(1, min(t.Pool.Workers, tasks))
 	size := d.SampleSize()
 	runners := make([]*runtime.Runner, workers)
@@ -562,7 +606,7 @@ func runJobs(ctx context.Context, t *suite.Target, d *data.Dataset, cor corrupte
 	pool := t.Pool
 	pool.Workers = workers
 	return pool.Run(ctx, tasks, func(ctx context.Context, w, task int) error {
-		j, b := task/nb, task%nb
+		j, b := task/span, b0+task%span
 		jb := jobs[j]
 		lo, hi := t.BatchRange(b, d.N)
 		buf := bufs[w][:(hi-lo)*size]
@@ -578,14 +622,8 @@ func runJobs(ctx context.Context, t *suite.Target, d *data.Dataset, cor corrupte
 		if err != nil {
 			return fmt.Errorf("%s severity %d, batch %d (samples %d..%d): %w", jb.family, jb.sev, b, lo, hi-1, err)
 		}
-		c := 0
-		for i := lo; i < hi; i++ {
-			if int64(stats.Argmax(out[(i-lo)*t.Classes:(i-lo+1)*t.Classes])) == d.Y[i] {
-				c++
-			}
-		}
-		correct[task] = c
-		finished[task] = true
+		correct[j*nb+b] = hits(out, d.Y, lo, hi, t.Classes)
+		finished[j*nb+b] = true
 		return nil
 	})
 }
