@@ -196,7 +196,15 @@ func DeriveSeed(parent uint64, label string) uint64 {
 // from the suite seed and the batch index, so it does not depend on which
 // worker runs the batch or when.
 func BatchRand(suiteSeed uint64, b int) *rand.Rand {
-	return rand.New(rand.NewPCG(suiteSeed, splitmix(uint64(b)+0x9e3779b97f4a7c15)))
+	return rand.New(rand.NewPCG(BatchSeeds(suiteSeed, b)))
+}
+
+// BatchSeeds returns the two PCG seeds of BatchRand(suiteSeed, b), so that
+// a per-sample or per-batch loop can reseed one rand.PCG (and the
+// rand.Rand over it, which holds no other state) instead of allocating a
+// source each time.
+func BatchSeeds(suiteSeed uint64, b int) (uint64, uint64) {
+	return suiteSeed, splitmix(uint64(b) + 0x9e3779b97f4a7c15)
 }
 
 // splitmix is the SplitMix64 finaliser (Steele, Lea & Flood 2014).

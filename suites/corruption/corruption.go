@@ -567,9 +567,10 @@ func loadBaseline(path, baseDir string) (*Baseline, error) {
 	return &bl, nil
 }
 
-// corrupter writes the corrupted copy of sample i of d into dst.
+// corrupter writes the corrupted copy of sample i of d into dst, working
+// in sc (one per worker, so that the per-sample loop allocates nothing).
 type corrupter interface {
-	corrupt(dst []float32, d *data.Dataset, i int, family string, sev int, r *rand.Rand) error
+	corrupt(sc *scratch, dst []float32, d *data.Dataset, i int, family string, sev int, r *rand.Rand) error
 }
 
 // runJobs runs every (job, batch) task of batches [b0, b1) on t's pool
@@ -585,6 +586,16 @@ func runJobs(ctx context.Context, t *suite.Target, d *data.Dataset, cor corrupte
 	size := d.SampleSize()
 	runners := make([]*runtime.Runner, workers)
 	bufs := make([][]float32, workers)
+	// Per worker: the working images and one random source, reseeded
+	// for each sample (suite.BatchSeeds), so that the per-sample loop
+	// allocates nothing.
+	scr := make([]scratch, workers)
+	pcgs := make([]*rand.PCG, workers)
+	rngs := make([]*rand.Rand, workers)
+	for w := range pcgs {
+		pcgs[w] = rand.NewPCG(0, 0)
+		rngs[w] = rand.New(pcgs[w])
+	}
 	defer func() {
 		for _, r := range runners {
 			if r != nil {
@@ -613,8 +624,10 @@ func runJobs(ctx context.Context, t *suite.Target, d *data.Dataset, cor corrupte
 		for i := lo; i < hi; i++ {
 			// One stream per sample, so that neither the workers nor the
 			// batch size change a corrupted sample.
-			rng := suite.BatchRand(seeds[j], i)
-			if err := cor.corrupt(buf[(i-lo)*size:(i-lo+1)*size], d, i, jb.family, jb.sev, rng); err != nil {
+			// suite.BatchRand(seeds[j], i), without allocating it.
+			pcgs[w].Seed(suite.BatchSeeds(seeds[j], i))
+			rng := rngs[w]
+			if err := cor.corrupt(&scr[w], buf[(i-lo)*size:(i-lo+1)*size], d, i, jb.family, jb.sev, rng); err != nil {
 				return err
 			}
 		}
@@ -645,16 +658,16 @@ func (ic *imageCorrupter) at(px, c int) int {
 	return c*ic.h*ic.w + px
 }
 
-func (ic *imageCorrupter) corrupt(dst []float32, d *data.Dataset, i int, family string, sev int, r *rand.Rand) error {
+func (ic *imageCorrupter) corrupt(sc *scratch, dst []float32, d *data.Dataset, i int, family string, sev int, r *rand.Rand) error {
 	x := d.Sample(i)
-	m := NewImage(ic.h, ic.w, ic.c)
+	m := sc.in.resize(ic.h, ic.w, ic.c)
 	plane := ic.h * ic.w
 	for c := 0; c < ic.c; c++ {
 		for px := 0; px < plane; px++ {
 			m.P[px*ic.c+c] = clip01((float64(x[ic.at(px, c)]) - ic.lo) / (ic.hi - ic.lo))
 		}
 	}
-	o, err := Corrupt(family, sev, ic.p, m, r)
+	o, err := sc.corrupt(family, sev, ic.p, m, r)
 	if err != nil {
 		return err
 	}

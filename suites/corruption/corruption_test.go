@@ -233,10 +233,10 @@ func TestNHWCMatchesNCHW(t *testing.T) {
 	db := &data.Dataset{X: nhwc, N: 1, SampleShape: []int{h, w, 3}}
 	for _, fam := range []string{"fog", "glass_blur", "jpeg_compression"} {
 		oa, ob := make([]float32, 3*h*w), make([]float32, 3*h*w)
-		if err := a.corrupt(oa, da, 0, fam, 3, suite.BatchRand(1, 0)); err != nil {
+		if err := a.corrupt(new(scratch), oa, da, 0, fam, 3, suite.BatchRand(1, 0)); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.corrupt(ob, db, 0, fam, 3, suite.BatchRand(1, 0)); err != nil {
+		if err := b.corrupt(new(scratch), ob, db, 0, fam, 3, suite.BatchRand(1, 0)); err != nil {
 			t.Fatal(err)
 		}
 		for px := 0; px < h*w; px++ {

@@ -27,25 +27,36 @@ func Corrupt(family string, s int, p ParamSet, m *Image, r *rand.Rand) (*Image, 
 	if s < 1 || s > 5 {
 		return nil, fmt.Errorf("corruption %s: severity %d is outside 1..5", family, s)
 	}
-	o := corrupt(family, s, p, m, r)
+	return new(scratch).corrupt(family, s, p, m, r)
+}
+
+// corrupt is Corrupt with the working images of sc, whose out image it
+// returns (valid until the next call): once sc has seen an image size,
+// every family but jpeg_compression allocates nothing. m must not be one
+// of sc's working images other than sc.in.
+func (sc *scratch) corrupt(family string, s int, p ParamSet, m *Image, r *rand.Rand) (*Image, error) {
+	if s < 1 || s > 5 {
+		return nil, fmt.Errorf("corruption %s: severity %d is outside 1..5", family, s)
+	}
+	o := sc.apply(family, s, p, m, r)
 	if o == nil {
 		return nil, fmt.Errorf("corruption: unknown image family %q", family)
 	}
 	return o, nil
 }
 
-func corrupt(family string, s int, p ParamSet, m *Image, r *rand.Rand) *Image {
+func (sc *scratch) apply(family string, s int, p ParamSet, m *Image, r *rand.Rand) *Image {
 	i := s - 1
 	switch family {
 	case "gaussian_noise":
-		o := m.Clone()
+		o := sc.out.set(m)
 		for j := range o.P {
 			o.P[j] += p.Gaussian[i] * r.NormFloat64()
 		}
 		o.clip()
 		return o
 	case "shot_noise":
-		o := m.Clone()
+		o := sc.out.set(m)
 		c := p.Shot[i]
 		for j, v := range o.P {
 			o.P[j] = float64(poisson(r, v*c)) / c
@@ -55,7 +66,7 @@ func corrupt(family string, s int, p ParamSet, m *Image, r *rand.Rand) *Image {
 	case "impulse_noise":
 		// skimage.util.random_noise(mode="s&p", amount, salt_vs_pepper
 		// 0.5): each value independently.
-		o := m.Clone()
+		o := sc.out.set(m)
 		for j := range o.P {
 			if r.Float64() < p.Impulse[i] {
 				if r.Float64() < 0.5 {
@@ -67,43 +78,42 @@ func corrupt(family string, s int, p ParamSet, m *Image, r *rand.Rand) *Image {
 		}
 		return o
 	case "defocus_blur":
-		k, n := disk(p.Defocus[i][0], p.Defocus[i][1])
-		o := filter2D(m, k, n, n)
+		o := filter2D(&sc.out, m, sc.disk(p.Defocus[i][0], p.Defocus[i][1]))
 		o.clip()
 		return o
 	case "glass_blur":
-		return glassBlur(m, p.Glass[i], r)
+		return sc.glassBlur(m, p.Glass[i], r)
 	case "motion_blur":
-		o := motionBlur(m, p.Motion[i][0], p.Motion[i][1], -45+90*r.Float64())
+		o := sc.motionBlur(&sc.out, m, p.Motion[i][0], p.Motion[i][1], -45+90*r.Float64())
 		o.clip()
 		return o
 	case "zoom_blur":
-		zs := zoomFactors(p.Zoom[i])
-		o := m.Clone()
-		for _, z := range zs {
-			zm := clippedZoom(m, z)
+		o := sc.out.set(m)
+		nz := zoomCount(p.Zoom[i])
+		for k := range nz {
+			zm := sc.clippedZoom(&sc.zoom, m, zoomFactor(p.Zoom[i], k))
 			for j, v := range zm.P {
 				o.P[j] += v
 			}
 		}
 		for j := range o.P {
-			o.P[j] /= float64(len(zs) + 1)
+			o.P[j] /= float64(nz + 1)
 		}
 		o.clip()
 		return o
 	case "snow":
-		return snow(m, p.Snow[i], r)
+		return sc.snow(m, p.Snow[i], r)
 	case "frost":
-		return frost(m, p, i, r)
+		return sc.frost(m, p, i, r)
 	case "fog":
 		c := p.Fog[i]
 		mx := 0.0
 		for _, v := range m.P {
 			mx = max(mx, v)
 		}
-		pl := plasma(pow2(max(m.H, m.W)), c[1], r)
+		pl := sc.plasma(pow2(max(m.H, m.W)), c[1], r)
 		n := pow2(max(m.H, m.W))
-		o := m.Clone()
+		o := sc.out.set(m)
 		for y := 0; y < m.H; y++ {
 			for x := 0; x < m.W; x++ {
 				for ch := 0; ch < m.C; ch++ {
@@ -117,7 +127,7 @@ func corrupt(family string, s int, p ParamSet, m *Image, r *rand.Rand) *Image {
 		// skimage rgb2hsv, V += c clipped, hsv2rgb: hue and saturation
 		// kept, so every channel scales by V'/V (a black pixel becomes
 		// grey V').
-		o := m.Clone()
+		o := sc.out.set(m)
 		c := p.Bright[i]
 		for px := 0; px < m.H*m.W; px++ {
 			v := 0.0
@@ -136,7 +146,7 @@ func corrupt(family string, s int, p ParamSet, m *Image, r *rand.Rand) *Image {
 		o.clip()
 		return o
 	case "contrast":
-		o := m.Clone()
+		o := sc.out.set(m)
 		c := p.Contrast[i]
 		n := float64(m.H * m.W)
 		for ch := 0; ch < m.C; ch++ {
@@ -152,14 +162,14 @@ func corrupt(family string, s int, p ParamSet, m *Image, r *rand.Rand) *Image {
 		}
 		return o
 	case "elastic_transform":
-		return elastic(m, p.Elastic[i], r)
+		return sc.elastic(m, p.Elastic[i], r)
 	case "pixelate":
 		c := p.Pixelate[i]
-		u := toUint8(m)
-		small := boxResize(u, int(float64(m.W)*c), int(float64(m.H)*c))
-		return fromUint8(boxResize(small, m.W, m.H))
+		u := toUint8(&sc.u8, m)
+		small := sc.boxResize(&sc.small, u, int(float64(m.W)*c), int(float64(m.H)*c))
+		return fromUint8(sc.boxResize(&sc.out, small, m.W, m.H))
 	case "jpeg_compression":
-		return jpegRoundTrip(m, p.JPEG[i])
+		return jpegRoundTrip(&sc.u8, m, p.JPEG[i])
 	}
 	return nil
 }
@@ -214,6 +224,21 @@ func poisson(r *rand.Rand, lam float64) int64 {
 	}
 }
 
+// disk returns the taps of disk(radius, aliasBlur), computed once per sc.
+func (sc *scratch) disk(radius, aliasBlur float64) []tap {
+	key := [2]float64{radius, aliasBlur}
+	if t, ok := sc.disks[key]; ok {
+		return t
+	}
+	k, n := disk(radius, aliasBlur)
+	t := kernelTaps(k, n, n)
+	if sc.disks == nil {
+		sc.disks = map[[2]float64][]tap{}
+	}
+	sc.disks[key] = t
+	return t
+}
+
 // disk returns the reference's defocus kernel (n×n, row major): the
 // aliased disk of the given radius on the grid −8…8 (−r…r above 8),
 // normalised, then cv2.GaussianBlur with a 3×3 (5×5 above 8) kernel of
@@ -248,19 +273,20 @@ func disk(radius, aliasBlur float64) ([]float64, int) {
 	for j := range g {
 		g[j] /= gs
 	}
-	return correlateSep(k, g, g, mirror).P, n
+	return correlateSep(NewImage(n, n, 1), NewImage(n, n, 1), k, g, g, mirror).P, n
 }
 
 // glassBlur: Gaussian blur, quantised to 8 bits (np.uint8 truncates),
 // local pixel swaps, Gaussian blur again (skimage.filters.gaussian:
 // scipy's, mode nearest, truncate 4).
-func glassBlur(m *Image, c [3]float64, r *rand.Rand) *Image {
+func (sc *scratch) glassBlur(m *Image, c [3]float64, r *rand.Rand) *Image {
 	sigma, d, iters := c[0], int(c[1]), int(c[2])
-	o := gaussian(m, sigma, 4, nearest)
+	o := sc.gaussian(&sc.a, m, sigma, 4, nearest)
 	for j, v := range o.P {
 		o.P[j] = math.Floor(v*255) / 255
 	}
-	px := make([]float64, m.C)
+	sc.px = grow(sc.px, m.C)
+	px := sc.px
 	for it := 0; it < iters; it++ {
 		for h := m.H - d; h > d; h-- {
 			for w := m.W - d; w > d; w-- {
@@ -277,17 +303,19 @@ func glassBlur(m *Image, c [3]float64, r *rand.Rand) *Image {
 			}
 		}
 	}
-	o = gaussian(o, sigma, 4, nearest)
+	o = sc.gaussian(&sc.out, o, sigma, 4, nearest)
 	o.clip()
 	return o
 }
 
 // motionBlur is ImageMagick's MotionBlurImage (the reference calls it
-// through Wand): a one-sided Gaussian of width 2·ceil(radius)+1 along the
-// direction of angle (degrees), edge pixels repeated outside the image.
-func motionBlur(m *Image, radius, sigma, angle float64) *Image {
+// through Wand) of m into dst: a one-sided Gaussian of width
+// 2·ceil(radius)+1 along the direction of angle (degrees), edge pixels
+// repeated outside the image.
+func (sc *scratch) motionBlur(dst, m *Image, radius, sigma, angle float64) *Image {
 	width := int(2*math.Ceil(radius) + 1)
-	k := make([]float64, width)
+	sc.mk, sc.mox, sc.moy = grow(sc.mk, width), grow(sc.mox, width), grow(sc.moy, width)
+	k := sc.mk
 	var s float64
 	for i := range k {
 		k[i] = math.Exp(-float64(i*i) / (2 * sigma * sigma))
@@ -295,13 +323,13 @@ func motionBlur(m *Image, radius, sigma, angle float64) *Image {
 	}
 	px, py := float64(width)*math.Sin(angle*math.Pi/180), float64(width)*math.Cos(angle*math.Pi/180)
 	hyp := math.Hypot(px, py)
-	ox, oy := make([]int, width), make([]int, width)
+	ox, oy := sc.mox, sc.moy
 	for i := range k {
 		k[i] /= s
 		ox[i] = int(math.Ceil(float64(i)*py/hyp - 0.5))
 		oy[i] = int(math.Ceil(float64(i)*px/hyp - 0.5))
 	}
-	o := NewImage(m.H, m.W, m.C)
+	o := dst.resize(m.H, m.W, m.C)
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
 			for c := 0; c < m.C; c++ {
@@ -319,20 +347,20 @@ func motionBlur(m *Image, radius, sigma, angle float64) *Image {
 // snow: a zoomed, thresholded Gaussian layer, quantised to 8 bits,
 // motion-blurred at an angle in [−135°, −45°), added with its 180° turn to
 // the image brightened towards its grey level.
-func snow(m *Image, c [7]float64, r *rand.Rand) *Image {
-	l := NewImage(m.H, m.W, 1)
+func (sc *scratch) snow(m *Image, c [7]float64, r *rand.Rand) *Image {
+	l := sc.layer.resize(m.H, m.W, 1)
 	for j := range l.P {
 		l.P[j] = c[0] + c[1]*r.NormFloat64()
 	}
-	l = clippedZoom(l, c[2])
+	l = sc.clippedZoom(&sc.layr2, l, c[2])
 	for j, v := range l.P {
 		if v < c[3] {
 			v = 0
 		}
 		l.P[j] = math.Floor(clip01(v)*255) / 255
 	}
-	l = motionBlur(l, c[4], c[5], -135+90*r.Float64())
-	o := NewImage(m.H, m.W, m.C)
+	l = sc.motionBlur(&sc.layer, l, c[4], c[5], -135+90*r.Float64())
+	o := sc.out.resize(m.H, m.W, m.C)
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
 			g := m.gray(y, x)*1.5 + 0.5
@@ -365,11 +393,11 @@ var frostPhotos = [5][2][3]float64{
 // a plasma-fractal texture (wibble decay 2) standardised to their
 // standard deviation, the same texture on every channel (the photographs'
 // channels correlate at 0.8).
-func frost(m *Image, p ParamSet, i int, r *rand.Rand) *Image {
+func (sc *scratch) frost(m *Image, p ParamSet, i int, r *rand.Rand) *Image {
 	c := p.Frost[i]
 	ph := frostPhotos[r.IntN(5)]
 	n := pow2(max(m.H, m.W))
-	pl := plasma(n, 2, r)
+	pl := sc.plasma(n, 2, r)
 	var mean, sq float64
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
@@ -388,7 +416,7 @@ func frost(m *Image, p ParamSet, i int, r *rand.Rand) *Image {
 	if sd == 0 {
 		sd = 1
 	}
-	o := NewImage(m.H, m.W, m.C)
+	o := sc.out.resize(m.H, m.W, m.C)
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
 			z := (pl[y*n+x] - mean) / sd
@@ -411,9 +439,11 @@ func frost(m *Image, p ParamSet, i int, r *rand.Rand) *Image {
 
 // plasma is the reference's plasma_fractal: a diamond-square height map of
 // side n (a power of two), wibble 100 divided by decay at each level,
-// scaled to [0, 1]; row major.
-func plasma(n int, decay float64, r *rand.Rand) []float64 {
-	a := make([]float64, n*n)
+// scaled to [0, 1]; row major, in sc.pl.
+func (sc *scratch) plasma(n int, decay float64, r *rand.Rand) []float64 {
+	sc.pl = grow(sc.pl, n*n)
+	a := sc.pl
+	clear(a)
 	wibble := 100.0
 	noise := func() float64 { return wibble * (-wibble + 2*wibble*r.Float64()) }
 	for step := n; step >= 2; step /= 2 {
@@ -429,8 +459,8 @@ func plasma(n int, decay float64, r *rand.Rand) []float64 {
 		}
 		dr := func(i, j int) float64 { return a[((i+g)%g*step+h)*n+(j+g)%g*step+h] }
 		// filldiamonds: the top edges, then the left edges.
-		lt := make([]float64, g*g)
-		tt := make([]float64, g*g)
+		sc.lt, sc.tt = grow(sc.lt, g*g), grow(sc.tt, g*g)
+		lt, tt := sc.lt, sc.tt
 		for i := 0; i < g; i++ {
 			for j := 0; j < g; j++ {
 				lt[i*g+j] = dr(i, j) + dr(i-1, j) + ul(i, j) + ul(i, j+1)
@@ -467,7 +497,7 @@ func plasma(n int, decay float64, r *rand.Rand) []float64 {
 // displacement field (uniform noise, Gaussian σ, reflect, truncate 3,
 // scaled by alpha) sampled bilinearly (map_coordinates, halfSym). The
 // parameters are fractions of the image side (the larger of H and W).
-func elastic(m *Image, c [3]float64, r *rand.Rand) *Image {
+func (sc *scratch) elastic(m *Image, c [3]float64, r *rand.Rand) *Image {
 	side := float64(max(m.H, m.W))
 	alpha, sigma, aff := c[0]*side, c[1]*side, c[2]*side
 	cy, cx := float64(m.H/2), float64(m.W/2)
@@ -481,7 +511,7 @@ func elastic(m *Image, c [3]float64, r *rand.Rand) *Image {
 		}
 	}
 	inv := affineInverse(p1, p2)
-	w := NewImage(m.H, m.W, m.C)
+	w := sc.a.resize(m.H, m.W, m.C)
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
 			sx := inv[0]*float64(x) + inv[1]*float64(y) + inv[2]
@@ -491,20 +521,20 @@ func elastic(m *Image, c [3]float64, r *rand.Rand) *Image {
 			}
 		}
 	}
-	field := func() *Image {
-		f := NewImage(m.H, m.W, 1)
+	field := func(dst *Image) *Image {
+		f := sc.b.resize(m.H, m.W, 1)
 		for j := range f.P {
 			f.P[j] = -1 + 2*r.Float64()
 		}
-		f = gaussian(f, sigma, 3, halfSym)
+		f = sc.gaussian(dst, f, sigma, 3, halfSym)
 		for j := range f.P {
 			f.P[j] = float64(float32(f.P[j] * alpha))
 		}
 		return f
 	}
-	dx := field()
-	dy := field()
-	o := NewImage(m.H, m.W, m.C)
+	dx := field(&sc.fx)
+	dy := field(&sc.fy)
+	o := sc.out.resize(m.H, m.W, m.C)
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
 			fy, fx := float64(y)+dy.P[y*m.W+x], float64(x)+dx.P[y*m.W+x]
@@ -538,10 +568,10 @@ func affineInverse(p, q [3][2]float64) [6]float64 {
 	return [6]float64{rx[0], rx[1], rx[2], ry[0], ry[1], ry[2]}
 }
 
-// toUint8 quantises m to 8 bits (round to nearest), as the reference's
-// PIL input images are.
-func toUint8(m *Image) *Image {
-	o := m.Clone()
+// toUint8 quantises m to 8 bits (round to nearest) into dst, as the
+// reference's PIL input images are.
+func toUint8(dst, m *Image) *Image {
+	o := dst.set(m)
 	for j, v := range o.P {
 		o.P[j] = math.Round(clip01(v) * 255)
 	}
@@ -558,42 +588,23 @@ func fromUint8(m *Image) *Image {
 // boxResize is PIL's Image.resize(…, Image.BOX) on an 8-bit image (values
 // 0…255 in m): separable box-filter weights, 22-bit fixed-point
 // coefficients, rounding and clipping to 8 bits after the horizontal pass
-// and after the vertical one (Pillow's Resample.c).
-func boxResize(m *Image, ow, oh int) *Image {
-	const prec = 22
-	coeffs := func(in, out int) (bounds [][2]int, ks [][]int64) {
-		scale := float64(in) / float64(out)
-		fs := max(scale, 1)
-		support := 0.5 * fs
-		for xx := 0; xx < out; xx++ {
-			center := (float64(xx) + 0.5) * scale
-			xmin := max(int(center-support+0.5), 0)
-			xmax := min(int(center+support+0.5), in) - xmin
-			w := make([]float64, xmax)
-			var ww float64
-			for x := 0; x < xmax; x++ {
-				t := (float64(x+xmin) - center + 0.5) / fs
-				if t > -0.5 && t <= 0.5 {
-					w[x] = 1
-				}
-				ww += w[x]
-			}
-			k := make([]int64, xmax)
-			for x := range w {
-				if ww != 0 {
-					w[x] /= ww
-				}
-				if w[x] < 0 {
-					k[x] = int64(-0.5 + w[x]*(1<<prec))
-				} else {
-					k[x] = int64(0.5 + w[x]*(1<<prec))
-				}
-			}
-			bounds = append(bounds, [2]int{xmin, xmax})
-			ks = append(ks, k)
+// and after the vertical one (Pillow's Resample.c), into dst (which must
+// not be m or sc.box). The coefficients of each size pair are computed
+// once per sc.
+func (sc *scratch) boxResize(dst, m *Image, ow, oh int) *Image {
+	coeffs := func(in, out int) ([][2]int, [][]int64) {
+		key := [2]int{in, out}
+		if c, ok := sc.boxes[key]; ok {
+			return c.bounds, c.ks
 		}
-		return bounds, ks
+		b, ks := newBoxCoeffs(in, out)
+		if sc.boxes == nil {
+			sc.boxes = map[[2]int]boxCoeffs{}
+		}
+		sc.boxes[key] = boxCoeffs{b, ks}
+		return b, ks
 	}
+	const prec = boxPrec
 	clip8 := func(s int64) float64 {
 		if s >= 255<<prec {
 			return 255
@@ -606,7 +617,7 @@ func boxResize(m *Image, ow, oh int) *Image {
 	t := m
 	if ow != m.W {
 		b, ks := coeffs(m.W, ow)
-		t = NewImage(m.H, ow, m.C)
+		t = sc.box.resize(m.H, ow, m.C)
 		for y := 0; y < m.H; y++ {
 			for x := 0; x < ow; x++ {
 				for c := 0; c < m.C; c++ {
@@ -622,7 +633,7 @@ func boxResize(m *Image, ow, oh int) *Image {
 	o := t
 	if oh != m.H {
 		b, ks := coeffs(m.H, oh)
-		o = NewImage(oh, t.W, t.C)
+		o = dst.resize(oh, t.W, t.C)
 		for y := 0; y < oh; y++ {
 			for x := 0; x < t.W; x++ {
 				for c := 0; c < t.C; c++ {
@@ -635,17 +646,65 @@ func boxResize(m *Image, ow, oh int) *Image {
 			}
 		}
 	}
-	if o == m {
-		o = m.Clone()
+	if o != dst {
+		o = dst.set(o)
 	}
 	return o
 }
 
+// boxPrec is the fixed-point precision of Pillow's resampling coefficients.
+const boxPrec = 22
+
+// boxCoeffs are Pillow's box-filter bounds (first input index, count) and
+// fixed-point weights of each output index of a resize from in to out
+// samples (Resample.c precompute_coeffs).
+type boxCoeffs struct {
+	bounds [][2]int
+	ks     [][]int64
+}
+
+func newBoxCoeffs(in, out int) (bounds [][2]int, ks [][]int64) {
+	const prec = boxPrec
+	scale := float64(in) / float64(out)
+	fs := max(scale, 1)
+	support := 0.5 * fs
+	for xx := 0; xx < out; xx++ {
+		center := (float64(xx) + 0.5) * scale
+		xmin := max(int(center-support+0.5), 0)
+		xmax := min(int(center+support+0.5), in) - xmin
+		w := make([]float64, xmax)
+		var ww float64
+		for x := 0; x < xmax; x++ {
+			t := (float64(x+xmin) - center + 0.5) / fs
+			if t > -0.5 && t <= 0.5 {
+				w[x] = 1
+			}
+			ww += w[x]
+		}
+		k := make([]int64, xmax)
+		for x := range w {
+			if ww != 0 {
+				w[x] /= ww
+			}
+			if w[x] < 0 {
+				k[x] = int64(-0.5 + w[x]*(1<<prec))
+			} else {
+				k[x] = int64(0.5 + w[x]*(1<<prec))
+			}
+		}
+		bounds = append(bounds, [2]int{xmin, xmax})
+		ks = append(ks, k)
+	}
+	return bounds, ks
+}
+
 // jpegRoundTrip encodes m at quality q with Go's image/jpeg (baseline,
 // 4:2:0 chroma for colour, the IJG tables scaled as libjpeg scales them)
-// and decodes it; grey images are encoded as one-channel JPEG.
-func jpegRoundTrip(m *Image, q int) *Image {
-	u := toUint8(m)
+// and decodes it; grey images are encoded as one-channel JPEG. u is the
+// working 8-bit image. It allocates: the encoder, the decoder and the
+// decoded image are image/jpeg's.
+func jpegRoundTrip(u, m *Image, q int) *Image {
+	u = toUint8(u, m)
 	var img image.Image
 	if m.C == 1 {
 		g := image.NewGray(image.Rect(0, 0, m.W, m.H))

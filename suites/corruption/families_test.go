@@ -76,7 +76,7 @@ func TestMotionBlurKernel(t *testing.T) {
 	// offsets (i, 0): pixel x takes x, x+1, x+2, the last column repeated.
 	m := NewImage(2, 4, 1)
 	copy(m.P, []float64{0, 0, 1, 1, 0, 0, 1, 1})
-	o := motionBlur(m, 1, 1, 0)
+	o := new(scratch).motionBlur(new(Image), m, 1, 1, 0)
 	want := []float64{0.077696, 0.425903, 1, 1} // 0.348207 + 0.077696 at x = 1
 	for x, w := range want {
 		if d := math.Abs(o.P[x] - w); d > 1e-6 {
@@ -84,7 +84,7 @@ func TestMotionBlurKernel(t *testing.T) {
 		}
 	}
 	// Angle 90: offsets (0, i), along the rows.
-	o = motionBlur(m, 1, 1, 90)
+	o = new(scratch).motionBlur(new(Image), m, 1, 1, 90)
 	if d := math.Abs(o.P[2] - 1); d > 1e-12 {
 		t.Errorf("angle 90, pixel (0, 2) = %v, want 1 (the column is constant)", o.P[2])
 	}
@@ -129,7 +129,7 @@ func TestFrostLayerHasThePhotographsStatistics(t *testing.T) {
 }
 
 func TestPlasmaRange(t *testing.T) {
-	p := plasma(32, 3, rand.New(rand.NewPCG(1, 2)))
+	p := new(scratch).plasma(32, 3, rand.New(rand.NewPCG(1, 2)))
 	lo, hi := slices.Min(p), slices.Max(p)
 	if lo != 0 || hi != 1 {
 		t.Errorf("plasma range [%v, %v], want [0, 1] (the reference scales by min and max)", lo, hi)

@@ -71,11 +71,12 @@ func (b boundary) at(i, n int) int {
 	return min(max(i, 0), n-1)
 }
 
-// gaussKernel returns scipy.ndimage's 1-D Gaussian weights of σ sigma
-// truncated at truncate·σ (radius int(truncate·σ + 0.5)), normalised.
-func gaussKernel(sigma, truncate float64) []float64 {
+// gaussKernel writes into k scipy.ndimage's 1-D Gaussian weights of σ
+// sigma truncated at truncate·σ (radius int(truncate·σ + 0.5)),
+// normalised, and returns them (k resliced).
+func gaussKernel(k []float64, sigma, truncate float64) []float64 {
 	r := int(truncate*sigma + 0.5)
-	k := make([]float64, 2*r+1)
+	k = grow(k, 2*r+1)
 	var s float64
 	for i := -r; i <= r; i++ {
 		v := math.Exp(-0.5 * float64(i*i) / (sigma * sigma))
@@ -88,22 +89,22 @@ func gaussKernel(sigma, truncate float64) []float64 {
 	return k
 }
 
-// gaussian blurs every channel of m as scipy.ndimage.gaussian_filter with
-// σ sigma on the two spatial axes (skimage.filters.gaussian with
+// gaussian blurs every channel of m into dst as scipy.ndimage.gaussian_filter
+// with σ sigma on the two spatial axes (skimage.filters.gaussian with
 // multichannel=True): rows first, then columns. σ ≤ 1e-15 is the identity,
-// as in scipy.
-func gaussian(m *Image, sigma, truncate float64, b boundary) *Image {
+// as in scipy. dst must not be m or sc.tmp.
+func (sc *scratch) gaussian(dst, m *Image, sigma, truncate float64, b boundary) *Image {
 	if sigma <= 1e-15 {
-		return m.Clone()
+		return dst.set(m)
 	}
-	k := gaussKernel(sigma, truncate)
-	return correlateSep(m, k, k, b)
+	sc.gk = gaussKernel(sc.gk, sigma, truncate)
+	return correlateSep(dst, &sc.tmp, m, sc.gk, sc.gk, b)
 }
 
-// correlateSep correlates m with ky along the rows axis (y) and then kx
-// along the columns axis (x), both centred.
-func correlateSep(m *Image, ky, kx []float64, b boundary) *Image {
-	t := NewImage(m.H, m.W, m.C)
+// correlateSep correlates m with ky along the rows axis (y) into tmp and
+// then tmp with kx along the columns axis (x) into dst, both centred.
+func correlateSep(dst, tmp, m *Image, ky, kx []float64, b boundary) *Image {
+	t := tmp.resize(m.H, m.W, m.C)
 	ry, rx := len(ky)/2, len(kx)/2
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
@@ -116,7 +117,7 @@ func correlateSep(m *Image, ky, kx []float64, b boundary) *Image {
 			}
 		}
 	}
-	o := NewImage(m.H, m.W, m.C)
+	o := dst.resize(m.H, m.W, m.C)
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
 			for c := 0; c < m.C; c++ {
@@ -131,15 +132,16 @@ func correlateSep(m *Image, ky, kx []float64, b boundary) *Image {
 	return o
 }
 
-// filter2D correlates every channel of m with the kh×kw kernel k (row
-// major), anchored at its centre, with cv2's default border
-// (BORDER_REFLECT_101), as cv2.filter2D(x, -1, k). Zero weights (the
-// corners of a defocus disk) are skipped.
-func filter2D(m *Image, k []float64, kh, kw int) *Image {
-	type tap struct {
-		dy, dx int
-		w      float64
-	}
+// tap is one non-zero weight of a 2-D kernel at offset (dy, dx) from its
+// centre.
+type tap struct {
+	dy, dx int
+	w      float64
+}
+
+// kernelTaps returns the non-zero weights of the kh×kw kernel k (row
+// major), anchored at its centre.
+func kernelTaps(k []float64, kh, kw int) []tap {
 	var taps []tap
 	for i := 0; i < kh; i++ {
 		for j := 0; j < kw; j++ {
@@ -148,7 +150,15 @@ func filter2D(m *Image, k []float64, kh, kw int) *Image {
 			}
 		}
 	}
-	o := NewImage(m.H, m.W, m.C)
+	return taps
+}
+
+// filter2D correlates every channel of m with the kernel taps (from
+// kernelTaps: zero weights, the corners of a defocus disk, skipped) into
+// dst, with cv2's default border (BORDER_REFLECT_101), as
+// cv2.filter2D(x, -1, k).
+func filter2D(dst, m *Image, taps []tap) *Image {
+	o := dst.resize(m.H, m.W, m.C)
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
 			for c := 0; c < m.C; c++ {
@@ -163,11 +173,11 @@ func filter2D(m *Image, k []float64, kh, kw int) *Image {
 	return o
 }
 
-// zoomLinear resizes m to oh×ow by linear interpolation with the corners
-// mapped onto the corners, as scipy.ndimage.zoom(order=1) (grid_mode
-// False): input coordinate = output coordinate · (n−1)/(m−1).
-func zoomLinear(m *Image, oh, ow int) *Image {
-	o := NewImage(oh, ow, m.C)
+// zoomLinear resizes m to oh×ow into dst by linear interpolation with the
+// corners mapped onto the corners, as scipy.ndimage.zoom(order=1)
+// (grid_mode False): input coordinate = output coordinate · (n−1)/(m−1).
+func zoomLinear(dst, m *Image, oh, ow int) *Image {
+	o := dst.resize(oh, ow, m.C)
 	coord := func(i, n, out int) (int, int, float64) {
 		if out <= 1 || n <= 1 {
 			return 0, 0, 0
@@ -194,15 +204,16 @@ func zoomLinear(m *Image, oh, ow int) *Image {
 // roundHalfEven is Python 3's round.
 func roundHalfEven(v float64) int { return int(math.RoundToEven(v)) }
 
-// clippedZoom is the reference's clipped_zoom on each spatial axis: crop
-// the central ceil(n/z) pixels, zoom them by z (scipy, order 1, to
-// round(size·z) pixels) and trim the centre n. The reference crops rows and
-// columns by the height alone (square images); here each axis uses its own.
-func clippedZoom(m *Image, z float64) *Image {
+// clippedZoom is the reference's clipped_zoom on each spatial axis, into
+// dst: crop the central ceil(n/z) pixels, zoom them by z (scipy, order 1,
+// to round(size·z) pixels) and trim the centre n. The reference crops rows
+// and columns by the height alone (square images); here each axis uses its
+// own. dst must not be m, sc.crop or sc.zm.
+func (sc *scratch) clippedZoom(dst, m *Image, z float64) *Image {
 	ch := int(math.Ceil(float64(m.H) / z))
 	cw := int(math.Ceil(float64(m.W) / z))
 	top, left := (m.H-ch)/2, (m.W-cw)/2
-	crop := NewImage(ch, cw, m.C)
+	crop := sc.crop.resize(ch, cw, m.C)
 	for y := 0; y < ch; y++ {
 		for x := 0; x < cw; x++ {
 			for c := 0; c < m.C; c++ {
@@ -210,9 +221,9 @@ func clippedZoom(m *Image, z float64) *Image {
 			}
 		}
 	}
-	zm := zoomLinear(crop, roundHalfEven(float64(ch)*z), roundHalfEven(float64(cw)*z))
+	zm := zoomLinear(&sc.zm, crop, roundHalfEven(float64(ch)*z), roundHalfEven(float64(cw)*z))
 	ty, tx := (zm.H-m.H)/2, (zm.W-m.W)/2
-	o := NewImage(m.H, m.W, m.C)
+	o := dst.resize(m.H, m.W, m.C)
 	for y := 0; y < m.H; y++ {
 		for x := 0; x < m.W; x++ {
 			for c := 0; c < m.C; c++ {

@@ -112,16 +112,12 @@ func SetFor(side int) ParamSet {
 	return best
 }
 
-// zoomFactors returns np.arange(start, stop, step) as numpy computes it:
-// ceil((stop−start)/step) values start + i·δ, with δ = (start+step) −
-// start (numpy's fill), so 1 + 25·δ is 1.2500000000000002, not 1.25: the
-// difference decides round(26·z) = 33, not 32, in clipped_zoom.
-func zoomFactors(z [3]float64) []float64 {
-	n := int(math.Ceil((z[1] - z[0]) / z[2]))
+// zoomCount returns the length of np.arange(start, stop, step) for
+// z = (start, stop, step), and zoomFactor its element k, as numpy
+// computes them.
+func zoomCount(z [3]float64) int { return int(math.Ceil((z[1] - z[0]) / z[2])) }
+
+func zoomFactor(z [3]float64, k int) float64 {
 	delta := (z[0] + z[2]) - z[0]
-	out := make([]float64, n)
-	for i := range out {
-		out[i] = z[0] + float64(i)*delta
-	}
-	return out
+	return z[0] + float64(k)*delta
 }

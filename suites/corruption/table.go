@@ -155,7 +155,7 @@ func (tc *tableCorrupter) groupNames(names []string) [][]string {
 	return out
 }
 
-func (tc *tableCorrupter) corrupt(dst []float32, d *data.Dataset, i int, family string, sev int, r *rand.Rand) error {
+func (tc *tableCorrupter) corrupt(_ *scratch, dst []float32, d *data.Dataset, i int, family string, sev int, r *rand.Rand) error {
 	copy(dst, d.Sample(i))
 	switch family {
 	case "gaussian_noise":
