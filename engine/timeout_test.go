@@ -670,3 +670,57 @@ func TestCertifyTimeoutReportsTheNoiseLevelsItFinished(t *testing.T) {
 	}
 	sameFigures(t, got, want, "samples", "sigma", "radii", "curves", "per_sigma")
 }
+
+// TestDifferentialTimeoutReportsTheVariantsItFinished:
+// testutil.SuiteConfigs' differential block (the Adult MLP against its
+// INT8 and FP16 variants), batch 100, one worker. A run with the INT8
+// variant alone counts its batches (B: the model's pass, then the
+// variant's calibration and pass); a deadline one batch into the FP16
+// variant stops it: the timed-out suite reports exactly the figures of
+// the run with INT8 alone, names int8 as finished and fp16 as the variant
+// it stopped in, and the run exits 3.
+func TestDifferentialTimeoutReportsTheVariantsItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=100", "runtime.intra_op_threads=1"}
+	y := testutil.SuiteConfigs(t)["differential"]
+	const fp16 = "      - {name: fp16, convert: fp16}\n"
+	int8Only := strings.Replace(y, fp16, "", 1)
+	if int8Only == y {
+		t.Fatalf("the differential block has no fp16 variant:\n%s", y)
+	}
+	count := &deadlineAfter{}
+	full, err := Run(context.Background(), loadYAML(t, int8Only, sets...), Options{Now: fixedNow, Progress: count})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	b := count.n.Load()
+	if want.Status != reports.StatusPassed || b == 0 {
+		t.Fatalf("int8 alone: %s %s after %d batches", want.Status, want.Error, b)
+	}
+
+	rep, err := Run(context.Background(), loadYAML(t, y, append(sets, "runtime.timeout=1h")...), stopAfter(b+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	if !strings.Contains(got.Error, "variant fp16: ") {
+		t.Errorf("error %q does not name the fp16 variant", got.Error)
+	}
+	p, _ := got.Details[suite.TimedOutKey].(map[string]any)
+	if p == nil || p["stopped_in"] != "fp16" || !reflect.DeepEqual(p["variants_finished"], []string{"int8"}) || p["samples_evaluated"] != 1000 {
+		t.Errorf("details.timed_out = %v, want int8 finished, stopped in fp16", got.Details[suite.TimedOutKey])
+	}
+	for k := range got.Metrics {
+		if strings.HasPrefix(k, "fp16.") {
+			t.Errorf("%s reported, though the deadline stopped its variant", k)
+		}
+	}
+	sameFigures(t, got, want)
+	// details.variants: the finished variant only, the same INT8 model
+	// (its files lie in each run's own output folder).
+	gv, _ := got.Details["variants"].([]map[string]any)
+	wv, _ := want.Details["variants"].([]map[string]any)
+	if len(gv) != 1 || len(wv) != 1 || gv[0]["name"] != "int8" || gv[0]["sha256"] != wv[0]["sha256"] {
+		t.Errorf("details.variants = %v, full run %v; want int8 alone, the same model", got.Details["variants"], want.Details["variants"])
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -107,9 +108,25 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 
 	variants := make([]map[string]any, 0, len(cfg.Variants))
 	for i, v := range cfg.Variants {
+		// What r holds before the variant, to take its partial figures
+		// back out if runtime.timeout stops it.
+		metrics, nu, nw := maps.Clone(r.Metrics), len(r.Undefined), len(r.Warnings)
 		det, err := s.variant(ctx, t, cfg, part, i, dir, ref, crafted, r)
 		if err != nil {
-			return nil, fmt.Errorf("variant %s: %w", v.Name, err)
+			err = fmt.Errorf("variant %s: %w", v.Name, err)
+			if !suite.TimedOut(ctx, err) || i == 0 {
+				return nil, err
+			}
+			// Stopped by runtime.timeout: the figures of a run of the
+			// variants that finished.
+			r.Metrics, r.Undefined, r.Warnings = metrics, r.Undefined[:nu], r.Warnings[:nw]
+			names := make([]string, i)
+			for j := range names {
+				names[j] = cfg.Variants[j].Name
+			}
+			r.Details["variants"] = variants
+			r.SetTimedOut(d.N, d.N, map[string]any{"variants_finished": names, "stopped_in": v.Name})
+			return r, err
 		}
 		variants = append(variants, det)
 	}
