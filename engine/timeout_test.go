@@ -724,3 +724,51 @@ func TestDifferentialTimeoutReportsTheVariantsItFinished(t *testing.T) {
 		t.Errorf("details.variants = %v, full run %v; want int8 alone, the same model", got.Details["variants"], want.Details["variants"])
 	}
 }
+
+// TestExtractionTimeoutReportsTheBudgetsItFinished:
+// testutil.SuiteConfigs' extraction block (budgets 500 and 2,000 of the
+// Adult training rows), batch 100, one worker. A run with budget 500
+// alone counts its batches (B); the run with both budgets asks the model
+// the 2,000 queries up front, 15 batches more, so a deadline at B+15+1
+// passes one batch into budget 2,000 (after its surrogate trained): the
+// timed-out suite reports exactly the figures of the run with budget 500
+// alone (whose queries are a prefix of the other's), names 500 as
+// finished and 2,000 as the budget it stopped in, and the run exits 3.
+func TestExtractionTimeoutReportsTheBudgetsItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=100", "runtime.intra_op_threads=1"}
+	y := testutil.SuiteConfigs(t)["extraction"]
+	small := strings.Replace(y, "budgets: [500, 2000]", "budgets: [500]", 1)
+	if small == y {
+		t.Fatalf("the extraction block has no budgets [500, 2000]:\n%s", y)
+	}
+	count := &deadlineAfter{}
+	full, err := Run(context.Background(), loadYAML(t, small, sets...), Options{Now: fixedNow, Progress: count})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	b := count.n.Load()
+	if want.Status != reports.StatusPassed || b == 0 {
+		t.Fatalf("budget 500 alone: %s %s after %d batches", want.Status, want.Error, b)
+	}
+
+	const extraQueryBatches = (2000 - 500) / 100
+	rep, err := Run(context.Background(), loadYAML(t, y, append(sets, "runtime.timeout=1h")...), stopAfter(b+extraQueryBatches+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	if !strings.Contains(got.Error, "budget 2000: ") {
+		t.Errorf("error %q does not name budget 2000", got.Error)
+	}
+	p, _ := got.Details[suite.TimedOutKey].(map[string]any)
+	if p == nil || p["stopped_in"] != 2000 || !reflect.DeepEqual(p["budgets_finished"], []int{500}) {
+		t.Errorf("details.timed_out = %v, want 500 finished, stopped in 2000", got.Details[suite.TimedOutKey])
+	}
+	for k := range got.Metrics {
+		if strings.Contains(k, "2000") {
+			t.Errorf("%s reported, though the deadline stopped its budget", k)
+		}
+	}
+	sameFigures(t, got, want, "split", "surrogate", "attack", "extraction_curve")
+}

@@ -3,6 +3,7 @@ package extraction
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -81,7 +82,15 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	nt := min(cfg.TransferRows, test.N)
 	atk := &data.Dataset{X: test.X[:nt*test.SampleSize()], N: nt, SampleShape: test.SampleShape, Y: test.Y[:nt]}
 	var curve []map[string]any
-	for _, b := range cfg.Budgets {
+	details := func() {
+		r.Details["split"] = split
+		r.Details["surrogate"] = map[string]any{"arch": arch, "hidden": cfg.Training.Hidden, "filters": cfg.Training.Filters,
+			"epochs": cfg.Training.Epochs, "batch": cfg.Training.Batch, "learning_rate": cfg.Training.LearningRate, "outputs": cfg.Outputs}
+		a := cfg.attack.Attacks[0]
+		r.Details["attack"] = map[string]any{"name": a.Name, "norm": a.Norm, "eps": a.Eps[0], "steps": a.Steps, "rows": nt}
+		r.Details["extraction_curve"] = curve
+	}
+	for i, b := range cfg.Budgets {
 		if b > pool.N {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("budget %d: the query pool has %d rows; its metrics are undefined (configure suites.extraction.queries with more rows)", b, pool.N))
 			for _, m := range []string{"fidelity", "accuracy", "transfer"} {
@@ -89,18 +98,26 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 			}
 			continue
 		}
+		// What r holds before the budget, to take its partial figures
+		// back out if runtime.timeout stops it.
+		metrics, nu, nw := maps.Clone(r.Metrics), len(r.Undefined), len(r.Warnings)
 		row, err := s.budget(ctx, t, cfg, arch, b, qx[:b*pool.SampleSize()], pool.SampleShape, targets[:b*k], test, refPred, atk, dir, seed, r)
 		if err != nil {
-			return nil, fmt.Errorf("budget %d: %w", b, err)
+			err = fmt.Errorf("budget %d: %w", b, err)
+			if !suite.TimedOut(ctx, err) || i == 0 {
+				return nil, err
+			}
+			// Stopped by runtime.timeout: the figures of a run of the
+			// budgets before this one (its queries are a prefix of
+			// this run's, so they are the same).
+			r.Metrics, r.Undefined, r.Warnings = metrics, r.Undefined[:nu], r.Warnings[:nw]
+			details()
+			r.SetTimedOut(test.N, test.N, map[string]any{"budgets_finished": slices.Clone(cfg.Budgets[:i]), "stopped_in": b})
+			return r, err
 		}
 		curve = append(curve, row)
 	}
-	r.Details["split"] = split
-	r.Details["surrogate"] = map[string]any{"arch": arch, "hidden": cfg.Training.Hidden, "filters": cfg.Training.Filters,
-		"epochs": cfg.Training.Epochs, "batch": cfg.Training.Batch, "learning_rate": cfg.Training.LearningRate, "outputs": cfg.Outputs}
-	a := cfg.attack.Attacks[0]
-	r.Details["attack"] = map[string]any{"name": a.Name, "norm": a.Norm, "eps": a.Eps[0], "steps": a.Steps, "rows": nt}
-	r.Details["extraction_curve"] = curve
+	details()
 	return r, nil
 }
 
