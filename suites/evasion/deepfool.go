@@ -105,6 +105,7 @@ func (w *work) deepfool(ctx context.Context, j *job, o oracle, steps, nbGrads in
 					continue
 				}
 				gr := g[r*w.d : (r+1)*w.d]
+				w.deepfoolFree(j, i, gr, m)
 				f := float64(loss[r])
 				v := math.Abs(f) / (dualNorm(gr, linf) + deepfoolTol)
 				if v < m.value[i] {
@@ -127,6 +128,22 @@ func (w *work) deepfool(ctx context.Context, j *job, o oracle, steps, nbGrads in
 	return nil
 }
 
+// deepfoolFree zeroes the values of g that would push sample i's point
+// x0 + Σr further past a bound of its box it already sits on: the
+// linearised distance is measured in the directions the box leaves free
+// (without this, a step mostly spent on clipped pixels gains a fraction
+// of the distance per iteration and never crosses; ART does not do it).
+func (w *work) deepfoolFree(j *job, i int, g []float32, m *dfScratch) {
+	rt := m.rtot[i*w.d : (i+1)*w.d]
+	x0, lo, hi := j.x0[i*w.d:(i+1)*w.d], w.row(w.lo, i), w.row(w.hi, i)
+	for p, v := range g {
+		b := float64(x0[p]) + rt[p]
+		if (v < 0 && b <= float64(lo[p])) || (v > 0 && b >= float64(hi[p])) {
+			g[p] = 0
+		}
+	}
+}
+
 // dualNorm is ‖g‖₁ (linf) or ‖g‖₂.
 func dualNorm(g []float32, linf bool) float64 {
 	var s float64
@@ -143,8 +160,8 @@ func dualNorm(g []float32, linf bool) float64 {
 	return math.Sqrt(s)
 }
 
-// deepfoolStep adds sample i's step r to Σr and sets its point to
-// x0 + (1+η)·Σr, clipped to its box.
+// deepfoolStep adds sample i's step r to Σr, keeping x0 + Σr inside the
+// box, and sets its point to x0 + (1+η)·Σr, clipped to the box.
 func (w *work) deepfoolStep(j *job, i int, m *dfScratch, linf bool, overshoot float64) {
 	g := w.row(w.gbest, i)
 	f := math.Abs(m.f[i])
@@ -159,17 +176,21 @@ func (w *work) deepfoolStep(j *job, i int, m *dfScratch, linf bool, overshoot fl
 	x, x0 := w.row(w.x, i), j.x0[i*w.d:(i+1)*w.d]
 	lo, hi := w.row(w.lo, i), w.row(w.hi, i)
 	for p, v := range g {
+		step := scale * float64(v)
 		if linf {
+			step = 0
 			switch {
 			case v > 0:
-				rt[p] += scale
+				step = scale
 			case v < 0:
-				rt[p] -= scale
+				step = -scale
 			}
-		} else {
-			rt[p] += scale * float64(v)
 		}
-		x[p] = min(max(float32(float64(x0[p])+(1+overshoot)*rt[p]), lo[p]), hi[p])
+		// Σr stays inside the box, as ART's clipped batch (lines 174–180):
+		// a step past a bound is not kept for a later step to undo
+		b0 := float64(x0[p])
+		rt[p] = min(max(b0+rt[p]+step, float64(lo[p])), float64(hi[p])) - b0
+		x[p] = min(max(float32(b0+(1+overshoot)*rt[p]), lo[p]), hi[p])
 	}
 }
 
