@@ -772,3 +772,50 @@ func TestExtractionTimeoutReportsTheBudgetsItFinished(t *testing.T) {
 	}
 	sameFigures(t, got, want, "split", "surrogate", "attack", "extraction_curve")
 }
+
+// TestSlicesTimeoutReportsTheMetricsItFinished: testutil.SuiteConfigs'
+// slices block (the Adult evaluation rows' slices of num_age, sex and
+// race) with an evasion block (FGSM, L∞ 0.03, attack batches of 100, as
+// examples/slices.yaml's attack), batch 100, one worker. A run without the
+// evasion block counts its batches (B: the model pass); a deadline one
+// batch into the attack stops robust_accuracy: the timed-out suite reports
+// exactly the figures of the run without the evasion block (the accuracy
+// and selection-rate searches), names them as finished and
+// robust_accuracy as the metric it stopped in, and the run exits 3.
+func TestSlicesTimeoutReportsTheMetricsItFinished(t *testing.T) {
+	sets := []string{"runtime.workers=1", "runtime.batch_size=100", "runtime.intra_op_threads=1"}
+	y := testutil.SuiteConfigs(t)["slices"]
+	const block = "  slices: {features: [num_age, sex, race], sensitive: [sex, race]}\n"
+	withEvasion := strings.Replace(y, block, "  slices:\n    features: [num_age, sex, race]\n    sensitive: [sex, race]\n"+
+		"    evasion:\n      batch_size: 100\n      attacks:\n        - {name: fgsm, norm: linf, eps: [0.03]}\n", 1)
+	if withEvasion == y {
+		t.Fatalf("the slices block is not %q:\n%s", block, y)
+	}
+	count := &deadlineAfter{}
+	full, err := Run(context.Background(), loadYAML(t, y, sets...), Options{Now: fixedNow, Progress: count})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := full.Suites[0]
+	b := count.n.Load()
+	if want.Status != reports.StatusPassed || b == 0 {
+		t.Fatalf("without evasion: %s %s after %d batches", want.Status, want.Error, b)
+	}
+
+	rep, err := Run(context.Background(), loadYAML(t, withEvasion, append(sets, "runtime.timeout=1h")...), stopAfter(b+1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkTimedOut(t, rep)
+	if !strings.Contains(got.Error, "slices: evasion: ") {
+		t.Errorf("error %q does not name the attack", got.Error)
+	}
+	p, _ := got.Details[suite.TimedOutKey].(map[string]any)
+	if p == nil || p["stopped_in"] != "robust_accuracy" || !reflect.DeepEqual(p["metrics_finished"], []string{"accuracy", "selection_rate"}) || p["samples_evaluated"] != 1000 {
+		t.Errorf("details.timed_out = %v, want accuracy and selection_rate finished, stopped in robust_accuracy", got.Details[suite.TimedOutKey])
+	}
+	if _, ok := got.Metrics["worst.robust_accuracy"]; ok {
+		t.Errorf("worst.robust_accuracy reported, though the deadline stopped the attack")
+	}
+	sameFigures(t, got, want, "slices", "per_metric", "min_size", "bin_edges", "samples")
+}

@@ -67,7 +67,21 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if cfg.evasion != nil {
 		crafted, mode, err := evasion.Craft(ctx, t, *cfg.evasion)
 		if err != nil {
-			return nil, fmt.Errorf("slices: evasion: %w", err)
+			err = fmt.Errorf("slices: evasion: %w", err)
+			if !suite.TimedOut(ctx, err) {
+				return nil, err
+			}
+			// Stopped by runtime.timeout in the attacks: the searches
+			// that finished (accuracy, selection rate), as a run
+			// without the evasion block. A deadline in the model pass
+			// leaves no figures.
+			write(r, cfg, searches, feats, minSize, n)
+			done := make([]string, len(searches))
+			for i, s := range searches {
+				done[i] = s.Metric
+			}
+			r.SetTimedOut(n, n, map[string]any{"metrics_finished": done, "stopped_in": RobustAccuracy})
+			return r, err
 		}
 		robust := make([]bool, n)
 		copy(robust, correct)
