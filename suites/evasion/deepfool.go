@@ -247,6 +247,34 @@ func (rt *runners) deepfoolAll(ctx context.Context, t *suite.Target, a AttackCon
 	return r, nil
 }
 
+// deepfoolAt is attack for a deepfool entry: DeepFool runs at the entry's
+// first eps and is kept in rt.dfRuns; every eps is judged from its ε*.
+func (rt *runners) deepfoolAt(ctx context.Context, t *suite.Target, cfg Config, a AttackConfig, eps float64, clean []float32, correct []bool) (*outcome, error) {
+	key := a.Key() + "." + a.Norm
+	df := rt.dfRuns[key]
+	if df == nil {
+		var err error
+		if df, err = rt.deepfoolAll(ctx, t, a, clean, correct); err != nil {
+			return nil, err
+		}
+		if rt.dfRuns == nil {
+			rt.dfRuns = map[string]*dfRun{}
+		}
+		rt.dfRuns[key] = df
+	}
+	o := deepfoolOutcome(t, a, eps, df, correct, cfg.SaveExamples)
+	if rt.keepAdv {
+		d := t.Data.SampleSize()
+		o.adv = slices.Clone(df.adv)
+		for i, s := range o.success {
+			if !s {
+				copy(o.adv[i*d:(i+1)*d], t.Data.X[i*d:(i+1)*d])
+			}
+		}
+	}
+	return o, nil
+}
+
 // deepfoolOutcome is DeepFool's outcome at eps: a clean-correct sample
 // falls when ε* ≤ eps (eps 0 breaks nothing).
 func deepfoolOutcome(t *suite.Target, a AttackConfig, eps float64, r *dfRun, correct []bool, saveExamples int) *outcome {

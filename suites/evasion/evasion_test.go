@@ -175,6 +175,8 @@ func TestConstraintsEveryAttack(t *testing.T) {
 		map[string]any{"name": "fab", "label": "fab-t", "norm": "l2", "eps": []any{0.5}, "steps": 10, "targeted": true, "target_classes": 3},
 		map[string]any{"name": "autoattack", "label": "aa-plus", "version": "plus", "norm": "linf", "eps": []any{0.05}, "steps": 5, "restarts": 2, "queries": 50},
 		map[string]any{"name": "autoattack", "label": "aa-rand", "version": "rand", "norm": "l2", "eps": []any{0.3}, "steps": 10},
+		map[string]any{"name": "deepfool", "norm": "linf", "eps": []any{0.1, 0.2}},
+		map[string]any{"name": "deepfool", "norm": "l2", "eps": []any{0.5}},
 	}})
 	outs, correct := runOutcomes(t, tg, cfg)
 	ctx := context.Background()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"sync/atomic"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
@@ -186,10 +185,6 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 	// reports its batches after those of the passes before it
 	runs := 1
 	for _, a := range cfg.Attacks {
-		if a.Name == DeepFool {
-			runs++ // one pass gives every eps (deepfool.go)
-			continue
-		}
 		runs += len(a.Eps)
 	}
 	nb := t.Batches(n)
@@ -221,43 +216,9 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 	defer rt.close()
 
 	var outs []*outcome
-	type dfDone struct {
-		a  AttackConfig
-		df *dfRun
-	}
-	var dfs []dfDone
-	pass := 1
 	for _, a := range cfg.Attacks {
-		if a.Name == DeepFool {
-			rt.progress = progress(pass)
-			pass++
-			df, err := rt.deepfoolAll(ctx, t, a, clean, correct)
-			if err != nil {
-				stopped := a.Key() + "." + a.Norm
-				err = fmt.Errorf("attack %s: %w", stopped, err)
-				if !suite.TimedOut(ctx, err) {
-					return nil, err
-				}
-				return timedOut(t, cfg, outs, correct, nCorrect, clean, nil, stopped), err
-			}
-			dfs = append(dfs, dfDone{a, df})
-			for _, e := range a.Eps {
-				o := deepfoolOutcome(t, a, e, df, correct, cfg.SaveExamples)
-				if rt.keepAdv {
-					o.adv = slices.Clone(df.adv)
-					for i, s := range o.success {
-						if !s {
-							copy(o.adv[i*dim:(i+1)*dim], ds.X[i*dim:(i+1)*dim])
-						}
-					}
-				}
-				outs = append(outs, o)
-			}
-			continue
-		}
 		for _, e := range a.Eps {
-			rt.progress = progress(pass)
-			pass++
+			rt.progress = progress(1 + len(outs))
 			o, err := rt.attack(ctx, t, cfg, a, e, clean, correct)
 			if err != nil {
 				err = fmt.Errorf("attack %s: %w", Prefix(a.Key(), a.Norm, e), err)
@@ -273,8 +234,10 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range dfs {
-		deepfoolSummary(res, t, d.a, d.df, correct, nCorrect)
+	for _, a := range cfg.Attacks {
+		if a.Name == DeepFool {
+			deepfoolSummary(res, t, a, rt.dfRuns[a.Key()+"."+a.Norm], correct, nCorrect)
+		}
 	}
 	if cfg.SaveExamples > 0 {
 		if err := saveExamples(t, cfg, res, outs, ds.SampleShape); err != nil {
@@ -305,6 +268,9 @@ func timedOut(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCor
 
 // attack runs one attack at one eps on every batch.
 func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a AttackConfig, eps float64, clean []float32, correct []bool) (*outcome, error) {
+	if a.Name == DeepFool {
+		return rt.deepfoolAt(ctx, t, cfg, a, eps, clean, correct)
+	}
 	ds := t.Data
 	n, d, k := ds.N, ds.SampleSize(), t.Classes
 	nb := t.Batches(n)
