@@ -2,8 +2,10 @@ package evasion
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/gauntlet-ml/gauntlet/stats"
@@ -309,9 +311,10 @@ func deepfoolKeys(prefix string) []string {
 // deepfoolSummary sets the ε* metrics of a deepfool attack and replaces
 // its curve in details with the one ε* gives: robust accuracy at every
 // distinct finite ε* (a sample is robust at ε while ε < ε*), from ε = 0.
-// The quantiles are over every clean-correct sample, +Inf included (so a
-// median is +Inf when DeepFool failed on half of them); mean_eps is over
-// the finite ones.
+// The quantiles are over every clean-correct sample, a failure counting as
+// +Inf; one that falls on +Inf (the median when DeepFool failed on half of
+// them) is undefined, with a warning, as JSON has no +Inf. mean_eps is
+// over the finite ones.
 func deepfoolSummary(r *suite.Result, t *suite.Target, a AttackConfig, df *dfRun, correct []bool, nCorrect int) {
 	n := t.Data.N
 	prefix := a.Key() + "." + a.Norm
@@ -338,10 +341,22 @@ func deepfoolSummary(r *suite.Result, t *suite.Target, a AttackConfig, df *dfRun
 	if ok {
 		med = stats.Median(all)
 	}
-	r.Set(prefix+".median_eps", med, ok)
-	r.Set(prefix+".eps_q10", q(0.1), ok)
-	r.Set(prefix+".eps_q25", q(0.25), ok)
-	r.Set(prefix+".eps_q75", q(0.75), ok)
+	// JSON has no +Inf: a quantile among the failures is undefined
+	var inf []string
+	for _, kv := range []struct {
+		key string
+		v   float64
+	}{{".median_eps", med}, {".eps_q10", q(0.1)}, {".eps_q25", q(0.25)}, {".eps_q75", q(0.75)}} {
+		fin := !math.IsInf(kv.v, 1)
+		r.Set(prefix+kv.key, kv.v, ok && fin)
+		if ok && !fin {
+			inf = append(inf, prefix+kv.key)
+		}
+	}
+	if len(inf) > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: DeepFool found no adversarial point for %d of %d samples within %d steps, so %s fall among the failures (ε* = +Inf) and are undefined",
+			prefix, len(all)-len(finite), len(all), a.Steps, strings.Join(inf, ", ")))
+	}
 	var sum float64
 	for _, v := range finite {
 		sum += v
@@ -367,12 +382,6 @@ func deepfoolSummary(r *suite.Result, t *suite.Target, a AttackConfig, df *dfRun
 	if curves, _ := r.Details["curves"].(map[string][]map[string]any); curves != nil {
 		curves[prefix] = curve
 	}
-	var inf int
-	for _, v := range all {
-		if math.IsInf(v, 1) {
-			inf++
-		}
-	}
 	dets, _ := r.Details["deepfool"].(map[string]any)
 	if dets == nil {
 		dets = map[string]any{}
@@ -384,7 +393,7 @@ func deepfoolSummary(r *suite.Result, t *suite.Target, a AttackConfig, df *dfRun
 			epsStar[i] = v
 		}
 	}
-	dets[prefix] = map[string]any{"eps_star": epsStar, "failed": inf, "attacked": len(all),
+	dets[prefix] = map[string]any{"eps_star": epsStar, "failed": len(all) - len(finite), "attacked": len(all),
 		"steps": a.Steps, "overshoot": *a.Overshoot, "nb_grads": a.NBGrads}
 }
 

@@ -208,3 +208,16 @@ func TestDeepFoolMNIST(t *testing.T) {
 		t.Errorf("PGD L2 at 1.1 × median ε* = %v broke %v of the clean-correct digits, want ≥ 0.5", eps, sr)
 	}
 }
+
+// TestQuantileInf: numpy's type-7 quantile on [0.1, 0.2, 0.4, +Inf, +Inf]
+// (np.quantile gives nan where it interpolates towards inf; Gauntlet
+// takes +Inf): h = 4p, so p 0.25 → 0.2, 0.5 → 0.4, 0.6 → between 0.4 and
+// +Inf, 0.1 → 0.1 + 0.4·0.1.
+func TestQuantileInf(t *testing.T) {
+	v := []float64{0.1, 0.2, 0.4, math.Inf(1), math.Inf(1)}
+	for _, c := range []struct{ p, want float64 }{{0.25, 0.2}, {0.5, 0.4}, {0.6, math.Inf(1)}, {1, math.Inf(1)}, {0.1, 0.14}} {
+		if got := quantileInf(v, c.p); math.Abs(got-c.want) > 1e-12 && got != c.want {
+			t.Errorf("quantile %v = %v, want %v", c.p, got, c.want)
+		}
+	}
+}
