@@ -115,12 +115,24 @@ func (w *work) deepfool(ctx context.Context, j *job, o oracle, steps, nbGrads in
 					copy(w.row(w.gbest, i), gr)
 				}
 			}
+			if c == 1 { // the other classes only for the samples still right
+				w.next = w.next[:0]
+				for _, i := range w.act {
+					if !j.success[i] {
+						w.next = append(w.next, i)
+					}
+				}
+				w.act, w.next = w.next, w.act
+				if len(w.act) == 0 {
+					return nil
+				}
+			}
 		}
 		// step the samples still classified right
 		w.next = w.next[:0]
 		for _, i := range w.act {
-			if j.success[i] || math.IsInf(m.value[i], 1) {
-				continue // done, or no class to move towards (+Inf)
+			if math.IsInf(m.value[i], 1) {
+				continue // no class to move towards: failed
 			}
 			w.deepfoolStep(j, i, m, linf, overshoot)
 			w.next = append(w.next, i)
