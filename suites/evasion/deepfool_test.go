@@ -221,3 +221,18 @@ func TestQuantileInf(t *testing.T) {
 		}
 	}
 }
+
+// TestDeepFoolLoopAllocs: DeepFool's iterations allocate no more than
+// onnxruntime_go's own share per ORT call (64 digits, L∞ and L2).
+func TestDeepFoolLoopAllocs(t *testing.T) {
+	g := newLoopRig(t, ModeExact, map[string]any{"attacks": []any{
+		map[string]any{"name": "deepfool", "eps": []any{0.1}},
+	}})
+	ctx := context.Background()
+	eps := make([]float64, g.j.n)
+	for _, norm := range []string{Linf, L2} {
+		g.checkOracleLoop(t, "deepfool", headMarginT, norm, math.Inf(1), func(o oracle) error {
+			return g.w.deepfool(ctx, g.j, o, 20, DefaultNBGrads, DefaultOvershoot, eps)
+		})
+	}
+}
