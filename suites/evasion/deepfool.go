@@ -158,20 +158,16 @@ func (w *work) deepfoolFree(j *job, i int, g []float32, m *dfScratch) {
 	}
 }
 
-// dualNorm is ‖g‖₁ (linf) or ‖g‖₂.
+// dualNorm is ‖g‖₁ (linf: the dual of L∞) or ‖g‖₂ (norm2).
 func dualNorm(g []float32, linf bool) float64 {
+	if !linf {
+		return norm2(g)
+	}
 	var s float64
 	for _, v := range g {
-		if linf {
-			s += math.Abs(float64(v))
-		} else {
-			s += float64(v) * float64(v)
-		}
+		s += math.Abs(float64(v))
 	}
-	if linf {
-		return s
-	}
-	return math.Sqrt(s)
+	return s
 }
 
 // deepfoolStep adds sample i's step r to Σr, keeping x0 + Σr inside the
