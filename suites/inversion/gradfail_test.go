@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
@@ -70,16 +71,18 @@ func TestGradientBuildFailures(t *testing.T) {
 		}
 		return g, err
 	}
-	calls := 0
+	// Two workers open their runners concurrently: the count is atomic so
+	// that exactly one of them sees 2 (a plain int raced, and both could
+	// read 1).
+	var calls atomic.Int32
 	newGraphRunner = func(g *runtime.Graph, n int) (*runtime.GraphRunner, error) {
-		calls++
-		if calls == 2 {
+		if calls.Add(1) == 2 {
 			return nil, errors.New("injected runner failure")
 		}
 		return or(g, n)
 	}
 	for _, mode := range []string{GradAuto, GradExact} {
-		calls = 0
+		calls.Store(0)
 		if _, err := (Suite{}).Run(context.Background(), tg, decodeCfg(t, raw(mode))); err == nil || !strings.Contains(err.Error(), "injected runner failure") {
 			t.Errorf("gradient %s, runner failure: got %v, want the runner's error", mode, err)
 		}
