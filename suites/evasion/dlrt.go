@@ -29,25 +29,11 @@ func withTargetedDLR(m *onnx.Model, output string, classes int) (*onnx.Model, er
 	if classes < 4 {
 		return nil, fmt.Errorf("targeted DLR needs at least 4 classes, the model has %d", classes)
 	}
-	out := m.Clone()
-	z := output
-	if n, _ := out.Producer(output); n != nil && n.GetOpType() == "Softmax" && len(n.GetInput()) > 0 {
-		z = n.GetInput()[0]
+	out, b, h, err := labelHead(m, output, classes, "gauntlet_dlrt/")
+	if err != nil {
+		return nil, err
 	}
-	b := onnx.NewBuilder(out, "gauntlet_dlrt/")
-	for _, name := range []string{dlrtLabels, dlrtTargets, dlrtTensor} {
-		if b.Used(name) {
-			return nil, fmt.Errorf("tensor name %q is already used in the model", name)
-		}
-		b.Reserve(name)
-	}
-	y := b.AddInput(dlrtLabels, onnx.Int64, []int64{-1}, "N")
-	tg := b.AddInput(dlrtTargets, onnx.Int64, []int64{-1}, "N")
-	ids := make([]int64, classes)
-	for i := range ids {
-		ids[i] = int64(i)
-	}
-	row := b.Initializer(onnx.TensorI64(b.Name("classes"), []int64{1, int64(classes)}, ids))
+	z, y, tg, row := h.z, h.y, h.tg, h.row
 	mask := func(idx string) string {
 		eq := b.Op("Equal", []string{row, b.Unsqueeze(idx, 1)})
 		return b.Cast(eq, onnx.Float32)
@@ -74,4 +60,36 @@ func withTargetedDLR(m *onnx.Model, output string, classes int) (*onnx.Model, er
 	den := b.Op("Add", []string{b.Op("Sub", []string{pick(ranks[0]), low}), b.Scalar(1e-12, onnx.Float32)})
 	b.NodeOut("Neg", []string{b.Op("Div", []string{num, den})}, []string{dlrtTensor})
 	return out, nil
+}
+
+// twoLabelGraph is what withTargetedDLR and withTargetedMargin build on: the
+// logits z (the input of a final Softmax when the output is one), the
+// int64 [N] inputs y and tg (labels and targets, named dlrtLabels and
+// dlrtTargets), and a [1, classes] row of class indices to compare them
+// with.
+type twoLabelGraph struct{ z, y, tg, row string }
+
+// labelHead clones m, reserves the head's tensor names (an error if the
+// model already uses one) and adds what twoLabelGraph names, under prefix.
+func labelHead(m *onnx.Model, output string, classes int, prefix string) (*onnx.Model, *onnx.Builder, twoLabelGraph, error) {
+	out := m.Clone()
+	h := twoLabelGraph{z: output}
+	if n, _ := out.Producer(output); n != nil && n.GetOpType() == "Softmax" && len(n.GetInput()) > 0 {
+		h.z = n.GetInput()[0]
+	}
+	b := onnx.NewBuilder(out, prefix)
+	for _, name := range []string{dlrtLabels, dlrtTargets, dlrtTensor} {
+		if b.Used(name) {
+			return nil, nil, h, fmt.Errorf("tensor name %q is already used in the model", name)
+		}
+		b.Reserve(name)
+	}
+	h.y = b.AddInput(dlrtLabels, onnx.Int64, []int64{-1}, "N")
+	h.tg = b.AddInput(dlrtTargets, onnx.Int64, []int64{-1}, "N")
+	ids := make([]int64, classes)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	h.row = b.Initializer(onnx.TensorI64(b.Name("classes"), []int64{1, int64(classes)}, ids))
+	return out, b, h, nil
 }

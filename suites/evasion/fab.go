@@ -37,25 +37,11 @@ func withTargetedMargin(m *onnx.Model, output string, classes int) (*onnx.Model,
 	if classes < 2 {
 		return nil, fmt.Errorf("the logit difference needs at least 2 classes, the model has %d", classes)
 	}
-	out := m.Clone()
-	z := output
-	if n, _ := out.Producer(output); n != nil && n.GetOpType() == "Softmax" && len(n.GetInput()) > 0 {
-		z = n.GetInput()[0]
+	out, b, h, err := labelHead(m, output, classes, "gauntlet_margint/")
+	if err != nil {
+		return nil, err
 	}
-	b := onnx.NewBuilder(out, "gauntlet_margint/")
-	for _, name := range []string{dlrtLabels, dlrtTargets, dlrtTensor} {
-		if b.Used(name) {
-			return nil, fmt.Errorf("tensor name %q is already used in the model", name)
-		}
-		b.Reserve(name)
-	}
-	y := b.AddInput(dlrtLabels, onnx.Int64, []int64{-1}, "N")
-	tg := b.AddInput(dlrtTargets, onnx.Int64, []int64{-1}, "N")
-	ids := make([]int64, classes)
-	for i := range ids {
-		ids[i] = int64(i)
-	}
-	row := b.Initializer(onnx.TensorI64(b.Name("classes"), []int64{1, int64(classes)}, ids))
+	z, y, tg, row := h.z, h.y, h.tg, h.row
 	pick := func(idx string) string {
 		mk := b.Cast(b.Op("Equal", []string{row, b.Unsqueeze(idx, 1)}), onnx.Float32)
 		return b.ReduceSum(b.Op("Mul", []string{z, mk}), []int64{1}, false)
