@@ -76,6 +76,15 @@ type UnitStore interface {
 	Save(unit int, result json.RawMessage) error
 }
 
+// SaveUnit encodes v as JSON and saves it to st as unit's result.
+func SaveUnit(st UnitStore, unit int, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return st.Save(unit, raw)
+}
+
 // Sharder is implemented by suites whose work splits into units (batches
 // of evaluation samples, batches of classes) that run independently: the
 // engine then runs `gauntlet run --shard i/N` and --resume through it, and

@@ -124,11 +124,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 			if hasIDs {
 				u.IDs = ids[rlo:rhi]
 			}
-			raw, err := json.Marshal(u)
-			if err != nil {
-				return err
-			}
-			return st.Save(b, raw)
+			return suite.SaveUnit(st, b, u)
 		})
 		if err != nil {
 			return 0, nil, err

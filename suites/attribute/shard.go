@@ -61,11 +61,7 @@ func (Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite
 					u.FX = append(u.FX, float64(p.d.X[i*size+j]))
 				}
 			}
-			raw, err := json.Marshal(u)
-			if err != nil {
-				return err
-			}
-			return st.Save(b, raw)
+			return suite.SaveUnit(st, b, u)
 		})
 		if err != nil {
 			return 0, nil, err

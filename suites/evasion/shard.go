@@ -192,7 +192,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 					u.By[c] = ds.Columns[c][blo:bhi]
 				}
 			}
-			return saveJSON(st, b, u)
+			return suite.SaveUnit(st, b, u)
 		})
 		if err != nil {
 			return 0, nil, oomHint(err, bc.size)
@@ -234,7 +234,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 		for _, e := range o.examples[b] {
 			u.Examples = append(u.Examples, unitExample{I: e.i, Pred: e.pred, X: e.x, X0: ds.Sample(e.i)})
 		}
-		return saveJSON(st, first+b, u)
+		return suite.SaveUnit(st, first+b, u)
 	}
 	for _, r := range todo {
 		// split the run of units at the passes' ends
@@ -265,14 +265,6 @@ func oomHint(err error, size int) error {
 		return err
 	}
 	return fmt.Errorf("%w (a sharded or resumed run does not halve the attack batch %d, which would change its units: set suites.evasion.batch_size to a size that fits)", err, size)
-}
-
-func saveJSON(st suite.UnitStore, unit int, v any) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	return st.Save(unit, raw)
 }
 
 // Merge implements suite.Sharder: it joins the clean outputs and every

@@ -131,7 +131,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 					}
 					u.CFMis = append(u.CFMis, mis)
 				}
-				return saveUnit(st, p.first+b, u)
+				return suite.SaveUnit(st, p.first+b, u)
 			}
 		} else {
 			// The counterfactual rows of the batches to run, as Run
@@ -152,7 +152,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 				for j := rlo; j < rhi; j++ {
 					u.CFPred[j-rlo], _ = dec.decide(out[(j-rlo)*k : (j-rlo+1)*k])
 				}
-				return saveUnit(st, p.first+b, u)
+				return suite.SaveUnit(st, p.first+b, u)
 			}
 		}
 		for _, r := range todo {
@@ -166,14 +166,6 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 		}
 	}
 	return units, common, nil
-}
-
-func saveUnit(st suite.UnitStore, unit int, u shardUnit) error {
-	raw, err := json.Marshal(u)
-	if err != nil {
-		return err
-	}
-	return st.Save(unit, raw)
 }
 
 // Merge implements suite.Sharder: it joins the units' rows in order and

@@ -99,7 +99,7 @@ func (Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite
 						u.By[c] = d.Columns[c][rlo:rhi]
 					}
 				}
-				return saveUnit(st, set.first+b, u)
+				return suite.SaveUnit(st, set.first+b, u)
 			})
 			if err != nil {
 				return 0, nil, fmt.Errorf("%s: %w", set.name, err)
@@ -124,7 +124,7 @@ func (Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite
 		if err := r.referencePhi(ctx, u-bm-bn, phi); err != nil {
 			return 0, nil, fmt.Errorf("attack lira: %w", err)
 		}
-		if err := saveUnit(st, u, shardUnit{Phi: phi}); err != nil {
+		if err := suite.SaveUnit(st, u, shardUnit{Phi: phi}); err != nil {
 			return 0, nil, err
 		}
 		if p := t.Pool.Progress; p != nil {
@@ -132,14 +132,6 @@ func (Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite
 		}
 	}
 	return units, common, nil
-}
-
-func saveUnit(st suite.UnitStore, unit int, u shardUnit) error {
-	raw, err := json.Marshal(u)
-	if err != nil {
-		return err
-	}
-	return st.Save(unit, raw)
 }
 
 // Merge implements suite.Sharder: it joins the members' and nonmembers'
