@@ -47,10 +47,20 @@ FUZZ_TARGETS := scan:FuzzModel data:FuzzNPY data:FuzzNPZ data:FuzzNPYHeader data
 FUZZTIME ?= 3m
 FUZZPARALLEL ?= 1
 
+# A run that fails with only "context deadline exceeded" at the -fuzztime
+# boundary, with no failing input written, is Go 1.26's fuzz-coordinator race
+# (golang/go#75804, fixed in Go 1.27), not a finding: that target is run once
+# more. Any other failure, or a second one, fails.
 fuzz: ## run every fuzz target in turn for FUZZTIME (default 3m) with FUZZPARALLEL workers (default 1); crashers land in <pkg>/testdata/fuzz/
-	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t#*:}; \
-		echo "== $$pkg $$name for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) ./$$pkg; \
+	@set -eo pipefail; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
+	for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t#*:}; \
+		for try in 1 2; do \
+			echo "== $$pkg $$name for $(FUZZTIME)"; \
+			if $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -parallel $(FUZZPARALLEL) ./$$pkg 2>&1 | tee $$log; then break; fi; \
+			if [ $$try = 1 ] && grep -q 'context deadline exceeded' $$log && ! grep -q 'Failing input written' $$log; then \
+				echo "== $$name: deadline race at -fuzztime with no failing input (golang/go#75804): once more"; continue; fi; \
+			exit 1; \
+		done; \
 	done
 
 DEMO_FLAGS ?=
