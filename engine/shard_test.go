@@ -28,7 +28,9 @@ import (
 // (7 batches) and the 326 Female rows as Male (4), 22 units in all
 // (counts from examples/adult/adult_eval.csv). Certify's 100 rows in
 // batches of 16 are 7 units; corruption's 200 rows in batches of 23 are 9,
-// each carrying the 15 cells of the three table families.
+// each carrying the 15 cells of the three table families. Differential's
+// 1,000 rows in batches of 97 are 11 units, each run on the model and its
+// INT8 and FP16 variants.
 var shardSets = map[string][]string{
 	"accuracy":            {"runtime.batch_size=97", "suites.accuracy.by=[sex, race]", "suites.accuracy.min_group_size=30", "suites.accuracy.n_boot=100"},
 	"evasion":             {"runtime.batch_size=97", "suites.evasion.by=[sex]", "suites.evasion.n_boot=50"},
@@ -38,6 +40,7 @@ var shardSets = map[string][]string{
 	"poisoning":           {},
 	"certify":             {"runtime.batch_size=16"},
 	"corruption":          {"runtime.batch_size=23"},
+	"differential":        {"runtime.batch_size=97"},
 	"membership": {"runtime.batch_size=97", "suites.membership.attack_model=logistic", "suites.membership.by=[sex]", "suites.membership.n_boot=50",
 		"suites.membership.attacks=[correctness, loss, confidence, entropy, modified_entropy, lira, learned]"},
 }
@@ -45,10 +48,11 @@ var shardSets = map[string][]string{
 // mustHave are what the byte-identity test must compare, by suite: the
 // by-group figures and the LiRA units' figures.
 var mustHave = map[string][]string{
-	"accuracy":   {`"by_group"`},
-	"evasion":    {`"by_group"`, `"pgd.linf.eps=0.1.robust_accuracy"`},
-	"poisoning":  {`"neural_cleanse.class=9.anomaly_index"`},
-	"membership": {`"by_group"`, `"lira.auc"`, `"learned.auc"`},
+	"accuracy":     {`"by_group"`},
+	"evasion":      {`"by_group"`, `"pgd.linf.eps=0.1.robust_accuracy"`},
+	"poisoning":    {`"neural_cleanse.class=9.anomaly_index"`},
+	"membership":   {`"by_group"`, `"lira.auc"`, `"learned.auc"`},
+	"differential": {`"int8.mcnemar_p"`, `"quantization"`, `"flips_csv"`},
 }
 
 // shardConfigs are testutil.SuiteConfigs with poisoning's replaced by a

@@ -11,7 +11,6 @@ import (
 
 	"github.com/gauntlet-ml/gauntlet/autodiff"
 	"github.com/gauntlet-ml/gauntlet/data"
-	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/groups"
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/runtime"
@@ -52,31 +51,18 @@ func outputs(ctx context.Context, t *suite.Target, d *data.Dataset) ([]float64, 
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
 	d := t.Data
-	if d.Y == nil {
-		return nil, errs.Invalidf("suite differential needs labels: set data.y (NumPy) or data.label (CSV)")
-	}
-	if d.N == 0 {
-		return nil, errs.Invalidf("suite differential: the data has no samples")
-	}
-	if cfg.evasion != nil && !(t.Range[1]-t.Range[0] > 0) {
-		return nil, errs.Invalidf("suite differential: its evasion block needs data.range, the valid input domain (for example [0, 1]); it is unset or empty (%v)", t.Range)
+	if err := checkData(cfg, t); err != nil {
+		return nil, err
 	}
 	part, err := partition(cfg, d)
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(t.OutDir, Folder)
-	if t.OutDir == "" {
-		tmp, err := os.MkdirTemp("", "gauntlet-differential-")
-		if err != nil {
-			return nil, fmt.Errorf("differential: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
+	dir, done, err := outDir(t)
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("differential: %w", err)
-	}
+	defer done()
 	k := t.Classes
 	ref, err := outputs(ctx, t, d)
 	if err != nil {
@@ -158,16 +144,9 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, part *g
 		o.set(j, ref[j*k:(j+1)*k], out[j*k:(j+1)*k])
 	}
 	p := v.Name + "."
-	o.Tally(nil).set(r, p, t.ConfidenceLevel)
-	byGroup(r, t, cfg, part, p, o)
 	det := op.details
-	det["name"] = v.Name
-	flips := filepath.Join(dir, v.Name+"_flips.csv")
-	if err := writeFlips(flips, o, d.Columns[IDColumn]); err != nil {
+	if err := reduceVariant(r, t, cfg, part, v.Name, o, d.Columns[IDColumn], dir, det); err != nil {
 		return nil, err
-	}
-	if t.OutDir != "" {
-		det["flips_csv"] = flips
 	}
 	if len(crafted) == 0 {
 		return det, nil
@@ -215,6 +194,44 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, part *g
 		byGroupAttack(r, t, cfg, part, p+c.Prefix, c.Robust, crafted[j].Robust, eligible[j], fools[j])
 	}
 	return det, nil
+}
+
+// reduceVariant is Run's and Merge's reduction of one variant's
+// outcomes: its metrics and by-group figures into r, its flips CSV
+// written to dir, and its name and the CSV's path (relative to the output
+// folder, docs/metrics/differential.md) into det.
+func reduceVariant(r *suite.Result, t *suite.Target, cfg Config, part *groups.Partition, name string, o *Outcomes, ids []string, dir string, det map[string]any) error {
+	p := name + "."
+	o.Tally(nil).set(r, p, t.ConfidenceLevel)
+	byGroup(r, t, cfg, part, p, o)
+	det["name"] = name
+	flips := filepath.Join(dir, name+"_flips.csv")
+	if err := writeFlips(flips, o, ids); err != nil {
+		return err
+	}
+	if t.OutDir != "" {
+		det["flips_csv"] = filepath.Join(Folder, name+"_flips.csv")
+	}
+	return nil
+}
+
+// outDir returns the folder the suite writes to (t.OutDir's Folder) and a
+// function that removes it when it is a temporary folder (no OutDir).
+func outDir(t *suite.Target) (string, func(), error) {
+	dir := filepath.Join(t.OutDir, Folder)
+	done := func() {}
+	if t.OutDir == "" {
+		tmp, err := os.MkdirTemp("", "gauntlet-differential-")
+		if err != nil {
+			return "", nil, fmt.Errorf("differential: %w", err)
+		}
+		dir, done = tmp, func() { os.RemoveAll(tmp) }
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		done()
+		return "", nil, fmt.Errorf("differential: %w", err)
+	}
+	return dir, done, nil
 }
 
 // straightThrough lists the operators of t's model whose gradient the

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"math"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,7 +71,7 @@ func TestByGroupAdult(t *testing.T) {
 	frows := fres.Details["attributes"].(map[string]any)["sex"].(map[string]any)["groups"].([]any)
 
 	// flips per sex, from the CSV
-	flipsCSV := res.Details["variants"].([]map[string]any)[0]["flips_csv"].(string)
+	flipsCSV := filepath.Join(tg.OutDir, res.Details["variants"].([]map[string]any)[0]["flips_csv"].(string))
 	f, err := os.Open(flipsCSV)
 	if err != nil {
 		t.Fatal(err)

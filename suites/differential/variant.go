@@ -93,6 +93,11 @@ func open(ctx context.Context, t *suite.Target, cfg Config, i int, dir string) (
 	delete(details, "quantized_nothing")
 	info := sess.Info()
 	details["model"] = info.Path
+	if path != src && v.Model == "" && t.OutDir != "" {
+		// A variant Gauntlet made: its path relative to the output
+		// folder, as the flips CSV's (the same in every shard's report).
+		details["model"] = filepath.Join(Folder, v.Name+".onnx")
+	}
 	details["sha256"] = info.SHA256
 	details["provider"] = sess.Provider().Provider
 	details["device"] = sess.Provider().Device
