@@ -7,7 +7,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
 )
 
 // maxByGroupCharts bounds the by-group charts of one suite (one per
@@ -125,12 +124,7 @@ func byGroupChart(s SuiteResult, key string, attrs map[string]any) (figure, erro
 		pos += len(col)
 	}
 	p.Y.Min, p.Y.Max = 0, math.Max(1, top)*1.3 // headroom for the legend
-	p.NominalX(names...)
-	if longLabels(names) {
-		p.X.Tick.Label.Rotation = math.Pi / 4
-		p.X.Tick.Label.XAlign = draw.XRight
-		p.X.Tick.Label.YAlign = draw.YCenter
-	}
+	nominalX(p, names)
 	uri, err := svgURI(p)
 	if err != nil {
 		return figure{}, err

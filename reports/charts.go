@@ -69,6 +69,7 @@ func generic(v any) any {
 }
 
 func asMap(v any) map[string]any  { m, _ := v.(map[string]any); return m }
+func hasKey(v any, k string) bool { _, ok := asMap(v)[k]; return ok }
 func asList(v any) []any          { l, _ := v.([]any); return l }
 func asNum(v any) (float64, bool) { f, ok := v.(float64); return f, ok }
 func asString(v any) string       { s, _ := v.(string); return s }
@@ -113,6 +114,17 @@ func diagonalPlot(title, x, y, diag string) (*plot.Plot, error) {
 	return p, nil
 }
 
+// nominalX names the categories of p's X axis, slanting the names when
+// they would collide written flat (longLabels).
+func nominalX(p *plot.Plot, names []string) {
+	p.NominalX(names...)
+	if longLabels(names) {
+		p.X.Tick.Label.Rotation = math.Pi / 4
+		p.X.Tick.Label.XAlign = draw.XRight
+		p.X.Tick.Label.YAlign = draw.YCenter
+	}
+}
+
 func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
@@ -144,7 +156,7 @@ func newPlot(title, x, y string) *plot.Plot {
 //
 // A malformed entry is skipped and named in the returned notes; nothing
 // here fails the report.
-func suiteFigures(s SuiteResult, dir string) (figs []figure, notes []string) {
+func suiteFigures(s SuiteResult, dir string, others ...SuiteResult) (figs []figure, notes []string) {
 	d := asMap(generic(s.Details))
 	if d == nil {
 		return nil, nil
@@ -157,8 +169,20 @@ func suiteFigures(s SuiteResult, dir string) (figs []figure, notes []string) {
 		figs = append(figs, f...)
 	}
 	if c := asMap(d["curves"]); c != nil {
-		f, err := robustnessCharts(s.Name, c)
+		f, err := curveCharts(s, d, others)
 		add(f, err, "robustness")
+	}
+	if rows := asList(d["slices"]); len(rows) > 0 {
+		f, err := slicesCharts(s.Name, d)
+		add(f, err, "slices")
+	}
+	if rows := asList(d["features"]); len(rows) > 0 && hasKey(rows[0], "psi") {
+		f, err := driftChart(s.Name, rows)
+		add([]figure{f}, err, "PSI")
+	}
+	if rows := asList(d["extraction_curve"]); len(rows) > 0 {
+		f, err := extractionChart(s.Name, rows)
+		add([]figure{f}, err, "extraction")
 	}
 	if a := asMap(d["attacks"]); a != nil {
 		f, err := rocChart(s.Name, a)
@@ -184,6 +208,51 @@ func suiteFigures(s SuiteResult, dir string) (figs []figure, notes []string) {
 	return figs, notes
 }
 
+// curveCharts draws the "curves" convention: the corruption suite's
+// "<family>.severity" curves as a heat map, the certify suite's L2 curves
+// as certified accuracy (beside the L2 curves of the evasion suite among
+// others, when it ran), and every other norm as robustness curves.
+func curveCharts(s SuiteResult, d map[string]any, others []SuiteResult) ([]figure, error) {
+	curves := asMap(d["curves"])
+	var figs []figure
+	rest := map[string]any{}
+	sevKeys, _ := normCurves(d, "severity")
+	if len(sevKeys) > 0 {
+		f, err := severityHeatmap(s.Name, curves, sevKeys)
+		if err != nil {
+			return nil, err
+		}
+		figs = append(figs, f)
+	}
+	certified := s.Name == certifySuite
+	for k, v := range curves {
+		if strings.HasSuffix(k, ".severity") || certified && strings.HasSuffix(k, ".l2") {
+			continue
+		}
+		rest[k] = v
+	}
+	if certified {
+		var attacks map[string]any
+		for _, o := range others {
+			if o.Name == attackSuite {
+				attacks = asMap(generic(o.Details))
+			}
+		}
+		if keys, _ := normCurves(d, "l2"); len(keys) > 0 {
+			f, err := certifiedChart(s, d, attacks)
+			if err != nil {
+				return nil, err
+			}
+			figs = append(figs, f)
+		}
+	}
+	if len(rest) == 0 {
+		return figs, nil
+	}
+	f, err := robustnessCharts(s.Name, rest)
+	return append(figs, f...), err
+}
+
 func robustnessCharts(suite string, curves map[string]any) ([]figure, error) {
 	byNorm := map[string][]string{}
 	for _, k := range sortedKeys(curves) {
@@ -202,16 +271,7 @@ func robustnessCharts(suite string, curves map[string]any) ([]figure, error) {
 		p.Y.Min, p.Y.Max = 0, 1
 		var args []any
 		for _, k := range byNorm[norm] {
-			pts := asList(curves[k])
-			xys := make(plotter.XYs, 0, len(pts))
-			for _, pt := range pts {
-				m := asMap(pt)
-				x, ok1 := asNum(m["eps"])
-				y, ok2 := asNum(m["robust_accuracy"])
-				if ok1 && ok2 {
-					xys = append(xys, plotter.XY{X: x, Y: y})
-				}
-			}
+			xys := curvePoints(curves[k])
 			if len(xys) == 0 {
 				return nil, fmt.Errorf("curve %q has no {eps, robust_accuracy} points", k)
 			}
@@ -312,12 +372,7 @@ func groupCharts(suite string, attrs map[string]any) ([]figure, error) {
 			p.Add(bc)
 			p.Legend.Add(strings.ReplaceAll(rate, "_", " "), bc)
 		}
-		p.NominalX(names...)
-		if longLabels(names) {
-			p.X.Tick.Label.Rotation = math.Pi / 4
-			p.X.Tick.Label.XAlign = draw.XRight
-			p.X.Tick.Label.YAlign = draw.YCenter
-		}
+		nominalX(p, names)
 		uri, err := svgURI(p)
 		if err != nil {
 			return nil, err

@@ -190,7 +190,7 @@ func (hw HTMLWriter) Write(w io.Writer, r *Report) error {
 			}
 			hs.Rows = append(hs.Rows, row)
 		}
-		figs, notes := suiteFigures(s, hw.ArtifactDir)
+		figs, notes := suiteFigures(s, hw.ArtifactDir, r.Suites...)
 		gf, gn := byGroupCharts(s)
 		hs.Figures = append(figs, gf...)
 		d.Notes = append(append(d.Notes, notes...), gn...)
