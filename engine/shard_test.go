@@ -30,7 +30,8 @@ import (
 // batches of 16 are 7 units; corruption's 200 rows in batches of 23 are 9,
 // each carrying the 15 cells of the three table families. Differential's
 // 1,000 rows in batches of 97 are 11 units, each run on the model and its
-// INT8 and FP16 variants.
+// INT8 and FP16 variants. Drift's are its 2 features, the MMD and 11
+// batches of 97 evaluation rows.
 var shardSets = map[string][]string{
 	"accuracy":            {"runtime.batch_size=97", "suites.accuracy.by=[sex, race]", "suites.accuracy.min_group_size=30", "suites.accuracy.n_boot=100"},
 	"evasion":             {"runtime.batch_size=97", "suites.evasion.by=[sex]", "suites.evasion.n_boot=50"},
@@ -41,6 +42,7 @@ var shardSets = map[string][]string{
 	"certify":             {"runtime.batch_size=16"},
 	"corruption":          {"runtime.batch_size=23"},
 	"differential":        {"runtime.batch_size=97"},
+	"drift":               {"runtime.batch_size=97"},
 	"membership": {"runtime.batch_size=97", "suites.membership.attack_model=logistic", "suites.membership.by=[sex]", "suites.membership.n_boot=50",
 		"suites.membership.attacks=[correctness, loss, confidence, entropy, modified_entropy, lira, learned]"},
 }
@@ -53,6 +55,7 @@ var mustHave = map[string][]string{
 	"poisoning":    {`"neural_cleanse.class=9.anomaly_index"`},
 	"membership":   {`"by_group"`, `"lira.auc"`, `"learned.auc"`},
 	"differential": {`"int8.mcnemar_p"`, `"quantization"`, `"flips_csv"`},
+	"drift":        {`"mmd.p"`, `"chi2.sex.p"`, `"shift.num_age.accuracy"`},
 }
 
 // shardConfigs are testutil.SuiteConfigs with poisoning's replaced by a
@@ -372,10 +375,12 @@ func partialOrSuiteJSON(t *testing.T, sr reports.SuiteResult) string {
 // TestShardRefusesSuitesThatDoNotShard: run --shard with a suite that has
 // no Sharder is exit 2 naming the suite, before anything runs.
 func TestShardRefusesSuitesThatDoNotShard(t *testing.T) {
-	cfg := loadYAML(t, testutil.SuiteConfigs(t)["drift"])
+	// Differential shards without an evasion block only.
+	y := testutil.SuiteConfigs(t)["differential"] + "    evasion: {attacks: [{name: fgsm, norm: linf, eps: [0.1]}]}\n"
+	cfg := loadYAML(t, y)
 	_, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: 0, Count: 2}})
-	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) drift do not shard yet") {
-		t.Fatalf("Run = %v, want exit 2 naming drift", err)
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) differential (its evasion block does not shard; only the variants' comparison does) do not shard yet") {
+		t.Fatalf("Run = %v, want exit 2 naming differential's evasion block", err)
 	}
 	// Poisoning shards its Neural Cleanse scan only: SuiteConfigs' data
 	// methods and STRIP are refused, named.

@@ -20,34 +20,24 @@ import (
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
 	d := t.Data
-	// The reference keeps the categorical columns that are not features of
-	// the evaluation data (a feature must stay one, to be fed).
-	spec := cfg.Reference
-	names := featureNames(d)
-	for _, c := range cfg.Categorical {
-		if !slices.Contains(names, c) {
-			spec.Also = append(slices.Clone(spec.Also), c)
-		}
-	}
-	ref, err := t.LoadData(spec, "config suites.drift.reference")
+	ref, err := loadReference(cfg, t)
 	if err != nil {
 		return nil, err
 	}
-	if err := check(cfg, ref, "reference"); err != nil {
-		return nil, err
-	}
-	if ref.N < 2 || d.N < 2 {
-		return nil, errs.Invalidf("config suites.drift.reference: %d reference and %d evaluation samples; drift needs at least 2 of each", ref.N, d.N)
-	}
-	if ref.SampleSize() != d.SampleSize() {
-		return nil, errs.Invalidf("config suites.drift.reference: samples of %d values; the evaluation data's have %d", ref.SampleSize(), d.SampleSize())
-	}
 	r := suite.NewResult()
 	r.AddData("reference", ref)
-	if err := features(r, cfg, ref, d); err != nil {
-		return nil, err
+	names := featureNames(d)
+	tested := testedFeatures(cfg, names)
+	frs := make([]featureResult, len(tested))
+	for i, f := range tested {
+		frs[i] = testFeature(cfg, ref, d, f, names)
 	}
-	if err := mmd(ctx, r, cfg, t, ref, d); err != nil {
+	reduceFeatures(r, cfg, frs, ref.N, d.N)
+	acts, err := mmdActivations(ctx, cfg, t, ref, d)
+	if err == nil {
+		reduceMMD(r, cfg, acts, t.Seed, ref.N, d.N)
+	}
+	if err != nil {
 		if !suite.TimedOut(ctx, err) {
 			return nil, err
 		}
@@ -70,12 +60,38 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	return r, nil
 }
 
-// features writes the per-feature table (details.features) and its
-// metrics.
-func features(r *suite.Result, cfg Config, ref, d *data.Dataset) error {
+// loadReference loads and checks the reference data set. It keeps the
+// categorical columns that are not features of the evaluation data (a
+// feature must stay one, to be fed).
+func loadReference(cfg Config, t *suite.Target) (*data.Dataset, error) {
+	d := t.Data
+	spec := cfg.Reference
 	names := featureNames(d)
-	// Tested: the listed features (every feature when none are listed),
-	// then the categorical columns not among them.
+	for _, c := range cfg.Categorical {
+		if !slices.Contains(names, c) {
+			spec.Also = append(slices.Clone(spec.Also), c)
+		}
+	}
+	ref, err := t.LoadData(spec, "config suites.drift.reference")
+	if err != nil {
+		return nil, err
+	}
+	if err := check(cfg, ref, "reference"); err != nil {
+		return nil, err
+	}
+	if ref.N < 2 || d.N < 2 {
+		return nil, errs.Invalidf("config suites.drift.reference: %d reference and %d evaluation samples; drift needs at least 2 of each", ref.N, d.N)
+	}
+	if ref.SampleSize() != d.SampleSize() {
+		return nil, errs.Invalidf("config suites.drift.reference: samples of %d values; the evaluation data's have %d", ref.SampleSize(), d.SampleSize())
+	}
+	return ref, nil
+}
+
+// testedFeatures lists the features tested: the listed features (every
+// feature when none are listed), then the categorical columns not among
+// them.
+func testedFeatures(cfg Config, names []string) []string {
 	tested := slices.Clone(cfg.Features)
 	if len(tested) == 0 {
 		tested = slices.Clone(names)
@@ -85,39 +101,74 @@ func features(r *suite.Result, cfg Config, ref, d *data.Dataset) error {
 			tested = append(tested, f)
 		}
 	}
+	return tested
+}
+
+// featureResult is one feature's test: a unit of a sharded run.
+type featureResult struct {
+	Feature     string       `json:"feature"`
+	Categorical bool         `json:"categorical,omitempty"`
+	Dof         int          `json:"dof,omitempty"`
+	Categories  []string     `json:"categories,omitempty"`
+	Edges       suite.Floats `json:"edges,omitempty"`
+	RefCounts   []int        `json:"reference_counts"`
+	Counts      []int        `json:"counts"`
+	// PSIStatP is the PSI, the test statistic and its p-value.
+	PSIStatP suite.Floats `json:"psi_stat_p"`
+}
+
+// testFeature tests feature f of ref against d: χ² and PSI over the
+// categories of a categorical one, KS and PSI over the reference's
+// quantile bins of a numeric one.
+func testFeature(cfg Config, ref, d *data.Dataset, f string, names []string) featureResult {
+	fr := featureResult{Feature: f}
+	var psi, stat, p float64
+	if slices.Contains(cfg.Categorical, f) {
+		a, b := categories(ref, f, names), categories(d, f, names)
+		cats, rc, cc := tabulate(a, b)
+		psi = PSI(rc, cc)
+		stat, fr.Dof, p = ChiSquare(rc, cc)
+		fr.Categorical, fr.Categories, fr.RefCounts, fr.Counts = true, cats, rc, cc
+	} else {
+		j := slices.Index(names, f)
+		a, b := column(ref, j), column(d, j)
+		slices.Sort(a)
+		slices.Sort(b)
+		edges := QuantileEdges(a, cfg.Bins)
+		rc, cc := make([]int, len(edges)+1), make([]int, len(edges)+1)
+		BinCounts(rc, a, edges)
+		BinCounts(cc, b, edges)
+		psi = PSI(rc, cc)
+		stat, p = KS(a, b)
+		fr.Edges, fr.RefCounts, fr.Counts = edges, rc, cc
+	}
+	fr.PSIStatP = suite.Floats{psi, stat, p}
+	return fr
+}
+
+// reduceFeatures writes the per-feature table (details.features) and its
+// metrics from the features' tests, in order: Run's and Merge's
+// reduction.
+func reduceFeatures(r *suite.Result, cfg Config, frs []featureResult, refN, n int) {
 	keyed := cfg.keyed()
 	var rows []map[string]any
 	maxPSI, maxKS, minP := math.NaN(), math.NaN(), math.NaN()
 	drifted := 0
-	for _, f := range tested {
+	for _, fr := range frs {
+		f := fr.Feature
+		psi, stat, p := fr.PSIStatP[0], fr.PSIStatP[1], fr.PSIStatP[2]
 		row := map[string]any{"feature": f}
-		var psi, stat, p float64
-		if slices.Contains(cfg.Categorical, f) {
-			a, b := categories(ref, f, names), categories(d, f, names)
-			cats, rc, cc := tabulate(a, b)
-			psi = PSI(rc, cc)
-			var dof int
-			stat, dof, p = ChiSquare(rc, cc)
-			row["kind"], row["test"], row["dof"] = "categorical", "chi2", dof
-			row["categories"], row["reference_counts"], row["counts"] = cats, rc, cc
+		if fr.Categorical {
+			row["kind"], row["test"], row["dof"] = "categorical", "chi2", fr.Dof
+			row["categories"], row["reference_counts"], row["counts"] = fr.Categories, fr.RefCounts, fr.Counts
 			if slices.Contains(keyed, f) {
 				r.Set("chi2."+f+".statistic", stat, true)
 				r.Set("chi2."+f+".p", p, true)
 			}
 		} else {
-			j := slices.Index(names, f)
-			a, b := column(ref, j), column(d, j)
-			slices.Sort(a)
-			slices.Sort(b)
-			edges := QuantileEdges(a, cfg.Bins)
-			rc, cc := make([]int, len(edges)+1), make([]int, len(edges)+1)
-			BinCounts(rc, a, edges)
-			BinCounts(cc, b, edges)
-			psi = PSI(rc, cc)
-			stat, p = KS(a, b)
 			maxKS = nanMax(maxKS, stat)
 			row["kind"], row["test"] = "numeric", "ks"
-			row["edges"], row["reference_counts"], row["counts"] = edges, rc, cc
+			row["edges"], row["reference_counts"], row["counts"] = []float64(fr.Edges), fr.RefCounts, fr.Counts
 			if slices.Contains(keyed, f) {
 				r.Set("ks."+f+".statistic", stat, true)
 				r.Set("ks."+f+".p", p, true)
@@ -137,17 +188,16 @@ func features(r *suite.Result, cfg Config, ref, d *data.Dataset) error {
 	r.Set("max_psi", maxPSI, !math.IsNaN(maxPSI))
 	r.Set("max_ks", maxKS, !math.IsNaN(maxKS))
 	r.Set("min_p", minP, !math.IsNaN(minP))
-	r.Set("drifted_features", float64(drifted), len(tested) > 0)
-	r.Set("drifted_share", float64(drifted)/float64(len(tested)), len(tested) > 0)
-	if len(tested) == 0 {
+	r.Set("drifted_features", float64(drifted), len(frs) > 0)
+	r.Set("drifted_share", float64(drifted)/float64(len(frs)), len(frs) > 0)
+	if len(frs) == 0 {
 		r.Warnings = append(r.Warnings, "drift: the data have no named features (image samples): no per-feature tests; see mmd")
 	}
 	r.Details["features"] = rows
 	r.Details["bins"] = cfg.Bins
 	r.Details["alpha"] = cfg.Alpha
-	r.Details["reference_samples"] = ref.N
-	r.Details["samples"] = d.N
-	return nil
+	r.Details["reference_samples"] = refN
+	r.Details["samples"] = n
 }
 
 func nanMax(a, b float64) float64 {
@@ -212,19 +262,35 @@ func tabulate(a, b []string) (cats []string, ca, cb []int) {
 	return cats, ca, cb
 }
 
-// mmd writes the MMD two-sample test on the model's penultimate
-// activations (or its outputs) of a seeded subsample of each set.
-func mmd(ctx context.Context, r *suite.Result, cfg Config, t *suite.Target, ref, d *data.Dataset) error {
+// mmdActs is the MMD's input: the activations (or outputs) of the seeded
+// subsamples of each set at layer, and the warnings reading them gave; a
+// unit of a sharded run.
+type mmdActs struct {
+	Layer    string         `json:"layer"`
+	Dim      int            `json:"dim"`
+	NA       int            `json:"na"`
+	NB       int            `json:"nb"`
+	A        suite.Floats32 `json:"a"`
+	B        suite.Floats32 `json:"b"`
+	Warnings []string       `json:"warnings,omitempty"`
+}
+
+// mmdRand is the MMD's random source: it draws the subsamples (a
+// permutation of the reference, then of the evaluation data), then the
+// permutations of the test.
+func mmdRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x6d6d64)) } // "mmd"
+
+// mmdActivations reads the model's penultimate activations (or its
+// outputs) of a seeded subsample of each set; nil when mmd is off.
+func mmdActivations(ctx context.Context, cfg Config, t *suite.Target, ref, d *data.Dataset) (*mmdActs, error) {
 	if cfg.MMD == MMDOff {
-		return nil
+		return nil, nil
 	}
-	rng := rand.New(rand.NewPCG(t.Seed, 0x6d6d64)) // "mmd"
+	rng := mmdRand(t.Seed)
 	a, b := subsample(ref, cfg.MMDSamples, rng), subsample(d, cfg.MMDSamples, rng)
+	out := &mmdActs{NA: a.N, NB: b.N}
 	if a.N < 2 || b.N < 2 {
-		r.Set("mmd", 0, false)
-		r.Set("mmd.p", 0, false)
-		r.Warnings = append(r.Warnings, "drift: mmd needs at least 2 samples in each set")
-		return nil
+		return out, nil
 	}
 	layer := cfg.Layer
 	if layer == "" && t.Model != nil {
@@ -240,32 +306,52 @@ func mmd(ctx context.Context, r *suite.Result, cfg Config, t *suite.Target, ref,
 		}
 		switch {
 		case err != nil && cfg.Layer != "":
-			return errs.WithCode(errs.Code(err, errs.SuiteFailed), fmt.Errorf("config suites.drift.layer %q: %w", layer, err))
+			return nil, errs.WithCode(errs.Code(err, errs.SuiteFailed), fmt.Errorf("config suites.drift.layer %q: %w", layer, err))
 		case err != nil && errs.Code(err, 0) == errs.Invalid:
 			// The default layer cannot be read (a dynamic or non-float
 			// tensor): the outputs, and say so.
-			r.Warnings = append(r.Warnings, fmt.Sprintf("drift: mmd on the model's outputs: the penultimate tensor %q cannot be read (%v)", layer, err))
+			out.Warnings = append(out.Warnings, fmt.Sprintf("drift: mmd on the model's outputs: the penultimate tensor %q cannot be read (%v)", layer, err))
 			layer = ""
 		case err != nil:
-			return fmt.Errorf("drift: mmd activations %q: %w", layer, err)
+			return nil, fmt.Errorf("drift: mmd activations %q: %w", layer, err)
 		}
 	}
 	if layer == "" {
 		layer = "outputs"
 		if xa, err = outputs(ctx, t, a); err != nil {
-			return err
+			return nil, err
 		}
 		if xb, err = outputs(ctx, t, b); err != nil {
-			return err
+			return nil, err
 		}
 		dim = t.Classes
 	}
-	m2, sigma, p := MMD(xa, xb, dim, cfg.Permutations, rng)
+	out.Layer, out.Dim, out.A, out.B = layer, dim, xa, xb
+	return out, nil
+}
+
+// reduceMMD writes the MMD two-sample test on acts (nothing when nil:
+// mmd off), its permutations drawn from mmdRand after the subsamples'
+// draws (of refN and n samples): Run's and Merge's reduction.
+func reduceMMD(r *suite.Result, cfg Config, acts *mmdActs, seed uint64, refN, n int) {
+	if acts == nil {
+		return
+	}
+	r.Warnings = append(r.Warnings, acts.Warnings...)
+	if acts.NA < 2 || acts.NB < 2 {
+		r.Set("mmd", 0, false)
+		r.Set("mmd.p", 0, false)
+		r.Warnings = append(r.Warnings, "drift: mmd needs at least 2 samples in each set")
+		return
+	}
+	rng := mmdRand(seed)
+	rng.Perm(refN)
+	rng.Perm(n)
+	m2, sigma, p := MMD(acts.A, acts.B, acts.Dim, cfg.Permutations, rng)
 	r.Set("mmd", m2, true)
 	r.Set("mmd.p", p, true)
-	r.Details["mmd"] = map[string]any{"layer": layer, "dim": dim, "reference_samples": a.N, "samples": b.N,
+	r.Details["mmd"] = map[string]any{"layer": acts.Layer, "dim": acts.Dim, "reference_samples": acts.NA, "samples": acts.NB,
 		"sigma": sigma, "permutations": cfg.Permutations, "kernel": "rbf", "bandwidth": "median"}
-	return nil
 }
 
 // subsample returns up to k samples of d drawn without replacement by r,
@@ -302,26 +388,61 @@ func shift(ctx context.Context, r *suite.Result, cfg Config, t *suite.Target, d 
 		return err
 	}
 	k := t.Classes
-	pred := make([]int, d.N)
+	pred := make([]int32, d.N)
 	for i := range pred {
-		pred[i] = stats.Argmax(out[i*k : (i+1)*k])
+		pred[i] = int32(stats.Argmax(out[i*k : (i+1)*k]))
 	}
+	sens := make([][]string, len(cfg.Sensitive))
+	for j, c := range cfg.Sensitive {
+		sens[j] = d.Columns[c]
+	}
+	return reduceShift(r, cfg, d.Y, pred, sens, shiftValues(cfg, d, 0, d.N))
+}
+
+// shiftValues returns, per shift feature, its value for samples [lo, hi)
+// of d (the mean input value for Intensity).
+func shiftValues(cfg Config, d *data.Dataset, lo, hi int) [][]float64 {
+	names := featureNames(d)
+	out := make([][]float64, len(cfg.Shift.Features))
+	for fi, f := range cfg.Shift.Features {
+		v := make([]float64, hi-lo)
+		s := d.SampleSize()
+		j := slices.Index(names, f)
+		for i := lo; i < hi; i++ {
+			if f == Intensity {
+				var sum float64
+				for _, x := range d.Sample(i) {
+					sum += float64(x)
+				}
+				v[i-lo] = sum / float64(s)
+			} else {
+				v[i-lo] = float64(d.X[i*s+j])
+			}
+		}
+		out[fi] = v
+	}
+	return out
+}
+
+// reduceShift writes accuracy and the selection-rate gap from every
+// sample's label (y, nil without labels), prediction, sensitive values (one
+// column per cfg.Sensitive) and shift feature values, unweighted and
+// under simulated shift along each shift feature: Run's and Merge's
+// reduction.
+func reduceShift(r *suite.Result, cfg Config, y []int64, pred []int32, sens [][]string, values [][]float64) error {
+	n := len(pred)
 	var part *groups.Partition
 	if len(cfg.Sensitive) > 0 {
-		cols := make([][]string, len(cfg.Sensitive))
-		for j, c := range cfg.Sensitive {
-			cols[j] = d.Columns[c]
-		}
-		if part, err = groups.NewPartition("sensitive column", cfg.Sensitive, cols, false); err != nil {
+		var err error
+		if part, err = groups.NewPartition("sensitive column", cfg.Sensitive, sens, false); err != nil {
 			return errs.WithCode(errs.Invalid, fmt.Errorf("config suites.drift.sensitive: %w", err))
 		}
 	}
-	names := featureNames(d)
-	ones := make([]float64, d.N)
+	ones := make([]float64, n)
 	for i := range ones {
 		ones[i] = 1
 	}
-	acc, accOK := accuracy(d, pred, ones)
+	acc, accOK := accuracy(y, pred, ones)
 	r.Set("accuracy", acc, accOK)
 	if part != nil {
 		g, _ := gap(part, pred, cfg.Positive, ones)
@@ -329,16 +450,11 @@ func shift(ctx context.Context, r *suite.Result, cfg Config, t *suite.Target, d 
 	}
 	worst, worstGap := math.NaN(), math.NaN()
 	var rows []map[string]any
-	for _, f := range cfg.Shift.Features {
-		var v []float64
-		if f == Intensity {
-			v = intensity(d)
-		} else {
-			v = column(d, slices.Index(names, f))
-		}
+	for fi, f := range cfg.Shift.Features {
+		v := values[fi]
 		sorted := slices.Sorted(slices.Values(v))
 		q := stats.Quantile(sorted, cfg.Shift.Quantile)
-		w := make([]float64, d.N)
+		w := make([]float64, n)
 		up := 0
 		for i, x := range v {
 			w[i] = 1
@@ -348,7 +464,7 @@ func shift(ctx context.Context, r *suite.Result, cfg Config, t *suite.Target, d 
 			}
 		}
 		row := map[string]any{"feature": f, "threshold": q, "upweighted": up, "weight": cfg.Shift.Weight}
-		a, ok := accuracy(d, pred, w)
+		a, ok := accuracy(y, pred, w)
 		r.Set("shift."+f+".accuracy", a, ok)
 		if ok {
 			row["accuracy"] = a
@@ -370,35 +486,22 @@ func shift(ctx context.Context, r *suite.Result, cfg Config, t *suite.Target, d 
 		r.Set("shift.worst_selection_rate_gap", worstGap, !math.IsNaN(worstGap))
 	}
 	r.Details["shift"] = map[string]any{"quantile": cfg.Shift.Quantile, "weight": cfg.Shift.Weight, "features": rows}
-	if d.Y == nil {
+	if y == nil {
 		r.Warnings = append(r.Warnings, "drift: the evaluation data have no labels: accuracy under shift is undefined")
 	}
 	return nil
 }
 
-// intensity returns the mean input value of every sample of d.
-func intensity(d *data.Dataset) []float64 {
-	out := make([]float64, d.N)
-	for i := range out {
-		var s float64
-		for _, v := range d.Sample(i) {
-			s += float64(v)
-		}
-		out[i] = s / float64(d.SampleSize())
-	}
-	return out
-}
-
 // accuracy returns the w-weighted share of correct predictions; false
 // without labels.
-func accuracy(d *data.Dataset, pred []int, w []float64) (float64, bool) {
-	if d.Y == nil || d.N == 0 {
+func accuracy(y []int64, pred []int32, w []float64) (float64, bool) {
+	if y == nil || len(pred) == 0 {
 		return 0, false
 	}
 	var hit, tot float64
 	for i, p := range pred {
 		tot += w[i]
-		if int64(p) == d.Y[i] {
+		if int64(p) == y[i] {
 			hit += w[i]
 		}
 	}
@@ -409,7 +512,7 @@ func accuracy(d *data.Dataset, pred []int, w []float64) (float64, bool) {
 // share predicted positive) between two groups of one sensitive
 // attribute, over the attributes (NaN with fewer than two groups), and
 // every group's rate by attribute.
-func gap(p *groups.Partition, pred []int, positive int, w []float64) (float64, map[string]map[string]float64) {
+func gap(p *groups.Partition, pred []int32, positive int, w []float64) (float64, map[string]map[string]float64) {
 	g := math.NaN()
 	rates := map[string]map[string]float64{}
 	for a, at := range p.Attrs {
@@ -417,7 +520,7 @@ func gap(p *groups.Partition, pred []int, positive int, w []float64) (float64, m
 		for i, pr := range pred {
 			j := p.Group(a, i)
 			tot[j] += w[i]
-			if pr == positive {
+			if int(pr) == positive {
 				pos[j] += w[i]
 			}
 		}
