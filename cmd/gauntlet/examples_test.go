@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,7 +17,9 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gauntlet-ml/gauntlet/config"
+	"github.com/gauntlet-ml/gauntlet/internal/testutil"
 	"github.com/gauntlet-ml/gauntlet/registry"
+	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -225,5 +228,128 @@ func TestGitHubMatrixExample(t *testing.T) {
 	}
 	if downloads != 1 || merges != 1 {
 		t.Errorf("merge job: %d downloads, %d gauntlet merge steps; want 1 and 1", downloads, merges)
+	}
+}
+
+// runExample runs examples/<name> through the binary into a temporary
+// folder, wants exit 0 (every gate passes), and returns the report and
+// the HTML report's text.
+func runExample(t *testing.T, name string) (*reports.Report, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	res := runArgs(t, []string{"run", "-c", testutil.Example(t, name), "--out", out, "--ort-library", testutil.ORTLibrary(t), "--progress", "none"}, out)
+	if res.code != 0 {
+		t.Fatalf("%s: exit %d, want 0\n%s\n%s", name, res.code, res.stdout, res.stderr)
+	}
+	html, err := os.ReadFile(filepath.Join(out, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readReport(t, out), string(html)
+}
+
+// exampleMetrics returns the metrics of the report's suite name.
+func exampleMetrics(t *testing.T, r *reports.Report, name string) map[string]float64 {
+	t.Helper()
+	for _, s := range r.Suites {
+		if s.Name == name {
+			if s.Status != reports.StatusPassed {
+				t.Fatalf("suite %s: status %s (%s)", name, s.Status, s.Error)
+			}
+			return s.Metrics
+		}
+	}
+	t.Fatalf("no suite %s in the report", name)
+	return nil
+}
+
+// TestCertifyExample runs examples/certify.yaml (randomized smoothing and
+// L2 PGD on the 400 digits): exit 0, the clean accuracy of
+// examples/REFERENCE.json (0.965, 386 of 400) in both suites, the gated
+// values the example's comments give (this run's, seed 1: the suite does
+// not depend on workers or batch size), certified accuracy falling with
+// the radius and, at every configured radius r ≤ 0.5, below PGD's robust
+// accuracy at ε = r (the lower bound under the upper one on this model),
+// and the HTML report's chart of both.
+func TestCertifyExample(t *testing.T) {
+	r, html := runExample(t, "certify.yaml")
+	cert, ev := exampleMetrics(t, r, "certify"), exampleMetrics(t, r, "evasion")
+	const countTol = 1e-12 // counts over 400 written through float64
+	for _, m := range []map[string]float64{cert, ev} {
+		if math.Abs(m["clean_accuracy"]-0.965) > countTol {
+			t.Errorf("clean_accuracy %v, want 0.965 (examples/REFERENCE.json)", m["clean_accuracy"])
+		}
+	}
+	for k, want := range map[string]float64{
+		"sigma=0.25.radius=0.25.certified_accuracy": 0.6075, "sigma=0.12.radius=0.25.certified_accuracy": 0.68,
+		"sigma=0.25.radius=0.5.certified_accuracy": 0.1,
+	} {
+		if math.Abs(cert[k]-want) > countTol {
+			t.Errorf("certify.%s = %v; examples/certify.yaml says %v", k, cert[k], want)
+		}
+	}
+	for k, want := range map[string]float64{"pgd.l2.eps=0.25.robust_accuracy": 0.83, "pgd.l2.eps=0.5.robust_accuracy": 0.4175} {
+		if math.Abs(ev[k]-want) > countTol {
+			t.Errorf("evasion.%s = %v; examples/certify.yaml says %v", k, ev[k], want)
+		}
+	}
+	compared := 0
+	for _, sigma := range []string{"0.12", "0.25"} {
+		prev := 2.0
+		for _, rad := range []string{"0", "0.1", "0.25", "0.5"} {
+			c := cert["sigma="+sigma+".radius="+rad+".certified_accuracy"]
+			if c > prev {
+				t.Errorf("σ %s: certified accuracy %v at radius %s above %v at a smaller radius", sigma, c, rad, prev)
+			}
+			prev = c
+			if a, ok := ev["pgd.l2.eps="+rad+".robust_accuracy"]; ok {
+				if c > a {
+					t.Errorf("σ %s radius %s: certified %v above PGD's robust accuracy %v", sigma, rad, c, a)
+				}
+				compared++
+			}
+		}
+	}
+	if compared != 6 {
+		t.Errorf("compared %d (σ, radius) pairs with PGD, want 6 (radii 0.1, 0.25, 0.5 of each σ)", compared)
+	}
+	for _, want := range []string{"Robust accuracy: attacks (upper) and certificates (lower), L2", "evasion ran on 400 samples, certify on 400."} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+}
+
+// TestCorruptionExample runs examples/corruption.yaml (the 15 image
+// families at 5 severities on the 400 digits): exit 0, the clean accuracy
+// of examples/REFERENCE.json, all 75 family × severity accuracies defined,
+// the worst family and the figures the example's comments give (this
+// run's, seed 1), and the HTML report's heat map.
+func TestCorruptionExample(t *testing.T) {
+	r, html := runExample(t, "corruption.yaml")
+	m := exampleMetrics(t, r, "corruption")
+	const countTol = 1e-12
+	if math.Abs(m["clean_accuracy"]-0.965) > countTol {
+		t.Errorf("clean_accuracy %v, want 0.965 (examples/REFERENCE.json)", m["clean_accuracy"])
+	}
+	n := 0
+	for k := range m {
+		if strings.Contains(k, ".severity=") && strings.HasSuffix(k, ".accuracy") {
+			n++
+		}
+	}
+	if n != 75 {
+		t.Errorf("%d family × severity accuracies, want 75", n)
+	}
+	for k, want := range map[string]float64{"worst.accuracy": 0.4405, "glass_blur.accuracy": 0.4405, "motion_blur.accuracy": 0.713, "contrast.accuracy": 0.793} {
+		if math.Abs(m[k]-want) > countTol {
+			t.Errorf("corruption.%s = %v; examples/corruption.yaml says %v", k, m[k], want)
+		}
+	}
+	if got := m["mean_accuracy"]; math.Abs(got-0.8654) > 5e-5 {
+		t.Errorf("mean_accuracy %v; examples/corruption.yaml says 0.8654", got)
+	}
+	if !strings.Contains(html, "Accuracy per corruption × severity") {
+		t.Error("report.html lacks the heat map")
 	}
 }
