@@ -38,30 +38,9 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if err != nil {
 		return nil, err
 	}
-	correct := make([]bool, n)
-	for i := range n {
-		correct[i] = int64(pred[i]) == d.Y[i]
-	}
-	minSize := cfg.MinSize
-	if minSize == 0 {
-		minSize = max(MinSizeFloor, int(math.Ceil(MinSizeShare*float64(n))))
-	}
-	feats, err := encodeAll(field+"features", cfg.Features, d, cfg.Bins)
+	feats, searches, minSize, correct, err := prepare(cfg, d, pred)
 	if err != nil {
 		return nil, err
-	}
-	var searches []*Search
-	searches = append(searches, search(Accuracy, feats, correct, cfg.MaxDepth, minSize, cfg.Alpha, cfg.Correction))
-	if len(cfg.Sensitive) > 0 {
-		sens, err := encodeAll(field+"sensitive", cfg.Sensitive, d, cfg.Bins)
-		if err != nil {
-			return nil, err
-		}
-		selected := make([]bool, n)
-		for i, p := range pred {
-			selected[i] = p == cfg.PositiveLabel
-		}
-		searches = append(searches, search(SelectionRate, sens, selected, cfg.MaxDepth, minSize, cfg.Alpha, cfg.Correction))
 	}
 	r := suite.NewResult()
 	if cfg.evasion != nil {
@@ -98,6 +77,41 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	}
 	write(r, cfg, searches, feats, minSize, n)
 	return r, nil
+}
+
+// prepare runs the accuracy search and, with sensitive columns, the
+// selection-rate search over every sample's prediction: Run's and Merge's
+// reduction (d supplies the labels and the feature and sensitive
+// columns). It returns the encoded features, the searches, the minimum
+// slice size and each sample's correctness.
+func prepare(cfg Config, d *data.Dataset, pred []int) ([]column, []*Search, int, []bool, error) {
+	n := d.N
+	correct := make([]bool, n)
+	for i := range n {
+		correct[i] = int64(pred[i]) == d.Y[i]
+	}
+	minSize := cfg.MinSize
+	if minSize == 0 {
+		minSize = max(MinSizeFloor, int(math.Ceil(MinSizeShare*float64(n))))
+	}
+	feats, err := encodeAll(field+"features", cfg.Features, d, cfg.Bins)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	var searches []*Search
+	searches = append(searches, search(Accuracy, feats, correct, cfg.MaxDepth, minSize, cfg.Alpha, cfg.Correction))
+	if len(cfg.Sensitive) > 0 {
+		sens, err := encodeAll(field+"sensitive", cfg.Sensitive, d, cfg.Bins)
+		if err != nil {
+			return nil, nil, 0, nil, err
+		}
+		selected := make([]bool, n)
+		for i, p := range pred {
+			selected[i] = p == cfg.PositiveLabel
+		}
+		searches = append(searches, search(SelectionRate, sens, selected, cfg.MaxDepth, minSize, cfg.Alpha, cfg.Correction))
+	}
+	return feats, searches, minSize, correct, nil
 }
 
 func encodeAll(key string, names []string, d *data.Dataset, bins int) ([]column, error) {
