@@ -269,21 +269,47 @@ func (lv *layerView) separation(byClass [][]int, cl ClusteringConfig, seed uint6
 	return best, bk, nil
 }
 
+// layerChoice holds the layers the data detectors read: the candidate
+// layers and, per class, the one that class is read at.
+type layerChoice struct {
+	views []*layerView
+	// byClass is the index in views of each class's layer.
+	byClass []int
+}
+
+// of returns the layer class k is read at.
+func (lc *layerChoice) of(k int) *layerView { return lc.views[lc.byClass[k]] }
+
+// used returns the indices in views of the layers some class is read at,
+// in candidate order.
+func (lc *layerChoice) used() []int {
+	var u []int
+	for vi := range lc.views {
+		if slices.Contains(lc.byClass, vi) {
+			u = append(u, vi)
+		}
+	}
+	return u
+}
+
 // chooseLayer reads the activations the data detectors use. With
-// cfg.Layer set, that layer (choice nil). Otherwise the candidates are the
-// penultimate layer (DefaultLayer), the model's first output (the logits)
-// and cfg.Layers; the one with the largest separation statistic
-// (layerView.separation) wins, the first on a tie, and choice records each
-// candidate's statistic. A default candidate that is not a float32 tensor
-// is skipped with its reason; a listed layer that is not one is exit 2
-// naming layers[i].
-func chooseLayer(ctx context.Context, t *suite.Target, d *data.Dataset, cfg *DataConfig, byClass [][]int) (*layerView, map[string]any, error) {
+// cfg.Layer set, that layer for every class (choice nil). Otherwise the
+// candidates are the penultimate layer (DefaultLayer), the model's first
+// output (the logits) and cfg.Layers, and each class is read at the
+// candidate where the 2-means split of its reduced activations has the
+// largest separation (SplitCriteria.Separation; the first candidate on a
+// tie): the layer where that class's activations split most clearly.
+// choice records each candidate's statistic (its largest separation over
+// the classes) and each class's separations and layer. A default
+// candidate that is not a float32 tensor is skipped with its reason; a
+// listed layer that is not one is exit 2 naming layers[i].
+func chooseLayer(ctx context.Context, t *suite.Target, d *data.Dataset, cfg *DataConfig, byClass [][]int) (*layerChoice, map[string]any, error) {
 	if cfg.Layer != "" {
 		acts, size, err := Activations(ctx, t, d, cfg.Layer)
 		if err != nil {
 			return nil, nil, err
 		}
-		return &layerView{name: cfg.Layer, size: size, acts: acts}, nil, nil
+		return &layerChoice{views: []*layerView{{name: cfg.Layer, size: size, acts: acts}}, byClass: make([]int, len(byClass))}, nil, nil
 	}
 	type cand struct{ name, origin string }
 	var cands []cand
@@ -322,8 +348,7 @@ func chooseLayer(ctx context.Context, t *suite.Target, d *data.Dataset, cfg *Dat
 	if len(cands) == 0 {
 		return nil, nil, errs.Invalidf("config suites.poisoning.data.layer: no candidate layer (no Gemm/MatMul, no float32 output); set layer or layers")
 	}
-	var best *layerView
-	bestStat := 0.0
+	lc := &layerChoice{byClass: make([]int, len(byClass))}
 	var tried []map[string]any
 	for _, c := range cands {
 		acts, size, err := Activations(ctx, t, d, c.name)
@@ -336,19 +361,33 @@ func chooseLayer(ctx context.Context, t *suite.Target, d *data.Dataset, cfg *Dat
 			return nil, nil, fmt.Errorf("layer %s: %w", c.name, err)
 		}
 		tried = append(tried, map[string]any{"layer": c.name, "origin": c.origin, "size": size, "separation": finite(stat), "class": k})
-		if best == nil || stat > bestStat {
-			best, bestStat = lv, stat
+		lc.views = append(lc.views, lv)
+	}
+	var perClass []map[string]any
+	for k, rows := range byClass {
+		if len(rows) < 2 {
+			continue // read at the first candidate; nothing to split
 		}
+		seps := map[string]any{}
+		best := 0.0
+		for vi, lv := range lc.views {
+			s := lv.clust[k].split.Separation
+			seps[lv.name] = finite(s)
+			if vi == 0 || s > best {
+				best, lc.byClass[k] = s, vi
+			}
+		}
+		perClass = append(perClass, map[string]any{"class": k, "layer": lc.of(k).name, "separation": seps})
 	}
 	choice := map[string]any{
-		"rule":       "largest separation statistic: max over classes of the distance between the 2-means cluster means over their pooled spread (reduced activations)",
+		"rule":       "per class, the candidate layer with the largest separation of the class's 2-means split (distance between the cluster means over their pooled spread, on the reduced activations); a candidate's separation is its largest over the classes",
 		"candidates": tried,
-		"chosen":     best.name,
+		"per_class":  perClass,
 	}
 	if len(skipped) > 0 {
 		choice["skipped"] = skipped
 	}
-	return best, choice, nil
+	return lc, choice, nil
 }
 
 // chooseCentred returns whether spectral signatures use the centred score:
@@ -391,7 +430,7 @@ func chooseCentred(sp SpectralConfig, lv *layerView, byClass [][]int, seed uint6
 	}
 	centred := stat[true] >= stat[false]
 	return centred, map[string]any{
-		"rule":               "largest separation of a 2-means split of a class's scores (centred: the oriented projection; art: |r·v|), max over classes",
+		"rule":               "largest separation of a 2-means split of a class's scores (centred: the oriented projection; art: |r·v|), max over all the classes at this layer",
 		"separation_centred": finite(stat[true]),
 		"separation_art":     finite(stat[false]),
 	}, nil

@@ -41,11 +41,22 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 	for i, y := range d.Y {
 		byClass[y] = append(byClass[y], i)
 	}
-	lv, choice, err := chooseLayer(ctx, t, d, cfg, byClass)
+	lc, choice, err := chooseLayer(ctx, t, d, cfg, byClass)
 	if err != nil {
 		return err
 	}
-	details := map[string]any{"layer": lv.name, "layer_size": lv.size, "samples": d.N}
+	details := map[string]any{"samples": d.N}
+	// One layer for every class: its name and size; several: their names,
+	// in candidate order, and each class's in layer_choice.per_class.
+	if used := lc.used(); len(used) == 1 {
+		details["layer"], details["layer_size"] = lc.views[used[0]].name, lc.views[used[0]].size
+	} else {
+		var names []string
+		for _, vi := range used {
+			names = append(names, lc.views[vi].name)
+		}
+		details["layer"] = names
+	}
 	if choice != nil {
 		details["layer_choice"] = choice
 	}
@@ -55,15 +66,26 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 		z := make([]float64, d.N)     // per-class robust z of the score (AUC)
 		var perClass []map[string]any
 		md := map[string]any{}
-		var centred bool
+		// centred is the spectral variant of each layer (index in lc.views).
+		centred := map[int]bool{}
 		if method == MethodSpectral {
-			var why map[string]any
-			if centred, why, err = chooseCentred(cfg.Spectral, lv, byClass, t.Seed); err != nil {
-				return err
+			var choices []map[string]any
+			for _, vi := range lc.used() {
+				c, why, err := chooseCentred(cfg.Spectral, lc.views[vi], byClass, t.Seed)
+				if err != nil {
+					return err
+				}
+				centred[vi] = c
+				if why != nil {
+					why["layer"], why["centred"] = lc.views[vi].name, c
+					choices = append(choices, why)
+				}
 			}
-			md["centred"] = centred
-			if why != nil {
-				md["centred_choice"] = why
+			if u := lc.used(); len(u) == 1 {
+				md["centred"] = centred[u[0]]
+			}
+			if choices != nil {
+				md["centred_choice"] = choices
 			}
 			if cfg.Spectral.ExpectedPoisonRate > 0 {
 				md["cutoff"] = fmt.Sprintf("per class, scores at or above the %g quantile (1 − eps_multiplier·expected_poison_rate)", max(1-cfg.Spectral.EpsMultiplier*cfg.Spectral.ExpectedPoisonRate, 0))
@@ -72,8 +94,10 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 			}
 		}
 		if method == MethodSpectre {
-			if cfg.Spectre.K > lv.size {
-				return errs.Invalidf("config suites.poisoning.data.spectre.k: %d is larger than layer %s's %d values", cfg.Spectre.K, lv.name, lv.size)
+			for _, vi := range lc.used() {
+				if lv := lc.views[vi]; cfg.Spectre.K > lv.size {
+					return errs.Invalidf("config suites.poisoning.data.spectre.k: %d is larger than layer %s's %d values", cfg.Spectre.K, lv.name, lv.size)
+				}
 			}
 			md["alpha"] = cfg.Spectre.Alpha
 			if p := cfg.Spectre.ExpectedPoisonRate; p > 0 {
@@ -95,13 +119,14 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 			}
 			cf := make([]bool, len(rows))
 			cz := make([]float64, len(rows))
-			pc := map[string]any{"class": k, "samples": len(rows)}
+			lv := lc.of(k)
+			pc := map[string]any{"class": k, "samples": len(rows), "layer": lv.name}
 			switch method {
 			case MethodSpectral:
 				a := lv.class(rows)
 				sc := make([]float64, len(rows))
 				kind := ScoreART
-				if centred {
+				if centred[lc.byClass[k]] {
 					kind = ScoreCentred
 				}
 				if !SpectralScores(sc, a, kind) {
@@ -110,7 +135,7 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 				// The AUC and the rate-free cut-off read the oriented
 				// projection (centred) or ART's |r·v|.
 				mag := make([]float64, len(rows))
-				if centred {
+				if kind == ScoreCentred {
 					if !SpectralProjection(mag, a) {
 						return fmt.Errorf("spectral signatures, class %d: the SVD did not converge", k)
 					}

@@ -2,7 +2,8 @@
 // parts that are enabled separately:
 //
 //   - data: poisoned-data detection on a training set through the model's
-//     activations at one layer (exposed by graph surgery): spectral
+//     activations (exposed by graph surgery; each class at the layer
+//     where its activations split most clearly, or one given layer): spectral
 //     signatures (Tran et al. 2018), activation clustering (Chen et al.
 //     2018) and SPECTRE (Hayase et al. 2021: robust covariance filter,
 //     whitening, QUantum Entropy scores), with precision, recall and the
