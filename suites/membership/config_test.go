@@ -27,6 +27,10 @@ func TestExplicitEmptyRefused(t *testing.T) {
 		"lira_variance empty": {block("lira_variance", ""), p + `lira_variance: "" is not per_example or global`},
 		"attack_model empty":  {block("attack_model", ""), p + `attack_model: "" is not mlp or logistic`},
 		"folds text":          {block("folds", "five"), `suites.membership.folds: want an integer, got "five"`},
+		"epsilon_delta 1":     {block("epsilon_delta", 1), p + "epsilon_delta: 1 is outside [0, 1)"},
+		"slices unknown":      {block("slices", []any{"decile"}), p + `slices: unknown slicing "decile"`},
+		"slices twice":        {block("slices", []any{"class", "class"}), p + `slices: "class" listed twice`},
+		"min_slice_size 0":    {block("min_slice_size", 0), p + "min_slice_size: 0 is below 1"},
 	} {
 		_, err := Suite{}.Decode(c.raw)
 		if errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), c.want) {

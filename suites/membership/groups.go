@@ -39,15 +39,8 @@ func withBy(spec data.Spec, b groups.By) data.Spec {
 // gaps intervals (groups.Figure.Reps): every round redraws, within each
 // group, its members and its nonmembers with replacement (sizes fixed, the
 // stratified bootstrap fairness uses), the attack scores kept.
-func (r *run) byGroup(res *suite.Result, attackScores map[string][]float64) error {
+func (r *run) byGroup(res *suite.Result, p *groups.Partition, attackScores map[string][]float64) {
 	b := r.cfg.By
-	if !b.Enabled() {
-		return nil
-	}
-	p, err := b.Partition("membership", []string{"suites.membership.members", "suites.membership.nonmembers"}, r.mem, r.non)
-	if err != nil {
-		return err
-	}
 	nboot, level := b.Rounds(), r.t.ConfidenceLevel
 	opt := groups.Options{Bounds: nboot > 0, Seed: r.t.Seed, Level: level}
 	for _, a := range r.cfg.Attacks {
@@ -96,7 +89,6 @@ func (r *run) byGroup(res *suite.Result, attackScores map[string][]float64) erro
 		b.Write(res, a+".advantage", p, adv, groups.HigherIsWorse, opt)
 		b.Write(res, a+".auc", p, auc, groups.HigherIsWorse, opt)
 	}
-	return nil
 }
 
 // percentile returns stats.PercentileCI of a copy of reps (which must keep

@@ -27,9 +27,16 @@ const (
 	Correctness     = "correctness"
 	LiRA            = "lira"
 	Learned         = "learned"
+	// Gap is ART's LabelOnlyGapAttack, which ART defines as its rule-based
+	// attack: the same rule as Correctness, listed among the label-only
+	// attacks.
+	Gap = "gap"
+	// BoundaryDistance is the label-only decision-boundary attack
+	// (boundary.go).
+	BoundaryDistance = "boundary_distance"
 )
 
-var knownAttacks = []string{Correctness, Loss, Confidence, Entropy, ModifiedEntropy, LiRA, Learned}
+var knownAttacks = []string{Correctness, Loss, Confidence, Entropy, ModifiedEntropy, LiRA, Learned, Gap}
 
 // Defaults of the config.
 const (
@@ -65,6 +72,15 @@ type Config struct {
 	// AttackModel is the learned attack's classifier: mlp (a gorgonia
 	// network, default) or logistic.
 	AttackModel string `mapstructure:"attack_model"`
+	// EpsilonDelta is δ of every attack's differential-privacy ε lower
+	// bound (epsilon.go); default 0, TensorFlow Privacy's.
+	EpsilonDelta float64 `mapstructure:"epsilon_delta"`
+	// Slices are the slicing features of every attack's per-slice AUC and
+	// advantage (slices.go); the by columns add their groups. Default
+	// DefaultSlices; an empty list slices by the by columns only.
+	Slices []string `mapstructure:"slices"`
+	// MinSliceSize is the smallest slice (rows) in the worst-slice metrics.
+	MinSliceSize int `mapstructure:"min_slice_size"`
 	// By reports every attack's advantage and AUC by group of the members
 	// and nonmembers together (groups.go).
 	groups.By `mapstructure:",squash"`
@@ -81,7 +97,8 @@ func (Suite) Version() string { return "1" }
 
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
-	cfg := Config{Folds: DefaultFolds, ROCPoints: DefaultROCPoints, LiRAVariance: "per_example", AttackModel: "mlp"}
+	cfg := Config{Folds: DefaultFolds, ROCPoints: DefaultROCPoints, LiRAVariance: "per_example", AttackModel: "mlp",
+		MinSliceSize: DefaultMinSliceSize}
 	keys, err := suite.DecodeConfigKeys(s.Name(), raw, &cfg)
 	if err != nil {
 		return nil, err
@@ -140,6 +157,25 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	if cfg.Folds < 2 || cfg.Folds > 100 {
 		return nil, errs.Invalidf("config suites.membership.folds: %d is outside 2..100", cfg.Folds)
 	}
+	if !(cfg.EpsilonDelta >= 0 && cfg.EpsilonDelta < 1) {
+		return nil, errs.Invalidf("config suites.membership.epsilon_delta: %v is outside [0, 1)", cfg.EpsilonDelta)
+	}
+	if cfg.Slices == nil {
+		cfg.Slices = DefaultSlices
+	}
+	seenSlice := map[string]bool{}
+	for _, f := range cfg.Slices {
+		if !slices.Contains(knownSlicings, f) {
+			return nil, errs.Invalidf("config suites.membership.slices: unknown slicing %q (known: %v)", f, knownSlicings)
+		}
+		if seenSlice[f] {
+			return nil, errs.Invalidf("config suites.membership.slices: %q listed twice", f)
+		}
+		seenSlice[f] = true
+	}
+	if cfg.MinSliceSize < 1 {
+		return nil, errs.Invalidf("config suites.membership.min_slice_size: %d is below 1", cfg.MinSliceSize)
+	}
 	if cfg.ROCPoints < 2 || cfg.ROCPoints > 10000 {
 		return nil, errs.Invalidf("config suites.membership.roc_points: %d is outside 2..10000", cfg.ROCPoints)
 	}
@@ -161,8 +197,9 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 	keys := append(suite.ProportionKeys("member_accuracy"), suite.ProportionKeys("nonmember_accuracy")...)
 	keys = append(keys, "generalisation_gap", "mean_loss.members", "mean_loss.nonmembers")
 	for _, a := range cfg.Attacks {
-		keys = append(keys, a+".auc", a+".advantage", a+".balanced_accuracy")
+		keys = append(keys, a+".auc", a+".advantage", a+".balanced_accuracy", a+".epsilon_lower_bound")
 		keys = append(keys, byKeys(cfg, a)...)
+		keys = append(keys, sliceKeys(cfg, a)...)
 		for _, f := range cfg.FPR {
 			keys = append(keys, suite.ProportionKeys(FPRKey(a, f))...)
 		}
@@ -237,6 +274,9 @@ type run struct {
 	// sample i at k·n+i) when a merge read them from the units; nil in
 	// a Run, which scores the reference models in the lira attack.
 	phi []float64
+	// cpMem and cpNon cache the Clopper-Pearson bounds of the ε lower
+	// bound over the member and nonmember counts.
+	cpMem, cpNon *cpTable
 }
 
 // Run implements suite.Suite.
@@ -318,10 +358,22 @@ func (r *run) finish(ctx context.Context) (*suite.Result, error) {
 	res.Details["attacks"] = attacks
 	res.Details["per_class"] = r.perClass(attackScores)
 	if stopped != nil {
-		return res, stopped // by-group figures are left out
+		// By-group figures are left out, and so are the slices by group.
+		res.Details["slices"] = r.sliced(res.Set, attackScores, r.buildSlices(nil))
+		return res, stopped
 	}
-	if err := r.byGroup(res, attackScores); err != nil {
-		return nil, err
+	var p *groups.Partition
+	if cfg.By.Enabled() {
+		p, err = cfg.By.Partition("membership", []string{"suites.membership.members", "suites.membership.nonmembers"}, r.mem, r.non)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Slices) > 0 || p != nil {
+		res.Details["slices"] = r.sliced(res.Set, attackScores, r.buildSlices(p))
+	}
+	if p != nil {
+		r.byGroup(res, p, attackScores)
 	}
 	return res, nil
 }
@@ -373,7 +425,7 @@ func (r *run) threshold(a string) []float64 {
 			out[i] = s.NegEntropy
 		case ModifiedEntropy:
 			out[i] = s.NegMEntropy
-		case Correctness:
+		case Correctness, Gap:
 			if s.Correct {
 				out[i] = 1
 			}
@@ -417,6 +469,11 @@ func (r *run) report(res *suite.Result, a string, sc []float64) map[string]any {
 	res.Set(a+".auc", roc.AUC(), true)
 	res.Set(a+".advantage", adv, true)
 	res.Set(a+".balanced_accuracy", 0.5+adv/2, true)
+	if r.cpMem == nil {
+		r.cpMem, r.cpNon = newCPTable(roc.P, r.t.ConfidenceLevel), newCPTable(roc.N, r.t.ConfidenceLevel)
+	}
+	eps := epsilonLowerBound(roc, r.cpMem, r.cpNon, r.cfg.EpsilonDelta)
+	res.Set(a+".epsilon_lower_bound", eps.Value, true)
 	at := map[string]any{}
 	for _, f := range r.cfg.FPR {
 		q := roc.TPRAt(f)
@@ -426,14 +483,33 @@ func (r *run) report(res *suite.Result, a string, sc []float64) map[string]any {
 			"tp": roc.TP[q], "fp": roc.FP[q], "threshold": finite(roc.Threshold[q]),
 		}
 	}
-	return map[string]any{
+	det := map[string]any{
 		"roc":                roc.Downsample(r.cfg.ROCPoints),
 		"distinct_scores":    len(roc.TP) - 1,
 		"best_threshold":     finite(roc.Threshold[p]),
 		"best_threshold_tpr": float64(roc.TP[p]) / float64(roc.P),
 		"best_threshold_fpr": float64(roc.FP[p]) / float64(roc.N),
 		"at_fpr":             at,
+		"epsilon_lower_bound": map[string]any{
+			"value": eps.Value, "top": eps.Top, "ratio": eps.Ratio, "threshold": finite(roc.Threshold[eps.Point]),
+			"tp": roc.TP[eps.Point], "fp": roc.FP[eps.Point], "delta": r.cfg.EpsilonDelta, "confidence_level": r.t.ConfidenceLevel,
+		},
 	}
+	if a == Gap || a == Correctness {
+		// ART's view of the rule: how many of each set it calls members,
+		// and its accuracy on the two sets as given (unbalanced).
+		pm, pn := 0, 0
+		for i, v := range sc {
+			if v == 1 && r.member[i] {
+				pm++
+			} else if v == 1 {
+				pn++
+			}
+		}
+		det["predicted_members"] = map[string]any{"members": pm, "nonmembers": pn}
+		det["accuracy"] = float64(pm+roc.N-pn) / float64(roc.P+roc.N)
+	}
+	return det
 }
 
 // finite returns v, or nil for ±Inf (JSON has no infinities).
