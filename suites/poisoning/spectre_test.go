@@ -143,10 +143,19 @@ func TestSpectreDecodeErrors(t *testing.T) {
 		{map[string]any{"k": 65}, p + "k: 65 is outside [1, 64]"},
 		{map[string]any{"alpha": -1}, p + "alpha: -1 must be a finite number ≥ 0"},
 		{map[string]any{"expected_poison_rate": 0.6}, p + "expected_poison_rate: 0.6 is outside (0, 0.5]"},
+		{map[string]any{"expected_poison_rate": 0}, p + "expected_poison_rate: 0 is outside (0, 0.5]"},
+		{map[string]any{"expected_poison_rate": -0.1}, p + "expected_poison_rate: -0.1 is outside (0, 0.5]"},
 	} {
 		_, err := Suite{}.Decode(map[string]any{"data": map[string]any{"train": digitsTrain, "methods": []any{MethodSpectre}, MethodSpectre: c.opts}})
 		if errs.Code(err, 0) != errs.Invalid || err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: error %v; want exit 2 with %q", c.opts, err, c.want)
+		}
+	}
+	// The interval's upper end is a valid rate for both methods.
+	for _, m := range []string{MethodSpectre, MethodSpectral} {
+		raw := map[string]any{"data": map[string]any{"train": digitsTrain, "methods": []any{m}, m: map[string]any{"expected_poison_rate": 0.5}}}
+		if _, err := (Suite{}).Decode(raw); err != nil {
+			t.Errorf("%s expected_poison_rate 0.5: %v; want it accepted", m, err)
 		}
 	}
 	// k beyond the layer's size is found at run time.
