@@ -31,7 +31,8 @@ import (
 // each carrying the 15 cells of the three table families. Differential's
 // 1,000 rows in batches of 97 are 11 units, each run on the model and its
 // INT8 and FP16 variants. Drift's are its 2 features, the MMD and 11
-// batches of 97 evaluation rows; slices' the 11 batches.
+// batches of 97 evaluation rows; slices' the 11 batches; extraction's its
+// 2 query budgets.
 var shardSets = map[string][]string{
 	"accuracy":            {"runtime.batch_size=97", "suites.accuracy.by=[sex, race]", "suites.accuracy.min_group_size=30", "suites.accuracy.n_boot=100"},
 	"evasion":             {"runtime.batch_size=97", "suites.evasion.by=[sex]", "suites.evasion.n_boot=50"},
@@ -44,6 +45,7 @@ var shardSets = map[string][]string{
 	"differential":        {"runtime.batch_size=97"},
 	"drift":               {"runtime.batch_size=97"},
 	"slices":              {"runtime.batch_size=97"},
+	"extraction":          {},
 	"membership": {"runtime.batch_size=97", "suites.membership.attack_model=logistic", "suites.membership.by=[sex]", "suites.membership.n_boot=50",
 		"suites.membership.attacks=[correctness, loss, confidence, entropy, modified_entropy, lira, learned, gap]", "suites.membership.slices=[class, confidence, loss, correctness]"},
 }
@@ -58,6 +60,7 @@ var mustHave = map[string][]string{
 	"differential": {`"int8.mcnemar_p"`, `"quantization"`, `"flips_csv"`},
 	"drift":        {`"mmd.p"`, `"chi2.sex.p"`, `"shift.num_age.accuracy"`},
 	"slices":       {`"worst.selection_rate.p_adjusted"`, `"bin_edges"`},
+	"extraction":   {`"fidelity@2000"`, `"extraction_curve"`},
 }
 
 // shardConfigs are testutil.SuiteConfigs with poisoning's replaced by a

@@ -24,31 +24,85 @@ import (
 func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Result, error) {
 	cfg := cfgAny.(Config)
 	r := suite.NewResult()
+	pr, err := prepare(ctx, t, cfg, r)
+	if err != nil {
+		return nil, err
+	}
+	defer pr.cleanup()
+	r.SetProportion("target_accuracy", pr.correct, pr.test.N, t.ConfidenceLevel)
+	var curve []map[string]any
+	for i, b := range cfg.Budgets {
+		if b > pr.pool.N {
+			overPool(r, b, pr.pool.N)
+			continue
+		}
+		// What r holds before the budget, to take its partial figures
+		// back out if runtime.timeout stops it.
+		metrics, nu, nw := maps.Clone(r.Metrics), len(r.Undefined), len(r.Warnings)
+		br, err := s.budget(ctx, t, cfg, pr, b)
+		if err != nil {
+			err = fmt.Errorf("budget %d: %w", b, err)
+			if !suite.TimedOut(ctx, err) || i == 0 {
+				return nil, err
+			}
+			// Stopped by runtime.timeout: the figures of a run of the
+			// budgets before this one (its queries are a prefix of
+			// this run's, so they are the same).
+			r.Metrics, r.Undefined, r.Warnings = metrics, r.Undefined[:nu], r.Warnings[:nw]
+			writeDetails(r, cfg, pr.split, pr.arch, pr.atk.N, curve)
+			r.SetTimedOut(pr.test.N, pr.test.N, map[string]any{"budgets_finished": slices.Clone(cfg.Budgets[:i]), "stopped_in": b})
+			return r, err
+		}
+		curve = append(curve, setBudget(r, t, b, br))
+	}
+	writeDetails(r, cfg, pr.split, pr.arch, pr.atk.N, curve)
+	return r, nil
+}
+
+// prepared is what every budget uses: the query pool, the test part, the
+// model's answers on both, the surrogate architecture, the transfer
+// attack's rows and the folder the surrogates are written to.
+type prepared struct {
+	pool, test, atk *data.Dataset
+	split           map[string]any
+	refPred         []int
+	correct         int // the model's right answers on the test part
+	arch            string
+	qx              []float32 // the largest budget's queries that fits the pool
+	targets         []float64 // the model's answers on them
+	dir             string
+	seed            uint64
+	cleanup         func()
+}
+
+// prepare splits the data, asks the model about the test part and the
+// largest budget's queries, and readies the surrogates' folder: the work
+// Run and every shard do alike before the budgets.
+func prepare(ctx context.Context, t *suite.Target, cfg Config, r *suite.Result) (*prepared, error) {
 	seed := suite.DeriveSeed(t.Seed, "extraction")
 	pool, test, split, err := parts(t, cfg, seed, r)
 	if err != nil {
 		return nil, err
 	}
+	pr := &prepared{pool: pool, test: test, split: split, seed: seed, cleanup: func() {}}
 	k := t.Classes
 	// The model's answers on the test part: fidelity's reference.
 	ref, err := outputs(ctx, t, test)
 	if err != nil {
 		return nil, err
 	}
-	refPred := make([]int, test.N)
-	correct := 0
-	for i := range refPred {
-		refPred[i] = stats.Argmax(ref[i*k : (i+1)*k])
-		if int64(refPred[i]) == test.Y[i] {
-			correct++
+	pr.refPred = make([]int, test.N)
+	for i := range pr.refPred {
+		pr.refPred[i] = stats.Argmax(ref[i*k : (i+1)*k])
+		if int64(pr.refPred[i]) == test.Y[i] {
+			pr.correct++
 		}
 	}
-	r.SetProportion("target_accuracy", correct, test.N, t.ConfidenceLevel)
-	arch := cfg.Arch
-	if arch == ArchAuto {
-		arch = train.MLP
+	pr.arch = cfg.Arch
+	if pr.arch == ArchAuto {
+		pr.arch = train.MLP
 		if sh := test.SampleShape; (len(sh) == 3 || len(sh) == 2) && sh[len(sh)-1] >= 2 && sh[len(sh)-2] >= 2 {
-			arch = train.CNN
+			pr.arch = train.CNN
 		}
 	}
 	// The queries: the first budget rows of the shuffled pool, so that
@@ -59,66 +113,49 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 			maxB = b
 		}
 	}
-	qx := pool.X[:maxB*pool.SampleSize()]
-	var targets []float64
+	pr.qx = pool.X[:maxB*pool.SampleSize()]
 	if maxB > 0 {
-		q := &data.Dataset{X: qx, N: maxB, SampleShape: pool.SampleShape}
+		q := &data.Dataset{X: pr.qx, N: maxB, SampleShape: pool.SampleShape}
 		out, err := outputs(ctx, t, q)
 		if err != nil {
 			return nil, err
 		}
-		targets = answers(out, maxB, k, cfg.Outputs, t.OutputKind)
+		pr.targets = answers(out, maxB, k, cfg.Outputs, t.OutputKind)
 	}
-	dir := filepath.Join(t.OutDir, "extraction")
+	pr.dir = filepath.Join(t.OutDir, "extraction")
 	if t.OutDir == "" {
-		if dir, err = os.MkdirTemp("", "gauntlet-extraction-"); err != nil {
+		if pr.dir, err = os.MkdirTemp("", "gauntlet-extraction-"); err != nil {
 			return nil, err
 		}
-		defer os.RemoveAll(dir)
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		dir := pr.dir
+		pr.cleanup = func() { os.RemoveAll(dir) }
+	} else if err := os.MkdirAll(pr.dir, 0o755); err != nil {
 		return nil, err
 	}
 	// The transfer attack's rows: the first transfer_rows of the test part.
 	nt := min(cfg.TransferRows, test.N)
-	atk := &data.Dataset{X: test.X[:nt*test.SampleSize()], N: nt, SampleShape: test.SampleShape, Y: test.Y[:nt]}
-	var curve []map[string]any
-	details := func() {
-		r.Details["split"] = split
-		r.Details["surrogate"] = map[string]any{"arch": arch, "hidden": cfg.Training.Hidden, "filters": cfg.Training.Filters,
-			"epochs": cfg.Training.Epochs, "batch": cfg.Training.Batch, "learning_rate": cfg.Training.LearningRate, "outputs": cfg.Outputs}
-		a := cfg.attack.Attacks[0]
-		r.Details["attack"] = map[string]any{"name": a.Name, "norm": a.Norm, "eps": a.Eps[0], "steps": a.Steps, "rows": nt}
-		r.Details["extraction_curve"] = curve
+	pr.atk = &data.Dataset{X: test.X[:nt*test.SampleSize()], N: nt, SampleShape: test.SampleShape, Y: test.Y[:nt]}
+	return pr, nil
+}
+
+// overPool records a budget larger than the query pool: its metrics are
+// undefined, and a warning says why.
+func overPool(r *suite.Result, b, pool int) {
+	r.Warnings = append(r.Warnings, fmt.Sprintf("budget %d: the query pool has %d rows; its metrics are undefined (configure suites.extraction.queries with more rows)", b, pool))
+	for _, m := range []string{"fidelity", "accuracy", "transfer"} {
+		r.Undefined = append(r.Undefined, suite.ProportionKeys(key(m, b))...)
 	}
-	for i, b := range cfg.Budgets {
-		if b > pool.N {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("budget %d: the query pool has %d rows; its metrics are undefined (configure suites.extraction.queries with more rows)", b, pool.N))
-			for _, m := range []string{"fidelity", "accuracy", "transfer"} {
-				r.Undefined = append(r.Undefined, suite.ProportionKeys(key(m, b))...)
-			}
-			continue
-		}
-		// What r holds before the budget, to take its partial figures
-		// back out if runtime.timeout stops it.
-		metrics, nu, nw := maps.Clone(r.Metrics), len(r.Undefined), len(r.Warnings)
-		row, err := s.budget(ctx, t, cfg, arch, b, qx[:b*pool.SampleSize()], pool.SampleShape, targets[:b*k], test, refPred, atk, dir, seed, r)
-		if err != nil {
-			err = fmt.Errorf("budget %d: %w", b, err)
-			if !suite.TimedOut(ctx, err) || i == 0 {
-				return nil, err
-			}
-			// Stopped by runtime.timeout: the figures of a run of the
-			// budgets before this one (its queries are a prefix of
-			// this run's, so they are the same).
-			r.Metrics, r.Undefined, r.Warnings = metrics, r.Undefined[:nu], r.Warnings[:nw]
-			details()
-			r.SetTimedOut(test.N, test.N, map[string]any{"budgets_finished": slices.Clone(cfg.Budgets[:i]), "stopped_in": b})
-			return r, err
-		}
-		curve = append(curve, row)
-	}
-	details()
-	return r, nil
+}
+
+// writeDetails writes the split, the surrogate's and the attack's
+// settings and the extraction curve (one row per budget that ran).
+func writeDetails(r *suite.Result, cfg Config, split map[string]any, arch string, nt int, curve []map[string]any) {
+	r.Details["split"] = split
+	r.Details["surrogate"] = map[string]any{"arch": arch, "hidden": cfg.Training.Hidden, "filters": cfg.Training.Filters,
+		"epochs": cfg.Training.Epochs, "batch": cfg.Training.Batch, "learning_rate": cfg.Training.LearningRate, "outputs": cfg.Outputs}
+	a := cfg.attack.Attacks[0]
+	r.Details["attack"] = map[string]any{"name": a.Name, "norm": a.Norm, "eps": a.Eps[0], "steps": a.Steps, "rows": nt}
+	r.Details["extraction_curve"] = curve
 }
 
 // parts returns the query pool (shuffled) and the fidelity-test part of
@@ -194,82 +231,101 @@ func answers(out []float32, n, k int, mode string, kind runtime.OutputKind) []fl
 	return t
 }
 
-// budget trains the surrogate on b queries and measures it.
-func (s Suite) budget(ctx context.Context, t *suite.Target, cfg Config, arch string, b int, qx []float32, shape []int, targets []float64,
-	test *data.Dataset, refPred []int, atk *data.Dataset, dir string, seed uint64, r *suite.Result) (map[string]any, error) {
+// budgetResult is one budget's counts: a unit of a sharded run.
+type budgetResult struct {
+	TestN     int    `json:"test_n"`
+	Agree     int    `json:"agree"`
+	Right     int    `json:"right"`
+	Ran       int    `json:"ran"`
+	Fooled    int    `json:"fooled"`
+	SurFooled int    `json:"surrogate_fooled"`
+	Mode      string `json:"gradient_mode"`
+	Surrogate string `json:"surrogate"`
+}
+
+// setBudget writes a budget's metrics into r and returns its row of the
+// extraction curve: Run's and Merge's reduction.
+func setBudget(r *suite.Result, t *suite.Target, b int, br budgetResult) map[string]any {
+	r.SetProportion(key("fidelity", b), br.Agree, br.TestN, t.ConfidenceLevel)
+	r.SetProportion(key("accuracy", b), br.Right, br.TestN, t.ConfidenceLevel)
+	r.SetProportion(key("transfer", b), br.Fooled, br.Ran, t.ConfidenceLevel)
+	row := map[string]any{"budget": b, "fidelity": float64(br.Agree) / float64(br.TestN), "accuracy": float64(br.Right) / float64(br.TestN),
+		"attacked": br.Ran, "surrogate_fooled": br.SurFooled, "model_fooled": br.Fooled, "gradient_mode": br.Mode, "surrogate": br.Surrogate}
+	if br.Ran > 0 {
+		row["transfer"] = float64(br.Fooled) / float64(br.Ran)
+	}
+	return row
+}
+
+// budget trains the surrogate on the first b queries (its own seed: a
+// budget does not depend on another's surrogate) and measures it.
+func (s Suite) budget(ctx context.Context, t *suite.Target, cfg Config, pr *prepared, b int) (budgetResult, error) {
 	k := t.Classes
 	tc := cfg.Training
-	net, err := train.FitTargets(ctx, qx, shape, targets, k, train.Config{Arch: arch, Hidden: tc.Hidden, Filters: tc.Filters,
+	shape, test, refPred, atk, seed := pr.pool.SampleShape, pr.test, pr.refPred, pr.atk, pr.seed
+	net, err := train.FitTargets(ctx, pr.qx[:b*pr.pool.SampleSize()], shape, pr.targets[:b*k], k, train.Config{Arch: pr.arch, Hidden: tc.Hidden, Filters: tc.Filters,
 		Epochs: tc.Epochs, Batch: tc.Batch, LearningRate: tc.LearningRate, Seed: suite.DeriveSeed(seed, "train/"+strconv.Itoa(b))})
 	if err != nil {
-		return nil, err
+		return budgetResult{}, err
 	}
 	m, err := net.ONNX("input", shape)
 	if err != nil {
-		return nil, err
+		return budgetResult{}, err
 	}
-	path := filepath.Join(dir, "surrogate_"+strconv.Itoa(b)+".onnx")
+	path := filepath.Join(pr.dir, "surrogate_"+strconv.Itoa(b)+".onnx")
 	if err := m.Save(path); err != nil {
-		return nil, err
+		return budgetResult{}, err
 	}
 	sess, err := t.OpenModel(path)
 	if err != nil {
-		return nil, err
+		return budgetResult{}, err
 	}
 	defer sess.Close()
 	st := *t
 	st.Session, st.Model, st.OutputKind = sess, sess.Model(), sess.OutputKind()
 	sur, err := outputs(ctx, &st, test)
 	if err != nil {
-		return nil, err
+		return budgetResult{}, err
 	}
-	agree, right := 0, 0
+	br := budgetResult{TestN: test.N, Surrogate: filepath.Base(path)}
 	for i := 0; i < test.N; i++ {
 		p := stats.Argmax(sur[i*k : (i+1)*k])
 		if p == refPred[i] {
-			agree++
+			br.Agree++
 		}
 		if int64(p) == test.Y[i] {
-			right++
+			br.Right++
 		}
 	}
-	r.SetProportion(key("fidelity", b), agree, test.N, t.ConfidenceLevel)
-	r.SetProportion(key("accuracy", b), right, test.N, t.ConfidenceLevel)
 	// Transfer: PGD on the surrogate (its own gradient graph, evasion's
 	// Craft), replayed on the model.
 	st.Data = atk
 	st.Seed = suite.DeriveSeed(seed, "attack/"+strconv.Itoa(b))
 	crafted, mode, err := evasion.Craft(ctx, &st, cfg.attack)
 	if err != nil {
-		return nil, fmt.Errorf("transfer attack on the surrogate: %w", err)
+		return budgetResult{}, fmt.Errorf("transfer attack on the surrogate: %w", err)
 	}
+	br.Mode = mode
 	c := crafted[0]
 	advOut, err := outputs(ctx, t, &data.Dataset{X: c.Adv, N: atk.N, SampleShape: atk.SampleShape})
 	if err != nil {
-		return nil, err
+		return budgetResult{}, err
 	}
-	ran, fooled, surFooled := 0, 0, 0
 	for i := 0; i < atk.N; i++ {
 		// Rows the model and the surrogate both classify right: the
 		// attack ran on the surrogate and the model had the answer.
 		if refPred[i] != int(atk.Y[i]) || int64(stats.Argmax(sur[i*k:(i+1)*k])) != atk.Y[i] {
 			continue
 		}
-		ran++
+		br.Ran++
 		if c.Success[i] {
-			surFooled++
+			br.SurFooled++
 		}
 		if int64(stats.Argmax(advOut[i*k:(i+1)*k])) != atk.Y[i] {
-			fooled++
+			br.Fooled++
 		}
 	}
-	r.SetProportion(key("transfer", b), fooled, ran, t.ConfidenceLevel)
-	row := map[string]any{"budget": b, "fidelity": float64(agree) / float64(test.N), "accuracy": float64(right) / float64(test.N),
-		"attacked": ran, "surrogate_fooled": surFooled, "model_fooled": fooled, "gradient_mode": mode, "surrogate": filepath.Base(path)}
-	if ran > 0 {
-		row["transfer"] = float64(fooled) / float64(ran)
-	}
-	return row, nil
+	return br, nil
 }
 
 // outputs runs t's model on d and returns its outputs, sample-major.
