@@ -143,7 +143,29 @@ const statSigmas = 5
 const statFloor = 0.5 / 255
 
 func TestStatisticsAgainstReference(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("testdata", "stats.json"))
+	if n := compareStats(t, "stats.json"); n != 5*2*5 {
+		t.Errorf("compared %d (family, kind, severity) cells, want 50", n)
+	}
+}
+
+// TestPortedStatisticsAgainstReference compares motion_blur, snow,
+// elastic_transform (both kinds) and frost (RGB) with
+// testdata/stats_ported.json, written by testdata/reference_ported.py: the
+// reference's functions with the ImageMagick and OpenCV calls they make
+// ported to numpy from those libraries' code. Tolerances as
+// TestStatisticsAgainstReference's; the file's spreads are within each
+// input (pooled), so they are tighter there.
+func TestPortedStatisticsAgainstReference(t *testing.T) {
+	if n := compareStats(t, "stats_ported.json"); n != 3*2*5+5 {
+		t.Errorf("compared %d (family, kind, severity) cells, want 35", n)
+	}
+}
+
+// compareStats compares Gauntlet's statistics with those of testdata/<file>
+// and returns the number of (family, kind, severity) cells compared.
+func compareStats(t *testing.T, file string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +199,8 @@ func TestStatisticsAgainstReference(t *testing.T) {
 				se := math.Sqrt(2 / float64(want.Count))
 				tm := max(statSigmas*se*want.MeanSD, statFloor)
 				ts := max(statSigmas*se*want.StdSD, statFloor)
+				t.Logf("%s %s severity %d: mean %.5f (reference %.5f, tolerance %.5f), std %.5f (reference %.5f, tolerance %.5f)",
+					fam, kind, s+1, gm, want.Mean, tm, gs, want.Std, ts)
 				if math.Abs(gm-want.Mean) > tm {
 					t.Errorf("%s %s severity %d: mean %.5f, reference %.5f (|Δ| > %.5f)", fam, kind, s+1, gm, want.Mean, tm)
 				}
@@ -187,9 +211,7 @@ func TestStatisticsAgainstReference(t *testing.T) {
 			}
 		}
 	}
-	if compared != 5*2*5 {
-		t.Errorf("compared %d (family, kind, severity) cells, want 50", compared)
-	}
+	return compared
 }
 
 func meanStd(v []float64) (float64, float64) {
@@ -203,4 +225,45 @@ func meanStd(v []float64) (float64, float64) {
 		sq += (x - m) * (x - m)
 	}
 	return m, math.Sqrt(sq / float64(len(v)))
+}
+
+// motionFixed are reference_ported.py's MOTION_FIXED (radius, sigma,
+// angle) triples, in its order.
+var motionFixed = [][3]float64{{6, 1, -45}, {6, 2, 17.5}, {9, 2.5, 44}, {14, 12, -100}}
+
+// TestMotionBlurPixelsAgainstReference compares Gauntlet's motion blur at
+// fixed angles with testdata/ref_motion_fixed_<kind>.npy, ImageMagick's
+// MotionBlurImage ported to numpy by reference_ported.py from effect.c
+// (kernel, offsets, edge pixels, the 8-bit result). Gauntlet keeps float
+// output, so after rounding to 8 bits every value must be equal but for
+// half-level ties (tieTol).
+func TestMotionBlurPixelsAgainstReference(t *testing.T) {
+	compared := 0
+	for _, kind := range []string{"rgb", "gray"} {
+		in := loadImages(t, "inputs_"+kind+".npy")
+		ref := loadImages(t, "ref_motion_fixed_"+kind+".npy")
+		if len(ref) != len(motionFixed)*len(in) {
+			t.Fatalf("%s: %d reference images, want %d", kind, len(ref), len(motionFixed)*len(in))
+		}
+		for f, p := range motionFixed {
+			for i, m := range in {
+				got := new(scratch).motionBlur(new(Image), m, p[0], p[1], p[2])
+				want := ref[f*len(in)+i]
+				bad := 0
+				for j, v := range got.P {
+					g, w := math.Round(v*255), math.Round(want.P[j]*255)
+					if g != w && math.Abs(math.Abs(v*255-math.Floor(v*255))-0.5) > tieTol {
+						bad++
+					}
+				}
+				if bad > 0 {
+					t.Errorf("%s input %d, radius %v sigma %v angle %v: %d of %d values differ", kind, i, p[0], p[1], p[2], bad, len(got.P))
+				}
+				compared++
+			}
+		}
+	}
+	if compared != 2*len(motionFixed)*2 {
+		t.Errorf("compared %d images, want 16", compared)
+	}
 }

@@ -32,7 +32,8 @@ numpy's legacy generator (np.random.seed(23)); stats.json holds, per family,
 kind and severity, the mean over draws of the pixel mean and pixel standard
 deviation of the output (in [0, 1]) and the standard deviation of those
 per-draw values. motion_blur and snow (ImageMagick through Wand), elastic_
-transform (cv2.warpAffine) and frost (photographs) are not run here.
+transform (cv2.warpAffine) and frost (photographs) are not run here:
+reference_ported.py runs them, with those libraries' calls ported.
 
   /usr/bin/python3 suites/corruption/testdata/reference.py
 """
