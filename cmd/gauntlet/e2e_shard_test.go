@@ -112,3 +112,103 @@ func TestShardRunAndMerge(t *testing.T) {
 		t.Errorf("--shards without JOB_COMPLETION_INDEX: exit %d, stderr %q", bad.code, bad.stderr)
 	}
 }
+
+// TestShardNewSuitesRunAndMerge runs the differential, drift, slices and
+// extraction blocks of testutil.SuiteConfigs in one config (the Adult MLP's
+// 1,000 evaluation rows in batches of 97; extraction with 2 epochs) as 3
+// shards through the binary, then with --resume after a finished run,
+// and merges the shards: the merged report.json's suites are
+// byte-identical to an unsharded run's apart from timings (the expected
+// bytes are that run's), the merge writes differential's flips CSVs into
+// its own folder, and the gate passes (exit 0) in both.
+func TestShardNewSuitesRunAndMerge(t *testing.T) {
+	configs := testutil.SuiteConfigs(t)
+	y := configs["slices"]
+	for _, name := range []string{"differential", "drift", "extraction"} {
+		c := configs[name]
+		y += c[strings.Index(c, "suites:\n")+len("suites:\n"):]
+	}
+	y = strings.Replace(y, "training: {epochs: 5}", "training: {epochs: 2}", 1) +
+		"runtime: {batch_size: 97, workers: 2, intra_op_threads: 1}\n" +
+		"gates: [\"drift.accuracy >= 0.5\"]\n"
+	if !strings.Contains(y, "epochs: 2") {
+		t.Fatal("the extraction block has no training: {epochs: 5} to shorten")
+	}
+	cfg := filepath.Join(t.TempDir(), "g.yaml")
+	if err := os.WriteFile(cfg, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sets := []string{"--ort-library", testutil.ORTLibrary(t)}
+	t.Setenv("JOB_COMPLETION_INDEX", "")
+	dir := t.TempDir()
+	whole := runArgs(t, append([]string{"run", "-c", cfg, "--out", filepath.Join(dir, "whole")}, sets...), "")
+	if whole.code != 0 {
+		t.Fatalf("unsharded run: exit %d\n%s", whole.code, whole.stderr)
+	}
+	want := metricsOf(t, filepath.Join(dir, "whole", "report.json"))
+	for _, s := range []string{"name=\"differential\"", "name=\"drift\"", "name=\"extraction\"", "name=\"slices\""} {
+		if !strings.Contains(want, s) {
+			t.Fatalf("the unsharded run has no %s", s)
+		}
+	}
+	var reps []string
+	for i := range 3 {
+		out := filepath.Join(dir, fmt.Sprintf("out-%d", i))
+		r := runArgs(t, append([]string{"run", "-c", cfg, "--out", out, "--shard", fmt.Sprintf("%d/3", i)}, sets...), out)
+		if r.code != 0 {
+			t.Fatalf("shard %d: exit %d\n%s", i, r.code, r.stderr)
+		}
+		reps = append(reps, filepath.Join(out, "report.json"))
+	}
+	merged := filepath.Join(dir, "merged")
+	m := runArgs(t, append([]string{"merge", "-c", cfg, "--out", merged}, reps...), merged)
+	if m.code != 0 {
+		t.Fatalf("merge: exit %d, want 0\n%s\n%s", m.code, m.stdout, m.stderr)
+	}
+	if got := metricsOf(t, filepath.Join(merged, "report.json")); got != want {
+		t.Errorf("merged report.json suites:\n%s\nunsharded:\n%s", got, want)
+	}
+	for _, f := range []string{"int8_flips.csv", "fp16_flips.csv"} {
+		if _, err := os.Stat(filepath.Join(merged, "differential", f)); err != nil {
+			t.Errorf("the merge wrote no differential/%s: %v", f, err)
+		}
+	}
+	// --resume on the finished shard 1 redoes nothing and writes the same
+	// partial report.
+	out := filepath.Join(dir, "out-1")
+	before, err := os.ReadFile(reps[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runArgs(t, append([]string{"run", "-c", cfg, "--out", out, "--shard", "1/3", "--resume"}, sets...), out)
+	if r.code != 0 {
+		t.Fatalf("resumed shard 1: exit %d\n%s", r.code, r.stderr)
+	}
+	if got, want := partialsOf(t, reps[1]), partialsOf(t, string(before)); got != want {
+		t.Errorf("resumed shard 1's partial results differ from the first run's:\n%s\n%s", got, want)
+	}
+}
+
+// partialsOf returns the suites' partial results of a shard's report.json
+// (a path, or the report's bytes when it starts with '{').
+func partialsOf(t *testing.T, src string) string {
+	t.Helper()
+	b := []byte(src)
+	if !strings.HasPrefix(src, "{") {
+		var err error
+		if b, err = os.ReadFile(src); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var r struct {
+		Suites []map[string]json.RawMessage `json:"suites"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range r.Suites {
+		out = append(out, string(s["name"])+"="+string(s["partial"]))
+	}
+	return strings.Join(out, "\n")
+}
