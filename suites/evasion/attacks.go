@@ -63,6 +63,10 @@ type work struct {
 	fixed []bool
 	fabS  *fabScratch // FAB's scratch (fab.go), made on first use
 	dfS   *dfScratch  // DeepFool's scratch (deepfool.go), made on first use
+	hsjS  *hsjScratch // HopSkipJump's scratch (hsj.go), made on first use
+	// dc answers the decision-based attacks' label queries (decision.go);
+	// nil without such an attack.
+	dc *decider
 }
 
 func newWork(d, k, batch int, rlo, rhi float32, probs bool) *work {
@@ -86,8 +90,11 @@ const rowShrink = 0.75
 
 // rows returns the ladder size for n active samples: the smallest of
 // batch, ⌈batch·¾⌉, ⌈batch·(¾)²⌉, … that is ≥ n.
-func (w *work) rows(n int) int {
-	m := w.batch
+func (w *work) rows(n int) int { return ladder(w.batch, n) }
+
+// ladder is rows for a runner of full rows.
+func ladder(full, n int) int {
+	m := full
 	for {
 		next := int(math.Ceil(float64(m) * rowShrink))
 		if next < n || next >= m {

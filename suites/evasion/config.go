@@ -64,6 +64,11 @@ type Config struct {
 	// BatchSize is the attack batch (0: the rule of attackBatch); halved
 	// on out-of-memory errors (batch.go).
 	BatchSize int `mapstructure:"batch_size"`
+	// LabelOutput is where the decision-based attacks (hopskipjump) read
+	// the predicted label: auto (the model's int64 label output when it
+	// has exactly one, else the arg max of the scores), argmax, or the
+	// name of an output (decision.go).
+	LabelOutput string `mapstructure:"label_output"`
 	// Features, when set, are the only input values the attacks perturb:
 	// CSV feature column names or 0-based indices; the others keep their
 	// clean values (features.go).
@@ -103,6 +108,13 @@ type AttackConfig struct {
 	// top classes of the clean output it linearises (default 10).
 	Overshoot *float64 `mapstructure:"overshoot"`
 	NBGrads   int      `mapstructure:"nb_grads"`
+	// Budgets are the query budgets per sample of a decision-based attack
+	// (hopskipjump), ascending; InitEval, MaxEval and InitSize are
+	// HopSkipJump's init_eval, max_eval and init_size (hsj.go).
+	Budgets  []int `mapstructure:"budgets"`
+	InitEval int   `mapstructure:"init_eval"`
+	MaxEval  int   `mapstructure:"max_eval"`
+	InitSize int   `mapstructure:"init_size"`
 }
 
 // Key returns the metric prefix of the attack: its label, else its name.
@@ -116,7 +128,10 @@ func (a AttackConfig) Key() string {
 func (a AttackConfig) earlyStop() bool { return a.EarlyStop == nil || *a.EarlyStop }
 
 // whiteBox reports whether the attack needs gradients.
-func (a AttackConfig) whiteBox() bool { return a.Name != Square }
+func (a AttackConfig) whiteBox() bool { return a.Name != Square && !a.decision() }
+
+// decision reports whether the attack reads only the predicted label.
+func (a AttackConfig) decision() bool { return a.Name == HopSkipJump }
 
 // heads lists the loss heads the attack uses on a model with k classes:
 // for apgd the one it runs, for autoattack APGD-CE's and APGD-T's.
@@ -124,7 +139,7 @@ func (a AttackConfig) heads(k int) []string {
 	switch a.Name {
 	case FAB, DeepFool:
 		return []string{headMarginT}
-	case Square:
+	case Square, HopSkipJump:
 		return nil
 	case APGD:
 		switch {
@@ -163,13 +178,13 @@ func Prefix(key, norm string, eps float64) string {
 func (s Suite) Decode(raw map[string]any) (any, error) {
 	// Top-level defaults are set before decoding, so an explicit value,
 	// zero included, replaces them and is checked below.
-	cfg := Config{GradientMode: ModeAuto, NESSamples: DefaultNESSamples, NESSigma: DefaultNESSigma, Fuse: FuseAuto}
+	cfg := Config{GradientMode: ModeAuto, NESSamples: DefaultNESSamples, NESSigma: DefaultNESSigma, Fuse: FuseAuto, LabelOutput: LabelAuto}
 	keys, err := suite.DecodeConfigKeys(s.Name(), raw, &cfg)
 	if err != nil {
 		return nil, err
 	}
 	if len(cfg.Attacks) == 0 {
-		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, fab, deepfool, autoattack)")
+		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, fab, deepfool, autoattack, hopskipjump)")
 	}
 	if keys["features"] && len(cfg.Features) == 0 {
 		return nil, errs.Invalidf("config suites.evasion.features: empty; list the feature columns (or indices) to perturb, or leave features out to perturb all")
@@ -202,6 +217,9 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 	if !(cfg.NESSigma > 0 && cfg.NESSigma < 1) {
 		return nil, errs.Invalidf("config suites.evasion.nes_sigma %v: want a value in (0, 1)", cfg.NESSigma)
 	}
+	if cfg.LabelOutput == "" {
+		return nil, errs.Invalidf("config suites.evasion.label_output: empty; want auto, argmax or the name of the model's label output")
+	}
 	seen := map[string]int{}
 	for i := range cfg.Attacks {
 		a := &cfg.Attacks[i]
@@ -211,7 +229,7 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		if err := a.validate(where, has); err != nil {
 			return nil, err
 		}
-		if a.Name == DeepFool {
+		if a.Name == DeepFool || a.decision() {
 			p := a.Key() + "." + a.Norm
 			if j, dup := seen[p]; dup {
 				return nil, errs.Invalidf("%s: metrics %s.* are also produced by attacks[%d]; set label: to tell them apart", where, p, j)
@@ -232,28 +250,29 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 // attackParams lists the parameters each attack takes besides name,
 // label, norm and eps.
 var attackParams = map[string][]string{
-	FGSM:       {"targeted", "target", "early_stop"},
-	PGD:        {"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target"},
-	APGD:       {"loss", "steps", "restarts", "targeted", "target", "target_classes"},
-	Square:     {"queries", "p_init", "targeted", "target"},
-	FAB:        {"steps", "restarts", "targeted", "target_classes"},
-	DeepFool:   {"steps", "overshoot", "nb_grads"},
-	AutoAttack: {"version", "steps", "restarts", "target_classes", "queries", "p_init"},
+	FGSM:        {"targeted", "target", "early_stop"},
+	PGD:         {"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target"},
+	APGD:        {"loss", "steps", "restarts", "targeted", "target", "target_classes"},
+	Square:      {"queries", "p_init", "targeted", "target"},
+	FAB:         {"steps", "restarts", "targeted", "target_classes"},
+	DeepFool:    {"steps", "overshoot", "nb_grads"},
+	AutoAttack:  {"version", "steps", "restarts", "target_classes", "queries", "p_init"},
+	HopSkipJump: {"budgets", "init_eval", "max_eval", "init_size"},
 }
 
 // paramKeys are the keys of attackParams, in the order they are checked.
-var paramKeys = []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init", "version", "overshoot", "nb_grads"}
+var paramKeys = []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init", "version", "overshoot", "nb_grads", "budgets", "init_eval", "max_eval", "init_size"}
 
 // validate checks the attack and fills in the defaults of the keys it does
 // not set; has reports whether the block sets a key. A zero value stands for
 // the default only when its key is absent: an explicit steps: 0 is an error.
 func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 	switch a.Name {
-	case FGSM, PGD, APGD, Square, FAB, DeepFool, AutoAttack:
+	case FGSM, PGD, APGD, Square, FAB, DeepFool, AutoAttack, HopSkipJump:
 	case "":
-		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square, fab, deepfool or autoattack", where)
+		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square, fab, deepfool, autoattack or hopskipjump", where)
 	default:
-		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square, fab, deepfool or autoattack", where, a.Name)
+		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square, fab, deepfool, autoattack or hopskipjump", where, a.Name)
 	}
 	if has("label") && a.Label == "" {
 		return errs.Invalidf("%s.label: empty; leave label out to use the attack's name", where)
@@ -277,8 +296,11 @@ func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 	if a.Norm != Linf && a.Norm != L2 {
 		return errs.Invalidf("%s.norm %q: unknown norm; want linf or l2", where, a.Norm)
 	}
-	if len(a.Eps) == 0 {
+	if len(a.Eps) == 0 && !a.decision() {
 		return errs.Invalidf("%s.eps: list at least one eps", where)
+	}
+	if has("eps") && len(a.Eps) == 0 {
+		return errs.Invalidf("%s.eps: empty; list eps values or leave eps out", where)
 	}
 	for j, e := range a.Eps {
 		if math.IsNaN(e) || math.IsInf(e, 0) || e < 0 {
@@ -298,6 +320,9 @@ func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 		{"queries", a.Queries, 1, maxQueries},
 		{"target_classes", a.TargetClasses, 1, math.MaxInt}, // at most k-1 are attacked
 		{"nb_grads", a.NBGrads, 2, math.MaxInt},             // the label and at least one other class
+		{"init_eval", a.InitEval, 1, maxQueries},
+		{"max_eval", a.MaxEval, 1, maxQueries},
+		{"init_size", a.InitSize, 1, maxQueries},
 	} {
 		if has(c.key) {
 			if err := intIn(where, c.key, c.v, c.lo, c.hi); err != nil {
@@ -376,6 +401,8 @@ func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 		if v := *a.Overshoot; !(v >= 0 && v <= 1) {
 			return errs.Invalidf("%s.overshoot %v: want a number in [0, 1]", where, v)
 		}
+	case HopSkipJump:
+		return a.validateHSJ(where, has)
 	case AutoAttack:
 		switch a.Version {
 		case "":

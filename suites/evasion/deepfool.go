@@ -372,23 +372,8 @@ func deepfoolSummary(r *suite.Result, t *suite.Target, a AttackConfig, df *dfRun
 	r.Set(prefix+".mean_eps", sum/float64(max(len(finite), 1)), len(finite) > 0)
 	r.SetProportion(prefix+".success_rate", len(finite), nCorrect, t.ConfidenceLevel)
 
-	// the curve: clean accuracy at 0, then one point per distinct ε*
-	curve := []map[string]any{{"eps": 0.0, "robust_accuracy": float64(nCorrect) / float64(n)}}
-	robust := nCorrect
-	for p := 0; p < len(finite); {
-		e := finite[p]
-		for p < len(finite) && finite[p] == e {
-			robust--
-			p++
-		}
-		if e == 0 {
-			curve[0]["robust_accuracy"] = float64(robust) / float64(n)
-			continue
-		}
-		curve = append(curve, map[string]any{"eps": e, "robust_accuracy": float64(robust) / float64(n)})
-	}
 	if curves, _ := r.Details["curves"].(map[string][]map[string]any); curves != nil {
-		curves[prefix] = curve
+		curves[prefix] = epsCurve(finite, nCorrect, n)
 	}
 	dets, _ := r.Details["deepfool"].(map[string]any)
 	if dets == nil {
@@ -403,6 +388,29 @@ func deepfoolSummary(r *suite.Result, t *suite.Target, a AttackConfig, df *dfRun
 	}
 	dets[prefix] = map[string]any{"eps_star": epsStar, "failed": len(all) - len(finite), "attacked": len(all),
 		"steps": a.Steps, "overshoot": *a.Overshoot, "nb_grads": a.NBGrads}
+}
+
+// epsCurve is the robust-accuracy curve that per-sample minimal norms
+// give (finite: those of the clean-correct samples broken, sorted; nCorrect
+// of n samples clean-correct): the clean accuracy at 0, then one point at
+// every distinct norm, the robust accuracy just after it (a sample is
+// robust at ε while ε < its norm).
+func epsCurve(finite []float64, nCorrect, n int) []map[string]any {
+	curve := []map[string]any{{"eps": 0.0, "robust_accuracy": float64(nCorrect) / float64(n)}}
+	robust := nCorrect
+	for p := 0; p < len(finite); {
+		e := finite[p]
+		for p < len(finite) && finite[p] == e {
+			robust--
+			p++
+		}
+		if e == 0 {
+			curve[0]["robust_accuracy"] = float64(robust) / float64(n)
+			continue
+		}
+		curve = append(curve, map[string]any{"eps": e, "robust_accuracy": float64(robust) / float64(n)})
+	}
+	return curve
 }
 
 // quantileInf is stats.Quantile on sorted values that may end in +Inf:

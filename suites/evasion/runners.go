@@ -160,6 +160,11 @@ type runners struct {
 	// dfRuns holds each deepfool entry's run ("<key>.<norm>"), made at its
 	// first eps (deepfool.go).
 	dfRuns map[string]*dfRun
+	// hsjRuns holds each hopskipjump entry's run ("<key>.<norm>"), and
+	// labels where the decision-based attacks read labels (hsj.go,
+	// decision.go).
+	hsjRuns map[string]*hsjRun
+	labels  labelChoice
 }
 
 // newRunners opens the graphs (exact mode) and every worker's runners and
@@ -227,6 +232,21 @@ func (rt *runners) open(t *suite.Target, cfg Config, dim, k int) error {
 			}
 		}
 	}
+	var err error
+	if rt.labels, err = chooseLabels(t, cfg); err != nil {
+		return err
+	}
+	for _, a := range cfg.Attacks {
+		if !a.decision() {
+			continue
+		}
+		for _, w := range rt.works {
+			if w.dc, err = newDecider(rt.labels, t.Session, decisionRows(t.BatchSize, dim), dim, k); err != nil {
+				return err
+			}
+		}
+		break
+	}
 	return nil
 }
 
@@ -248,6 +268,10 @@ func (rt *runners) close() {
 				o.fwd.Close()
 			}
 		}
+		w.dc.close()
+	}
+	if rt.labels.graph != nil {
+		rt.labels.graph.Close()
 	}
 	rt.closeLoops()
 	for _, g := range rt.graphs {

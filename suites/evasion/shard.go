@@ -151,6 +151,9 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 		if a.Name == DeepFool {
 			return 0, nil, errs.Invalidf("config suites.evasion.attacks[%d] (%s): deepfool runs once over every sample and derives each eps from ε*, which the shards' units do not split yet: run evasion unsharded", i, a.Key())
 		}
+		if a.decision() {
+			return 0, nil, errs.Invalidf("config suites.evasion.attacks[%d] (%s): hopskipjump runs once over every sample and derives each budget's norms and each eps from them, which the shards' units do not split yet: run evasion unsharded", i, a.Key())
+		}
 	}
 	ds := t.Data
 	n, dim, k := ds.N, ds.SampleSize(), t.Classes

@@ -51,6 +51,9 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 		if a.Name == DeepFool {
 			keys = append(keys, deepfoolKeys(a.Key()+"."+a.Norm)...)
 		}
+		if a.decision() {
+			keys = append(keys, hsjKeys(a.Key()+"."+a.Norm, a.Budgets)...)
+		}
 		for _, e := range a.Eps {
 			keys = append(keys, perAttackKeys(Prefix(a.Key(), a.Norm, e))...)
 			if a.whiteBox() {
@@ -217,6 +220,16 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 
 	var outs []*outcome
 	for _, a := range cfg.Attacks {
+		if a.decision() { // runs once; every eps is judged from its norms
+			rt.progress = progress(1 + len(outs))
+			if _, err := rt.hsjRun(ctx, t, a, clean, correct); err != nil {
+				err = fmt.Errorf("attack %s.%s: %w", a.Key(), a.Norm, err)
+				if !suite.TimedOut(ctx, err) {
+					return nil, err
+				}
+				return timedOut(t, cfg, outs, correct, nCorrect, clean, nil, a.Key()+"."+a.Norm), err
+			}
+		}
 		for _, e := range a.Eps {
 			rt.progress = progress(1 + len(outs))
 			o, err := rt.attack(ctx, t, cfg, a, e, clean, correct)
@@ -237,6 +250,10 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 	for _, a := range cfg.Attacks {
 		if a.Name == DeepFool {
 			deepfoolSummary(res, t, a, rt.dfRuns[a.Key()+"."+a.Norm], correct, nCorrect)
+		}
+		if a.decision() {
+			hsjSummary(res, t, a, rt.hsjRuns[a.Key()+"."+a.Norm], correct, nCorrect, rt.labels)
+			res.Details["decision"] = rt.labels.details()
 		}
 	}
 	if cfg.SaveExamples > 0 {
@@ -270,6 +287,9 @@ func timedOut(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCor
 func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a AttackConfig, eps float64, clean []float32, correct []bool) (*outcome, error) {
 	if a.Name == DeepFool {
 		return rt.deepfoolAt(ctx, t, cfg, a, eps, clean, correct)
+	}
+	if a.decision() {
+		return rt.hsjAt(ctx, t, cfg, a, eps, clean, correct)
 	}
 	ds := t.Data
 	n, d, k := ds.N, ds.SampleSize(), t.Classes
