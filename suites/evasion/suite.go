@@ -188,6 +188,10 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 	// reports its batches after those of the passes before it
 	runs := 1
 	for _, a := range cfg.Attacks {
+		if a.decision() {
+			runs++ // one run; its eps are judged from its norms
+			continue
+		}
 		runs += len(a.Eps)
 	}
 	nb := t.Batches(n)
@@ -219,9 +223,11 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 	defer rt.close()
 
 	var outs []*outcome
+	pass := 1 // the progress pass of the next attack run
 	for _, a := range cfg.Attacks {
 		if a.decision() { // runs once; every eps is judged from its norms
-			rt.progress = progress(1 + len(outs))
+			rt.progress = progress(pass)
+			pass++
 			if _, err := rt.hsjRun(ctx, t, a, clean, correct); err != nil {
 				err = fmt.Errorf("attack %s.%s: %w", a.Key(), a.Norm, err)
 				if !suite.TimedOut(ctx, err) {
@@ -231,7 +237,10 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 			}
 		}
 		for _, e := range a.Eps {
-			rt.progress = progress(1 + len(outs))
+			if !a.decision() {
+				rt.progress = progress(pass)
+				pass++
+			}
 			o, err := rt.attack(ctx, t, cfg, a, e, clean, correct)
 			if err != nil {
 				err = fmt.Errorf("attack %s: %w", Prefix(a.Key(), a.Norm, e), err)
