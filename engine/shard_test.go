@@ -47,7 +47,8 @@ var shardSets = map[string][]string{
 	"slices":              {"runtime.batch_size=97"},
 	"extraction":          {},
 	"membership": {"runtime.batch_size=97", "suites.membership.attack_model=logistic", "suites.membership.by=[sex]", "suites.membership.n_boot=50",
-		"suites.membership.attacks=[correctness, loss, confidence, entropy, modified_entropy, lira, learned, gap]", "suites.membership.slices=[class, confidence, loss, correctness]"},
+		"suites.membership.attacks=[correctness, loss, confidence, entropy, modified_entropy, lira, learned, gap, boundary_distance]", "suites.membership.boundary_queries=40",
+		"suites.membership.slices=[class, confidence, loss, correctness]"},
 }
 
 // mustHave are what the byte-identity test must compare, by suite: the
@@ -56,7 +57,7 @@ var mustHave = map[string][]string{
 	"accuracy":     {`"by_group"`},
 	"evasion":      {`"by_group"`, `"pgd.linf.eps=0.1.robust_accuracy"`},
 	"poisoning":    {`"neural_cleanse.class=9.anomaly_index"`},
-	"membership":   {`"by_group"`, `"lira.auc"`, `"learned.auc"`, `"gap.epsilon_lower_bound"`, `"learned.worst_slice_auc"`, `"feature":"sex"`, `"misclassified"`},
+	"membership":   {`"by_group"`, `"lira.auc"`, `"learned.auc"`, `"gap.epsilon_lower_bound"`, `"boundary_distance.calibrated_accuracy"`, `"learned.worst_slice_auc"`, `"feature":"sex"`, `"misclassified"`},
 	"differential": {`"int8.mcnemar_p"`, `"quantization"`, `"flips_csv"`},
 	"drift":        {`"mmd.p"`, `"chi2.sex.p"`, `"shift.num_age.accuracy"`},
 	"slices":       {`"worst.selection_rate.p_adjusted"`, `"bin_edges"`},

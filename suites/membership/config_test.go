@@ -31,6 +31,7 @@ func TestExplicitEmptyRefused(t *testing.T) {
 		"slices unknown":      {block("slices", []any{"decile"}), p + `slices: unknown slicing "decile"`},
 		"slices twice":        {block("slices", []any{"class", "class"}), p + `slices: "class" listed twice`},
 		"min_slice_size 0":    {block("min_slice_size", 0), p + "min_slice_size: 0 is below 1"},
+		"boundary_queries 5":  {block("boundary_queries", 5), p + "boundary_queries: 5 is outside 20..1000000"},
 	} {
 		_, err := Suite{}.Decode(c.raw)
 		if errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), c.want) {

@@ -36,7 +36,7 @@ const (
 	BoundaryDistance = "boundary_distance"
 )
 
-var knownAttacks = []string{Correctness, Loss, Confidence, Entropy, ModifiedEntropy, LiRA, Learned, Gap}
+var knownAttacks = []string{Correctness, Loss, Confidence, Entropy, ModifiedEntropy, LiRA, Learned, Gap, BoundaryDistance}
 
 // Defaults of the config.
 const (
@@ -79,6 +79,9 @@ type Config struct {
 	// advantage (slices.go); the by columns add their groups. Default
 	// DefaultSlices; an empty list slices by the by columns only.
 	Slices []string `mapstructure:"slices"`
+	// BoundaryQueries is the boundary_distance attack's budget of model
+	// queries per sample (boundary.go).
+	BoundaryQueries int `mapstructure:"boundary_queries"`
 	// MinSliceSize is the smallest slice (rows) in the worst-slice metrics.
 	MinSliceSize int `mapstructure:"min_slice_size"`
 	// By reports every attack's advantage and AUC by group of the members
@@ -98,7 +101,7 @@ func (Suite) Version() string { return "1" }
 // Decode implements suite.Suite.
 func (s Suite) Decode(raw map[string]any) (any, error) {
 	cfg := Config{Folds: DefaultFolds, ROCPoints: DefaultROCPoints, LiRAVariance: "per_example", AttackModel: "mlp",
-		MinSliceSize: DefaultMinSliceSize}
+		MinSliceSize: DefaultMinSliceSize, BoundaryQueries: DefaultBoundaryQueries}
 	keys, err := suite.DecodeConfigKeys(s.Name(), raw, &cfg)
 	if err != nil {
 		return nil, err
@@ -173,6 +176,9 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		}
 		seenSlice[f] = true
 	}
+	if cfg.BoundaryQueries < minBoundaryQueries || cfg.BoundaryQueries > 1000000 {
+		return nil, errs.Invalidf("config suites.membership.boundary_queries: %d is outside %d..1000000", cfg.BoundaryQueries, minBoundaryQueries)
+	}
 	if cfg.MinSliceSize < 1 {
 		return nil, errs.Invalidf("config suites.membership.min_slice_size: %d is below 1", cfg.MinSliceSize)
 	}
@@ -200,6 +206,9 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 		keys = append(keys, a+".auc", a+".advantage", a+".balanced_accuracy", a+".epsilon_lower_bound")
 		keys = append(keys, byKeys(cfg, a)...)
 		keys = append(keys, sliceKeys(cfg, a)...)
+		if a == BoundaryDistance {
+			keys = append(keys, BoundaryDistance+".calibrated_accuracy")
+		}
 		for _, f := range cfg.FPR {
 			keys = append(keys, suite.ProportionKeys(FPRKey(a, f))...)
 		}
@@ -277,6 +286,10 @@ type run struct {
 	// cpMem and cpNon cache the Clopper-Pearson bounds of the ε lower
 	// bound over the member and nonmember counts.
 	cpMem, cpNon *cpTable
+	// bd holds the boundary_distance search's per-sample results (members
+	// then nonmembers) and box its clip range, when the attack is run.
+	bd  boundaryOut
+	box [2]float64
 }
 
 // Run implements suite.Suite.
@@ -295,6 +308,17 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		return nil, fmt.Errorf("nonmembers: %w", err)
 	}
 	r := newRun(cfg, t, mem, non, append(sm, sn...), append(tm, tn...), top)
+	if slices.Contains(cfg.Attacks, BoundaryDistance) {
+		r.box = boundaryBox(t, mem, non)
+		bm, bn := newBoundaryOut(mem.N), newBoundaryOut(non.N)
+		if err := boundaryBatches(ctx, t, mem, "members", 0, t.Batches(mem.N), cfg.BoundaryQueries, r.box, bm); err != nil {
+			return nil, fmt.Errorf("attack %s: members: %w", BoundaryDistance, err)
+		}
+		if err := boundaryBatches(ctx, t, non, "nonmembers", 0, t.Batches(non.N), cfg.BoundaryQueries, r.box, bn); err != nil {
+			return nil, fmt.Errorf("attack %s: nonmembers: %w", BoundaryDistance, err)
+		}
+		r.bd = boundaryOut{Dist: append(bm.Dist, bn.Dist...), Queries: append(bm.Queries, bn.Queries...), Found: append(bm.Found, bn.Found...)}
+	}
 	return r.finish(ctx)
 }
 
@@ -332,6 +356,8 @@ func (r *run) finish(ctx context.Context) (*suite.Result, error) {
 			sc, extra, err = r.lira(ctx)
 		case Learned:
 			sc, extra, err = r.learned(ctx)
+		case BoundaryDistance:
+			sc, extra = r.boundary(res)
 		default:
 			sc = r.threshold(a)
 		}

@@ -27,6 +27,9 @@ type shardCommon struct {
 	Top        int         `json:"top"`
 	MemFiles   []data.File `json:"member_files,omitempty"`
 	NonFiles   []data.File `json:"nonmember_files,omitempty"`
+	// Box is the boundary_distance search's clip range (boundaryBox of
+	// both sets), when that attack runs.
+	Box []float64 `json:"box,omitempty"`
 }
 
 // shardUnit is one unit's result. A member or nonmember batch holds its
@@ -44,6 +47,11 @@ type shardUnit struct {
 	Correct     []bool              `json:"correct,omitempty"`
 	Top         suite.Floats        `json:"top,omitempty"`
 	By          map[string][]string `json:"by,omitempty"`
+	// Boundary, BoundaryQueries and BoundaryFound are the boundary_distance
+	// search's per-sample results (boundaryOut), when that attack runs.
+	Boundary        suite.Floats `json:"boundary,omitempty"`
+	BoundaryQueries []int32      `json:"boundary_queries,omitempty"`
+	BoundaryFound   []bool       `json:"boundary_found,omitempty"`
 }
 
 // layout returns the unit counts of the members' and nonmembers' batches
@@ -62,7 +70,13 @@ func (Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite
 	if err != nil {
 		return 0, nil, err
 	}
-	common, err := json.Marshal(shardCommon{Members: mem.N, Nonmembers: non.N, Top: top, MemFiles: mem.Files, NonFiles: non.Files})
+	boundary := slices.Contains(cfg.Attacks, BoundaryDistance)
+	var box []float64
+	if boundary {
+		b := boundaryBox(t, mem, non)
+		box = b[:]
+	}
+	common, err := json.Marshal(shardCommon{Members: mem.N, Nonmembers: non.N, Top: top, MemFiles: mem.Files, NonFiles: non.Files, Box: box})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -82,7 +96,20 @@ func (Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite
 			continue
 		}
 		d := set.d
+		var bd boundaryOut
+		if boundary {
+			bd = newBoundaryOut(d.N)
+		}
 		for _, r := range suite.Runs(suite.Pending(st, plo, phi)) {
+			if boundary {
+				// The search's results of these batches, saved with them;
+				// progress is the units', reported as they are saved.
+				quiet := *t
+				quiet.Pool.Progress = nil
+				if err := boundaryBatches(ctx, &quiet, d, set.name, r[0]-set.first, r[1]-set.first, cfg.BoundaryQueries, [2]float64{box[0], box[1]}, bd); err != nil {
+					return 0, nil, fmt.Errorf("attack %s: %s: %w", BoundaryDistance, set.name, err)
+				}
+			}
 			err := suite.ForBatches(ctx, t, d, r[0]-set.first, r[1]-set.first, func(b, rlo, rhi int, o []float32) error {
 				n := rhi - rlo
 				sc := make([]learn.Scores, n)
@@ -92,6 +119,9 @@ func (Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite
 					NegMEntropy: make([]float64, n), Phi: make([]float64, n), Correct: make([]bool, n), Top: tops}
 				for i, s := range sc {
 					u.LogPY[i], u.LogConf[i], u.NegEntropy[i], u.NegMEntropy[i], u.Phi[i], u.Correct[i] = s.LogPY, s.LogConf, s.NegEntropy, s.NegMEntropy, s.Phi, s.Correct
+				}
+				if boundary {
+					u.Boundary, u.BoundaryQueries, u.BoundaryFound = bd.Dist[rlo:rhi], bd.Queries[rlo:rhi], bd.Found[rlo:rhi]
 				}
 				if cfg.By.Enabled() {
 					u.By = map[string][]string{}
@@ -156,6 +186,11 @@ func (Suite) Merge(ctx context.Context, t *suite.Target, cfgAny any, common json
 	n := cm.Members + cm.Nonmembers
 	scores := make([]learn.Scores, 0, n)
 	var top []float64
+	boundary := slices.Contains(cfg.Attacks, BoundaryDistance)
+	var bd boundaryOut
+	if boundary && len(cm.Box) != 2 {
+		return nil, fmt.Errorf("membership: shard common part has no boundary_distance box")
+	}
 	sets := []*data.Dataset{
 		{N: cm.Members, Files: cm.MemFiles, Columns: map[string][]string{}},
 		{N: cm.Nonmembers, Files: cm.NonFiles, Columns: map[string][]string{}},
@@ -177,6 +212,14 @@ func (Suite) Merge(ctx context.Context, t *suite.Target, cfgAny any, common json
 				NegMEntropy: u.NegMEntropy[j], Phi: u.Phi[j], Correct: u.Correct[j]})
 		}
 		top = append(top, u.Top...)
+		if boundary {
+			if len(u.Boundary) != m || len(u.BoundaryQueries) != m || len(u.BoundaryFound) != m {
+				return nil, fmt.Errorf("membership: unit %d: %d samples with %d/%d/%d boundary results", i, m, len(u.Boundary), len(u.BoundaryQueries), len(u.BoundaryFound))
+			}
+			bd.Dist = append(bd.Dist, u.Boundary...)
+			bd.Queries = append(bd.Queries, u.BoundaryQueries...)
+			bd.Found = append(bd.Found, u.BoundaryFound...)
+		}
 		for _, c := range cfg.By.Columns {
 			if len(u.By[c]) != m {
 				return nil, fmt.Errorf("membership: unit %d: by column %s has %d values for %d samples", i, c, len(u.By[c]), m)
@@ -193,6 +236,9 @@ func (Suite) Merge(ctx context.Context, t *suite.Target, cfgAny any, common json
 		top = []float64{}
 	}
 	r := newRun(cfg, t, sets[0], sets[1], scores, top, cm.Top)
+	if boundary {
+		r.bd, r.box = bd, [2]float64{cm.Box[0], cm.Box[1]}
+	}
 	if refs > 0 {
 		r.phi = make([]float64, 0, refs*n)
 		for k, u := range units[bm+bn:] {
