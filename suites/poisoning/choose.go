@@ -171,6 +171,49 @@ func ScoreCutoff(flag []bool, sc, z []float64, zok bool, sizeBound float64, rng 
 	return fmt.Sprintf("robust z-score above %g (2-means split separation %.3g)", robustZCut, sp.Separation)
 }
 
+// ClassCutoff flags in flag the poisoned samples of one class from its
+// scores sc (higher is more suspicious) without a poison rate, given the
+// class-level decision sus: whether the 2-means split of the class's
+// activations is suspicious by analysis auto's criteria (Split.Suspicious,
+// with why its rule). In a suspicious class the smaller cluster of a
+// 2-means split of the scores is flagged (poison is the minority of its
+// class; the upper cluster when both are the same size); in any other
+// class the scores whose robust z-score z (zok false: none) exceeds
+// robustZCut. It returns the rule applied.
+func ClassCutoff(flag []bool, sc, z []float64, zok, sus bool, why string, rng *rand.Rand) string {
+	if !sus {
+		for i := range flag {
+			flag[i] = zok && z[i] > robustZCut
+		}
+		return fmt.Sprintf("class not suspicious by its activations' split (%s): robust z-score above %g", why, robustZCut)
+	}
+	n := len(sc)
+	a := mat.NewDense(n, 1, slices.Clone(sc))
+	lab := make([]int, n)
+	KMeans2(lab, a, 10, rng)
+	sp := SplitCriteria(a, lab, nil)
+	pick := sp.Smaller
+	if sp.Sizes[0] == sp.Sizes[1] {
+		var m [2]float64
+		for i, l := range lab {
+			m[l] += sc[i]
+		}
+		if m[1] > m[0] {
+			pick = 1
+		}
+	}
+	var m [2]float64
+	for i, l := range lab {
+		flag[i] = l == pick
+		m[l] += sc[i] / float64(max(sp.Sizes[l], 1))
+	}
+	side := "upper"
+	if m[pick] < m[1-pick] {
+		side = "lower"
+	}
+	return fmt.Sprintf("class suspicious by its activations' split (%s): the smaller cluster of a 2-means split of the scores flagged (%d of %d, the %s one; score split separation %.3g)", why, sp.Sizes[pick], n, side, sp.Separation)
+}
+
 // RobustZ writes into dst the robust z-score (x − median)/(1.4826·MAD) of
 // each value of x. ok is false when the MAD is 0.
 func RobustZ(dst, x []float64) bool {

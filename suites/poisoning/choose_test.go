@@ -3,6 +3,8 @@ package poisoning
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -158,6 +160,46 @@ func TestSuspiciousSizeFallback(t *testing.T) {
 		s := Split{Sizes: [2]int{1000 - int(c.share*1000), int(c.share * 1000)}, Smaller: 1, Share: c.share, Separation: c.sep}
 		if got, why := s.Suspicious(c.bound); got != c.want {
 			t.Errorf("share %g separation %g bound %g: %v (%s); want %v", c.share, c.sep, c.bound, got, why, c.want)
+		}
+	}
+}
+
+// TestClassCutoff: 60 scores 0, 0.01, …, 0.59 and 40 scores 0.8, 0.81, …,
+// 1.19 (a gap of 0.21 between them; the upper group is 40% of the class,
+// the smaller cluster of the 2-means split, above ART's 35% relative-size
+// bound). In a class the activations' split found suspicious the 40 are
+// flagged; with the scores negated (the 40 below the 60) the same 40 are,
+// since the smaller cluster is flagged whichever side it lies on. In a
+// class not found suspicious only robust z-scores above 3.5 are flagged:
+// none (median 0.495, MAD 0.35, the largest z (1.19 − 0.495)/(1.4826·0.35)
+// = 1.34, computed with numpy).
+func TestClassCutoff(t *testing.T) {
+	for _, neg := range []bool{false, true} {
+		sc := make([]float64, 100)
+		for i := range sc {
+			sc[i] = float64(i%60) * 0.01
+			if i >= 60 {
+				sc[i] = 0.8 + float64(i%40)*0.01
+			}
+			if neg {
+				sc[i] = -sc[i]
+			}
+		}
+		z := make([]float64, 100)
+		zok := RobustZ(z, sc)
+		flag := make([]bool, 100)
+		rule := ClassCutoff(flag, sc, z, zok, true, "test", rand.New(rand.NewPCG(3, 4)))
+		for i, f := range flag {
+			if f != (i >= 60) {
+				t.Fatalf("negated %v: flags %v (rule %s); want the 40 of the smaller group", neg, flag, rule)
+			}
+		}
+		if side := map[bool]string{false: "the upper one", true: "the lower one"}[neg]; !strings.Contains(rule, side) {
+			t.Errorf("negated %v: rule %q does not say %q", neg, rule, side)
+		}
+		rule = ClassCutoff(flag, sc, z, zok, false, "test", rand.New(rand.NewPCG(3, 4)))
+		if slices.Contains(flag, true) {
+			t.Errorf("negated %v: flags %v without suspicion (rule %s); want none", neg, flag, rule)
 		}
 	}
 }

@@ -90,7 +90,7 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 			if cfg.Spectral.ExpectedPoisonRate > 0 {
 				md["cutoff"] = fmt.Sprintf("per class, scores at or above the %g quantile (1 − eps_multiplier·expected_poison_rate)", max(1-cfg.Spectral.EpsMultiplier*cfg.Spectral.ExpectedPoisonRate, 0))
 			} else {
-				md["cutoff"] = rateFreeCutoffDoc + " (centred: on the projection oriented towards the class minority)"
+				md["cutoff"] = classCutoffDoc + " (centred: on the projection oriented towards the class minority)"
 			}
 		}
 		if method == MethodSpectre {
@@ -149,7 +149,12 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 				if p := cfg.Spectral.ExpectedPoisonRate; p > 0 {
 					SpectralFlags(cf, sc, p, cfg.Spectral.EpsMultiplier)
 				} else {
-					pc["rule"] = ScoreCutoff(cf, mag, cz, zok, cfg.Clustering.SizeThreshold, suite.BatchRand(suite.DeriveSeed(t.Seed, "poisoning/spectral-cutoff"), k))
+					cc, err := lv.cluster(k, rows, cfg.Clustering, t.Seed)
+					if err != nil {
+						return fmt.Errorf("spectral signatures, class %d: %w", k, err)
+					}
+					sus, why := cc.split.Suspicious(cfg.Clustering.SizeThreshold)
+					pc["rule"] = ClassCutoff(cf, mag, cz, zok, sus, why, suite.BatchRand(suite.DeriveSeed(t.Seed, "poisoning/spectral-cutoff"), k))
 				}
 				for ri, i := range rows {
 					score[i] = sc[ri]
@@ -267,6 +272,9 @@ func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Res
 	r.Details["data"] = details
 	return nil
 }
+
+// classCutoffDoc describes ClassCutoff for the details.
+const classCutoffDoc = "per class: a class whose 2-means split of its reduced activations is suspicious by analysis auto's criteria (two groups, or the smaller cluster under size_threshold of the class) gets the smaller cluster of a 2-means split of its scores flagged; any other class the scores with a robust z-score above 3.5"
 
 // rateFreeCutoffDoc describes ScoreCutoff for the details.
 const rateFreeCutoffDoc = "per class, from the score distribution: the upper cluster of a 2-means split of the scores when it is the smaller and the split separates two groups or, as one group, the smaller cluster is under size_threshold of the class (relative-size fallback), else a robust z-score above 3.5"

@@ -44,9 +44,9 @@ type DataConfig struct {
 
 // SpectralConfig are the spectral-signature settings (ART's names): with
 // expected_poison_rate, the top eps_multiplier·expected_poison_rate share
-// of each class's scores is flagged; without it (0), scores whose robust
-// z-score exceeds robustZCut. Score "" (neither score nor centred set)
-// picks the variant from the data (chooseCentred).
+// of each class's scores is flagged; without it (0), the rate-free rule of
+// ClassCutoff. Score "" (neither score nor centred set) picks the variant
+// from the data (chooseCentred).
 type SpectralConfig struct {
 	ExpectedPoisonRate float64 `mapstructure:"expected_poison_rate"`
 	EpsMultiplier      float64 `mapstructure:"eps_multiplier"`

@@ -225,9 +225,10 @@ func TestDefaultConfigShared(t *testing.T) {
 // layer for all: classes 5 and 9, shares 0.31 and 0.19; the auto rule
 // without the fallback flagged 0); on MNIST every smaller cluster holds at
 // least 40% of its class and nothing is flagged. Spectral signatures'
-// rate-free cut-off flags 139 of 1397 (108 with one layer, 13 without the
-// fallback) and 1 of 6000 (1). ART's default rules flag about half of
-// every class by design.
+// rate-free cut-off (ClassCutoff) flags 69 of 1397 (139 with the score
+// split deciding alone on per-class layers, 108 with one layer, 13 without
+// the relative-size fallback) and 1 of 6000 (1). ART's default rules flag
+// about half of every class by design.
 func TestDefaultConfigClean(t *testing.T) {
 	dir := testutil.Shared(t, "fixtures/vision")
 	checked := 0
@@ -237,7 +238,7 @@ func TestDefaultConfigClean(t *testing.T) {
 		train              map[string]any
 		n, spectral, clust int
 	}{
-		{"digits", func() *suite.Target { return digitsTarget(t) }, digitsTrain, 1397, 139, 60},
+		{"digits", func() *suite.Target { return digitsTarget(t) }, digitsTrain, 1397, 69, 60},
 		{"mnist_cnn", func() *suite.Target { return target(t, filepath.Join(dir, "mnist_cnn.onnx"), "", "") },
 			map[string]any{"x": "mnist_poison_subset_x.npy", "y": "mnist_poison_subset_y_orig.npy"}, 6000, 1, 0},
 	} {
