@@ -263,6 +263,52 @@ func exampleMetrics(t *testing.T, r *reports.Report, name string) map[string]flo
 	return nil
 }
 
+// TestLabelOnlyExample runs examples/label_only.yaml (HopSkipJump on a
+// skl2onnx-style digits LogisticRegression through its label output):
+// exit 0, the clean accuracy make_digits_logreg.py printed (0.9575, 383 of
+// 400), the labels read from output_label (not the ZipMap probabilities),
+// the medians the example's comments give (this run's, seed 1: the suite
+// does not depend on workers), falling with the budget, and every digit's
+// queries within the largest budget.
+func TestLabelOnlyExample(t *testing.T) {
+	r, _ := runExample(t, "label_only.yaml")
+	ev := exampleMetrics(t, r, "evasion")
+	const countTol = 1e-12 // counts over 400 written through float64
+	if math.Abs(ev["clean_accuracy"]-0.9575) > countTol {
+		t.Errorf("clean_accuracy %v, want 0.9575 (make_digits_logreg.py)", ev["clean_accuracy"])
+	}
+	const normTol = 5e-5 // the comment's four decimals
+	for k, want := range map[string]float64{
+		"hopskipjump.l2.median_norm@200": 1.3586, "hopskipjump.l2.median_norm@1000": 0.7574,
+		"hopskipjump.linf.median_norm@200": 0.1973, "hopskipjump.linf.median_norm@1000": 0.1607,
+	} {
+		if math.Abs(ev[k]-want) > normTol {
+			t.Errorf("evasion.%s = %v; examples/label_only.yaml says %v", k, ev[k], want)
+		}
+	}
+	for _, s := range r.Suites {
+		if s.Name != "evasion" {
+			continue
+		}
+		if got := fmt.Sprint(s.Details["decision"]); got != "map[output:output_label source:label_output]" {
+			t.Errorf("details.decision = %s, want the label output output_label", got)
+		}
+		for _, p := range []string{"hopskipjump.l2", "hopskipjump.linf"} {
+			d := s.Details["hopskipjump"].(map[string]any)[p].(map[string]any)
+			n := 0
+			for _, q := range d["queries"].([]any) {
+				if q.(float64) > 1000 {
+					t.Errorf("%s: a digit spent %v queries, over the budget 1000", p, q)
+				}
+				n++
+			}
+			if n != 400 {
+				t.Errorf("%s: %d per-digit query counts, want 400", p, n)
+			}
+		}
+	}
+}
+
 // TestCertifyExample runs examples/certify.yaml (randomized smoothing and
 // L2 PGD on the 400 digits): exit 0, the clean accuracy of
 // examples/REFERENCE.json (0.965, 386 of 400) in both suites, the gated

@@ -327,7 +327,11 @@ func sanityHow(t *suite.Target, r *suite.Result, outs []*outcome, clean []float3
 			}
 		}
 	}
-	if t.OutputKind == runtime.Probabilities {
+	scores := false // a label-only attack reads no probabilities
+	for _, o := range outs {
+		scores = scores || !o.a.decision()
+	}
+	if t.OutputKind == runtime.Probabilities && scores {
 		k := t.Classes
 		sat := 0
 		n := len(clean) / k
