@@ -45,8 +45,8 @@ membership fixtures:
   digits_{overfit,regularised}_mlp.onnx on digits_members (898) and
   digits_nonmembers (899): every row of both files (the suite's sets), not
   REFERENCE.json's balanced first 898.
-* Logits: a float64 numpy forward pass of the ONNX Flatten/Gemm/Relu
-  initializers rounded to float32 (as peer_learned.py; the fixture READMEs
+* Logits: peer_learned.py's float64 numpy forward pass of the ONNX
+  Flatten/Gemm/Relu initializers, rounded to float32 (the fixture READMEs
   report no argmax disagreement with ONNX Runtime).
 * gap: ART's rule, member iff argmax(one-hot y) == argmax(prediction)
   (first maximum on ties, numpy's), labels one-hot with nb_classes =
@@ -77,46 +77,13 @@ import onnx
 import scipy
 import scipy.stats
 import sklearn
-from onnx import numpy_helper
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.metrics._ranking import _binary_clf_curve
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED = os.path.normpath(os.path.join(HERE, "..", "..", "..", "..", "shared", "fixtures"))
+from peer_learned import SETS, SHARED, forward  # the same models, rows and numpy forward pass
+
 ALPHA = 0.05  # TF Privacy EPSILON_ALPHA
 K = 5         # TF Privacy EPSILON_K
-
-SETS = {
-    "mnist_overfit_mlp": ("vision", "mnist_members", "mnist_nonmembers"),
-    "digits_overfit_mlp": ("tabular", "digits_members", "digits_nonmembers"),
-    "digits_regularised_mlp": ("tabular", "digits_members", "digits_nonmembers"),
-}
-
-
-def forward(path, x):
-    """Runs a Flatten/Gemm/Relu ONNX graph in float64 numpy (peer_learned.py's)."""
-    m = onnx.load(path)
-    w = {i.name: numpy_helper.to_array(i).astype(np.float64) for i in m.graph.initializer}
-    v = {m.graph.input[0].name: x}
-    for n in m.graph.node:
-        a = {at.name: onnx.helper.get_attribute_value(at) for at in n.attribute}
-        if n.op_type == "Gemm":
-            A, B = v[n.input[0]], w[n.input[1]]
-            if a.get("transA", 0):
-                A = A.T
-            if a.get("transB", 0):
-                B = B.T
-            out = a.get("alpha", 1.0) * A @ B
-            if len(n.input) > 2:
-                out = out + a.get("beta", 1.0) * w[n.input[2]]
-            v[n.output[0]] = out
-        elif n.op_type == "Relu":
-            v[n.output[0]] = np.maximum(v[n.input[0]], 0)
-        elif n.op_type == "Flatten" and a.get("axis", 1) == 1:
-            v[n.output[0]] = v[n.input[0]].reshape(len(x), -1)
-        else:
-            raise SystemExit("unsupported op " + n.op_type)
-    return v[m.graph.output[0].name]
 
 
 def art_rule(y, y_pred):
