@@ -9,7 +9,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/gauntlet-ml/gauntlet/internal/version.Version=$(VERSION)
 export ONNXRUNTIME_SHARED_LIBRARY_PATH ?= $(CURDIR)/$(ORT_LIB)
 
-.PHONY: help ort build install test demo readme-demo nightly render bench bench-grad-peer bench-peer zoo lint clean
+.PHONY: help ort build install test demo readme-demo nightly render bench bench-grad-peer bench-peer peer-times zoo lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/$$(ORT_VERSION)/$(ORT_VERSION)/' | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -116,6 +116,11 @@ bench-peer: ort ## PGD-40 in Gauntlet (per step and fused) beside a plain PyTorc
 	$(GO) build -o out/bench-peer/pgdpeer ./benchmarks/pgdpeer
 	PEER_REPS=$(PEER_REPS) PEER_THREADS=$(PEER_THREADS) ORT_VERSION=$(ORT_VERSION) \
 		$(if $(TORCH_BLAS_DIR),LD_LIBRARY_PATH=$(TORCH_BLAS_DIR)$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}) /usr/bin/python3 benchmarks/pgdpeer/peer.py
+
+PEER_TIMES_ROUNDS ?= 2
+
+peer-times: ort build ## certify and autoattack beside the ART port and the AutoAttack reference, interleaved, one thread each: ratios of run times (scripts/peer-times.py; ROUNDS via PEER_TIMES_ROUNDS)
+	ROUNDS=$(PEER_TIMES_ROUNDS) ORT_LIB=$(ORT_LIB) /usr/bin/python3 scripts/peer-times.py
 
 zoo: ort build ## export real architectures (Debian python3-torch/torchvision) and check gradients vs PyTorch: docs/zoo.md (ZOO=resnet18,vit for a subset)
 	ZOO="$(ZOO)" /usr/bin/python3 scripts/zoo/zoo.py
