@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 )
 
@@ -228,4 +230,35 @@ func (f *Floats32) UnmarshalJSON(data []byte) error {
 	}
 	*f = out
 	return nil
+}
+
+// RelFiles returns files with each path made relative to base (the
+// config's folder) where it lies below it, for a shard's common part:
+// shards that run the same config from other checkouts or mounts then
+// agree, as the merge's check of the run's data files (role and SHA-256)
+// does. AbsFiles undoes it against the merge's base.
+func RelFiles(base string, files []data.File) []data.File {
+	out := make([]data.File, len(files))
+	for i, f := range files {
+		out[i] = f
+		if base == "" || !filepath.IsAbs(f.Path) {
+			continue
+		}
+		if rel, err := filepath.Rel(base, f.Path); err == nil && filepath.IsLocal(rel) {
+			out[i].Path = rel
+		}
+	}
+	return out
+}
+
+// AbsFiles joins the relative paths of files (RelFiles) to base.
+func AbsFiles(base string, files []data.File) []data.File {
+	out := make([]data.File, len(files))
+	for i, f := range files {
+		out[i] = f
+		if base != "" && !filepath.IsAbs(f.Path) {
+			out[i].Path = filepath.Join(base, f.Path)
+		}
+	}
+	return out
 }

@@ -3,10 +3,12 @@ package suite
 import (
 	"encoding/json"
 	"math"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 )
 
@@ -120,5 +122,22 @@ func TestFloatsRoundTripBitForBit(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`"AAAA"`), &out); err == nil {
 		t.Error("3 bytes read as float64s")
+	}
+}
+
+// TestRelFiles: a path below the base becomes relative and joins back to
+// another base; a path outside it, or a relative one, stays as it is.
+func TestRelFiles(t *testing.T) {
+	files := []data.File{{Role: "csv", Path: "/work/a/cfg/data/ref.csv", SHA256: "ab", Rows: 3}, {Role: "x", Path: "/elsewhere/x.npy"}, {Role: "y", Path: "rel/y.npy"}}
+	rel := RelFiles("/work/a/cfg", files)
+	if rel[0].Path != filepath.Join("data", "ref.csv") || rel[0].SHA256 != "ab" || rel[0].Rows != 3 || rel[1].Path != "/elsewhere/x.npy" || rel[2].Path != "rel/y.npy" {
+		t.Errorf("RelFiles = %+v", rel)
+	}
+	if files[0].Path != "/work/a/cfg/data/ref.csv" {
+		t.Errorf("RelFiles changed its input: %+v", files)
+	}
+	abs := AbsFiles("/mnt/b", rel)
+	if abs[0].Path != "/mnt/b/data/ref.csv" || abs[1].Path != "/elsewhere/x.npy" || abs[2].Path != "/mnt/b/rel/y.npy" {
+		t.Errorf("AbsFiles = %+v", abs)
 	}
 }

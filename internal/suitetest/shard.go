@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"sync"
 	"testing"
 
@@ -67,7 +68,8 @@ func Units(t testing.TB, st suite.UnitStore, units int) []json.RawMessage {
 
 // ShardsMergeEqualRun is issue 16's check for one suite: Run of raw on tg
 // (its ResultJSON is the expected value) against the Merge of the units of
-// n shards, for each n of ns; the unit count must be wantUnits. The
+// n shards, for each n of ns (and the data files the result records); the
+// unit count must be wantUnits. The
 // shards run on tg; the merge gets MergeTarget with its own output folder.
 // It returns the unsharded result.
 func ShardsMergeEqualRun(t *testing.T, s suite.Suite, tg *suite.Target, raw map[string]any, ns []int, wantUnits int) *suite.Result {
@@ -94,6 +96,9 @@ func ShardsMergeEqualRun(t *testing.T, s suite.Suite, tg *suite.Target, raw map[
 		}
 		if g := ResultJSON(t, got); g != want {
 			t.Errorf("%d shards merged:\n%s\nRun:\n%s", n, g, want)
+		}
+		if !reflect.DeepEqual(got.Data, res.Data) {
+			t.Errorf("%d shards merged: data files %v, Run %v", n, got.Data, res.Data)
 		}
 		compared++
 	}

@@ -25,7 +25,8 @@ import (
 
 // shardCommon is what every shard computes alike: the tested features,
 // both sets' sizes, whether the evaluation data has labels and the
-// reference data's files (provenance).
+// reference data's files (provenance; paths relative to the config's
+// folder, suite.RelFiles).
 type shardCommon struct {
 	Tested   []string    `json:"tested"`
 	RefN     int         `json:"reference_samples"`
@@ -73,7 +74,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 	}
 	names := featureNames(d)
 	tested := testedFeatures(cfg, names)
-	common, err := json.Marshal(shardCommon{Tested: tested, RefN: ref.N, N: d.N, Labels: d.Y != nil, RefFiles: ref.Files})
+	common, err := json.Marshal(shardCommon{Tested: tested, RefN: ref.N, N: d.N, Labels: d.Y != nil, RefFiles: suite.RelFiles(t.BaseDir, ref.Files)})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -145,7 +146,7 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 		}
 	}
 	r := suite.NewResult()
-	r.Data = append(r.Data, refData(cm.RefFiles)...)
+	r.AddData("reference", &data.Dataset{Files: suite.AbsFiles(t.BaseDir, cm.RefFiles)})
 	frs := make([]featureResult, nf)
 	for u := range nf {
 		fr := us[u].Feature
@@ -197,12 +198,4 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 		return nil, err
 	}
 	return r, nil
-}
-
-// refData is the reference data's provenance as Run records it
-// (suite.Result.AddData with role "reference").
-func refData(files []data.File) []suite.DataFile {
-	r := suite.NewResult()
-	r.AddData("reference", &data.Dataset{Files: files})
-	return r.Data
 }

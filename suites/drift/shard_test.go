@@ -39,7 +39,10 @@ func TestShardsMergeEqualRun(t *testing.T) {
 			t.Errorf("Run has no %s to compare", k)
 		}
 	}
-	suitetest.ResumeEqualsRun(t, Suite{}, tg, map[string]any(raw), []int{1, 4, 12}, suitetest.ResultJSON(t, res))
+	if len(res.Data) != 1 || res.Data[0].Role != "reference" || res.Data[0].Rows != 2000 {
+		t.Errorf("Run's data files %+v, want the 2,000 reference rows", res.Data)
+	}
+	suitetest.ResumeEqualsRun(t, Suite{}, tg, raw, []int{1, 4, 12}, suitetest.ResultJSON(t, res))
 
 	img := suitetest.Digits(t, "digits_cnn.onnx")
 	img.BatchSize, img.Pool, img.Seed, img.Range = 97, runtime.Pool{Workers: 2}, 3, [2]float64{0, 1}

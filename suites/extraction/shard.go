@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -20,15 +21,16 @@ import (
 // shardCommon is what every shard computes alike: the model's right
 // answers on the test part and its size, the split's record, the
 // surrogate architecture, the transfer attack's row count, the query
-// pool's size and the query files (provenance).
+// pool's size and the query files (provenance; paths relative to the
+// config's folder, suite.RelFiles).
 type shardCommon struct {
-	Correct int              `json:"correct"`
-	TestN   int              `json:"test_n"`
-	Split   json.RawMessage  `json:"split"`
-	Arch    string           `json:"arch"`
-	Rows    int              `json:"rows"`
-	Pool    int              `json:"pool"`
-	Data    []suite.DataFile `json:"data"`
+	Correct int             `json:"correct"`
+	TestN   int             `json:"test_n"`
+	Split   json.RawMessage `json:"split"`
+	Arch    string          `json:"arch"`
+	Rows    int             `json:"rows"`
+	Pool    int             `json:"pool"`
+	Queries []data.File     `json:"queries"`
 }
 
 // shardUnit is one budget's result: nil Budget when the budget is larger
@@ -53,7 +55,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 		return 0, nil, err
 	}
 	common, err := json.Marshal(shardCommon{Correct: pr.correct, TestN: pr.test.N, Split: split, Arch: pr.arch, Rows: pr.atk.N,
-		Pool: pr.pool.N, Data: r.Data})
+		Pool: pr.pool.N, Queries: suite.RelFiles(t.BaseDir, queryFiles(r))})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -88,7 +90,9 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 		return nil, fmt.Errorf("extraction: %d units for %d budgets", len(results), len(cfg.Budgets))
 	}
 	r := suite.NewResult()
-	r.Data = append(r.Data, cm.Data...)
+	if len(cm.Queries) > 0 {
+		r.AddData("queries", &data.Dataset{Files: suite.AbsFiles(t.BaseDir, cm.Queries)})
+	}
 	r.SetProportion("target_accuracy", cm.Correct, cm.TestN, t.ConfidenceLevel)
 	var curve []map[string]any
 	for u, raw := range results {
@@ -112,4 +116,13 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 	}
 	writeDetails(r, cfg, split, cm.Arch, cm.Rows, curve)
 	return r, nil
+}
+
+// queryFiles returns the query files parts recorded in r.
+func queryFiles(r *suite.Result) []data.File {
+	var out []data.File
+	for _, f := range r.Data {
+		out = append(out, f.File)
+	}
+	return out
 }

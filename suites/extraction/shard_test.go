@@ -29,4 +29,14 @@ func TestShardsMergeEqualRun(t *testing.T) {
 		t.Errorf("Run's warnings %q, want budget 5,000's", res.Warnings)
 	}
 	suitetest.ResumeEqualsRun(t, Suite{}, tg, raw, []int{1, 3}, suitetest.ResultJSON(t, res))
+
+	// With a query file (examples/adult/adult_train.csv, 2,000 rows): the
+	// merge records it as Run does, its path joined to the merge's
+	// config folder.
+	raw = map[string]any{"budgets": []any{100, 300}, "training": map[string]any{"epochs": 2}, "transfer_rows": 50,
+		"queries": map[string]any{"csv": "adult/adult_train.csv", "label": "label", "keep": []any{"sex", "race"}}}
+	res = suitetest.ShardsMergeEqualRun(t, Suite{}, tg, raw, []int{1, 2}, 2)
+	if len(res.Data) != 1 || res.Data[0].Role != "queries" || res.Data[0].Rows != 2000 {
+		t.Errorf("Run's data files %+v, want the 2,000 query rows", res.Data)
+	}
 }
