@@ -233,7 +233,12 @@ func (rt *runners) deepfoolAll(ctx context.Context, t *suite.Target, a AttackCon
 		pool.Progress = rt.progress
 	}
 	var done atomic.Int64
-	err := pool.Run(ctx, nb, func(ctx context.Context, wi, b int) error {
+	b0, b1 := 0, nb
+	if rt.span != nil { // a sharded run's units (shard.go)
+		b0, b1 = rt.span[0], rt.span[1]
+	}
+	err := pool.Run(ctx, b1-b0, func(ctx context.Context, wi, b int) error {
+		b += b0
 		w := rt.works[wi]
 		lo, hi := t.BatchRange(b, n)
 		j := &job{n: hi - lo, eps: math.Inf(1), norm: a.Norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: correct[lo:hi],
@@ -245,6 +250,9 @@ func (rt *runners) deepfoolAll(ctx context.Context, t *suite.Target, a AttackCon
 		}
 		zero[b] = [2]int{j.zeroGrad, j.gradSeen}
 		done.Add(int64(j.n))
+		if rt.dfSave != nil {
+			return rt.dfSave(r, b, lo, hi, zero[b])
+		}
 		return nil
 	})
 	if err != nil {

@@ -5,11 +5,9 @@ import (
 	"math"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/data"
-	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/internal/suitetest"
 	"github.com/gauntlet-ml/gauntlet/onnx"
 	"github.com/gauntlet-ml/gauntlet/runtime"
@@ -142,17 +140,32 @@ func TestDeepFoolBadConfig(t *testing.T) {
 	}
 }
 
-// TestDeepFoolRefusesShard: a sharded run refuses deepfool (exit 2 naming
-// the entry) instead of splitting it into per-eps units.
-func TestDeepFoolRefusesShard(t *testing.T) {
-	tg := deepfoolLinear(t, 1, 2)
-	cfg := decode(t, map[string]any{"attacks": []any{
+// TestDeepFoolShardMergeEqualsRun: deepfool entries shard (one pass of
+// units per entry, whatever its eps: ε* per sample, judged at each eps in
+// the merge) and N = 2, 3 and 7 shards merged equal Run byte for byte,
+// the quantiles, curve, ε* details and saved examples included: on the
+// linear model (3 batches of 2; the expected figures are Run's, which
+// TestDeepFoolLinear checks against the closed form), and on the first 80
+// digits under the digits CNN beside FGSM (4 batches of 24 × the clean,
+// deepfool and FGSM passes), saving 30 examples.
+func TestDeepFoolShardMergeEqualsRun(t *testing.T) {
+	tg := deepfoolLinear(t, 2, 2)
+	tg.OutDir = t.TempDir()
+	shardMergeEqualsRun(t, tg, 3*4, map[string]any{"attacks": []any{
 		map[string]any{"name": "pgd", "eps": []any{0.1}, "steps": 2},
-		map[string]any{"name": "deepfool", "label": "df", "eps": []any{0.1}},
+		map[string]any{"name": "deepfool", "label": "df", "norm": "l2", "eps": []any{0.3, 0.6}},
+		map[string]any{"name": "deepfool", "norm": "linf", "eps": []any{0.3}},
 	}})
-	_, _, err := Suite{}.RunShard(context.Background(), tg, cfg, suite.Shard{Index: 0, Count: 2}, &suite.MemStore{})
-	if errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "attacks[1] (df): deepfool") {
-		t.Fatalf("RunShard = %v (code %d), want exit 2 naming attacks[1]", err, errs.Code(err, 0))
+
+	tg = digits(t, "digits_cnn.onnx", 2, 64)
+	const n = 80
+	tg.Data.X, tg.Data.Y, tg.Data.N = tg.Data.X[:n*tg.Data.SampleSize()], tg.Data.Y[:n], n
+	want := shardMergeEqualsRun(t, tg, 4*3, map[string]any{"batch_size": 24, "save_examples": 30, "attacks": []any{
+		map[string]any{"name": "deepfool", "norm": "l2", "eps": []any{1.0, 2.5}, "steps": 20},
+		map[string]any{"name": "fgsm", "eps": []any{0.05}},
+	}})
+	if want.Details["deepfool"] == nil {
+		t.Fatal("Run has no deepfool details to compare")
 	}
 }
 

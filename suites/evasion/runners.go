@@ -157,6 +157,9 @@ type runners struct {
 	// fallback, which needs every batch.
 	span *[2]int
 	save func(o *outcome, b, lo, hi int, zero [2]int) error
+	// dfSave is save for a deepfool entry's batches (one pass whatever
+	// its eps): it receives the run whose rows [lo, hi) batch b filled.
+	dfSave func(r *dfRun, b, lo, hi int, zero [2]int) error
 	// dfRuns holds each deepfool entry's run ("<key>.<norm>"), made at its
 	// first eps (deepfool.go).
 	dfRuns map[string]*dfRun

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
@@ -84,24 +86,98 @@ type unitExample struct {
 	X0   suite.Floats32 `json:"x0"`
 }
 
-// pairs lists the (attack, eps) passes in config order.
-func pairs(cfg Config) []struct {
-	a   AttackConfig
-	eps float64
-} {
-	var out []struct {
-		a   AttackConfig
-		eps float64
+// shardable lists the attacks whose units RunShard splits: each attack
+// batch runs alone, from its own seed and stream (deepfool: once per
+// entry, see passes). An attack added to the suite is refused in a
+// sharded or resumed run (exit 2 naming it) until it is listed here, with
+// a test that its merged shards equal Run, and in docs/sharding.md.
+var shardable = map[string]bool{FGSM: true, PGD: true, APGD: true, Square: true, FAB: true, DeepFool: true, AutoAttack: true}
+
+// ShardRefusal implements suite.ShardRefuser: it names the entries whose
+// attack is not in shardable ("" when every one is), so that the engine
+// refuses a sharded run before anything is loaded and runs a resumed one
+// whole.
+func (Suite) ShardRefusal(cfgAny any) string {
+	cfg := cfgAny.(Config)
+	var no []string
+	for i, a := range cfg.Attacks {
+		if !shardable[a.Name] {
+			no = append(no, fmt.Sprintf("attacks[%d] (%s): %s", i, a.Key(), a.Name))
+		}
 	}
+	if len(no) == 0 {
+		return ""
+	}
+	return "these attacks do not shard yet: " + strings.Join(no, ", ")
+}
+
+// pass is one attack pass of the units: an attack at one eps, or a
+// deepfool entry at all its eps (DeepFool runs once and judges each eps
+// from ε*).
+type pass struct {
+	a   AttackConfig
+	eps []float64
+}
+
+// passes lists the attack passes in config order: one per attack and eps,
+// one per deepfool entry.
+func passes(cfg Config) []pass {
+	var out []pass
 	for _, a := range cfg.Attacks {
+		if a.Name == DeepFool {
+			out = append(out, pass{a, a.Eps})
+			continue
+		}
 		for _, e := range a.Eps {
-			out = append(out, struct {
-				a   AttackConfig
-				eps float64
-			}{a, e})
+			out = append(out, pass{a, []float64{e}})
 		}
 	}
 	return out
+}
+
+// dfUnit is one batch of a deepfool entry's pass: per sample, ε* (+Inf:
+// no adversarial point found), the prediction at the last point, the
+// model evaluations and the zero-gradient flag; the batch's
+// zero-gradient counts; and the adversarial and clean inputs of the
+// samples that some eps of the entry saves as examples.
+type dfUnit struct {
+	Eps      suite.Floats `json:"eps_star"`
+	Pred     []int32      `json:"pred"`
+	Queries  []int32      `json:"queries"`
+	Zero     []bool       `json:"zero"`
+	ZeroGrad int          `json:"zero_grad"`
+	GradSeen int          `json:"grad_seen"`
+	Examples []dfExample  `json:"examples,omitempty"`
+}
+
+// dfExample is a deepfool sample saved as an example at some eps.
+type dfExample struct {
+	I  int            `json:"i"`
+	X  suite.Floats32 `json:"x"`
+	X0 suite.Floats32 `json:"x0"`
+}
+
+// dfExampleRows returns the rows of batch [lo, hi) that deepfoolOutcome
+// saves as examples at any of eps: at each eps, the first saveExamples
+// clean-correct rows with ε* ≤ eps.
+func dfExampleRows(eps []float64, epsStar []float64, correct []bool, lo, hi, saveExamples int) []int {
+	var rows []int
+	if saveExamples <= 0 {
+		return nil
+	}
+	for _, e := range eps {
+		c := 0
+		for i := lo; i < hi && c < saveExamples; i++ {
+			if correct[i] && e > 0 && epsStar[i] <= e {
+				c++
+				if !slices.Contains(rows, i) {
+					rows = append(rows, i)
+				}
+			}
+		}
+	}
+	slices.Sort(rows)
+	return rows
 }
 
 // cleanCorrect returns, per sample, whether the clean output's arg max is
@@ -148,11 +224,8 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 		return 0, nil, err
 	}
 	for i, a := range cfg.Attacks {
-		if a.Name == DeepFool {
-			return 0, nil, errs.Invalidf("config suites.evasion.attacks[%d] (%s): deepfool runs once over every sample and derives each eps from ε*, which the shards' units do not split yet: run evasion unsharded", i, a.Key())
-		}
-		if a.decision() {
-			return 0, nil, errs.Invalidf("config suites.evasion.attacks[%d] (%s): hopskipjump runs once over every sample and derives each budget's norms and each eps from them, which the shards' units do not split yet: run evasion unsharded", i, a.Key())
+		if !shardable[a.Name] {
+			return 0, nil, errs.Invalidf("config suites.evasion.attacks[%d] (%s): %s does not shard yet (docs/sharding.md lists the attacks that do): run it in an unsharded run", i, a.Key(), a.Name)
 		}
 	}
 	ds := t.Data
@@ -161,7 +234,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 	tb := *t
 	tb.BatchSize = bc.size
 	nb := tb.Batches(n)
-	ps := pairs(cfg)
+	ps := passes(cfg)
 	units := nb * (1 + len(ps))
 
 	rt, gc, err := openRunners(&tb, cfg, dim, k)
@@ -239,6 +312,18 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 		}
 		return suite.SaveUnit(st, first+b, u)
 	}
+	var dfEps []float64 // the eps of the deepfool pass in progress
+	rt.dfSave = func(r *dfRun, b, blo, bhi int, zero [2]int) error {
+		u := dfUnit{Eps: r.eps[blo:bhi], Pred: make([]int32, bhi-blo), Queries: r.queries[blo:bhi], Zero: r.zero[blo:bhi],
+			ZeroGrad: zero[0], GradSeen: zero[1]}
+		for i, p := range r.pred[blo:bhi] {
+			u.Pred[i] = int32(p)
+		}
+		for _, i := range dfExampleRows(dfEps, r.eps, correct, blo, bhi, cfg.SaveExamples) {
+			u.Examples = append(u.Examples, dfExample{I: i, X: r.adv[i*dim : (i+1)*dim], X0: ds.Sample(i)})
+		}
+		return suite.SaveUnit(st, first+b, u)
+	}
 	for _, r := range todo {
 		// split the run of units at the passes' ends
 		for u := r[0]; u < r[1]; {
@@ -247,13 +332,21 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 			pp := ps[p-1]
 			first = p * nb
 			rt.span = &[2]int{u - p*nb, end - p*nb}
-			if _, err := rt.attack(ctx, &tb, cfg, pp.a, pp.eps, clean, correct); err != nil {
-				return 0, nil, oomHint(fmt.Errorf("attack %s: %w", Prefix(pp.a.Key(), pp.a.Norm, pp.eps), err), bc.size)
+			if pp.a.Name == DeepFool {
+				dfEps = pp.eps
+				if _, err := rt.deepfoolAll(ctx, &tb, pp.a, clean, correct); err != nil {
+					return 0, nil, oomHint(fmt.Errorf("attack %s.%s: %w", pp.a.Key(), pp.a.Norm, err), bc.size)
+				}
+				u = end
+				continue
+			}
+			if _, err := rt.attack(ctx, &tb, cfg, pp.a, pp.eps[0], clean, correct); err != nil {
+				return 0, nil, oomHint(fmt.Errorf("attack %s: %w", Prefix(pp.a.Key(), pp.a.Norm, pp.eps[0]), err), bc.size)
 			}
 			if rt.fuse != fuse0 {
 				// fuse: auto fell back to per step: the shards' common
 				// part would no longer describe this shard's run.
-				return 0, nil, fmt.Errorf("attack %s: %s; a sharded or resumed run keeps one PGD path: set suites.evasion.fuse to never", Prefix(pp.a.Key(), pp.a.Norm, pp.eps), rt.fuse.reason)
+				return 0, nil, fmt.Errorf("attack %s: %s; a sharded or resumed run keeps one PGD path: set suites.evasion.fuse to never", Prefix(pp.a.Key(), pp.a.Norm, pp.eps[0]), rt.fuse.reason)
 			}
 			u = end
 		}
@@ -283,7 +376,7 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 	tb := *t
 	tb.BatchSize = cm.Batch
 	nb := tb.Batches(cm.N)
-	ps := pairs(cfg)
+	ps := passes(cfg)
 	if len(results) != nb*(1+len(ps)) {
 		return nil, fmt.Errorf("evasion: %d units, want %d (%d batches of %d samples, %d attack passes and the clean pass)", len(results), nb*(1+len(ps)), nb, cm.N, len(ps))
 	}
@@ -309,9 +402,27 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 	}
 	tb.Data = ds
 	correct, nCorrect := cleanCorrect(clean, ds.Y, k)
-	outs := make([]*outcome, len(ps))
+	var outs []*outcome
+	dfRuns := map[string]*mergedDeepFool{}
 	for p, pp := range ps {
-		o := &outcome{a: pp.a, eps: pp.eps, mode: cm.Mode, examples: make([][]example, nb)}
+		if pp.a.Name == DeepFool {
+			df, err := mergeDeepFool(&tb, cfg, pp, results[(p+1)*nb:(p+2)*nb], correct)
+			if err != nil {
+				return nil, fmt.Errorf("evasion: %w", err)
+			}
+			dfRuns[pp.a.Key()+"."+pp.a.Norm] = df
+			for _, e := range pp.eps {
+				outs = append(outs, deepfoolOutcome(&tb, pp.a, e, df.run, correct, cfg.SaveExamples))
+				for _, ex := range outs[len(outs)-1].examples {
+					for q := range ex {
+						ex[q].x0 = df.x0[ex[q].i]
+					}
+				}
+			}
+			continue
+		}
+		eps := pp.eps[0]
+		o := &outcome{a: pp.a, eps: eps, mode: cm.Mode, examples: make([][]example, nb)}
 		if pp.a.Name == Square {
 			o.mode = "none"
 		}
@@ -325,7 +436,7 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 			m := hi - lo
 			if len(u.Success) != m || len(u.Robust) != m || len(u.Pert) != m || len(u.Queries) != m || len(u.Zero) != m ||
 				(pp.a.Name == AutoAttack && (len(u.BrokenBy) != m || len(u.PartQueries) != m*numParts)) {
-				return nil, fmt.Errorf("evasion: unit %d (%s, batch %d): the per-sample outcomes do not cover its %d samples", unit, Prefix(pp.a.Key(), pp.a.Norm, pp.eps), b, m)
+				return nil, fmt.Errorf("evasion: unit %d (%s, batch %d): the per-sample outcomes do not cover its %d samples", unit, Prefix(pp.a.Key(), pp.a.Norm, eps), b, m)
 			}
 			o.success = append(o.success, u.Success...)
 			o.robust = append(o.robust, u.Robust...)
@@ -342,13 +453,18 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 				o.examples[b] = append(o.examples[b], example{i: e.I, pred: e.Pred, x: e.X, x0: e.X0})
 			}
 		}
-		outs[p] = o
+		outs = append(outs, o)
 	}
 	gc := gradChoice{mode: cm.GradMode, reason: cm.GradReason, fellBack: cm.FellBack, perBatch: cm.PerBatch, straightThrough: cm.Straight}
 	fuse := fuseChoice{setting: cm.FuseSetting, fused: cm.Fused, reason: cm.FuseReason}
 	res, err := finish(&tb, cfg, outs, correct, nCorrect, clean, gc, fuse, cm.How)
 	if err != nil {
 		return nil, err
+	}
+	for _, a := range cfg.Attacks {
+		if a.Name == DeepFool {
+			deepfoolSummary(res, &tb, a, dfRuns[a.Key()+"."+a.Norm].run, correct, nCorrect)
+		}
 	}
 	if cfg.SaveExamples > 0 {
 		if err := saveExamples(&tb, cfg, res, outs, cm.Shape); err != nil {
@@ -357,4 +473,54 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 	}
 	res.Details["batch"] = batchChoice{size: cm.Batch, source: cm.BatchSource}.details()
 	return res, nil
+}
+
+// mergedDeepFool is a deepfool entry's run joined from its units, with
+// the clean inputs of the samples saved as examples.
+type mergedDeepFool struct {
+	run *dfRun
+	x0  map[int][]float32
+}
+
+// mergeDeepFool joins the units of a deepfool pass (one per batch) into
+// the run deepfoolAll returns, holding the adversarial points of the
+// samples saved as examples only.
+func mergeDeepFool(t *suite.Target, cfg Config, pp pass, units []json.RawMessage, correct []bool) (*mergedDeepFool, error) {
+	n, d := t.Data.N, t.Data.SampleSize()
+	r := &dfRun{eps: make([]float64, 0, n), pred: make([]int, 0, n), queries: make([]int32, 0, n), zero: make([]bool, 0, n)}
+	if cfg.SaveExamples > 0 {
+		r.adv = make([]float32, n*d)
+	}
+	m := &mergedDeepFool{run: r, x0: map[int][]float32{}}
+	for b, raw := range units {
+		var u dfUnit
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return nil, fmt.Errorf("%s.%s batch %d: %w", pp.a.Key(), pp.a.Norm, b, err)
+		}
+		lo, hi := t.BatchRange(b, n)
+		if len(u.Eps) != hi-lo || len(u.Pred) != hi-lo || len(u.Queries) != hi-lo || len(u.Zero) != hi-lo {
+			return nil, fmt.Errorf("%s.%s batch %d: the per-sample results do not cover its %d samples", pp.a.Key(), pp.a.Norm, b, hi-lo)
+		}
+		r.eps = append(r.eps, u.Eps...)
+		for _, p := range u.Pred {
+			r.pred = append(r.pred, int(p))
+		}
+		r.queries = append(r.queries, u.Queries...)
+		r.zero = append(r.zero, u.Zero...)
+		r.zeroGrad += u.ZeroGrad
+		r.gradSeen += u.GradSeen
+		for _, e := range u.Examples {
+			if e.I < lo || e.I >= hi || len(e.X) != d || len(e.X0) != d || r.adv == nil {
+				return nil, fmt.Errorf("%s.%s batch %d: example %d does not belong to it", pp.a.Key(), pp.a.Norm, b, e.I)
+			}
+			copy(r.adv[e.I*d:(e.I+1)*d], e.X)
+			m.x0[e.I] = e.X0
+		}
+		for _, i := range dfExampleRows(pp.eps, r.eps, correct, lo, hi, cfg.SaveExamples) {
+			if _, ok := m.x0[i]; !ok {
+				return nil, fmt.Errorf("%s.%s batch %d: sample %d is saved as an example but its unit has no points for it", pp.a.Key(), pp.a.Norm, b, i)
+			}
+		}
+	}
+	return m, nil
 }

@@ -186,3 +186,29 @@ func TestShardRefusesEstimatedGradients(t *testing.T) {
 		t.Fatalf("RunShard = %v (code %d), want exit 2 naming attacks[0]", err, errs.Code(err, 0))
 	}
 }
+
+// TestShardRefusesUnlistedAttack: an attack that is not in shardable (one
+// added to the suite without sharding support; FAB stands in for it here)
+// is exit 2 in a sharded run, naming the entry and the attack, before
+// any model is opened.
+func TestShardRefusesUnlistedAttack(t *testing.T) {
+	tg := deepfoolLinear(t, 1, 2)
+	delete(shardable, FAB)
+	defer func() { shardable[FAB] = true }()
+	cfg := decode(t, map[string]any{"attacks": []any{
+		map[string]any{"name": "pgd", "eps": []any{0.1}, "steps": 2},
+		map[string]any{"name": "fab", "label": "f", "eps": []any{0.1}},
+	}})
+	_, _, err := Suite{}.RunShard(context.Background(), tg, cfg, suite.Shard{Index: 0, Count: 2}, &suite.MemStore{})
+	if errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "config suites.evasion.attacks[1] (f): fab does not shard yet") {
+		t.Fatalf("RunShard = %v (code %d), want exit 2 naming attacks[1]", err, errs.Code(err, 0))
+	}
+	// The engine's check before loading anything.
+	if why := (Suite{}).ShardRefusal(cfg); why != "these attacks do not shard yet: attacks[1] (f): fab" {
+		t.Errorf("ShardRefusal = %q", why)
+	}
+	shardable[FAB] = true
+	if why := (Suite{}).ShardRefusal(cfg); why != "" {
+		t.Errorf("ShardRefusal with every attack listed = %q, want none", why)
+	}
+}
