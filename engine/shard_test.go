@@ -39,7 +39,7 @@ var shardSets = map[string][]string{
 	"fairness":            {"runtime.batch_size=97"},
 	"attribute_inference": {"runtime.batch_size=97"},
 	"inversion":           {"runtime.batch_size=3", "suites.inversion.steps=20"},
-	"poisoning":           {},
+	"poisoning":           {"runtime.batch_size=64"},
 	"certify":             {"runtime.batch_size=16"},
 	"corruption":          {"runtime.batch_size=23"},
 	"differential":        {"runtime.batch_size=97"},
@@ -56,7 +56,7 @@ var shardSets = map[string][]string{
 var mustHave = map[string][]string{
 	"accuracy":     {`"by_group"`},
 	"evasion":      {`"by_group"`, `"pgd.linf.eps=0.1.robust_accuracy"`},
-	"poisoning":    {`"neural_cleanse.class=9.anomaly_index"`},
+	"poisoning":    {`"neural_cleanse.class=9.anomaly_index"`, `"spectral_signatures.flagged_fraction"`, `"activation_clustering.flagged_fraction"`, `"backdoor.attack_success_rate"`, `"strip.far"`, `"layer_choice"`},
 	"membership":   {`"by_group"`, `"lira.auc"`, `"learned.auc"`, `"gap.epsilon_lower_bound"`, `"boundary_distance.calibrated_accuracy"`, `"learned.worst_slice_auc"`, `"feature":"sex"`, `"misclassified"`},
 	"differential": {`"int8.mcnemar_p"`, `"quantization"`, `"flips_csv"`},
 	"drift":        {`"mmd.p"`, `"chi2.sex.p"`, `"shift.num_age.accuracy"`},
@@ -64,14 +64,23 @@ var mustHave = map[string][]string{
 	"extraction":   {`"fidelity@2000"`, `"extraction_curve"`},
 }
 
-// shardConfigs are testutil.SuiteConfigs with poisoning's replaced by a
-// Neural Cleanse scan of the digits CNN (the only poisoning method that
-// shards: its 10 classes are 10 units; 30 steps on 20 inputs a class).
+// shardConfigs are testutil.SuiteConfigs with poisoning's replaced by
+// every part of the suite on the digits CNN (image inputs, which Neural
+// Cleanse needs): the data detectors on the 1,397 committed training
+// digits (examples/poisoning: 22 batches of 64), the trigger's attack
+// success rate (360 triggered inputs: 6 batches), STRIP (60 held-out and
+// the triggered far rows, scored per model run) and a Neural Cleanse scan
+// of the 10 classes (30 steps on 20 inputs a class).
 func shardConfigs(t *testing.T) map[string]string {
 	configs := testutil.SuiteConfigs(t)
 	configs["poisoning"] = "version: 1\nmodel: " + testutil.Example(t, "digits_cnn.onnx") + "\nseed: 1\n" +
 		"data: {x: " + testutil.Example(t, "digits_eval_x.npy") + ", y: " + testutil.Example(t, "digits_eval_y.npy") + ", range: [0, 1]}\n" +
-		"suites:\n  poisoning:\n    model:\n      methods: [neural_cleanse]\n      neural_cleanse: {steps: 30, samples: 20}\n"
+		"suites:\n  poisoning:\n" +
+		"    data:\n      train: {x: " + testutil.Example(t, "poisoning/digits_train_x.npy") + ", y: " + testutil.Example(t, "poisoning/digits_train_y.npy") + "}\n" +
+		"      activation_clustering: {restarts: 5}\n" +
+		"    model:\n      methods: [strip, neural_cleanse]\n      target: 0\n" +
+		"      trigger: {type: patch, x: 6, y: 6, width: 2, height: 2}\n      strip: {samples: 60}\n" +
+		"      neural_cleanse: {steps: 30, samples: 20}\n"
 	return configs
 }
 
@@ -388,26 +397,32 @@ func TestShardRefusesSuitesThatDoNotShard(t *testing.T) {
 	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) differential (its evasion block does not shard; only the variants' comparison does) do not shard yet") {
 		t.Fatalf("Run = %v, want exit 2 naming differential's evasion block", err)
 	}
-	// Poisoning shards its Neural Cleanse scan only: SuiteConfigs' data
-	// methods and STRIP are refused, named.
-	cfg = loadYAML(t, testutil.SuiteConfigs(t)["poisoning"])
-	_, err = Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: 0, Count: 2}})
-	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) poisoning (only model.methods [neural_cleanse] shards, by class, not data, model.methods strip) do not shard yet") {
-		t.Fatalf("Run = %v, want exit 2 naming poisoning's data and strip", err)
-	}
+}
+
+// picky is a suite that shards but refuses every config
+// (suite.ShardRefuser), as differential refuses an evasion block: a
+// stand-in that runs at once.
+type picky struct{ fake }
+
+func (picky) ShardRefusal(any) string { return "its method does not shard" }
+func (picky) RunShard(context.Context, *suite.Target, any, suite.Shard, suite.UnitStore) (int, json.RawMessage, error) {
+	return 0, nil, fmt.Errorf("RunShard called on a refused config")
+}
+func (picky) Merge(context.Context, *suite.Target, any, json.RawMessage, []json.RawMessage) (*suite.Result, error) {
+	return nil, fmt.Errorf("Merge called on a refused config")
 }
 
 // TestResumeRunsRefusedConfigsWhole: --resume on an unsharded run whose
-// poisoning block does not shard (data methods, STRIP) runs the suite
-// whole, as without --resume, rather than refusing it.
+// suite refuses its config (suite.ShardRefuser) runs the suite whole, as
+// without --resume, rather than refusing it.
 func TestResumeRunsRefusedConfigsWhole(t *testing.T) {
-	cfg := loadYAML(t, testutil.SuiteConfigs(t)["poisoning"], "runtime.workers=1")
-	rep, err := Run(context.Background(), cfg, Options{Now: fixedNow, Resume: true})
+	cfg := loadConfig(t, "suites: {picky: {}}\n")
+	rep, err := Run(context.Background(), cfg, Options{Now: fixedNow, Suites: []suite.Suite{picky{okSuite("picky", 1)}}, Resume: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sr := rep.Suites[0]; sr.Status != reports.StatusPassed || len(sr.Metrics) == 0 {
-		t.Fatalf("poisoning with --resume: status %s, error %q", sr.Status, sr.Error)
+	if sr := rep.Suites[0]; sr.Status != reports.StatusPassed || sr.Metrics["value"] != 1 {
+		t.Fatalf("picky with --resume: status %s, metrics %v, error %q", sr.Status, sr.Metrics, sr.Error)
 	}
 }
 

@@ -347,25 +347,40 @@ func (lc *layerChoice) used() []int {
 // candidate that is not a float32 tensor is skipped with its reason; a
 // listed layer that is not one is exit 2 naming layers[i].
 func chooseLayer(ctx context.Context, t *suite.Target, d *data.Dataset, cfg *DataConfig, byClass [][]int) (*layerChoice, map[string]any, error) {
-	if cfg.Layer != "" {
-		acts, size, err := Activations(ctx, t, d, cfg.Layer)
-		if err != nil {
-			return nil, nil, err
-		}
-		return &layerChoice{views: []*layerView{{name: cfg.Layer, size: size, acts: acts}}, byClass: make([]int, len(byClass))}, nil, nil
+	cands, skipped, err := layerCands(t, cfg)
+	if err != nil {
+		return nil, nil, err
 	}
-	type cand struct{ name, origin string }
-	var cands []cand
+	return pickLayer(cfg, cands, skipped, byClass, t.Seed, func(name string) ([]float32, int, error) {
+		return Activations(ctx, t, d, name)
+	})
+}
+
+// layerCand is a candidate layer of chooseLayer: its tensor and where it
+// comes from (penultimate, logits, layers[i]; layer when configured).
+type layerCand struct {
+	Name   string `json:"name"`
+	Origin string `json:"origin"`
+}
+
+// layerCands lists chooseLayer's candidates on t's model, in order, and
+// the default candidates skipped with their reasons: cfg.Layer alone when
+// it is set.
+func layerCands(t *suite.Target, cfg *DataConfig) ([]layerCand, []map[string]any, error) {
+	if cfg.Layer != "" {
+		return []layerCand{{cfg.Layer, "layer"}}, nil, nil
+	}
+	var cands []layerCand
 	var skipped []map[string]any
 	if pen, err := DefaultLayer(t.Model); err == nil {
-		cands = append(cands, cand{pen, "penultimate"})
+		cands = append(cands, layerCand{pen, "penultimate"})
 	} else {
 		skipped = append(skipped, map[string]any{"layer": "penultimate", "reason": err.Error()})
 	}
 	if outs := t.Model.Proto.GetGraph().GetOutput(); len(outs) > 0 {
 		name := outs[0].GetName()
 		if _, _, err := layerShape(t.Model, name, "layer"); err == nil {
-			cands = append(cands, cand{name, "logits"})
+			cands = append(cands, layerCand{name, "logits"})
 		} else {
 			skipped = append(skipped, map[string]any{"layer": name, "reason": err.Error()})
 		}
@@ -373,37 +388,51 @@ func chooseLayer(ctx context.Context, t *suite.Target, d *data.Dataset, cfg *Dat
 	for i, name := range cfg.Layers {
 		key := fmt.Sprintf("layers[%d]", i)
 		if name == t.Session.Input().Name {
-			cands = append(cands, cand{name, key})
+			cands = append(cands, layerCand{name, key})
 			continue
 		}
 		if _, _, err := layerShape(t.Model, name, key); err != nil {
 			return nil, nil, err
 		}
-		cands = append(cands, cand{name, key})
+		cands = append(cands, layerCand{name, key})
 	}
 	// Drop repeats, keeping the first.
 	seen := map[string]bool{}
-	cands = slices.DeleteFunc(cands, func(c cand) bool {
-		dup := seen[c.name]
-		seen[c.name] = true
+	cands = slices.DeleteFunc(cands, func(c layerCand) bool {
+		dup := seen[c.Name]
+		seen[c.Name] = true
 		return dup
 	})
 	if len(cands) == 0 {
 		return nil, nil, errs.Invalidf("config suites.poisoning.data.layer: no candidate layer (no Gemm/MatMul, no float32 output); set layer or layers")
 	}
-	lc := &layerChoice{byClass: make([]int, len(byClass))}
-	var tried []map[string]any
-	for _, c := range cands {
-		acts, size, err := Activations(ctx, t, d, c.name)
+	return cands, skipped, nil
+}
+
+// pickLayer is chooseLayer on the candidates cands (layerCands), whose
+// activations acts returns (n×size, sample-major, and size): a sharded
+// run's Merge runs it on the activations its units carry (shard.go).
+func pickLayer(cfg *DataConfig, cands []layerCand, skipped []map[string]any, byClass [][]int, seed uint64, acts func(name string) ([]float32, int, error)) (*layerChoice, map[string]any, error) {
+	if cfg.Layer != "" {
+		a, size, err := acts(cfg.Layer)
 		if err != nil {
 			return nil, nil, err
 		}
-		lv := &layerView{name: c.name, size: size, acts: acts}
-		stat, k, err := lv.separation(byClass, cfg.Clustering, t.Seed)
+		return &layerChoice{views: []*layerView{{name: cfg.Layer, size: size, acts: a}}, byClass: make([]int, len(byClass))}, nil, nil
+	}
+	lc := &layerChoice{byClass: make([]int, len(byClass))}
+	var tried []map[string]any
+	for _, c := range cands {
+		a, size, err := acts(c.Name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("layer %s: %w", c.name, err)
+			return nil, nil, err
 		}
-		tried = append(tried, map[string]any{"layer": c.name, "origin": c.origin, "size": size, "separation": finite(stat), "class": k})
+		lv := &layerView{name: c.Name, size: size, acts: a}
+		stat, k, err := lv.separation(byClass, cfg.Clustering, seed)
+		if err != nil {
+			return nil, nil, fmt.Errorf("layer %s: %w", c.Name, err)
+		}
+		tried = append(tried, map[string]any{"layer": c.Name, "origin": c.Origin, "size": size, "separation": finite(stat), "class": k})
 		lc.views = append(lc.views, lv)
 	}
 	var perClass []map[string]any

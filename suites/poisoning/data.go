@@ -15,6 +15,7 @@ import (
 	"github.com/sbinet/npyio"
 	"gonum.org/v1/gonum/mat"
 
+	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/reports"
 	"github.com/gauntlet-ml/gauntlet/suite"
@@ -22,26 +23,48 @@ import (
 
 // runData runs the poisoned-data detectors on the training set.
 func runData(ctx context.Context, t *suite.Target, cfg *DataConfig, r *suite.Result) error {
-	d, err := loadTrain(t, cfg.Train, "suites.poisoning.data.train")
+	d, truth, err := loadData(t, cfg)
 	if err != nil {
 		return err
 	}
 	r.AddData("data.train", d)
+	return detectData(t, cfg, r, d.Y, truth, func(byClass [][]int) (*layerChoice, map[string]any, error) {
+		return chooseLayer(ctx, t, d, cfg, byClass)
+	})
+}
+
+// loadData loads the data part's training set and its ground truth
+// (is_poisoned; nil when not configured).
+func loadData(t *suite.Target, cfg *DataConfig) (*data.Dataset, []bool, error) {
+	d, err := loadTrain(t, cfg.Train, "suites.poisoning.data.train")
+	if err != nil {
+		return nil, nil, err
+	}
 	var truth []bool
 	if cfg.IsPoisoned != "" {
 		if truth, err = readBools(resolve(t.BaseDir, cfg.IsPoisoned)); err != nil {
-			return errs.WithCode(errs.Invalid, fmt.Errorf("config suites.poisoning.data.is_poisoned: %w", err))
+			return nil, nil, errs.WithCode(errs.Invalid, fmt.Errorf("config suites.poisoning.data.is_poisoned: %w", err))
 		}
 		if len(truth) != d.N {
-			return errs.Invalidf("config suites.poisoning.data.is_poisoned: %s has %d values; the training set has %d samples", cfg.IsPoisoned, len(truth), d.N)
+			return nil, nil, errs.Invalidf("config suites.poisoning.data.is_poisoned: %s has %d values; the training set has %d samples", cfg.IsPoisoned, len(truth), d.N)
 		}
 	}
+	return d, truth, nil
+}
+
+// detectData runs the detectors on the training rows labelled y (truth:
+// their ground truth, or nil), whose layers choose gives (the layer
+// choice and its details), and sets r's metrics and details: runData's
+// statistics, which a sharded run's Merge runs on the activations its
+// units carry (shard.go).
+func detectData(t *suite.Target, cfg *DataConfig, r *suite.Result, y []int64, truth []bool, choose func(byClass [][]int) (*layerChoice, map[string]any, error)) error {
+	d := &data.Dataset{N: len(y), Y: y}
 	// Rows of each class, in sample order.
 	byClass := make([][]int, t.Classes)
 	for i, y := range d.Y {
 		byClass[y] = append(byClass[y], i)
 	}
-	lc, choice, err := chooseLayer(ctx, t, d, cfg, byClass)
+	lc, choice, err := choose(byClass)
 	if err != nil {
 		return err
 	}

@@ -164,26 +164,19 @@ func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.R
 	if err := checkModel(t, cfg); err != nil {
 		return err
 	}
-	d := t.Data
 	details := map[string]any{}
 	var triggered *data.Dataset
 	var trig *Compiled
 	if cfg.Trigger != nil {
-		if d.Y == nil {
-			return errs.Invalidf("suites.poisoning.model.trigger needs labels in the evaluation data (data.y)")
-		}
-		c, err := cfg.Trigger.Compile("config suites.poisoning.model.trigger", d.SampleShape, t.Range[0], t.Range[1], t.BaseDir)
-		if err != nil {
+		var err error
+		if trig, triggered, err = backdoorInputs(t, cfg); err != nil {
 			return err
 		}
-		trig = c
-		triggered = Triggered(d, c, *cfg.Target)
 		hit, err := countPredicted(ctx, t, triggered, func(int) int64 { return int64(*cfg.Target) })
 		if err != nil {
 			return fmt.Errorf("backdoor attack success rate: %w", err)
 		}
-		r.SetProportion("backdoor.attack_success_rate", hit, triggered.N, t.ConfidenceLevel)
-		details["backdoor"] = map[string]any{"target": *cfg.Target, "triggered_inputs": triggered.N, "classified_as_target": hit}
+		setBackdoor(t, cfg, r, details, hit, triggered.N)
 	}
 	if hasMethod(cfg.Methods, MethodSTRIP) {
 		sd, hist, err := runSTRIP(ctx, t, cfg.STRIP, trig, cfg.Target, r)
@@ -202,6 +195,28 @@ func runModel(ctx context.Context, t *suite.Target, cfg *ModelConfig, r *suite.R
 	}
 	r.Details["model"] = details
 	return nil
+}
+
+// backdoorInputs compiles the model block's trigger and returns it with
+// the triggered evaluation inputs (Triggered: every input not of the
+// target class, labelled as the target).
+func backdoorInputs(t *suite.Target, cfg *ModelConfig) (*Compiled, *data.Dataset, error) {
+	d := t.Data
+	if d.Y == nil {
+		return nil, nil, errs.Invalidf("suites.poisoning.model.trigger needs labels in the evaluation data (data.y)")
+	}
+	c, err := cfg.Trigger.Compile("config suites.poisoning.model.trigger", d.SampleShape, t.Range[0], t.Range[1], t.BaseDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, Triggered(d, c, *cfg.Target), nil
+}
+
+// setBackdoor sets the attack success rate, hit of n triggered inputs
+// classified as the target, and its details.
+func setBackdoor(t *suite.Target, cfg *ModelConfig, r *suite.Result, details map[string]any, hit, n int) {
+	r.SetProportion("backdoor.attack_success_rate", hit, n, t.ConfidenceLevel)
+	details["backdoor"] = map[string]any{"target": *cfg.Target, "triggered_inputs": n, "classified_as_target": hit}
 }
 
 // checkModel checks the model block against t's data and classes

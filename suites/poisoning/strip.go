@@ -255,55 +255,117 @@ func overlaysFor(h, vars []float64, n int) int {
 // returns the triggered copies of the given evaluation rows (it may leave
 // some out, e.g. the target class's).
 func stripScan(ctx context.Context, t *suite.Target, cfg STRIPConfig, triggered func(rows []int) *data.Dataset) (*stripOutcome, error) {
+	p, err := planSTRIP(ctx, t, cfg)
+	if err != nil {
+		return nil, err
+	}
+	o := p.o
+	if p.rescore {
+		vars := make([]float64, p.hold.N)
+		h, err := stripEntropies(ctx, t, p.hold, p.hold.N, p.pool.X, o.Overlays, o.Alpha, cfg.Score, p.seed, vars)
+		if err != nil {
+			return nil, err
+		}
+		p.scored(cfg, h, vars)
+	}
+	if triggered == nil {
+		o.judge(cfg, nil)
+		return o, nil
+	}
+	tr := triggered(p.farRows)
+	h, err := stripEntropies(ctx, t, tr, tr.N, p.pool.X, o.Overlays, o.Alpha, cfg.Score, suite.DeriveSeed(p.seed, "triggered"), nil)
+	if err != nil {
+		return nil, err
+	}
+	o.judge(cfg, h)
+	return o, nil
+}
+
+// stripPlan is a STRIP scan once its settings are chosen: the seeded
+// split's held-out clean inputs, overlay pool and far rows, the outcome
+// so far (alpha, overlays, alpha auto's search, the pilot's noise share),
+// and whether the held-out clean inputs are still to be scored at those
+// settings (rescore: fixed alpha and overlays, or overlays auto raised
+// the pilot's count); otherwise o.Clean holds their scores.
+type stripPlan struct {
+	o          *stripOutcome
+	hold, pool *data.Dataset
+	farRows    []int
+	seed       uint64
+	rescore    bool
+}
+
+// planSTRIP splits the rows (stripSplit) and chooses the settings: alpha
+// auto (chooseAlpha) and overlays auto's pilot (overlaysFor) score the
+// held-out clean inputs here.
+func planSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig) (*stripPlan, error) {
 	d := t.Data
 	if d.N < 3 {
 		return nil, errs.Invalidf("strip needs at least 3 evaluation inputs (held-out clean, triggered and overlay rows); got %d", d.N)
 	}
 	seed := suite.DeriveSeed(t.Seed, "poisoning/strip")
 	holdRows, farRows, poolRows := stripSplit(d.N, cfg.Samples, suite.DeriveSeed(seed, "split"))
-	hold, pool := gather(d, holdRows), gather(d, poolRows)
 	o := &stripOutcome{Alpha: cfg.Alpha, Overlays: cfg.Overlays, NoiseShare: math.NaN()}
+	p := &stripPlan{o: o, hold: gather(d, holdRows), pool: gather(d, poolRows), farRows: farRows, seed: seed}
 	if cfg.Overlays == 0 {
 		o.Overlays = stripPilotOverlays
 	}
-	vars := make([]float64, hold.N)
+	vars := make([]float64, p.hold.N)
 	var err error
-	if cfg.Alpha == 0 {
-		if err = chooseAlpha(ctx, t, cfg, o.Overlays, hold, pool, seed, o, vars); err != nil {
+	switch {
+	case cfg.Alpha == 0:
+		if err = chooseAlpha(ctx, t, cfg, o.Overlays, p.hold, p.pool, seed, o, vars); err != nil {
 			return nil, err
 		}
-	} else if o.Clean, err = stripEntropies(ctx, t, hold, hold.N, pool.X, o.Overlays, o.Alpha, cfg.Score, seed, vars); err != nil {
-		return nil, err
+	case cfg.Overlays == 0:
+		if o.Clean, err = stripEntropies(ctx, t, p.hold, p.hold.N, p.pool.X, o.Overlays, o.Alpha, cfg.Score, seed, vars); err != nil {
+			return nil, err
+		}
+	default:
+		// fixed alpha and overlays: the first scores are the final ones
+		p.rescore = true
+		return p, nil
 	}
 	o.NoiseShare = noiseShare(o.Clean, vars, o.Overlays)
 	if cfg.Overlays != 0 {
 		o.Suggested = overlaysFor(o.Clean, vars, o.Overlays)
+		return p, nil
 	}
-	if cfg.Overlays == 0 {
-		o.PilotNoiseShare = o.NoiseShare
-		if n := overlaysFor(o.Clean, vars, o.Overlays); n > o.Overlays {
-			o.Overlays = n
-			if o.Clean, err = stripEntropies(ctx, t, hold, hold.N, pool.X, n, o.Alpha, cfg.Score, seed, vars); err != nil {
-				return nil, err
-			}
-			o.NoiseShare = noiseShare(o.Clean, vars, n)
-		}
+	o.PilotNoiseShare = o.NoiseShare
+	if n := overlaysFor(o.Clean, vars, o.Overlays); n > o.Overlays {
+		o.Overlays = n
+		p.rescore = true
 	}
+	return p, nil
+}
+
+// scored records the held-out clean inputs' scores h (per-input
+// variances vars) at the plan's settings, with their noise share (and,
+// for a fixed number of overlays, what overlays auto would use).
+func (p *stripPlan) scored(cfg STRIPConfig, h, vars []float64) {
+	o := p.o
+	o.Clean = h
+	o.NoiseShare = noiseShare(h, vars, o.Overlays)
+	if cfg.Overlays != 0 {
+		o.Suggested = overlaysFor(h, vars, o.Overlays)
+	}
+}
+
+// judge sets the threshold at the cfg.FRR quantile of the clean scores
+// and, given the triggered inputs' scores (nil without a trigger), counts
+// the accepted ones and the AUC.
+func (o *stripOutcome) judge(cfg STRIPConfig, triggered []float64) {
 	o.Threshold = stats.Quantile(slices.Sorted(slices.Values(o.Clean)), cfg.FRR)
 	if triggered == nil {
-		return o, nil
+		return
 	}
-	tr := triggered(farRows)
-	if o.Triggered, err = stripEntropies(ctx, t, tr, tr.N, pool.X, o.Overlays, o.Alpha, cfg.Score, suite.DeriveSeed(seed, "triggered"), nil); err != nil {
-		return nil, err
-	}
+	o.Triggered = triggered
 	for _, v := range o.Triggered {
 		if v >= o.Threshold {
 			o.Accepted++
 		}
 	}
 	o.AUC, o.AUCOK = stripAUC(o.Clean, o.Triggered)
-	return o, nil
 }
 
 // stripAUC returns the ROC AUC of triggered against clean scores, lower
@@ -338,8 +400,15 @@ func runSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig, trig *Compi
 	if err != nil {
 		return nil, nil, err
 	}
+	details, hist = reportSTRIP(t, cfg, r, o, t.Data.N, mk != nil)
+	return details, hist, nil
+}
+
+// reportSTRIP sets the metrics of the STRIP outcome o on n evaluation
+// inputs (withTrigger: the triggered inputs were scored) and returns the
+// details of the STRIP block and the entropy histogram.
+func reportSTRIP(t *suite.Target, cfg STRIPConfig, r *suite.Result, o *stripOutcome, n int, withTrigger bool) (details, hist map[string]any) {
 	r.Set("strip.entropy_threshold", o.Threshold, true)
-	n := t.Data.N
 	details = map[string]any{"overlays": o.Overlays, "alpha": o.Alpha, "score": cfg.Score, "frr": cfg.FRR,
 		"clean_inputs": len(o.Clean), "overlay_pool": n - 2*len(o.Clean), "clean_mean_entropy": mean(o.Clean)}
 	if !math.IsNaN(o.NoiseShare) {
@@ -357,7 +426,7 @@ func runSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig, trig *Compi
 		details["alpha_rule"] = "auto: the weight of " + fmt.Sprint(stripAlphaGrid) + " with the largest mean held-out clean score"
 		details["alpha_search"] = o.Search
 	}
-	if mk != nil {
+	if withTrigger {
 		r.SetProportion("strip.far", o.Accepted, len(o.Triggered), t.ConfidenceLevel)
 		r.Set("strip.auc", o.AUC, o.AUCOK)
 		details["triggered_inputs"] = len(o.Triggered)
@@ -366,7 +435,7 @@ func runSTRIP(ctx context.Context, t *suite.Target, cfg STRIPConfig, trig *Compi
 			details["triggered_mean_entropy"] = mean(o.Triggered)
 		}
 	}
-	return details, entropyHistogram(o), nil
+	return details, entropyHistogram(o)
 }
 
 // entropyHistogram bins the clean and triggered entropies of o into
@@ -414,17 +483,35 @@ func entropyHistogram(o *stripOutcome) map[string]any {
 // that vars[i]/overlays estimates the sampling variance of the score in
 // both cases.
 func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n int, pool []float32, overlays int, alpha float64, score string, seed uint64, vars []float64) ([]float64, error) {
+	h := make([]float64, n)
+	_, tasks := stripTasks(t, n, overlays)
+	return h, stripScores(ctx, t, src, n, pool, overlays, alpha, score, seed, vars, h, 0, tasks, nil)
+}
+
+// stripTasks returns how stripEntropies splits n inputs scored with
+// overlays overlays each: per inputs a model run (runtime.batch_size
+// rows, at least one input), in tasks runs.
+func stripTasks(t *suite.Target, n, overlays int) (per, tasks int) {
+	per = max(1, t.BatchSize/overlays)
+	return per, (n + per - 1) / per
+}
+
+// stripScores is stripEntropies on tasks [t0, t1) of stripTasks only,
+// writing input i's score into h[i] (and vars[i]); done, when not nil,
+// is called with each task as it finishes (a sharded run's units). A
+// task's scores are those of the whole run: the same inputs in one model
+// run, each from its own stream.
+func stripScores(ctx context.Context, t *suite.Target, src *data.Dataset, n int, pool []float32, overlays int, alpha float64, score string, seed uint64, vars, h []float64, t0, t1 int, done func(task, lo, hi int) error) error {
 	size := src.SampleSize()
 	poolN := len(pool) / size
 	if poolN == 0 {
-		return nil, errs.Invalidf("strip: no held-out inputs to overlay")
+		return errs.Invalidf("strip: no held-out inputs to overlay")
 	}
-	h := make([]float64, n)
-	if n == 0 {
-		return h, nil
+	if n == 0 || t1 <= t0 {
+		return nil
 	}
-	per := max(1, t.BatchSize/overlays) // inputs per task
-	tasks := (n + per - 1) / per
+	per, _ := stripTasks(t, n, overlays) // inputs per task
+	tasks := t1 - t0
 	workers := max(1, min(t.Pool.Workers, tasks))
 	runners := make([]*runtime.Runner, workers)
 	bufs := make([][]float32, workers)
@@ -441,7 +528,7 @@ func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n i
 	for w := range runners {
 		var err error
 		if runners[w], err = t.Session.NewRunner(per * overlays); err != nil {
-			return nil, err
+			return err
 		}
 		bufs[w] = make([]float32, per*overlays*size)
 		pcgs[w] = rand.NewPCG(0, 0)
@@ -452,7 +539,8 @@ func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n i
 	a, b := float32(alpha), float32(1-alpha)
 	wp := t.Pool
 	wp.Workers = workers
-	err := wp.Run(ctx, tasks, func(ctx context.Context, w, task int) error {
+	return wp.Run(ctx, tasks, func(ctx context.Context, w, task int) error {
+		task += t0
 		lo, hi := task*per, min((task+1)*per, n)
 		buf := bufs[w]
 		rng := rngs[w]
@@ -507,9 +595,11 @@ func stripEntropies(ctx context.Context, t *suite.Target, src *data.Dataset, n i
 				vars[i] = max(0, s2-float64(overlays)*h[i]*h[i]) / float64(overlays-1)
 			}
 		}
+		if done != nil {
+			return done(task, lo, hi)
+		}
 		return nil
 	})
-	return h, err
 }
 
 // STRIP scores: how an input's predictions over its overlays become one

@@ -157,149 +157,213 @@ type experiment struct {
 	rate     float64
 	poisoned int
 	path     string // the trained model
+	correct  int    // evaluation inputs it classifies as labelled
+	hits     []int  // per attack, triggered inputs classified as the target (-1: not judged)
 }
 
 func runSusceptibility(ctx context.Context, t *suite.Target, cfg *SusceptibilityConfig, r *suite.Result) error {
-	const f = "config suites.poisoning.susceptibility"
-	ev := t.Data
-	if ev == nil || ev.N == 0 || ev.Y == nil {
-		return errs.Invalidf("suites.poisoning.susceptibility needs labelled evaluation data (data.x and data.y)")
-	}
-	tr, err := loadTrain(t, cfg.Train, f[len("config "):]+".train")
+	x, err := prepareSusceptibility(t, cfg)
 	if err != nil {
 		return err
 	}
-	r.AddData("susceptibility.train", tr)
-	compiled := make([]*Compiled, len(cfg.Attacks))
-	triggered := make([]*data.Dataset, len(cfg.Attacks))
+	defer x.close()
+	r.AddData("susceptibility.train", x.tr)
+	pool := t.Pool
+	pool.Workers = max(1, min(pool.Workers, len(x.exps)))
+	if cfg.Trainer == TrainerCommand {
+		pool.Workers = 1 // one user command at a time
+	}
+	err = pool.Run(ctx, len(x.exps), func(ctx context.Context, _, i int) error {
+		return x.train(ctx, t, cfg, x.exps[i])
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range x.exps {
+		if err := x.evaluate(ctx, t, cfg, e); err != nil {
+			return err
+		}
+	}
+	x.report(t, cfg, r)
+	return nil
+}
+
+// susceptibility is a susceptibility run: the training set, each
+// attack's trigger and triggered evaluation inputs (nil for an untargeted
+// label flip), the folder the models are written to, and the experiments:
+// the baseline, then each attack at each rate, in config order.
+type susceptibility struct {
+	tr        *data.Dataset
+	compiled  []*Compiled
+	triggered []*data.Dataset
+	dir       string
+	tmp       bool // dir is a temporary folder (no output folder)
+	seed      uint64
+	exps      []*experiment
+}
+
+// prepareSusceptibility loads the training set, compiles the attacks'
+// triggers, builds their triggered evaluation inputs and lists the
+// experiments (the models are written under the output folder's
+// poisoning_susceptibility/, else a temporary folder that close removes).
+func prepareSusceptibility(t *suite.Target, cfg *SusceptibilityConfig) (*susceptibility, error) {
+	const f = "config suites.poisoning.susceptibility"
+	ev := t.Data
+	if ev == nil || ev.N == 0 || ev.Y == nil {
+		return nil, errs.Invalidf("suites.poisoning.susceptibility needs labelled evaluation data (data.x and data.y)")
+	}
+	tr, err := loadTrain(t, cfg.Train, f[len("config "):]+".train")
+	if err != nil {
+		return nil, err
+	}
+	x := &susceptibility{tr: tr, compiled: make([]*Compiled, len(cfg.Attacks)), triggered: make([]*data.Dataset, len(cfg.Attacks)),
+		seed: suite.DeriveSeed(t.Seed, "poisoning/susceptibility")}
 	for i, a := range cfg.Attacks {
 		if a.Target != nil && *a.Target >= t.Classes {
-			return errs.Invalidf("%s.attacks[%d].target: %d is not a class of the model (%d classes)", f, i, *a.Target, t.Classes)
+			return nil, errs.Invalidf("%s.attacks[%d].target: %d is not a class of the model (%d classes)", f, i, *a.Target, t.Classes)
 		}
 		if a.Type == LabelFlip {
 			// A targeted flip succeeds when clean non-target inputs are
 			// classified as the target: no trigger is applied.
 			if a.Target != nil {
-				triggered[i] = Triggered(ev, nil, *a.Target)
+				x.triggered[i] = Triggered(ev, nil, *a.Target)
 			}
 			continue
 		}
-		if compiled[i], err = a.Compile(fmt.Sprintf("%s.attacks[%d]", f, i), tr.SampleShape, t.Range[0], t.Range[1], t.BaseDir); err != nil {
-			return err
+		if x.compiled[i], err = a.Compile(fmt.Sprintf("%s.attacks[%d]", f, i), tr.SampleShape, t.Range[0], t.Range[1], t.BaseDir); err != nil {
+			return nil, err
 		}
-		triggered[i] = Triggered(ev, compiled[i], *a.Target)
+		x.triggered[i] = Triggered(ev, x.compiled[i], *a.Target)
 	}
-	dir := filepath.Join(t.OutDir, "poisoning_susceptibility")
+	x.dir = filepath.Join(t.OutDir, "poisoning_susceptibility")
 	if t.OutDir == "" {
-		if dir, err = os.MkdirTemp("", "gauntlet-poisoning-"); err != nil {
-			return err
+		if x.dir, err = os.MkdirTemp("", "gauntlet-poisoning-"); err != nil {
+			return nil, err
 		}
-		defer os.RemoveAll(dir)
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		x.tmp = true
+	} else if err := os.MkdirAll(x.dir, 0o755); err != nil {
+		return nil, err
 	}
-	exps := []*experiment{{attack: -1}}
+	x.exps = []*experiment{{attack: -1}}
 	for i := range cfg.Attacks {
 		for _, rate := range cfg.Rates {
-			exps = append(exps, &experiment{attack: i, rate: rate})
+			x.exps = append(x.exps, &experiment{attack: i, rate: rate})
 		}
 	}
-	seed := suite.DeriveSeed(t.Seed, "poisoning/susceptibility")
-	pool := t.Pool
-	pool.Workers = max(1, min(pool.Workers, len(exps)))
+	return x, nil
+}
+
+// close removes the temporary model folder, if any.
+func (x *susceptibility) close() {
+	if x.tmp {
+		os.RemoveAll(x.dir)
+	}
+}
+
+// train poisons the training set for e (the baseline: as it is) and
+// trains e's model into x.dir, setting e.path and e.poisoned.
+func (x *susceptibility) train(ctx context.Context, t *suite.Target, cfg *SusceptibilityConfig, e *experiment) error {
+	tr := x.tr
+	name, label := "baseline", "baseline"
+	xs, y := tr.X, tr.Y
+	if e.attack >= 0 {
+		a := cfg.Attacks[e.attack]
+		name = a.Name + "_rate=" + fmtRate(e.rate)
+		label = a.Name + ".rate=" + fmtRate(e.rate)
+		xs, y, e.poisoned = Poison(tr, a, x.compiled[e.attack], e.rate, t.Classes, suite.DeriveSeed(x.seed, "poison/"+label))
+	}
+	e.path = filepath.Join(x.dir, name+".onnx")
 	if cfg.Trainer == TrainerCommand {
-		pool.Workers = 1 // one user command at a time
+		return runCommand(ctx, cfg.TrainCommand, x.dir, name, xs, tr.SampleShape, y, t.ClassLabels(), e.path)
 	}
-	var warnings []string
-	err = pool.Run(ctx, len(exps), func(ctx context.Context, _, i int) error {
-		e := exps[i]
-		name, label := "baseline", "baseline"
-		x, y := tr.X, tr.Y
-		if e.attack >= 0 {
-			a := cfg.Attacks[e.attack]
-			name = a.Name + "_rate=" + fmtRate(e.rate)
-			label = a.Name + ".rate=" + fmtRate(e.rate)
-			x, y, e.poisoned = Poison(tr, a, compiled[e.attack], e.rate, t.Classes, suite.DeriveSeed(seed, "poison/"+label))
-		}
-		e.path = filepath.Join(dir, name+".onnx")
-		if cfg.Trainer == TrainerCommand {
-			return runCommand(ctx, cfg.TrainCommand, dir, name, x, tr.SampleShape, y, t.ClassLabels(), e.path)
-		}
-		net, err := train.Fit(x, tr.SampleShape, y, t.Classes, train.Config{Arch: cfg.Trainer, Hidden: cfg.Training.Hidden, Filters: cfg.Training.Filters,
-			Epochs: cfg.Training.Epochs, Batch: cfg.Training.Batch, LearningRate: cfg.Training.LearningRate,
-			Seed: suite.DeriveSeed(seed, "train/"+label)})
-		if err != nil {
-			return fmt.Errorf("%s: %w", label, err)
-		}
-		m, err := net.ONNX("input", tr.SampleShape)
-		if err != nil {
-			return fmt.Errorf("%s: %w", label, err)
-		}
-		return m.Save(e.path)
-	})
+	net, err := train.Fit(xs, tr.SampleShape, y, t.Classes, train.Config{Arch: cfg.Trainer, Hidden: cfg.Training.Hidden, Filters: cfg.Training.Filters,
+		Epochs: cfg.Training.Epochs, Batch: cfg.Training.Batch, LearningRate: cfg.Training.LearningRate,
+		Seed: suite.DeriveSeed(x.seed, "train/"+label)})
 	if err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
+	m, err := net.ONNX("input", tr.SampleShape)
+	if err != nil {
+		return fmt.Errorf("%s: %w", label, err)
+	}
+	return m.Save(e.path)
+}
+
+// evaluate opens e's trained model and counts its correct evaluation
+// inputs (e.correct) and, for each triggered set e is judged on (the
+// baseline: every attack's; an attack: its own), the inputs it
+// classifies as the target (e.hits, -1 for the others).
+func (x *susceptibility) evaluate(ctx context.Context, t *suite.Target, cfg *SusceptibilityConfig, e *experiment) error {
+	const f = "config suites.poisoning.susceptibility"
+	sess, err := t.OpenModel(e.path)
+	if err != nil {
+		if cfg.Trainer == TrainerCommand {
+			return errs.WithCode(errs.Invalid, fmt.Errorf("%s.train_command wrote %s, which ONNX Runtime cannot open: %w", f, e.path, err))
+		}
 		return err
 	}
+	defer sess.Close()
+	tt := *t
+	tt.Session, tt.Model, tt.OutputKind = sess, sess.Model(), sess.OutputKind()
+	if sess.NumClasses() != t.Classes {
+		return errs.Invalidf("%s: the trained model %s has %d outputs; the target has %d classes", f, e.path, sess.NumClasses(), t.Classes)
+	}
+	if err := t.CheckClassLabels(sess, fmt.Sprintf("%s: the trained model %s", f, e.path)); err != nil {
+		return err
+	}
+	if e.correct, err = countCorrect(ctx, &tt, t.Data); err != nil {
+		return err
+	}
+	e.hits = make([]int, len(x.triggered))
+	for i, trg := range x.triggered {
+		e.hits[i] = -1
+		if trg == nil || (e.attack >= 0 && e.attack != i) {
+			continue
+		}
+		target := int64(*cfg.Attacks[i].Target)
+		if e.hits[i], err = countPredicted(ctx, &tt, trg, func(int) int64 { return target }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// report sets the metrics, rows and warnings of the evaluated
+// experiments, in order: runSusceptibility's and a sharded run's Merge's
+// reduction.
+func (x *susceptibility) report(t *suite.Target, cfg *SusceptibilityConfig, r *suite.Result) {
+	n := t.Data.N
+	var warnings []string
 	var rows []map[string]any
-	for _, e := range exps {
+	for _, e := range x.exps {
 		prefix := "susceptibility.baseline"
 		if e.attack >= 0 {
 			prefix = "susceptibility." + cfg.Attacks[e.attack].Name + ".rate=" + fmtRate(e.rate)
 		}
-		sess, err := t.OpenModel(e.path)
-		if err != nil {
-			if cfg.Trainer == TrainerCommand {
-				return errs.WithCode(errs.Invalid, fmt.Errorf("%s.train_command wrote %s, which ONNX Runtime cannot open: %w", f, e.path, err))
-			}
-			return err
-		}
-		tt := *t
-		tt.Session, tt.Model, tt.OutputKind = sess, sess.Model(), sess.OutputKind()
-		if sess.NumClasses() != t.Classes {
-			sess.Close()
-			return errs.Invalidf("%s: the trained model %s has %d outputs; the target has %d classes", f, e.path, sess.NumClasses(), t.Classes)
-		}
-		if err := t.CheckClassLabels(sess, fmt.Sprintf("%s: the trained model %s", f, e.path)); err != nil {
-			sess.Close()
-			return err
-		}
-		correct, err := countCorrect(ctx, &tt, ev)
-		if err != nil {
-			sess.Close()
-			return err
-		}
-		r.SetProportion(prefix+".clean_accuracy", correct, ev.N, t.ConfidenceLevel)
-		row := map[string]any{"model": filepath.Base(e.path), "poisoned_samples": e.poisoned, "clean_accuracy": float64(correct) / float64(ev.N)}
+		r.SetProportion(prefix+".clean_accuracy", e.correct, n, t.ConfidenceLevel)
+		row := map[string]any{"model": filepath.Base(e.path), "poisoned_samples": e.poisoned, "clean_accuracy": float64(e.correct) / float64(n)}
 		if e.attack >= 0 {
 			row["attack"], row["rate"] = cfg.Attacks[e.attack].Name, e.rate
 			if e.poisoned == 0 {
-				warnings = append(warnings, fmt.Sprintf("susceptibility %s rate %g: no sample was poisoned (rate × %d training samples rounds to 0)", cfg.Attacks[e.attack].Name, e.rate, tr.N))
+				warnings = append(warnings, fmt.Sprintf("susceptibility %s rate %g: no sample was poisoned (rate × %d training samples rounds to 0)", cfg.Attacks[e.attack].Name, e.rate, x.tr.N))
 			}
 		}
-		for i, trg := range triggered {
-			if trg == nil || (e.attack >= 0 && e.attack != i) {
+		for i, hit := range e.hits {
+			if hit < 0 {
 				continue
-			}
-			target := int64(*cfg.Attacks[i].Target)
-			hit, err := countPredicted(ctx, &tt, trg, func(int) int64 { return target })
-			if err != nil {
-				sess.Close()
-				return err
 			}
 			key := prefix + ".attack_success_rate"
 			if e.attack < 0 {
 				key = "susceptibility." + cfg.Attacks[i].Name + ".baseline.attack_success_rate"
 			} else {
-				row["attack_success_rate"] = float64(hit) / float64(trg.N)
+				row["attack_success_rate"] = float64(hit) / float64(x.triggered[i].N)
 			}
-			r.SetProportion(key, hit, trg.N, t.ConfidenceLevel)
+			r.SetProportion(key, hit, x.triggered[i].N, t.ConfidenceLevel)
 		}
-		sess.Close()
 		rows = append(rows, row)
 	}
 	r.Warnings = append(r.Warnings, warnings...)
-	r.Details["susceptibility"] = map[string]any{"trainer": cfg.Trainer, "training_samples": tr.N, "runs": rows}
-	return nil
+	r.Details["susceptibility"] = map[string]any{"trainer": cfg.Trainer, "training_samples": x.tr.N, "runs": rows}
 }
 
 // Poison returns a poisoned copy of the training set: round(rate·n)
