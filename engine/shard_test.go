@@ -309,7 +309,8 @@ func TestResumeAfterKill(t *testing.T) {
 	// 11 attack batches (SuiteConfigs).
 	// Membership: 2,000 members in 21 batches, 1,000 nonmembers in 11
 	// and its 2 LiRA reference models (setsFor).
-	for name, units := range map[string]int{"accuracy": 11, "attribute_inference": 11, "evasion": 77, "fairness": 22, "membership": 34} {
+	// Slices: 11 batches of 97 of the 1,000 evaluation rows (shardSets).
+	for name, units := range map[string]int{"accuracy": 11, "attribute_inference": 11, "evasion": 77, "fairness": 22, "membership": 34, "slices": 11} {
 		y := configs[name]
 		sets := append(setsFor(t, name), "runtime.workers=1", "runtime.intra_op_threads=1")
 		for _, sh := range []suite.Shard{{}, {Index: 1, Count: 3}} {
