@@ -256,6 +256,10 @@ func severityHeatmap(suite string, curves map[string]any, keys []string) (figure
 		Src:     uri}, nil
 }
 
+// correctionNames spell out the slices suite's multiple-comparison
+// corrections in captions.
+var correctionNames = map[string]string{"bh": "Benjamini-Hochberg", "holm": "Holm"}
+
 // slicesCharts draws the slices suite's significant slices
 // (details.slices rows), one chart per metric: the first maxSliceBars
 // slices in rank order, each as its metric on the slice beside the same
@@ -284,6 +288,9 @@ func slicesCharts(suite string, d map[string]any) ([]figure, error) {
 		by[metric] = append(by[metric], sl{asString(m["slice"]), v, rest, padj, size})
 	}
 	correction := asString(d["correction"])
+	if name, ok := correctionNames[correction]; ok {
+		correction = name
+	}
 	var figs []figure
 	for _, metric := range metrics {
 		rows := by[metric]

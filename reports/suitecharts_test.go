@@ -130,6 +130,9 @@ func TestSuiteCharts(t *testing.T) {
 			if f.Title != w[i].title {
 				t.Errorf("%s figure %d: title %q, want %q", s.Name, i, f.Title, w[i].title)
 			}
+			if s.Name == "slices" && !strings.Contains(f.Caption, "the Holm-adjusted p-value") {
+				t.Errorf("slices caption %q does not name the correction (holm)", f.Caption)
+			}
 			svg := svgText(t, f)
 			for _, x := range w[i].svg {
 				if !strings.Contains(svg, x) {
