@@ -183,7 +183,9 @@ func (s *searcher) batch(ctx context.Context, x0 []float32, y []int64, out bound
 
 	// A random start on the adversarial side, up to hsjInitSize tries.
 	pending := append([]int(nil), act...)
-	for try := 0; try < hsjInitSize && len(pending) > 0; try++ {
+	var stuck []int // out of random tries' budget
+	// ART tries 100 random starts; a smaller budget tries a tenth of it.
+	for try := 0; try < min(hsjInitSize, max(1, s.budget/10)) && len(pending) > 0; try++ {
 		s.in = grow(s.in, len(pending)*d)
 		for j, i := range pending {
 			p := row(s.in, j)
@@ -203,13 +205,31 @@ func (s *searcher) batch(ctx context.Context, x0 []float32, y []int64, out bound
 			} else if spent(i) < s.budget-minBoundaryQueries {
 				next = append(next, i)
 			} else {
-				out.Found[i] = false
+				stuck = append(stuck, i)
 			}
 		}
 		pending = next
 	}
+	pending = append(pending, stuck...)
+	// No random start changed the label (a model that labels all noise
+	// alike: a binary table model, say): start from the nearest sample of
+	// the batch the model labels otherwise, whose label is already known
+	// (the data start of the Boundary attack and Foolbox).
 	for _, i := range pending {
-		out.Found[i] = false
+		near, nd := -1, math.Inf(1)
+		for j := range n {
+			if class[j] != class[i] {
+				if e := dist(row(x0, j), row(x0, i)); e < nd {
+					near, nd = j, e
+				}
+			}
+		}
+		if near >= 0 {
+			copy(row(cur, i), row(x0, near))
+			out.Found[i] = true
+		} else {
+			out.Found[i] = false
+		}
 	}
 	live := act[:0]
 	for _, i := range act {
