@@ -73,7 +73,7 @@ type shardCommon struct {
 
 // dataCommon is the data part's common part: the training rows, the
 // batch, the candidate layers and the default ones skipped, the training
-// set's files.
+// set's files (paths relative to the config's folder: suite.RelFiles).
 type dataCommon struct {
 	N       int              `json:"n"`
 	Batch   int              `json:"batch"`
@@ -145,7 +145,7 @@ type cleanseUnit struct {
 
 // susceptCommon is the susceptibility part's common part: the evaluation
 // and training rows, each attack's triggered inputs (-1: none), the
-// training set's files.
+// training set's files (suite.RelFiles).
 type susceptCommon struct {
 	EvalN     int         `json:"eval_n"`
 	TrainN    int         `json:"train_n"`
@@ -261,7 +261,7 @@ func shardData(ctx context.Context, t *suite.Target, cfg *DataConfig, cm *shardC
 	}
 	nb := t.Batches(d.N)
 	cm.Blocks = append(cm.Blocks, block{blockData, nb})
-	cm.Data = &dataCommon{N: d.N, Batch: t.BatchSize, Cands: cands, Skipped: skipped, Files: d.Files}
+	cm.Data = &dataCommon{N: d.N, Batch: t.BatchSize, Cands: cands, Skipped: skipped, Files: suite.RelFiles(t.BaseDir, d.Files)}
 	size := d.SampleSize()
 	chunk := max(1, 4*t.Pool.Workers)
 	return nb, func(lo, hi, off int) error {
@@ -423,7 +423,7 @@ func shardSuscept(ctx context.Context, t *suite.Target, cfg *SusceptibilityConfi
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	c := &susceptCommon{EvalN: t.Data.N, TrainN: x.tr.N, Files: x.tr.Files}
+	c := &susceptCommon{EvalN: t.Data.N, TrainN: x.tr.N, Files: suite.RelFiles(t.BaseDir, x.tr.Files)}
 	for _, trg := range x.triggered {
 		n := -1
 		if trg != nil {
@@ -583,9 +583,7 @@ func mergeData(t *suite.Target, cfg *DataConfig, c *dataCommon, units []json.Raw
 			acts[i] = append(acts[i], u.Acts[i]...)
 		}
 	}
-	for _, f := range c.Files {
-		r.Data = append(r.Data, suite.DataFile{Role: "data.train", File: f})
-	}
+	r.AddData("data.train", &data.Dataset{Files: suite.AbsFiles(t.BaseDir, c.Files)})
 	return detectData(t, cfg, r, y, truth, func(byClass [][]int) (*layerChoice, map[string]any, error) {
 		return pickLayer(cfg, c.Cands, c.Skipped, byClass, t.Seed, func(name string) ([]float32, int, error) {
 			for i, cd := range c.Cands {
@@ -712,9 +710,7 @@ func mergeSuscept(t *suite.Target, cfg *SusceptibilityConfig, c *susceptCommon, 
 		e := x.exps[i]
 		e.path, e.poisoned, e.correct, e.hits = u.Model, u.Poisoned, u.Correct, u.Hits
 	}
-	for _, f := range c.Files {
-		r.Data = append(r.Data, suite.DataFile{Role: "susceptibility.train", File: f})
-	}
+	r.AddData("susceptibility.train", &data.Dataset{Files: suite.AbsFiles(t.BaseDir, c.Files)})
 	tt := *t
 	tt.Data = &data.Dataset{N: c.EvalN}
 	x.report(&tt, cfg, r)

@@ -32,6 +32,13 @@ func resultJSON(t *testing.T, r *suite.Result) string {
 // are Run's.
 func shardMergeEqualsRun(t *testing.T, tg *suite.Target, raw map[string]any, wantBlocks []block) *suite.Result {
 	t.Helper()
+	// The engine's base folder is absolute (the common part holds the
+	// data paths relative to it: suite.RelFiles).
+	base, err := filepath.Abs(tg.BaseDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg.BaseDir = base
 	cfgAny, err := Suite{}.Decode(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +64,10 @@ func shardMergeEqualsRun(t *testing.T, tg *suite.Target, raw map[string]any, wan
 				t.Fatalf("shard %d/%d: %d units, common %.300s; shard 0: %d, %.300s", i, shards, u, c, units, common)
 			}
 			units, common = u, c
+		}
+		// shards from other checkouts agree: no absolute path
+		if strings.Contains(string(common), base) {
+			t.Errorf("the common part names the base folder %s: %.300s", base, common)
 		}
 		var cm shardCommon
 		if err := json.Unmarshal(common, &cm); err != nil {
