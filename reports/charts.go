@@ -233,13 +233,15 @@ func curveCharts(s SuiteResult, d map[string]any, others []SuiteResult) ([]figur
 	}
 	if certified {
 		var attacks map[string]any
+		clean, hasClean := 0.0, false
 		for _, o := range others {
 			if o.Name == attackSuite {
 				attacks = asMap(generic(o.Details))
+				clean, hasClean = o.Metrics["clean_accuracy"]
 			}
 		}
 		if keys, _ := normCurves(d, "l2"); len(keys) > 0 {
-			f, err := certifiedChart(s, d, attacks)
+			f, err := certifiedChart(s, d, attacks, clean, hasClean)
 			if err != nil {
 				return nil, err
 			}

@@ -77,8 +77,11 @@ func normCurves(d map[string]any, norm string) (keys []string, curves map[string
 // evasion suite's details with L2 curves, their robust accuracy against
 // ε as solid lines in the same chart: the attacks give an upper bound on
 // the robust accuracy, the certificates a lower bound (of the smoothed
-// classifier, at confidence 1−α).
-func certifiedChart(s SuiteResult, d, attacks map[string]any) (figure, error) {
+// classifier, at confidence 1−α). The attacks' curves start at ε = 0 from
+// the evasion suite's clean accuracy when hasClean (an attack with no
+// budget leaves the clean accuracy), as the certified curves start at
+// radius 0.
+func certifiedChart(s SuiteResult, d, attacks map[string]any, clean float64, hasClean bool) (figure, error) {
 	keys, curves := normCurves(d, "l2")
 	if len(keys) == 0 {
 		return figure{}, fmt.Errorf("no certified curves (curves.\"sigma=σ.l2\")")
@@ -96,6 +99,7 @@ func certifiedChart(s SuiteResult, d, attacks map[string]any) (figure, error) {
 		if len(xys) == 0 {
 			return figure{}, fmt.Errorf("%s curve %q has no {eps, robust_accuracy} points", attackSuite, k)
 		}
+		xys = withClean(xys, clean, hasClean)
 		l, pts, err := plotter.NewLinePoints(xys)
 		if err != nil {
 			return figure{}, err
@@ -128,7 +132,7 @@ func certifiedChart(s SuiteResult, d, attacks map[string]any) (figure, error) {
 	if len(akeys) == 0 {
 		return figure{Title: "Certified accuracy (L2)", Caption: cap + ".", Src: uri}, nil
 	}
-	cap += "; solid: robust accuracy of the model under the evasion suite's L2 attacks against ε. " +
+	cap += "; solid: robust accuracy of the model under the evasion suite's L2 attacks against ε, from its clean accuracy at ε = 0. " +
 		"An attack's robust accuracy is an upper bound on the true robust accuracy, a certificate a lower bound (of the smoothed classifier, which σ makes less accurate)"
 	n1, ok1 := asNum(attacks["samples"])
 	n2, ok2 := asNum(d["samples"])
@@ -139,6 +143,15 @@ func certifiedChart(s SuiteResult, d, attacks map[string]any) (figure, error) {
 		}
 	}
 	return figure{Title: "Robust accuracy: attacks (upper) and certificates (lower), L2", Caption: cap + ".", Src: uri}, nil
+}
+
+// withClean returns the attack curve xys starting at ε = 0 with the clean
+// accuracy, when ok and the curve starts above 0.
+func withClean(xys plotter.XYs, clean float64, ok bool) plotter.XYs {
+	if !ok || len(xys) == 0 || xys[0].X <= 0 {
+		return xys
+	}
+	return append(plotter.XYs{{X: 0, Y: clean}}, xys...)
 }
 
 // severityGrid is the corruption heat map's grid: accuracy per family

@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+
+	"gonum.org/v1/plot/plotter"
 )
 
 // pts builds a curve of the "curves" convention from (ε, accuracy) pairs.
@@ -23,8 +25,9 @@ func pts(xy ...float64) []any {
 //   - certify: σ = 0.25 on the shared MNIST CNN, radii 0, 0.25, 0.5 from
 //     docs/metrics/certify.md's cross-check table (0.990, 0.955, 0.860);
 //     the radius-1 point and σ = 0.5 are made up;
-//   - evasion: made up (an L2 PGD curve above the certified one, as
-//     attacks must be on the same samples, and an L∞ curve);
+//   - evasion: made up (clean accuracy 0.99, an L2 PGD curve above the
+//     certified one, as attacks must be on the same samples, and an L∞
+//     curve);
 //   - corruption: made up, with severity 5 of "frost" not run;
 //   - slices: made up, two accuracy slices and one selection-rate slice;
 //   - drift: PSI of num_age 0.0057 from examples/drift.yaml's comment, the
@@ -41,7 +44,7 @@ func chartSuites() []SuiteResult {
 		return m
 	}
 	return []SuiteResult{
-		{Name: "evasion", Version: "1", Status: StatusPassed, Metrics: map[string]float64{}, Details: map[string]any{
+		{Name: "evasion", Version: "1", Status: StatusPassed, Metrics: map[string]float64{"clean_accuracy": 0.99}, Details: map[string]any{
 			"samples": 200,
 			"curves": map[string]any{
 				"pgd.l2":   pts(0.5, 0.975, 1, 0.9, 2, 0.41),
@@ -216,4 +219,20 @@ func TestChartsGolden(t *testing.T) {
 		t.Errorf("%d SVG charts, want 8", n)
 	}
 	golden(t, "charts.golden.html", b)
+}
+
+// TestWithClean: the attack curve gets the clean accuracy at ε = 0 in
+// front, only when the evasion suite reported it and the curve does not
+// start at 0 already.
+func TestWithClean(t *testing.T) {
+	c := plotter.XYs{{X: 0.5, Y: 0.9}, {X: 1, Y: 0.4}}
+	if got := withClean(c, 0.99, true); len(got) != 3 || got[0] != (plotter.XY{X: 0, Y: 0.99}) || got[1] != c[0] {
+		t.Errorf("withClean: %v", got)
+	}
+	if got := withClean(c, 0.99, false); len(got) != 2 {
+		t.Errorf("without a clean accuracy: %v", got)
+	}
+	if got := withClean(plotter.XYs{{X: 0, Y: 0.98}}, 0.99, true); len(got) != 1 || got[0].Y != 0.98 {
+		t.Errorf("a curve from ε = 0: %v", got)
+	}
 }
