@@ -157,7 +157,9 @@ func benchModel(b *testing.B, path string, threads int, sample []int64, x []floa
 //     bit-identical; res_cnn 4.15 vs 4.25 (wall 4.28 vs 4.27), mnist_cnn
 //     5.01 vs 4.89: the reorders removed (ReorderOutput 10.6 → 8.1 ms,
 //     ReorderInput 6.0 → 5.2 ms per run in a loaded profile of res_cnn)
-//     are paid back by the mask Convs and the Mul.
+//     are paid back by the mask Convs and the Mul. On
+//     benchmarks/pgdpeer/res_cnn.onnx (no MaxPool, masks at 28×28)
+//     3.57 vs 3.73, 2 threads 3.59 vs 3.75: within the noise of runs.
 //   - Dropped: the input gradient of strided Convs (res_cnn's stride-2
 //     3×3 and 1×1 shortcut) as a stride-1 flipped-kernel Conv of g with
 //     zeros inserted (two Pads between Reshapes), instead of
@@ -167,6 +169,15 @@ func benchModel(b *testing.B, path string, threads int, sample []int64, x []floa
 //     6.54 vs 4.78 on mnist_cnn, 5.11 vs 4.21 on res_cnn;
 //     session.set_denormal_as_zero 4.46 vs 4.68 and 4.30 vs 4.17, noise,
 //     and it would flush the tiny gradients of confident samples.
+//
+// Floor probe (not a gradient): MaxPool's rule replaced by a nearest
+// Resize of g (no Indices, no MaxUnpool) and Relu's by the identity (no
+// masks), so only the Convs' and Gemms' input gradients, the head and
+// the layout reorders remain: mnist_cnn 2.80 vs 4.50 at 1 thread, 2.69 vs
+// 4.21 at 2 (wall 3.53 vs 5.47, 2.72 vs 4.98); res_cnn 2.82 vs 4.20,
+// 2.83 vs 3.66 (wall 2.59 vs 4.22, 2.69 vs 4.23); pgdpeer's res_cnn 2.61
+// vs 3.90, 2.49 vs 3.56 (wall 2.64 vs 3.87, 2.67 vs 3.93). Even with
+// routing and masks free, the graphs stay at about 2.5–2.8.
 //
 // The floor on this execution provider, from a profile of mnist_cnn on
 // an idle machine (1 thread, kernel times per run): forward 9.6 ms (Conv
@@ -180,14 +191,19 @@ func benchModel(b *testing.B, path string, threads int, sample []int64, x []floa
 // elementwise op over the first pool's output [128, 32, 13, 13] costs
 // 0.5–1.8 ms here (Greater 0.55, Where 1.84), and an exact
 // first-maximum routing from standard operators needs several such ops
-// per pool, so ≤ 2.5 is out of reach with standard operators on the CPU
-// EP; it would take a MaxPool-gradient kernel (ORT has none in its
-// inference build), or another execution provider (not measured here).
+// per pool; with the probe above, ≤ 2.5 is out of reach with standard
+// operators on the CPU EP: it would take a MaxPool-gradient kernel (ORT
+// has none in its inference build) and cheaper ConvTranspose and layout
+// changes, or another execution provider (not measured here).
 // Four runs of the ratio sub-benchmarks on the kept graph (-benchtime
 // 5x): idle machine (load 1.2) mnist_cnn 4.54 at 1 thread, 3.38 at 2;
 // res_cnn 4.75 and 3.47; at load 16–17: mnist_cnn 4.90 / 3.99 / 4.74 at
 // 1 thread, 4.07 / 3.67 / 3.47 at 2; res_cnn 4.75 / 5.24 / 3.66 at 1,
-// 4.56 / 4.49 / 4.70 at 2.
+// 4.56 / 4.49 / 4.70 at 2. benchmarks/pgdpeer/res_cnn.onnx (the residual
+// CNN of make bench-peer, 1×28×28 inputs, no MaxPool) through
+// benchmarks/gradratio -batch 128 -x mnist_test_x.npy, three runs at load
+// 20: 1 thread wall 3.93 / 3.86 / 3.64, CPU 3.69 / 3.79 / 3.68; 2 threads
+// wall 3.45 / 3.03 / 4.56, CPU 2.96 / 3.36 / 3.69.
 func BenchmarkMNISTCNN(b *testing.B) {
 	for _, threads := range []int{2, 1} {
 		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) { benchMNISTCNN(b, threads) })
