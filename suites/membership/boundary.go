@@ -132,6 +132,14 @@ type searcher struct {
 	probe   []float64 // the probes' clipped directions, boundaryChunk×d
 	sum, s1 []float64 // Σ u, Σ φu of a gradient estimate
 	labels  []int
+	// per-batch state, reused across batches: the clean labels, current
+	// points and step directions of the batch's samples
+	class []int
+	cur   []float32
+	v     []float64
+	// per-iteration state: δ, bisection brackets, step sizes, sample lists
+	delta, bLo, bHi, eps []float64
+	todo                 []int
 }
 
 // grow returns s with at least n elements.
@@ -167,7 +175,8 @@ func (s *searcher) batch(ctx context.Context, x0 []float32, y []int64, out bound
 	if err != nil {
 		return err
 	}
-	class := make([]int, n)
+	s.class = grow(s.class, n)
+	class := s.class
 	copy(class, lab)
 	var act []int // correctly classified: searched
 	for i := range n {
@@ -177,7 +186,8 @@ func (s *searcher) batch(ctx context.Context, x0 []float32, y []int64, out bound
 			act = append(act, i)
 		}
 	}
-	cur := make([]float32, n*d) // each sample's current adversarial point
+	s.cur = grow(s.cur, n*d)
+	cur := s.cur // each sample's current adversarial point
 	row := func(v []float32, i int) []float32 { return v[i*d : (i+1)*d] }
 	spent := func(i int) int { return int(out.Queries[i]) }
 
@@ -249,7 +259,8 @@ func (s *searcher) batch(ctx context.Context, x0 []float32, y []int64, out bound
 
 	theta := 0.01 / math.Sqrt(float64(d)) // ART's θ for L2
 	steps := bisectSteps(theta)
-	v := make([]float64, n*d) // each sample's step direction
+	s.v = grow(s.v, n*d)
+	v := s.v // each sample's step direction
 	for it := 0; len(live) > 0; it++ {
 		// Keep the samples that can afford a binary search, a gradient
 		// estimate of at least 2 probes and a step.
@@ -263,7 +274,8 @@ func (s *searcher) batch(ctx context.Context, x0 []float32, y []int64, out bound
 		if len(live) == 0 {
 			break
 		}
-		delta := make([]float64, len(live))
+		s.delta = grow(s.delta, len(live))
+		delta := s.delta
 		for j, i := range live {
 			if it == 0 {
 				delta[j] = 0.1 * (s.hi - s.lo)
@@ -324,10 +336,10 @@ func (s *searcher) bisect(ctx context.Context, x0, cur []float32, idx, class []i
 		return nil
 	}
 	d := s.d
-	lo := make([]float64, len(idx))
-	hi := make([]float64, len(idx))
+	s.bLo, s.bHi = grow(s.bLo, len(idx)), grow(s.bHi, len(idx))
+	lo, hi := s.bLo, s.bHi
 	for j := range hi {
-		hi[j] = 1
+		lo[j], hi[j] = 0, 1
 	}
 	s.in = grow(s.in, len(idx)*d)
 	for k := bisectSteps(threshold); k > 0; k-- {
@@ -440,11 +452,13 @@ func (s *searcher) gradient(ctx context.Context, x []float32, class int, delta f
 // the budget, else the sample stays). All samples try together.
 func (s *searcher) step(ctx context.Context, x0, cur []float32, v []float64, idx, class []int, it int, out boundaryOut) error {
 	d := s.d
-	eps := make([]float64, len(idx))
+	s.eps = grow(s.eps, len(idx))
+	eps := s.eps
 	for j, i := range idx {
 		eps[j] = 2 * dist(cur[i*d:(i+1)*d], x0[i*d:(i+1)*d]) / math.Sqrt(float64(it+1))
 	}
-	todo := make([]int, len(idx)) // positions in idx
+	s.todo = grow(s.todo, len(idx))
+	todo := s.todo // positions in idx
 	for j := range todo {
 		todo[j] = j
 	}
