@@ -64,6 +64,7 @@ type work struct {
 	fabS  *fabScratch // FAB's scratch (fab.go), made on first use
 	dfS   *dfScratch  // DeepFool's scratch (deepfool.go), made on first use
 	hsjS  *hsjScratch // HopSkipJump's scratch (hsj.go), made on first use
+	soS   *soScratch  // Sign-OPT's scratch (signopt.go), made on first use
 	// dc answers the decision-based attacks' label queries (decision.go);
 	// nil without such an attack.
 	dc *decider

@@ -115,6 +115,13 @@ type AttackConfig struct {
 	InitEval int   `mapstructure:"init_eval"`
 	MaxEval  int   `mapstructure:"max_eval"`
 	InitSize int   `mapstructure:"init_size"`
+	// K, Alpha, Beta, Epsilon and NumTrial are Sign-OPT's k, alpha,
+	// beta, epsilon and num_trial (signopt.go).
+	K        int     `mapstructure:"k"`
+	Alpha    float64 `mapstructure:"alpha"`
+	Beta     float64 `mapstructure:"beta"`
+	Epsilon  float64 `mapstructure:"epsilon"`
+	NumTrial int     `mapstructure:"num_trial"`
 }
 
 // Key returns the metric prefix of the attack: its label, else its name.
@@ -131,7 +138,7 @@ func (a AttackConfig) earlyStop() bool { return a.EarlyStop == nil || *a.EarlySt
 func (a AttackConfig) whiteBox() bool { return a.Name != Square && !a.decision() }
 
 // decision reports whether the attack reads only the predicted label.
-func (a AttackConfig) decision() bool { return a.Name == HopSkipJump }
+func (a AttackConfig) decision() bool { return a.Name == HopSkipJump || a.Name == SignOPT }
 
 // heads lists the loss heads the attack uses on a model with k classes:
 // for apgd the one it runs, for autoattack APGD-CE's and APGD-T's.
@@ -139,7 +146,7 @@ func (a AttackConfig) heads(k int) []string {
 	switch a.Name {
 	case FAB, DeepFool:
 		return []string{headMarginT}
-	case Square, HopSkipJump:
+	case Square, HopSkipJump, SignOPT:
 		return nil
 	case APGD:
 		switch {
@@ -184,7 +191,7 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		return nil, err
 	}
 	if len(cfg.Attacks) == 0 {
-		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, fab, deepfool, autoattack, hopskipjump)")
+		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, fab, deepfool, autoattack, hopskipjump, signopt)")
 	}
 	if keys["features"] && len(cfg.Features) == 0 {
 		return nil, errs.Invalidf("config suites.evasion.features: empty; list the feature columns (or indices) to perturb, or leave features out to perturb all")
@@ -257,22 +264,23 @@ var attackParams = map[string][]string{
 	FAB:         {"steps", "restarts", "targeted", "target_classes"},
 	DeepFool:    {"steps", "overshoot", "nb_grads"},
 	AutoAttack:  {"version", "steps", "restarts", "target_classes", "queries", "p_init"},
-	HopSkipJump: {"budgets", "init_eval", "max_eval", "init_size"},
+	HopSkipJump: {"budgets", "init_eval", "max_eval", "init_size", "k", "alpha", "beta", "epsilon", "num_trial"},
+	SignOPT:     {"budgets", "k", "alpha", "beta", "epsilon", "num_trial"},
 }
 
 // paramKeys are the keys of attackParams, in the order they are checked.
-var paramKeys = []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init", "version", "overshoot", "nb_grads", "budgets", "init_eval", "max_eval", "init_size"}
+var paramKeys = []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init", "version", "overshoot", "nb_grads", "budgets", "init_eval", "max_eval", "init_size", "k", "alpha", "beta", "epsilon", "num_trial"}
 
 // validate checks the attack and fills in the defaults of the keys it does
 // not set; has reports whether the block sets a key. A zero value stands for
 // the default only when its key is absent: an explicit steps: 0 is an error.
 func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 	switch a.Name {
-	case FGSM, PGD, APGD, Square, FAB, DeepFool, AutoAttack, HopSkipJump:
+	case FGSM, PGD, APGD, Square, FAB, DeepFool, AutoAttack, HopSkipJump, SignOPT:
 	case "":
-		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square, fab, deepfool, autoattack or hopskipjump", where)
+		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square, fab, deepfool, autoattack, hopskipjump or signopt", where)
 	default:
-		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square, fab, deepfool, autoattack or hopskipjump", where, a.Name)
+		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square, fab, deepfool, autoattack, hopskipjump or signopt", where, a.Name)
 	}
 	if has("label") && a.Label == "" {
 		return errs.Invalidf("%s.label: empty; leave label out to use the attack's name", where)
@@ -323,6 +331,8 @@ func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 		{"init_eval", a.InitEval, 1, maxQueries},
 		{"max_eval", a.MaxEval, 1, maxQueries},
 		{"init_size", a.InitSize, 1, maxQueries},
+		{"k", a.K, 1, maxQueries},
+		{"num_trial", a.NumTrial, 1, maxQueries},
 	} {
 		if has(c.key) {
 			if err := intIn(where, c.key, c.v, c.lo, c.hi); err != nil {
@@ -403,6 +413,8 @@ func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 		}
 	case HopSkipJump:
 		return a.validateHSJ(where, has)
+	case SignOPT:
+		return a.validateSignOPT(where, has)
 	case AutoAttack:
 		switch a.Version {
 		case "":

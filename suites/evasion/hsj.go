@@ -40,6 +40,27 @@ func defaultBudgets() []int { return []int{1000, 5000} }
 // validateHSJ checks a hopskipjump entry's budgets and parameters and fills
 // in their defaults.
 func (a *AttackConfig) validateHSJ(where string, has func(key string) bool) error {
+	if err := a.validateBudgets(where, has); err != nil {
+		return err
+	}
+	if !has("init_eval") {
+		a.InitEval = DefaultHSJInitEval
+	}
+	if !has("max_eval") {
+		a.MaxEval = max(DefaultHSJMaxEval, a.InitEval)
+	}
+	if !has("init_size") {
+		a.InitSize = DefaultHSJInitSize
+	}
+	if a.InitEval > a.MaxEval {
+		return errs.Invalidf("%s.init_eval %d: larger than max_eval %d", where, a.InitEval, a.MaxEval)
+	}
+	return nil
+}
+
+// validateBudgets checks a decision-based entry's budgets and fills in the
+// default.
+func (a *AttackConfig) validateBudgets(where string, has func(key string) bool) error {
 	if !has("budgets") {
 		a.Budgets = defaultBudgets()
 	}
@@ -53,18 +74,6 @@ func (a *AttackConfig) validateHSJ(where string, has func(key string) bool) erro
 		if i > 0 && b <= a.Budgets[i-1] {
 			return errs.Invalidf("%s.budgets[%d] %d: budgets must be ascending and distinct (after %d)", where, i, b, a.Budgets[i-1])
 		}
-	}
-	if !has("init_eval") {
-		a.InitEval = DefaultHSJInitEval
-	}
-	if !has("max_eval") {
-		a.MaxEval = max(DefaultHSJMaxEval, a.InitEval)
-	}
-	if !has("init_size") {
-		a.InitSize = DefaultHSJInitSize
-	}
-	if a.InitEval > a.MaxEval {
-		return errs.Invalidf("%s.init_eval %d: larger than max_eval %d", where, a.InitEval, a.MaxEval)
 	}
 	return nil
 }
@@ -534,7 +543,7 @@ func (rt *runners) hsjAll(ctx context.Context, t *suite.Target, a AttackConfig, 
 		pool.Progress = rt.progress
 	}
 	var done atomic.Int64
-	err := pool.Run(ctx, nb, func(ctx context.Context, wi, b int) error {
+	err := pool.Run(ctx, nb, func(ctx context.Context, wi, b int) (err error) {
 		w := rt.works[wi]
 		lo, hi := t.BatchRange(b, n)
 		j := &job{n: hi - lo, eps: math.Inf(1), norm: a.Norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: correct[lo:hi],
@@ -545,7 +554,13 @@ func (rt *runners) hsjAll(ctx context.Context, t *suite.Target, a AttackConfig, 
 		for bi := range norms {
 			norms[bi], last[bi] = r.norms[bi][lo:hi], r.last[bi][lo:hi]
 		}
-		if err := w.hsj(ctx, j, w.dc, a, suite.BatchRand(suite.DeriveSeed(seed, HopSkipJump), b), norms, last); err != nil {
+		rng := suite.BatchRand(suite.DeriveSeed(seed, a.Name), b)
+		if a.Name == SignOPT {
+			err = w.signopt(ctx, j, w.dc, a, rng, norms, last)
+		} else {
+			err = w.hsj(ctx, j, w.dc, a, rng, norms, last)
+		}
+		if err != nil {
 			return err
 		}
 		done.Add(int64(j.n))
@@ -670,8 +685,8 @@ func hsjSummary(r *suite.Result, t *suite.Target, a AttackConfig, run *hsjRun, c
 			"returned_median": returned}
 	}
 	if len(inf) > 0 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: HopSkipJump found no adversarial point within the budget for half of the clean-correct samples or more, so %s fall among the failures (+Inf) and are undefined",
-			prefix, strings.Join(inf, ", ")))
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %s found no adversarial point within the budget for half of the clean-correct samples or more, so %s fall among the failures (+Inf) and are undefined",
+			prefix, a.Name, strings.Join(inf, ", ")))
 	}
 	var q int64
 	for i, c := range correct {
@@ -693,11 +708,16 @@ func hsjSummary(r *suite.Result, t *suite.Target, a AttackConfig, run *hsjRun, c
 	if curves, _ := r.Details["curves"].(map[string][]map[string]any); curves != nil {
 		curves[prefix] = epsCurve(finite, nCorrect, n)
 	}
-	dets, _ := r.Details["hopskipjump"].(map[string]any)
+	dets, _ := r.Details[a.Name].(map[string]any)
 	if dets == nil {
 		dets = map[string]any{}
-		r.Details["hopskipjump"] = dets
+		r.Details[a.Name] = dets
 	}
-	dets[prefix] = map[string]any{"budgets": perBudget, "queries": queries, "attacked": nCorrect,
-		"init_eval": a.InitEval, "max_eval": a.MaxEval, "init_size": a.InitSize, "labels": labels.details()}
+	d := map[string]any{"budgets": perBudget, "queries": queries, "attacked": nCorrect, "labels": labels.details()}
+	if a.Name == SignOPT {
+		d["k"], d["alpha"], d["beta"], d["epsilon"], d["num_trial"] = a.K, a.Alpha, a.Beta, a.Epsilon, a.NumTrial
+	} else {
+		d["init_eval"], d["max_eval"], d["init_size"] = a.InitEval, a.MaxEval, a.InitSize
+	}
+	dets[prefix] = d
 }

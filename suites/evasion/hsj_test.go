@@ -46,7 +46,7 @@ func hsjConverter(t *testing.T, workers, batch int) *suite.Target {
 // closer point is misclassified.
 const hsjLinearTol = 0.02
 
-// TestHopSkipJumpLabelOutput: HopSkipJump attacks a scikit-learn
+// TestHopSkipJumpLabelOutput: HopSkipJump (and Sign-OPT, L2) attack a scikit-learn
 // converter classifier through its label output only (the ZipMap
 // probabilities are there and ignored: details.decision says so), and on
 // that linear model reaches the closed-form distance to the boundary,
@@ -56,9 +56,10 @@ const hsjLinearTol = 0.02
 // The same with other workers and batches.
 func TestHopSkipJumpLabelOutput(t *testing.T) {
 	f := []float64{1.5, -2.5, 3.5, -0.5}
-	for _, norm := range []string{L2, Linf} {
+	for _, c := range []struct{ name, norm string }{{HopSkipJump, L2}, {HopSkipJump, Linf}, {SignOPT, L2}} {
+		norm := c.norm
 		cfg := decode(t, map[string]any{"attacks": []any{
-			map[string]any{"name": "hopskipjump", "norm": norm, "budgets": []any{200, 2000}, "eps": []any{0.5}},
+			map[string]any{"name": c.name, "norm": norm, "budgets": []any{200, 2000}, "eps": []any{0.5}},
 		}})
 		res, err := Suite{}.Run(context.Background(), hsjConverter(t, 2, 2), cfg)
 		if err != nil {
@@ -67,8 +68,8 @@ func TestHopSkipJumpLabelOutput(t *testing.T) {
 		if got := res.Details["decision"]; !reflect.DeepEqual(got, map[string]any{"source": "label_output", "output": "output_label"}) {
 			t.Fatalf("details.decision = %v, want the label output output_label", got)
 		}
-		p := "hopskipjump." + norm
-		det := res.Details["hopskipjump"].(map[string]any)[p].(map[string]any)
+		p := c.name + "." + norm
+		det := res.Details[c.name].(map[string]any)[p].(map[string]any)
 		budgets := det["budgets"].([]any)
 		last := budgets[1].(map[string]any)
 		norms := last["norms"].([]any)
@@ -82,11 +83,11 @@ func TestHopSkipJumpLabelOutput(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s sample %d: no adversarial point within 2000 queries", norm, i)
 			}
-			t.Logf("%s sample %d: norm %.6f, exact %.6f (%+.2f %%), queries %d", norm, i, got, want, 100*(got/want-1), det["queries"].([]int32)[i])
+			t.Logf("%s %s sample %d: norm %.6f, exact %.6f (%+.2f %%), queries %d", c.name, norm, i, got, want, 100*(got/want-1), det["queries"].([]int32)[i])
 			if got < want*(1-1e-6) || got > want*(1+hsjLinearTol) {
 				t.Errorf("%s sample %d: norm %v, want [%v, %v]", norm, i, got, want, want*(1+hsjLinearTol))
 			}
-			if q := det["queries"].([]int32)[i]; q > 2000 || q < 1000 {
+			if q := det["queries"].([]int32)[i]; q > 2000 || q < 1500 {
 				t.Errorf("%s sample %d: %d queries, want ≤ the budget 2000 and most of it spent", norm, i, q)
 			}
 		}
@@ -105,13 +106,15 @@ func TestHopSkipJumpLabelOutput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !reflect.DeepEqual(res.Details["hopskipjump"], res3.Details["hopskipjump"]) {
+		if !reflect.DeepEqual(res.Details[c.name], res3.Details[c.name]) {
 			t.Errorf("%s: 3 workers differ from 2", norm)
 		}
 	}
 }
 
-// TestHopSkipJumpBadConfig: the entry's keys are checked (exit 2).
+// TestHopSkipJumpBadConfig: the entries' keys are checked (exit 2), and
+// left out they take ART 1.18.2's defaults (HopSkipJump.__init__,
+// SignOPTAttack.__init__).
 func TestHopSkipJumpBadConfig(t *testing.T) {
 	for _, raw := range []map[string]any{
 		{"attacks": []any{map[string]any{"name": "hopskipjump", "budgets": []any{}}}},
@@ -122,6 +125,10 @@ func TestHopSkipJumpBadConfig(t *testing.T) {
 		{"attacks": []any{map[string]any{"name": "hopskipjump", "eps": []any{}}}},
 		{"attacks": []any{map[string]any{"name": "pgd", "eps": []any{0.1}, "budgets": []any{100}}}},
 		{"attacks": []any{map[string]any{"name": "hopskipjump"}}, "label_output": ""},
+		{"attacks": []any{map[string]any{"name": "signopt", "norm": "linf"}}},
+		{"attacks": []any{map[string]any{"name": "signopt", "norm": "l2", "alpha": 0}}},
+		{"attacks": []any{map[string]any{"name": "signopt", "norm": "l2", "k": 0}}},
+		{"attacks": []any{map[string]any{"name": "signopt", "norm": "l2", "init_eval": 10}}},
 	} {
 		if _, err := (Suite{}).Decode(raw); errs.Code(err, 0) != errs.Invalid {
 			t.Errorf("%v: %v, want exit 2", raw, err)
@@ -130,6 +137,10 @@ func TestHopSkipJumpBadConfig(t *testing.T) {
 	c := decode(t, map[string]any{"attacks": []any{map[string]any{"name": "hopskipjump"}}})
 	if a := c.Attacks[0]; !reflect.DeepEqual(a.Budgets, []int{1000, 5000}) || a.InitEval != 100 || a.MaxEval != 10000 || a.InitSize != 100 {
 		t.Errorf("defaults %+v, want budgets [1000 5000] and ART's init_eval 100, max_eval 10000, init_size 100", a)
+	}
+	c = decode(t, map[string]any{"attacks": []any{map[string]any{"name": "signopt", "norm": "l2"}}})
+	if a := c.Attacks[0]; !reflect.DeepEqual(a.Budgets, []int{1000, 5000}) || a.K != 200 || a.Alpha != 0.2 || a.Beta != 0.001 || a.Epsilon != 0.001 || a.NumTrial != 100 {
+		t.Errorf("signopt defaults %+v, want budgets [1000 5000] and ART's k 200, alpha 0.2, beta 0.001, epsilon 0.001, num_trial 100", a)
 	}
 }
 
@@ -162,5 +173,58 @@ func TestHopSkipJumpRefusesShard(t *testing.T) {
 	_, _, err := Suite{}.RunShard(context.Background(), tg, cfg, suite.Shard{Index: 0, Count: 2}, &suite.MemStore{})
 	if errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "attacks[0] (hsj): hopskipjump") {
 		t.Fatalf("RunShard = %v (code %d), want exit 2 naming attacks[0]", err, errs.Code(err, 0))
+	}
+}
+
+// TestDecisionLoopAllocs: after a first run has made the scratch memory, a
+// HopSkipJump batch (L2 and L∞) and a Sign-OPT batch allocate nothing:
+// every per-sample and per-query loop reuses the worker's buffers. The
+// model is the converter's boundary x0 − 2·x1 + 0.5 = 0 computed in Go
+// (decider.fake), so that ONNX Runtime's own per-call allocations (in
+// onnxruntime_go's Run) are not counted.
+func TestDecisionLoopAllocs(t *testing.T) {
+	tg := hsjConverter(t, 1, 5)
+	for _, c := range []struct{ name, norm string }{{HopSkipJump, L2}, {HopSkipJump, Linf}, {SignOPT, L2}} {
+		cfg := decode(t, map[string]any{"label_output": "argmax", "attacks": []any{map[string]any{"name": c.name, "norm": c.norm, "budgets": []any{300}}}})
+		a := cfg.Attacks[0]
+		ds := tg.Data
+		n, d, k := ds.N, ds.SampleSize(), tg.Classes
+		rt, _, err := openRunners(tg, cfg, d, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := rt.works[0]
+		w.dc.fake = func(row []float32) int {
+			if row[0]-2*row[1]+0.5 > 0 {
+				return 1
+			}
+			return 0
+		}
+		clean := make([]float32, n*k)
+		correct := []bool{true, true, true, true, false}
+		j := &job{n: n, eps: math.Inf(1), norm: a.Norm, x0: ds.X, y: ds.Y, correct: correct, clean: clean,
+			success: make([]bool, n), pred: make([]int, n), queries: make([]int32, n), xadv: make([]float32, n*d), zero: make([]bool, n)}
+		norms, last := [][]float64{make([]float64, n)}, [][]float64{make([]float64, n)}
+		rng := suite.BatchRand(1, 0)
+		run := func() {
+			w.begin(j)
+			var err error
+			if c.name == SignOPT {
+				err = w.signopt(context.Background(), j, w.dc, a, rng, norms, last)
+			} else {
+				err = w.hsj(context.Background(), j, w.dc, a, rng, norms, last)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		run() // scratch memory
+		if norms[0][0] > 1 {
+			t.Errorf("%s %s: sample 0's norm %v within 300 queries, want below 1 (its distance to the boundary: 0.67 L2, 0.5 L∞)", c.name, c.norm, norms[0][0])
+		}
+		if got := allocsPerRun(3, run); got != 0 {
+			t.Errorf("%s %s: %v allocations per batch, want 0", c.name, c.norm, got)
+		}
+		rt.close()
 	}
 }
