@@ -375,17 +375,38 @@ func (sc *scratch) snow(m *Image, c [7]float64, r *rand.Rand) *Image {
 	return o
 }
 
-// frostPhotos are the per-channel (R, G, B) mean and standard deviation,
-// in [0, 1], of the reference's frost1.png … frost5.jpg (frost6 is never
-// drawn: np.random.randint(5)) at 0.2 scale (PIL bilinear), measured on
-// the files of github.com/hendrycks/robustness. They cannot ship with
-// Gauntlet; a procedural layer with these statistics stands in for them.
-var frostPhotos = [5][2][3]float64{
-	{{0.305, 0.585, 0.650}, {0.089, 0.055, 0.051}},
-	{{0.787, 0.805, 0.841}, {0.068, 0.071, 0.073}},
-	{{0.787, 0.805, 0.841}, {0.068, 0.071, 0.073}},
-	{{0.540, 0.599, 0.648}, {0.082, 0.082, 0.088}},
-	{{0.441, 0.484, 0.528}, {0.143, 0.138, 0.131}},
+// frostPhotos are, per parameter set, the per-channel (R, G, B) mean and
+// standard deviation, in [0, 1], of the frost layer the reference crops out
+// of each of frost1.png … frost5.jpg (frost6 is never drawn:
+// np.random.randint(5)): the expectation over the reference's uniform crop
+// positions of the crop's mean and of its standard deviation, for the
+// set's crop size and resize (cifar: cv2.resize 0.2, 32×32 crops; tiny:
+// 0.3, 64×64; imagenet: no resize, 224×224), computed by
+// testdata/frost_stats.py on the files of github.com/hendrycks/robustness.
+// The photographs cannot ship with Gauntlet; a procedural layer with these
+// statistics stands in for them.
+var frostPhotos = map[string][5][2][3]float64{
+	"cifar": {
+		{{0.301, 0.581, 0.646}, {0.083, 0.051, 0.049}},
+		{{0.778, 0.796, 0.832}, {0.070, 0.071, 0.073}},
+		{{0.778, 0.796, 0.832}, {0.070, 0.071, 0.073}},
+		{{0.563, 0.621, 0.671}, {0.101, 0.102, 0.106}},
+		{{0.403, 0.447, 0.494}, {0.136, 0.135, 0.132}},
+	},
+	"tiny": {
+		{{0.302, 0.580, 0.644}, {0.084, 0.051, 0.049}},
+		{{0.777, 0.795, 0.831}, {0.070, 0.072, 0.075}},
+		{{0.777, 0.795, 0.831}, {0.070, 0.072, 0.075}},
+		{{0.567, 0.626, 0.676}, {0.091, 0.092, 0.097}},
+		{{0.398, 0.442, 0.489}, {0.128, 0.127, 0.124}},
+	},
+	"imagenet": {
+		{{0.302, 0.579, 0.644}, {0.092, 0.056, 0.052}},
+		{{0.776, 0.793, 0.829}, {0.076, 0.078, 0.081}},
+		{{0.776, 0.793, 0.829}, {0.076, 0.078, 0.081}},
+		{{0.568, 0.626, 0.677}, {0.102, 0.102, 0.108}},
+		{{0.395, 0.440, 0.487}, {0.141, 0.139, 0.136}},
+	},
 }
 
 // frost blends the image with a procedural frost layer: one of the five
@@ -395,7 +416,7 @@ var frostPhotos = [5][2][3]float64{
 // channels correlate at 0.8).
 func (sc *scratch) frost(m *Image, p ParamSet, i int, r *rand.Rand) *Image {
 	c := p.Frost[i]
-	ph := frostPhotos[r.IntN(5)]
+	ph := frostPhotos[p.Name][r.IntN(5)]
 	n := pow2(max(m.H, m.W))
 	pl := sc.plasma(n, 2, r)
 	var mean, sq float64

@@ -93,13 +93,13 @@ func TestMotionBlurKernel(t *testing.T) {
 func TestFrostLayerHasThePhotographsStatistics(t *testing.T) {
 	// On a black image the output is c₁·layer: over many draws its mean
 	// per channel is c₁ × the mean of the five photographs' means
-	// (frostPhotos, from testdata/frost_stats.py), up to clipping of the
+	// (frostPhotos["cifar"], from testdata/frost_stats.py), up to clipping of the
 	// layer at 0 and 1 (rare: the means are ≥ 0.3 and the standard
 	// deviations ≤ 0.15, so a clip needs |z| > 2).
 	black := NewImage(32, 32, 3)
 	c1 := Sets[0].Frost[4][1]
 	var want [3]float64
-	for _, ph := range frostPhotos {
+	for _, ph := range frostPhotos[Sets[0].Name] {
 		for ch := range want {
 			want[ch] += ph[0][ch] / 5
 		}
@@ -125,6 +125,32 @@ func TestFrostLayerHasThePhotographsStatistics(t *testing.T) {
 		if math.Abs(got[ch]-want[ch]) > 0.04 {
 			t.Errorf("channel %d: layer mean %.4f, photographs %.4f", ch, got[ch], want[ch])
 		}
+	}
+}
+
+// TestFrostPhotosPerSet: every parameter set has the five photographs'
+// layer statistics (a set missing from frostPhotos would draw a black,
+// flat layer), means in (0.2, 0.9) and standard deviations in (0.04, 0.15)
+// as testdata/frost_stats.py printed them.
+func TestFrostPhotosPerSet(t *testing.T) {
+	checked := 0
+	for _, set := range Sets {
+		phs, ok := frostPhotos[set.Name]
+		if !ok {
+			t.Errorf("parameter set %s has no frost statistics", set.Name)
+			continue
+		}
+		for i, ph := range phs {
+			for ch := 0; ch < 3; ch++ {
+				if m, sd := ph[0][ch], ph[1][ch]; m <= 0.2 || m >= 0.9 || sd <= 0.04 || sd >= 0.15 {
+					t.Errorf("%s frost%d channel %d: mean %v, sd %v", set.Name, i+1, ch, m, sd)
+				}
+				checked++
+			}
+		}
+	}
+	if checked != 3*5*3 {
+		t.Errorf("checked %d figures, want 45", checked)
 	}
 }
 
