@@ -375,3 +375,38 @@ func TestSlicesByGroupEqualByGroup(t *testing.T) {
 		t.Errorf("compared %d figures, want 28", compared)
 	}
 }
+
+// TestWorstSliceUndefined: with no eligible slice (min_slice_size above
+// every slice's size) the worst-slice metrics are undefined, named in
+// Undefined and never reported as 0; the slices' own figures stay in
+// details; with slices: [] and no by, neither the metrics nor the details
+// exist (examples/adult's members and nonmembers, 3,000 rows).
+func TestWorstSliceUndefined(t *testing.T) {
+	dir := testutil.Example(t, "adult")
+	tg := target(t, filepath.Join(dir, "adult_mlp.onnx"), 2, 256)
+	tg.BaseDir = dir
+	raw := map[string]any{
+		"members":        map[string]any{"csv": "adult_train.csv", "label": "label", "keep": []any{"sex", "race"}},
+		"nonmembers":     map[string]any{"csv": "adult_eval.csv", "label": "label", "keep": []any{"sex", "race"}},
+		"attacks":        []any{"loss"},
+		"min_slice_size": 100000,
+	}
+	res := suitetest.Run(t, Suite{}, tg, raw)
+	for _, k := range []string{"loss.worst_slice_auc", "loss.worst_slice_advantage"} {
+		if _, ok := res.Metrics[k]; ok || !slices.Contains(res.Undefined, k) {
+			t.Errorf("%s: value %v, undefined %v; want undefined", k, res.Metrics[k], res.Undefined)
+		}
+	}
+	if rows := res.Details["slices"].(map[string]any)["slices"].([]map[string]any); len(rows) != 2+10 || rows[0]["eligible"] != false {
+		t.Errorf("%d slices (first %v), want 12, none eligible", len(rows), rows[0])
+	}
+	raw["slices"] = []any{}
+	res = suitetest.Run(t, Suite{}, tg, raw)
+	cfg, err := Suite{}.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := res.Details["slices"]; ok || slices.Contains(Suite{}.Metrics(cfg, 2), "loss.worst_slice_auc") {
+		t.Errorf("slices: [] still reports slices (%v) or lists the worst-slice keys", res.Details["slices"])
+	}
+}

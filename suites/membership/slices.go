@@ -179,12 +179,15 @@ func (r *run) sliced(set func(string, float64, bool), attackScores map[string][]
 			continue
 		}
 		wu, wv := worstAUC[a], worstAdv[a]
-		set(a+".worst_slice_auc", value(wu != nil, func() float64 { return wu.value }), wu != nil)
-		set(a+".worst_slice_advantage", value(wv != nil, func() float64 { return wv.value }), wv != nil)
-		if wu != nil {
-			worstDet[a] = map[string]any{"auc": map[string]any{"slice": wu.slice, "value": wu.value},
-				"advantage": map[string]any{"slice": wv.slice, "value": wv.value}}
+		if wu == nil { // no eligible slice (wv is nil too)
+			set(a+".worst_slice_auc", 0, false)
+			set(a+".worst_slice_advantage", 0, false)
+			continue
 		}
+		set(a+".worst_slice_auc", wu.value, true)
+		set(a+".worst_slice_advantage", wv.value, true)
+		worstDet[a] = map[string]any{"auc": map[string]any{"slice": wu.slice, "value": wu.value},
+			"advantage": map[string]any{"slice": wv.slice, "value": wv.value}}
 	}
 	var features []string
 	for _, s := range sl {
@@ -193,14 +196,6 @@ func (r *run) sliced(set func(string, float64, bool), attackScores map[string][]
 		}
 	}
 	return map[string]any{"features": features, "min_slice_size": r.cfg.MinSliceSize, "slices": rows, "worst": worstDet}
-}
-
-// value returns f() when ok, else 0.
-func value(ok bool, f func() float64) float64 {
-	if !ok {
-		return 0
-	}
-	return f()
 }
 
 // sliceKeys lists attack a's worst-slice keys.
