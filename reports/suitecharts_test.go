@@ -28,7 +28,9 @@ func pts(xy ...float64) []any {
 //   - evasion: made up (clean accuracy 0.99, an L2 PGD curve above the
 //     certified one, as attacks must be on the same samples, and an L∞
 //     curve);
-//   - corruption: made up, with severity 5 of "frost" not run;
+//   - corruption: made up, in the suite's shape (each curve starts with
+//     the clean accuracy at severity 0), with severity 5 of "frost" not
+//     run;
 //   - slices: made up, two accuracy slices and one selection-rate slice;
 //   - drift: PSI of num_age 0.0057 from examples/drift.yaml's comment, the
 //     other three made up to fall in each band;
@@ -58,9 +60,9 @@ func chartSuites() []SuiteResult {
 			}}},
 		{Name: "corruption", Version: "1", Status: StatusPassed, Metrics: map[string]float64{}, Details: map[string]any{
 			"curves": map[string]any{
-				"gaussian_noise.severity": pts(1, 0.95, 2, 0.9, 3, 0.8, 4, 0.6, 5, 0.4),
-				"frost.severity":          pts(1, 0.9, 2, 0.7, 3, 0.5, 4, 0.3),
-				"brightness.severity":     pts(1, 0.97, 2, 0.97, 3, 0.96, 4, 0.96, 5, 0.95),
+				"gaussian_noise.severity": pts(0, 0.98, 1, 0.95, 2, 0.9, 3, 0.8, 4, 0.6, 5, 0.4),
+				"frost.severity":          pts(0, 0.98, 1, 0.9, 2, 0.7, 3, 0.5, 4, 0.3),
+				"brightness.severity":     pts(0, 0.98, 1, 0.97, 2, 0.97, 3, 0.96, 4, 0.96, 5, 0.95),
 			}}},
 		{Name: "slices", Version: "1", Status: StatusPassed, Metrics: map[string]float64{}, Details: map[string]any{
 			"correction": "holm",
@@ -110,7 +112,7 @@ func TestSuiteCharts(t *testing.T) {
 		"evasion": {{"Robustness curve (l2)", []string{">pgd<"}}, {"Robustness curve (linf)", []string{">pgd<"}}},
 		"certify": {{"Robust accuracy: attacks (upper) and certificates (lower), L2", []string{
 			">pgd (attack: upper bound)<", ">σ = 0.25 (certified: lower bound)<", ">σ = 0.5 (certified: lower bound)<", "ε = L2 radius"}}},
-		"corruption": {{"Accuracy per corruption × severity", []string{">gaussian_noise<", ">frost<", ">brightness<", ">0.40<", ">0.95<"}}},
+		"corruption": {{"Accuracy per corruption × severity", []string{">gaussian_noise<", ">frost<", ">brightness<", ">clean<", ">0.98<", ">0.40<", ">0.95<"}}},
 		"slices": {
 			{"Worst slices: accuracy", []string{">sex=Male ∧ age=[0.315, 1] (p=3.1e-09)<", ">sex=Male (p=2e-06)<", ">the rest<", ">the slice<"}},
 			{"Worst slices: selection_rate", []string{">race=Black (p=0.004)<"}},
