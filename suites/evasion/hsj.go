@@ -543,7 +543,12 @@ func (rt *runners) hsjAll(ctx context.Context, t *suite.Target, a AttackConfig, 
 		pool.Progress = rt.progress
 	}
 	var done atomic.Int64
-	err := pool.Run(ctx, nb, func(ctx context.Context, wi, b int) (err error) {
+	b0, b1 := 0, nb
+	if rt.span != nil { // a sharded run's units (shard.go)
+		b0, b1 = rt.span[0], rt.span[1]
+	}
+	err := pool.Run(ctx, b1-b0, func(ctx context.Context, wi, b int) (err error) {
+		b += b0
 		w := rt.works[wi]
 		lo, hi := t.BatchRange(b, n)
 		j := &job{n: hi - lo, eps: math.Inf(1), norm: a.Norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: correct[lo:hi],
@@ -564,6 +569,9 @@ func (rt *runners) hsjAll(ctx context.Context, t *suite.Target, a AttackConfig, 
 			return err
 		}
 		done.Add(int64(j.n))
+		if rt.hsjSave != nil {
+			return rt.hsjSave(r, b, lo, hi)
+		}
 		return nil
 	})
 	if err != nil {

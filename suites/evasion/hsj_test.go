@@ -165,15 +165,29 @@ func TestHopSkipJumpLabelOutputChoice(t *testing.T) {
 	}
 }
 
-// TestHopSkipJumpRefusesShard: a sharded run refuses hopskipjump (exit 2
-// naming the entry).
-func TestHopSkipJumpRefusesShard(t *testing.T) {
-	tg := hsjConverter(t, 1, 2)
-	cfg := decode(t, map[string]any{"attacks": []any{map[string]any{"name": "hopskipjump", "label": "hsj", "budgets": []any{50}}}})
-	_, _, err := Suite{}.RunShard(context.Background(), tg, cfg, suite.Shard{Index: 0, Count: 2}, &suite.MemStore{})
-	if errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "attacks[0] (hsj): hopskipjump") {
-		t.Fatalf("RunShard = %v (code %d), want exit 2 naming attacks[0]", err, errs.Code(err, 0))
-	}
+// TestHopSkipJumpShardMergeEqualsRun: hopskipjump and signopt entries
+// shard (one pass of units per entry, whatever its eps and budgets: each batch's
+// per-budget norms, judged at each eps and summarised in the merge) and
+// N = 2, 3 and 7 shards merged equal Run byte for byte, details.decision
+// and the per-budget norms, quantiles and curve included: on the linear
+// converter through its label output (3 batches of 2 × the clean pass
+// and three entries, one without eps, one signopt), and on the first 80 digits under
+// the digits CNN (4 batches of 24 × the clean and hopskipjump passes),
+// saving 30 examples. The expected figures are Run's (which
+// TestHopSkipJumpLabelOutput checks against the closed form).
+func TestHopSkipJumpShardMergeEqualsRun(t *testing.T) {
+	shardMergeEqualsRun(t, hsjConverter(t, 2, 2), 3*4, map[string]any{"attacks": []any{
+		map[string]any{"name": "hopskipjump", "label": "hsj", "norm": "l2", "budgets": []any{50, 200}, "eps": []any{0.5, 1.0}},
+		map[string]any{"name": "hopskipjump", "norm": "linf", "budgets": []any{100}},
+		map[string]any{"name": "signopt", "norm": "l2", "budgets": []any{200}, "eps": []any{0.5}},
+	}})
+
+	tg := digits(t, "digits_cnn.onnx", 2, 64)
+	const n = 80
+	tg.Data.X, tg.Data.Y, tg.Data.N = tg.Data.X[:n*tg.Data.SampleSize()], tg.Data.Y[:n], n
+	shardMergeEqualsRun(t, tg, 4*2, map[string]any{"batch_size": 24, "save_examples": 30, "attacks": []any{
+		map[string]any{"name": "hopskipjump", "norm": "l2", "budgets": []any{60}, "eps": []any{2.0, 4.0}, "init_eval": 10, "max_eval": 20, "init_size": 20},
+	}})
 }
 
 // TestDecisionLoopAllocs: after a first run has made the scratch memory, a

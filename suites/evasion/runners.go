@@ -160,6 +160,8 @@ type runners struct {
 	// dfSave is save for a deepfool entry's batches (one pass whatever
 	// its eps): it receives the run whose rows [lo, hi) batch b filled.
 	dfSave func(r *dfRun, b, lo, hi int, zero [2]int) error
+	// hsjSave is the same for a hopskipjump entry's batches.
+	hsjSave func(r *hsjRun, b, lo, hi int) error
 	// dfRuns holds each deepfool entry's run ("<key>.<norm>"), made at its
 	// first eps (deepfool.go).
 	dfRuns map[string]*dfRun

@@ -46,6 +46,10 @@ type shardCommon struct {
 	Fused       bool     `json:"fused,omitempty"`
 	FuseReason  string   `json:"fuse_reason,omitempty"`
 	How         string   `json:"probs_how,omitempty"`
+	// LabelOutput and LabelReason are where hopskipjump reads labels
+	// (labelChoice).
+	LabelOutput string `json:"label_output,omitempty"`
+	LabelReason string `json:"label_reason,omitempty"`
 }
 
 // cleanUnit is a clean batch's result: its samples' model outputs,
@@ -91,7 +95,7 @@ type unitExample struct {
 // entry, see passes). An attack added to the suite is refused in a
 // sharded or resumed run (exit 2 naming it) until it is listed here, with
 // a test that its merged shards equal Run, and in docs/sharding.md.
-var shardable = map[string]bool{FGSM: true, PGD: true, APGD: true, Square: true, FAB: true, DeepFool: true, AutoAttack: true}
+var shardable = map[string]bool{FGSM: true, PGD: true, APGD: true, Square: true, FAB: true, DeepFool: true, AutoAttack: true, HopSkipJump: true, SignOPT: true}
 
 // ShardRefusal implements suite.ShardRefuser: it names the entries whose
 // attack is not in shardable ("" when every one is), so that the engine
@@ -112,19 +116,19 @@ func (Suite) ShardRefusal(cfgAny any) string {
 }
 
 // pass is one attack pass of the units: an attack at one eps, or a
-// deepfool entry at all its eps (DeepFool runs once and judges each eps
-// from ε*).
+// deepfool, hopskipjump or signopt entry at all its eps (each runs once and judges
+// each eps from its per-sample norms).
 type pass struct {
 	a   AttackConfig
 	eps []float64
 }
 
 // passes lists the attack passes in config order: one per attack and eps,
-// one per deepfool entry.
+// one per deepfool or decision-based (hopskipjump, signopt) entry.
 func passes(cfg Config) []pass {
 	var out []pass
 	for _, a := range cfg.Attacks {
-		if a.Name == DeepFool {
+		if a.Name == DeepFool || a.decision() {
 			out = append(out, pass{a, a.Eps})
 			continue
 		}
@@ -148,6 +152,19 @@ type dfUnit struct {
 	ZeroGrad int          `json:"zero_grad"`
 	GradSeen int          `json:"grad_seen"`
 	Examples []dfExample  `json:"examples,omitempty"`
+}
+
+// hsjUnit is one batch of a hopskipjump entry's pass: per budget and
+// sample, the norm reached and the norm of the point ART would return
+// (+Inf: none); per sample the prediction at the last point, the model
+// evaluations; and the points of the samples some eps saves as examples.
+type hsjUnit struct {
+	Norms    []suite.Floats `json:"norms"`
+	Last     []suite.Floats `json:"last"`
+	Pred     []int32        `json:"pred"`
+	Queries  []int32        `json:"queries"`
+	Zero     []bool         `json:"zero"`
+	Examples []dfExample    `json:"examples,omitempty"`
 }
 
 // dfExample is a deepfool sample saved as an example at some eps.
@@ -251,7 +268,8 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 	}
 	common, err := json.Marshal(shardCommon{N: n, Shape: ds.SampleShape, Features: ds.Features, Batch: bc.size, BatchSource: bc.source,
 		Mode: rt.mode, GradMode: gc.mode, GradReason: gc.reason, FellBack: gc.fellBack, PerBatch: gc.perBatch, Straight: gc.straightThrough,
-		FuseSetting: rt.fuse.setting, Fused: rt.fuse.fused, FuseReason: rt.fuse.reason, How: probsHow(t)})
+		FuseSetting: rt.fuse.setting, Fused: rt.fuse.fused, FuseReason: rt.fuse.reason, How: probsHow(t),
+		LabelOutput: rt.labels.output, LabelReason: rt.labels.reason})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -324,6 +342,20 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 		}
 		return suite.SaveUnit(st, first+b, u)
 	}
+	rt.hsjSave = func(r *hsjRun, b, blo, bhi int) error {
+		u := hsjUnit{Pred: make([]int32, bhi-blo), Queries: r.df.queries[blo:bhi], Zero: r.df.zero[blo:bhi]}
+		for bi := range r.norms {
+			u.Norms = append(u.Norms, r.norms[bi][blo:bhi])
+			u.Last = append(u.Last, r.last[bi][blo:bhi])
+		}
+		for i, p := range r.df.pred[blo:bhi] {
+			u.Pred[i] = int32(p)
+		}
+		for _, i := range dfExampleRows(dfEps, r.norms[len(r.norms)-1], correct, blo, bhi, cfg.SaveExamples) {
+			u.Examples = append(u.Examples, dfExample{I: i, X: r.df.adv[i*dim : (i+1)*dim], X0: ds.Sample(i)})
+		}
+		return suite.SaveUnit(st, first+b, u)
+	}
 	for _, r := range todo {
 		// split the run of units at the passes' ends
 		for u := r[0]; u < r[1]; {
@@ -332,6 +364,14 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 			pp := ps[p-1]
 			first = p * nb
 			rt.span = &[2]int{u - p*nb, end - p*nb}
+			if pp.a.decision() {
+				dfEps = pp.eps
+				if _, err := rt.hsjAll(ctx, &tb, pp.a, clean, correct); err != nil {
+					return 0, nil, oomHint(fmt.Errorf("attack %s.%s: %w", pp.a.Key(), pp.a.Norm, err), bc.size)
+				}
+				u = end
+				continue
+			}
 			if pp.a.Name == DeepFool {
 				dfEps = pp.eps
 				if _, err := rt.deepfoolAll(ctx, &tb, pp.a, clean, correct); err != nil {
@@ -404,7 +444,26 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 	correct, nCorrect := cleanCorrect(clean, ds.Y, k)
 	var outs []*outcome
 	dfRuns := map[string]*mergedDeepFool{}
+	hsjRuns := map[string]*hsjRun{}
 	for p, pp := range ps {
+		if pp.a.decision() {
+			hr, x0, err := mergeHSJ(&tb, cfg, pp, results[(p+1)*nb:(p+2)*nb], correct)
+			if err != nil {
+				return nil, fmt.Errorf("evasion: %w", err)
+			}
+			hsjRuns[pp.a.Key()+"."+pp.a.Norm] = hr
+			for _, e := range pp.eps {
+				o := deepfoolOutcome(&tb, pp.a, e, hr.df, correct, cfg.SaveExamples)
+				o.mode = "none"
+				for _, ex := range o.examples {
+					for q := range ex {
+						ex[q].x0 = x0[ex[q].i]
+					}
+				}
+				outs = append(outs, o)
+			}
+			continue
+		}
 		if pp.a.Name == DeepFool {
 			df, err := mergeDeepFool(&tb, cfg, pp, results[(p+1)*nb:(p+2)*nb], correct)
 			if err != nil {
@@ -461,9 +520,14 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 	if err != nil {
 		return nil, err
 	}
+	labels := labelChoice{output: cm.LabelOutput, reason: cm.LabelReason}
 	for _, a := range cfg.Attacks {
 		if a.Name == DeepFool {
 			deepfoolSummary(res, &tb, a, dfRuns[a.Key()+"."+a.Norm].run, correct, nCorrect)
+		}
+		if a.decision() {
+			hsjSummary(res, &tb, a, hsjRuns[a.Key()+"."+a.Norm], correct, nCorrect, labels)
+			res.Details["decision"] = labels.details()
 		}
 	}
 	if cfg.SaveExamples > 0 {
@@ -523,4 +587,56 @@ func mergeDeepFool(t *suite.Target, cfg Config, pp pass, units []json.RawMessage
 		}
 	}
 	return m, nil
+}
+
+// mergeHSJ joins the units of a hopskipjump pass (one per batch) into
+// the run hsjAll returns, holding the adversarial points of the samples
+// saved as examples only, and returns those samples' clean inputs.
+func mergeHSJ(t *suite.Target, cfg Config, pp pass, units []json.RawMessage, correct []bool) (*hsjRun, map[int][]float32, error) {
+	n, d := t.Data.N, t.Data.SampleSize()
+	nbud := len(pp.a.Budgets)
+	r := &hsjRun{norms: make([][]float64, nbud), last: make([][]float64, nbud),
+		df: &dfRun{pred: make([]int, 0, n), queries: make([]int32, 0, n), zero: make([]bool, 0, n)}}
+	if cfg.SaveExamples > 0 {
+		r.df.adv = make([]float32, n*d)
+	}
+	x0 := map[int][]float32{}
+	for b, raw := range units {
+		var u hsjUnit
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return nil, nil, fmt.Errorf("%s.%s batch %d: %w", pp.a.Key(), pp.a.Norm, b, err)
+		}
+		lo, hi := t.BatchRange(b, n)
+		m := hi - lo
+		ok := len(u.Norms) == nbud && len(u.Last) == nbud && len(u.Pred) == m && len(u.Queries) == m && len(u.Zero) == m
+		for bi := 0; ok && bi < nbud; bi++ {
+			ok = len(u.Norms[bi]) == m && len(u.Last[bi]) == m
+		}
+		if !ok {
+			return nil, nil, fmt.Errorf("%s.%s batch %d: the per-sample results do not cover its %d samples and %d budgets", pp.a.Key(), pp.a.Norm, b, m, nbud)
+		}
+		for bi := range nbud {
+			r.norms[bi] = append(r.norms[bi], u.Norms[bi]...)
+			r.last[bi] = append(r.last[bi], u.Last[bi]...)
+		}
+		for _, p := range u.Pred {
+			r.df.pred = append(r.df.pred, int(p))
+		}
+		r.df.queries = append(r.df.queries, u.Queries...)
+		r.df.zero = append(r.df.zero, u.Zero...)
+		for _, e := range u.Examples {
+			if e.I < lo || e.I >= hi || len(e.X) != d || len(e.X0) != d || r.df.adv == nil {
+				return nil, nil, fmt.Errorf("%s.%s batch %d: example %d does not belong to it", pp.a.Key(), pp.a.Norm, b, e.I)
+			}
+			copy(r.df.adv[e.I*d:(e.I+1)*d], e.X)
+			x0[e.I] = e.X0
+		}
+		for _, i := range dfExampleRows(pp.eps, r.norms[nbud-1], correct, lo, hi, cfg.SaveExamples) {
+			if _, ok := x0[i]; !ok {
+				return nil, nil, fmt.Errorf("%s.%s batch %d: sample %d is saved as an example but its unit has no points for it", pp.a.Key(), pp.a.Norm, b, i)
+			}
+		}
+	}
+	r.df.eps = r.norms[nbud-1]
+	return r, x0, nil
 }

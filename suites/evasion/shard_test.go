@@ -109,7 +109,11 @@ func shardMergeEqualsRun(t *testing.T, tg *suite.Target, wantUnits int, raw map[
 	if cfg.Fuse == FuseAlways && want.Details["fuse"].(map[string]any)["pgd_path"] != "fused_loop" {
 		t.Fatalf("details.fuse %v: PGD did not run on the fused loop", want.Details["fuse"])
 	}
-	if _, ok := want.Details["sanity"]; !ok && tg.OutputKind == runtime.Probabilities {
+	scores := false // a label-only attack reads no probabilities (no sanity flag)
+	for _, a := range cfg.Attacks {
+		scores = scores || !a.decision()
+	}
+	if _, ok := want.Details["sanity"]; !ok && tg.OutputKind == runtime.Probabilities && scores {
 		t.Fatal("no sanity flags to compare")
 	}
 	w := resultJSON(t, want)
