@@ -303,6 +303,7 @@ func (c *cancelAfter) Finish(string, string, time.Duration) {}
 // units the killed one saved.
 func TestResumeAfterKill(t *testing.T) {
 	configs := testutil.SuiteConfigs(t)
+	configs["poisoning"] = shardConfigs(t)["poisoning"]
 	// Units: 1,000 rows in batches of 97 are 11; fairness adds 11 batches
 	// of counterfactual rows (shardSets).
 	// Evasion: the clean pass and FGSM and PGD at 3 eps each, 7 passes of
@@ -310,7 +311,10 @@ func TestResumeAfterKill(t *testing.T) {
 	// Membership: 2,000 members in 21 batches, 1,000 nonmembers in 11
 	// and its 2 LiRA reference models (setsFor).
 	// Slices: 11 batches of 97 of the 1,000 evaluation rows (shardSets).
-	for name, units := range map[string]int{"accuracy": 11, "attribute_inference": 11, "evasion": 77, "fairness": 22, "membership": 34, "slices": 11} {
+	// Poisoning: every part on the digits CNN (shardConfigs): 22 batches
+	// of training rows, 6 of triggered inputs, STRIP's 114 scoring runs
+	// and 10 classes.
+	for name, units := range map[string]int{"accuracy": 11, "attribute_inference": 11, "evasion": 77, "fairness": 22, "membership": 34, "slices": 11, "poisoning": 152} {
 		y := configs[name]
 		sets := append(setsFor(t, name), "runtime.workers=1", "runtime.intra_op_threads=1")
 		for _, sh := range []suite.Shard{{}, {Index: 1, Count: 3}} {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/stats"
@@ -164,6 +165,13 @@ type susceptUnit struct {
 // RunShard implements suite.Sharder (see the units above).
 func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite.Shard, st suite.UnitStore) (int, json.RawMessage, error) {
 	cfg := cfgAny.(Config)
+	// Progress counts this shard's units as they are saved (the parts'
+	// model runs report nothing).
+	ps := &progressStore{UnitStore: st, progress: t.Pool.Progress}
+	st = ps
+	tq := *t
+	tq.Pool.Progress = nil
+	t = &tq
 	var cm shardCommon
 	// Each part sets up (every shard alike), appends its block and runs
 	// its units of [lo, hi) from the block's first unit off.
@@ -224,6 +232,12 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 		return 0, nil, err
 	}
 	lo, hi := sh.Range(units)
+	ps.total = hi - lo
+	for u := lo; u < hi; u++ {
+		if _, ok := st.Load(u); ok {
+			ps.done++ // saved by an earlier run (--resume)
+		}
+	}
 	for _, r := range rs {
 		a, b := max(lo, r.off), min(hi, r.off+r.n)
 		if a >= b {
@@ -234,6 +248,29 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 		}
 	}
 	return units, common, nil
+}
+
+// progressStore is a UnitStore that reports each saved unit to progress
+// (done of total: the shard's units).
+type progressStore struct {
+	suite.UnitStore
+	progress    func(done, total int)
+	mu          sync.Mutex
+	done, total int
+}
+
+// Save implements suite.UnitStore.
+func (p *progressStore) Save(unit int, result json.RawMessage) error {
+	if err := p.UnitStore.Save(unit, result); err != nil {
+		return err
+	}
+	if p.progress != nil {
+		p.mu.Lock()
+		p.done++
+		p.progress(p.done, p.total)
+		p.mu.Unlock()
+	}
+	return nil
 }
 
 // pending returns the runs of units of [lo, hi) of a block starting at
