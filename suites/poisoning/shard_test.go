@@ -49,6 +49,17 @@ func shardMergeEqualsRun(t *testing.T, tg *suite.Target, raw map[string]any, wan
 	}
 	w := resultJSON(t, want)
 	files := outFiles(t, tg.OutDir)
+	if m, _ := raw["model"].(map[string]any); m["neural_cleanse"] != nil {
+		pngs := 0
+		for name := range files {
+			if strings.HasPrefix(name, "poisoning_neural_cleanse"+string(filepath.Separator)) {
+				pngs++
+			}
+		}
+		if pngs == 0 {
+			t.Fatalf("Run wrote no trigger PNGs to compare: %d files", len(files))
+		}
+	}
 	for _, shards := range []int{2, 3, 7} {
 		st := &suite.MemStore{}
 		var units int
@@ -99,25 +110,33 @@ func shardMergeEqualsRun(t *testing.T, tg *suite.Target, raw map[string]any, wan
 	return want
 }
 
-// outFiles reads the files directly under dir (the suite's outputs; the
-// susceptibility models' folder is left out: a sharded run keeps them in
-// the shards' folders).
+// outFiles reads the files under dir (the suite's outputs: the
+// flagged-sample CSVs and poisoning_neural_cleanse's trigger PNGs), by
+// path relative to dir; the susceptibility models' folder is left out (a
+// sharded run keeps them in the shards' folders).
 func outFiles(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
-	es, err := os.ReadDir(dir)
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			if e.Name() == "poisoning_susceptibility" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		out[rel] = b
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	out := map[string][]byte{}
-	for _, e := range es {
-		if e.IsDir() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = b
 	}
 	return out
 }
