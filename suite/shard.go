@@ -113,7 +113,8 @@ type Sharder interface {
 }
 
 // ShardRefuser is implemented by a Sharder that shards some configs only
-// (poisoning: its Neural Cleanse scan). ShardRefusal returns why cfg
+// (differential and slices: not with an evasion block; evasion: not with
+// an attack it does not list as sharding). ShardRefusal returns why cfg
 // cannot run sharded, "" when it can; the engine refuses such a sharded
 // run (exit 2) before anything is loaded.
 type ShardRefuser interface {

@@ -42,10 +42,6 @@ import (
 // A unit's result depends only on the unit: its rows, batches and seeds
 // are those of the unsharded run.
 
-// ShardRefusal implements suite.ShardRefuser: every part of the suite
-// shards, so it refuses nothing.
-func (Suite) ShardRefusal(any) string { return "" }
-
 // Unit blocks, in order.
 const (
 	blockData     = "data"
