@@ -180,13 +180,17 @@ func TestShardMergeEqualsRunDataAndModel(t *testing.T) {
 // TestShardMergeEqualsRunSusceptibility: the susceptibility experiments
 // (the baseline, a patch attack and a targeted label flip at two rates:
 // 5 experiments, one unit each) on the committed digits training split,
-// trained with the built-in logistic regression, and STRIP at fixed
-// alpha and overlays (the held-out clean inputs scored in the units):
+// trained with the built-in logistic regression, STRIP at fixed alpha
+// and overlays (the held-out clean inputs scored in the units), and
+// activation clustering at one configured layer (the input):
 // N = 2, 3 and 7 shards merged equal Run byte for byte.
 func TestShardMergeEqualsRunSusceptibility(t *testing.T) {
 	tg := digitsTarget(t)
 	tg.BatchSize = 64
 	raw := map[string]any{
+		// one configured layer: the model's input (its activations are
+		// the rows themselves)
+		"data":  map[string]any{"train": digitsTrain, "layer": "input", "methods": []any{"activation_clustering"}, "activation_clustering": map[string]any{"restarts": 3}},
 		"model": map[string]any{"methods": []any{"strip"}, "strip": map[string]any{"samples": 40, "overlays": 8, "alpha": 0.5}},
 		"susceptibility": map[string]any{
 			"train": digitsTrain,
@@ -199,9 +203,9 @@ func TestShardMergeEqualsRunSusceptibility(t *testing.T) {
 			"training": map[string]any{"epochs": 3},
 		},
 	}
-	// STRIP: 40 held-out inputs, 64/8 = 8 a model run: 5 units, no
-	// trigger; susceptibility: 5 experiments.
-	want := shardMergeEqualsRun(t, tg, raw, []block{{blockSTRIP, 5}, {blockSuscept, 5}})
+	// data: ⌈1397/64⌉ = 22 batches; STRIP: 40 held-out inputs, 64/8 = 8
+	// a model run: 5 units, no trigger; susceptibility: 5 experiments.
+	want := shardMergeEqualsRun(t, tg, raw, []block{{blockData, 22}, {blockSTRIP, 5}, {blockSuscept, 5}})
 	if !strings.Contains(resultJSON(t, want), "susceptibility.flip_to_3.rate=0.1.attack_success_rate") {
 		t.Fatal("Run has no susceptibility figures to compare")
 	}
