@@ -263,7 +263,7 @@ func exampleMetrics(t *testing.T, r *reports.Report, name string) map[string]flo
 	return nil
 }
 
-// TestLabelOnlyExample runs examples/label_only.yaml (HopSkipJump on a
+// TestLabelOnlyExample runs examples/label_only.yaml (HopSkipJump and Sign-OPT on a
 // skl2onnx-style digits LogisticRegression through its label output):
 // exit 0, the clean accuracy make_digits_logreg.py printed (0.9575, 383 of
 // 400), the labels read from output_label (not the ZipMap probabilities),
@@ -281,6 +281,7 @@ func TestLabelOnlyExample(t *testing.T) {
 	for k, want := range map[string]float64{
 		"hopskipjump.l2.median_norm@200": 1.3586, "hopskipjump.l2.median_norm@1000": 0.7574,
 		"hopskipjump.linf.median_norm@200": 0.1973, "hopskipjump.linf.median_norm@1000": 0.1607,
+		"signopt.l2.median_norm@200": 1.5287, "signopt.l2.median_norm@1000": 0.7271,
 	} {
 		if math.Abs(ev[k]-want) > normTol {
 			t.Errorf("evasion.%s = %v; examples/label_only.yaml says %v", k, ev[k], want)
@@ -293,8 +294,9 @@ func TestLabelOnlyExample(t *testing.T) {
 		if got := fmt.Sprint(s.Details["decision"]); got != "map[output:output_label source:label_output]" {
 			t.Errorf("details.decision = %s, want the label output output_label", got)
 		}
-		for _, p := range []string{"hopskipjump.l2", "hopskipjump.linf"} {
-			d := s.Details["hopskipjump"].(map[string]any)[p].(map[string]any)
+		for _, p := range []string{"hopskipjump.l2", "hopskipjump.linf", "signopt.l2"} {
+			name, _, _ := strings.Cut(p, ".")
+			d := s.Details[name].(map[string]any)[p].(map[string]any)
 			n := 0
 			for _, q := range d["queries"].([]any) {
 				if q.(float64) > 1000 {
