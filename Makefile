@@ -119,7 +119,7 @@ bench-peer: ort ## PGD-40 in Gauntlet (per step and fused) beside a plain PyTorc
 
 PEER_TIMES_ROUNDS ?= 2
 
-peer-times: ort build ## certify and autoattack beside the ART port and the AutoAttack reference, interleaved, one thread each: ratios of run times (scripts/peer-times.py; ROUNDS via PEER_TIMES_ROUNDS)
+peer-times: ort build ## certify, autoattack and corruption beside the ART port, the AutoAttack reference and the ImageNet-C reference functions, interleaved, one thread each: ratios of run times (scripts/peer-times.py; ROUNDS via PEER_TIMES_ROUNDS)
 	ROUNDS=$(PEER_TIMES_ROUNDS) ORT_LIB=$(ORT_LIB) /usr/bin/python3 scripts/peer-times.py
 
 zoo: ort build ## export real architectures (Debian python3-torch/torchvision) and check gradients vs PyTorch: docs/zoo.md (ZOO=resnet18,vit for a subset)
