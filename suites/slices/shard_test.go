@@ -32,22 +32,56 @@ func TestShardsMergeEqualRun(t *testing.T) {
 	suitetest.ResumeEqualsRun(t, Suite{}, tg, raw, []int{1, 5, 10}, suitetest.ResultJSON(t, res))
 }
 
-// TestShardRefusesEvasion: a slices block with an evasion block does not
-// shard, and says why.
+// TestShardsMergeEqualRunEvasion: the slices of TestShardsMergeEqualRun
+// with an evasion block (robust_accuracy slices): FGSM, PGD-5 with its
+// random start and DeepFool (L2, two eps judged from one run) in attack
+// batches of 64, which straddle the model pass's batches of 97: 11
+// model-pass units and 16 attack units. The merge of 1, 2, 3 and 7
+// shards gives Run's result byte for byte (robust_attacks,
+// gradient_mode, the robust-accuracy slices; the expected figures are
+// Run's), and so does a run killed after 3, 11 (the model pass done) and
+// 20 units and resumed.
+func TestShardsMergeEqualRunEvasion(t *testing.T) {
+	ex := testutil.Example(t, "adult")
+	ds := suitetest.Load(t, data.Spec{CSV: "adult_eval.csv", Label: "label", Keep: []string{"sex", "race"}}, ex)
+	tg := suitetest.Open(t, filepath.Join(ex, "adult_mlp.onnx"), ds)
+	tg.BatchSize, tg.Pool, tg.Range, tg.Seed = 97, runtime.Pool{Workers: 2}, [2]float64{0, 1}, 1
+	raw := map[string]any{"features": []any{"num_age", "sex", "race"}, "alpha": 0.2,
+		"evasion": map[string]any{"batch_size": 64, "attacks": []any{
+			map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.03}},
+			map[string]any{"name": "pgd", "norm": "linf", "eps": []any{0.05}, "steps": 5},
+			map[string]any{"name": "deepfool", "norm": "l2", "eps": []any{0.1, 0.3}, "steps": 10},
+		}}}
+	res := suitetest.ShardsMergeEqualRun(t, Suite{}, tg, raw, []int{1, 2, 3, 7}, 27)
+	pm := res.Details["per_metric"].(map[string]any)
+	rob, ok := pm[RobustAccuracy].(map[string]any)
+	if !ok || rob["value"] == pm[Accuracy].(map[string]any)["value"] {
+		t.Fatalf("Run's robust accuracy %v equals its accuracy or is missing: the attacks changed nothing to compare", rob)
+	}
+	suitetest.ResumeEqualsRun(t, Suite{}, tg, raw, []int{3, 11, 20}, suitetest.ResultJSON(t, res))
+}
+
+// TestShardRefusesEvasion: a slices block whose evasion block has an
+// attack that does not run batch by batch (hopskipjump) does not shard,
+// and says why; one with FGSM shards.
 func TestShardRefusesEvasion(t *testing.T) {
 	cfg, err := Suite{}.Decode(map[string]any{"features": []any{"sex"},
-		"evasion": map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.1}}}}})
+		"evasion": map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.1}},
+			map[string]any{"name": "hopskipjump", "norm": "l2", "eps": []any{1}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := (Suite{}).ShardRefusal(cfg); got != "its evasion block (robust_accuracy slices) does not shard" {
+	if got := (Suite{}).ShardRefusal(cfg); got != "its evasion block (robust_accuracy slices): these attacks do not shard yet: attacks[1] (hopskipjump): hopskipjump" {
 		t.Errorf("ShardRefusal = %q", got)
 	}
-	cfg, err = Suite{}.Decode(map[string]any{"features": []any{"sex"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := (Suite{}).ShardRefusal(cfg); got != "" {
-		t.Errorf("ShardRefusal without evasion = %q, want none", got)
+	for _, raw := range []map[string]any{{"features": []any{"sex"}},
+		{"features": []any{"sex"}, "evasion": map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.1}}}}}} {
+		cfg, err = Suite{}.Decode(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := (Suite{}).ShardRefusal(cfg); got != "" {
+			t.Errorf("ShardRefusal of %v = %q, want none", raw, got)
+		}
 	}
 }

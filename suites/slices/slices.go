@@ -27,6 +27,9 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	if err := s.CheckData(cfg, d, t.Classes); err != nil {
 		return nil, err
 	}
+	if err := checkRange(cfg, t); err != nil {
+		return nil, err
+	}
 	n, k := d.N, t.Classes
 	pred := make([]int, n)
 	err := suite.ForEachBatch(ctx, t, d, func(_, lo, hi int, out []float32) error {
