@@ -154,9 +154,9 @@ func (c *Crafter) craft(ctx context.Context, b0, b1 int, span bool) ([]Crafted, 
 	for i := lo; i < hi; i++ {
 		c.correct[i] = int64(stats.Argmax(c.clean[i*k:(i+1)*k])) == ds.Y[i]
 	}
-	// A deepfool entry's run (all its eps) is kept per call: each call
-	// crafts other batches.
-	rt.dfRuns, rt.span, rt.save = nil, nil, nil
+	// A deepfool or decision-based entry's run (all its eps) is kept per
+	// call: each call crafts other batches.
+	rt.dfRuns, rt.hsjRuns, rt.span, rt.save = nil, nil, nil, nil
 	if span {
 		// save set: attack returns after the span's batches, without the
 		// fallback that needs every batch (NewCrafter refuses the

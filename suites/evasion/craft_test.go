@@ -12,7 +12,8 @@ import (
 // TestCraftBatchesEqualCraft: a Crafter's batches are Craft's. On the
 // first 80 digits (examples/digits_cnn.onnx) in attack batches of 24 (4
 // batches, the last of 8), PGD with a random start, square, DeepFool at
-// two eps (one run for both) and FGSM, crafted as the batches [3, 4),
+// two eps (one run for both), FGSM, HopSkipJump at two eps (one run) and
+// Sign-OPT, crafted as the batches [3, 4),
 // [0, 1) and [1, 3) in that order, give bit for bit the adversarial
 // points, successes and robust flags of one Craft over every batch (the
 // expected values are Craft's: each batch runs from its own seed and
@@ -26,6 +27,8 @@ func TestCraftBatchesEqualCraft(t *testing.T) {
 		map[string]any{"name": "square", "eps": []any{0.1}, "queries": 20},
 		map[string]any{"name": "deepfool", "norm": "l2", "eps": []any{0.5, 1}, "steps": 10},
 		map[string]any{"name": "fgsm", "eps": []any{0.05}},
+		map[string]any{"name": "hopskipjump", "norm": "l2", "budgets": []any{60}, "eps": []any{2.0, 4.0}, "init_eval": 10, "max_eval": 20, "init_size": 20},
+		map[string]any{"name": "signopt", "norm": "l2", "budgets": []any{100}, "eps": []any{3.0}},
 	}})
 	ctx := context.Background()
 	want, mode, err := Craft(ctx, tg, cfg)
@@ -72,8 +75,8 @@ func TestCraftBatchesEqualCraft(t *testing.T) {
 			compared++
 		}
 	}
-	if compared != 3*5 {
-		t.Errorf("compared %d attack×batch ranges, want 15", compared)
+	if compared != 3*8 {
+		t.Errorf("compared %d attack×batch ranges, want 24", compared)
 	}
 	if fooled == 0 {
 		t.Error("no attack succeeded: nothing to compare but clean points")
@@ -81,10 +84,12 @@ func TestCraftBatchesEqualCraft(t *testing.T) {
 }
 
 // TestNewCrafterRefuses: the attacks that do not run batch by batch are
-// exit 2 naming the entry: hopskipjump (not yet listed as sharding), and
-// FGSM on estimated gradients (the square fallback reruns the whole
-// attack).
+// exit 2 naming the entry: an attack not listed as sharding (every attack
+// is today: the test takes hopskipjump off the list), and FGSM on
+// estimated gradients (the square fallback reruns the whole attack).
 func TestNewCrafterRefuses(t *testing.T) {
+	delete(shardable, HopSkipJump)
+	t.Cleanup(func() { shardable[HopSkipJump] = true })
 	tg := digits(t, "digits_cnn.onnx", 1, 64)
 	for _, c := range []struct {
 		raw  map[string]any
