@@ -393,20 +393,22 @@ func partialOrSuiteJSON(t *testing.T, sr reports.SuiteResult) string {
 }
 
 // TestShardRefusesSuitesThatDoNotShard: run --shard with a suite that has
-// no Sharder is exit 2 naming the suite, before anything runs.
+// no Sharder, or whose ShardRefuser refuses its config, is exit 2 naming
+// the suite (and why), before anything runs. Every registered suite shards
+// with every config today, so stand-ins play both.
 func TestShardRefusesSuitesThatDoNotShard(t *testing.T) {
-	// Differential shards without an evasion block only.
-	y := testutil.SuiteConfigs(t)["differential"] + "    evasion: {attacks: [{name: fgsm, norm: linf, eps: [0.1]}]}\n"
-	cfg := loadYAML(t, y)
-	_, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: 0, Count: 2}})
-	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) differential (its evasion block does not shard; only the variants' comparison does) do not shard yet") {
-		t.Fatalf("Run = %v, want exit 2 naming differential's evasion block", err)
+	cfg := loadConfig(t, "suites: {plain: {}, picky: {}}\n")
+	_, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: suite.Shard{Index: 0, Count: 2},
+		Suites: []suite.Suite{okSuite("plain", 1), picky{okSuite("picky", 1)}}})
+	if err == nil || errs.Code(err, 0) != errs.Invalid || !strings.Contains(err.Error(), "suite(s) plain, picky (its method does not shard) do not shard yet") {
+		t.Fatalf("Run = %v, want exit 2 naming plain and picky", err)
 	}
 }
 
 // picky is a suite that shards but refuses every config
-// (suite.ShardRefuser), as differential refuses an evasion block: a
-// stand-in that runs at once.
+// (suite.ShardRefuser), as differential and slices would refuse an evasion
+// block with an attack not listed as sharding: a stand-in that runs at
+// once.
 type picky struct{ fake }
 
 func (picky) ShardRefusal(any) string { return "its method does not shard" }

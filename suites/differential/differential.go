@@ -78,18 +78,14 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 	r.SetProportion("accuracy", refCorrect, d.N, t.ConfidenceLevel)
 
 	var crafted []evasion.Crafted
+	var model attackRows
 	if cfg.evasion != nil {
 		var mode string
 		if crafted, mode, err = evasion.Craft(ctx, t, *cfg.evasion); err != nil {
 			return nil, fmt.Errorf("evasion on the model: %w", err)
 		}
-		r.Details["gradient_mode"] = mode
-		if st := straightThrough(t, mode); st != nil {
-			r.Details["straight_through"] = st
-		}
-		for _, c := range crafted {
-			r.SetProportion(c.Prefix+".robust_accuracy", count(c.Robust), d.N, t.ConfidenceLevel)
-		}
+		model = rowsOf(crafted, mode, straightThrough(t, mode))
+		reduceModelAttacks(r, t, cfg, model, d.N)
 	}
 
 	variants := make([]map[string]any, 0, len(cfg.Variants))
@@ -97,7 +93,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 		// What r holds before the variant, to take its partial figures
 		// back out if runtime.timeout stops it.
 		metrics, nu, nw := maps.Clone(r.Metrics), len(r.Undefined), len(r.Warnings)
-		det, err := s.variant(ctx, t, cfg, part, i, dir, ref, crafted, r)
+		det, err := s.variant(ctx, t, cfg, part, i, dir, ref, crafted, model, r)
 		if err != nil {
 			err = fmt.Errorf("variant %s: %w", v.Name, err)
 			if !suite.TimedOut(ctx, err) || i == 0 {
@@ -122,7 +118,7 @@ func (s Suite) Run(ctx context.Context, t *suite.Target, cfgAny any) (*suite.Res
 
 // variant runs variant i and writes its metrics into r; it returns its
 // details.
-func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, part *groups.Partition, i int, dir string, ref []float64, crafted []evasion.Crafted, r *suite.Result) (map[string]any, error) {
+func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, part *groups.Partition, i int, dir string, ref []float64, crafted []evasion.Crafted, model attackRows, r *suite.Result) (map[string]any, error) {
 	v := cfg.Variants[i]
 	d := t.Data
 	k := t.Classes
@@ -143,7 +139,6 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, part *g
 	for j := 0; j < d.N; j++ {
 		o.set(j, ref[j*k:(j+1)*k], out[j*k:(j+1)*k])
 	}
-	p := v.Name + "."
 	det := op.details
 	if err := reduceVariant(r, t, cfg, part, v.Name, o, d.Columns[IDColumn], dir, det); err != nil {
 		return nil, err
@@ -151,49 +146,120 @@ func (s Suite) variant(ctx context.Context, t *suite.Target, cfg Config, part *g
 	if len(crafted) == 0 {
 		return det, nil
 	}
-	// transfer: the model's adversarial points replayed on the variant
-	eligible, fools := make([][]bool, len(crafted)), make([][]bool, len(crafted))
+	// transfer: the model's adversarial points replayed on the variant,
+	// in the attack batches (a sharded run replays each attack batch
+	// alone: the same batches)
+	ab := evasion.AttackBatchSize(t, *cfg.evasion)
+	replay := make([][]int32, len(crafted))
 	for ci, c := range crafted {
-		eligible[ci], fools[ci] = make([]bool, d.N), make([]bool, d.N)
-		da := *d
-		da.X = c.Adv
-		adv, err := outputs(ctx, &tv, &da)
-		if err != nil {
+		if replay[ci], err = replayClasses(ctx, &tv, ab, d, c.Adv, d.N); err != nil {
 			return nil, fmt.Errorf("replaying %s: %w", c.Prefix, err)
 		}
-		fooled, n := 0, 0
-		for j := 0; j < d.N; j++ {
-			eligible[ci][j] = c.Success[j] && int64(o.Variant[j]) == d.Y[j]
-			if !eligible[ci][j] {
-				continue
-			}
-			n++
-			if int64(stats.Argmax(adv[j*k:(j+1)*k])) != d.Y[j] {
-				fooled++
-				fools[ci][j] = true
-			}
-		}
-		r.SetProportion(p+c.Prefix+".transfer_rate", fooled, n, t.ConfidenceLevel)
 	}
 	// the same attacks on the variant itself
 	own, mode, err := evasion.Craft(ctx, &tv, *cfg.evasion)
 	if err != nil {
 		return nil, fmt.Errorf("evasion on the variant: %w", err)
 	}
-	det["gradient_mode"] = mode
-	if st := straightThrough(&tv, mode); st != nil {
-		det["straight_through"] = st
-	}
-	if ref := r.Details["gradient_mode"]; mode != ref {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("differential: variant %s was attacked with %s gradients and the model with %s ones, so %s.*.robust_accuracy_delta also measures the change of gradient (estimated gradients on a quantised graph may overstate its robustness); %s.*.transfer_rate does not depend on it", v.Name, mode, ref, v.Name, v.Name))
-	}
-	for j, c := range own {
-		rv, rr := count(c.Robust), count(crafted[j].Robust)
-		r.SetProportion(p+c.Prefix+".robust_accuracy", rv, d.N, t.ConfidenceLevel)
-		r.Set(p+c.Prefix+".robust_accuracy_delta", float64(rv-rr)/float64(d.N), true)
-		byGroupAttack(r, t, cfg, part, p+c.Prefix, c.Robust, crafted[j].Robust, eligible[j], fools[j])
-	}
+	reduceAttacks(r, t, cfg, part, v.Name, d.Y, o.Variant, model, replay, rowsOf(own, mode, straightThrough(&tv, mode)), det)
 	return det, nil
+}
+
+// attackRows are an evasion block's per-sample outcomes on one model, per
+// attack and eps (evasion.Craft's order, Config.prefixes), over every
+// sample: whether the attack fooled it and whether it stayed robust; and
+// the gradient mode the attacks ran with, with the operators its exact
+// gradients took straight through (straightThrough).
+type attackRows struct {
+	mode            string
+	straight        []string
+	success, robust [][]bool
+}
+
+// rowsOf returns Craft's outcomes as attackRows.
+func rowsOf(crafted []evasion.Crafted, mode string, straight []string) attackRows {
+	a := attackRows{mode: mode, straight: straight}
+	for _, c := range crafted {
+		a.success = append(a.success, c.Success)
+		a.robust = append(a.robust, c.Robust)
+	}
+	return a
+}
+
+// reduceModelAttacks is Run's and Merge's reduction of the evasion block
+// on the model: its gradient mode (and the operators its exact gradients
+// took straight through) into details, each attack's robust accuracy over
+// the n samples.
+func reduceModelAttacks(r *suite.Result, t *suite.Target, cfg Config, model attackRows, n int) {
+	r.Details["gradient_mode"] = model.mode
+	if model.straight != nil {
+		r.Details["straight_through"] = model.straight
+	}
+	for j, p := range cfg.prefixes() {
+		r.SetProportion(p+".robust_accuracy", count(model.robust[j]), n, t.ConfidenceLevel)
+	}
+}
+
+// reduceAttacks is Run's and Merge's reduction of the evasion block on
+// variant name: the transfer rate of the model's adversarial points
+// (replay: the variant's class on each, per attack) over the samples the
+// attack fooled on the model and the variant classifies right (variant:
+// its clean classes), the variant's own robust accuracy (own) and its
+// delta to the model's, by group; the variant's gradient mode (and the
+// operators its exact gradients took straight through) into det, and a
+// warning when it differs from the model's.
+func reduceAttacks(r *suite.Result, t *suite.Target, cfg Config, part *groups.Partition, name string, y []int64, variant []int32, model attackRows, replay [][]int32, own attackRows, det map[string]any) {
+	p := name + "."
+	n := len(y)
+	prefixes := cfg.prefixes()
+	eligible, fools := make([][]bool, len(prefixes)), make([][]bool, len(prefixes))
+	for ci, c := range prefixes {
+		eligible[ci], fools[ci] = make([]bool, n), make([]bool, n)
+		fooled, m := 0, 0
+		for j := range n {
+			eligible[ci][j] = model.success[ci][j] && int64(variant[j]) == y[j]
+			if !eligible[ci][j] {
+				continue
+			}
+			m++
+			if int64(replay[ci][j]) != y[j] {
+				fooled++
+				fools[ci][j] = true
+			}
+		}
+		r.SetProportion(p+c+".transfer_rate", fooled, m, t.ConfidenceLevel)
+	}
+	det["gradient_mode"] = own.mode
+	if own.straight != nil {
+		det["straight_through"] = own.straight
+	}
+	if ref := r.Details["gradient_mode"]; own.mode != ref {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("differential: variant %s was attacked with %s gradients and the model with %s ones, so %s.*.robust_accuracy_delta also measures the change of gradient (estimated gradients on a quantised graph may overstate its robustness); %s.*.transfer_rate does not depend on it", name, own.mode, ref, name, name))
+	}
+	for j, c := range prefixes {
+		rv, rr := count(own.robust[j]), count(model.robust[j])
+		r.SetProportion(p+c+".robust_accuracy", rv, n, t.ConfidenceLevel)
+		r.Set(p+c+".robust_accuracy_delta", float64(rv-rr)/float64(n), true)
+		byGroupAttack(r, t, cfg, part, p+c, own.robust[j], model.robust[j], eligible[j], fools[j])
+	}
+}
+
+// replayClasses runs t's session on the n points adv (d's samples'
+// shape) in batches of ab and returns each point's class.
+func replayClasses(ctx context.Context, t *suite.Target, ab int, d *data.Dataset, adv []float32, n int) ([]int32, error) {
+	ta := *t
+	ta.BatchSize = ab
+	da := *d
+	da.X, da.N = adv, n
+	k := t.Classes
+	out := make([]int32, n)
+	err := suite.ForEachBatch(ctx, &ta, &da, func(_, lo, hi int, o []float32) error {
+		for i := lo; i < hi; i++ {
+			out[i] = int32(stats.Argmax(o[(i-lo)*k : (i-lo+1)*k]))
+		}
+		return nil
+	})
+	return out, err
 }
 
 // reduceVariant is Run's and Merge's reduction of one variant's

@@ -4,26 +4,35 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/gauntlet-ml/gauntlet/data"
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/runtime"
 	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
+	"github.com/gauntlet-ml/gauntlet/suites/evasion"
 )
 
 // The suite's work units are the batches of runtime.batch_size evaluation
 // samples, in data order (docs/sharding.md): a unit runs the model and
 // every variant on its samples. Every shard makes (or opens) the variants
-// alike; their details and warnings are the common part. An evasion block
-// does not shard (ShardRefusal).
+// alike; their details and warnings are the common part. With an evasion
+// block, these units are followed by one unit per attack batch
+// (evasion.AttackBatchSize, which may differ from runtime.batch_size): the
+// batch's attacks crafted on the model as the unsharded run crafts them
+// (evasion.Crafter), replayed on every variant, and crafted on every
+// variant. Attacks that do not run batch by batch are refused
+// (ShardRefusal, evasion.NewCrafter).
 
-// shardCommon is what every shard computes alike: the sample count and,
-// per variant in config order, its details (the file loaded, its SHA-256,
-// provider, quantisation or conversion report) and warnings.
+// shardCommon is what every shard computes alike: the sample count, with
+// an evasion block its attack batch, and, per variant in config order, its
+// details (the file loaded, its SHA-256, provider, quantisation or
+// conversion report) and warnings.
 type shardCommon struct {
-	N        int             `json:"n"`
-	Variants []variantCommon `json:"variants"`
+	N           int             `json:"n"`
+	AttackBatch int             `json:"attack_batch,omitempty"`
+	Variants    []variantCommon `json:"variants"`
 }
 
 // variantCommon is one variant's part of shardCommon.
@@ -44,12 +53,38 @@ type shardUnit struct {
 	IDs       []string            `json:"ids,omitempty"`
 }
 
-// ShardRefusal implements suite.ShardRefuser: an evasion block does not
-// shard (its attacks on the model and every variant run over all samples
-// at the attack batch size).
+// attackUnit is one attack batch's result: per attack and eps
+// (Config.prefixes), each sample's outcome on the model (success and
+// robust flags) and the gradient mode (with the operators its exact
+// gradients took straight through); per variant (config order), its
+// class on each of the model's adversarial points and its own attack's
+// outcome.
+type attackUnit struct {
+	Mode     string          `json:"gradient_mode"`
+	Straight []string        `json:"straight_through,omitempty"`
+	Success  [][]bool        `json:"success"`
+	Robust   [][]bool        `json:"robust"`
+	Variants []variantAttack `json:"variants"`
+}
+
+// variantAttack is one variant's part of an attackUnit.
+type variantAttack struct {
+	Mode     string    `json:"gradient_mode"`
+	Straight []string  `json:"straight_through,omitempty"`
+	Replay   [][]int32 `json:"replay"`
+	Robust   [][]bool  `json:"robust"`
+}
+
+// ShardRefusal implements suite.ShardRefuser: an evasion block with an
+// attack that does not run batch by batch (evasion's ShardRefusal names
+// it) does not shard.
 func (Suite) ShardRefusal(cfgAny any) string {
-	if cfgAny.(Config).evasion != nil {
-		return "its evasion block does not shard; only the variants' comparison does"
+	cfg := cfgAny.(Config)
+	if cfg.evasion == nil {
+		return ""
+	}
+	if why := (evasion.Suite{}).ShardRefusal(*cfg.evasion); why != "" {
+		return "its evasion block: " + why
 	}
 	return ""
 }
@@ -76,8 +111,8 @@ func checkData(cfg Config, t *suite.Target) error {
 // loses at most those.
 func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite.Shard, st suite.UnitStore) (int, json.RawMessage, error) {
 	cfg := cfgAny.(Config)
-	if cfg.evasion != nil {
-		return 0, nil, errs.Invalidf("suite differential: %s", s.ShardRefusal(cfg))
+	if why := s.ShardRefusal(cfg); why != "" {
+		return 0, nil, errs.Invalidf("suite differential: %s", why)
 	}
 	if err := checkData(cfg, t); err != nil {
 		return 0, nil, err
@@ -92,6 +127,11 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 	}
 	defer done()
 	cm := shardCommon{N: d.N}
+	na := 0 // attack batches
+	if cfg.evasion != nil {
+		cm.AttackBatch = evasion.AttackBatchSize(t, *cfg.evasion)
+		na = (d.N + cm.AttackBatch - 1) / cm.AttackBatch
+	}
 	targets := make([]*suite.Target, len(cfg.Variants))
 	for i, v := range cfg.Variants {
 		op, err := open(ctx, t, cfg, i, dir)
@@ -117,9 +157,10 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 	if err != nil {
 		return 0, nil, err
 	}
-	units := t.Batches(d.N)
+	nb := t.Batches(d.N)
+	units := nb + na
 	lo, hi := sh.Range(units)
-	pending := suite.Pending(st, lo, hi)
+	pending := suite.Pending(st, lo, min(hi, nb))
 	step := max(1, t.Pool.Workers)
 	for len(pending) > 0 {
 		chunk := pending[:min(step, len(pending))]
@@ -176,7 +217,92 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 			}
 		}
 	}
+	if err := runAttackUnits(ctx, t, cfg, targets, suite.Pending(st, max(lo, nb), hi), nb, st); err != nil {
+		return 0, nil, err
+	}
 	return units, common, nil
+}
+
+// runAttackUnits crafts the evasion block's attack batches of the units
+// pending (unit nb + b is attack batch b) on the model, replays the
+// adversarial points on every variant (targets) and crafts the attacks on
+// each variant, a few batches at a time (one per worker, so a killed run
+// loses at most those), and saves each batch's outcomes.
+func runAttackUnits(ctx context.Context, t *suite.Target, cfg Config, targets []*suite.Target, pending []int, nb int, st suite.UnitStore) error {
+	if len(pending) == 0 {
+		return nil
+	}
+	model, err := evasion.NewCrafter(t, *cfg.evasion)
+	if err != nil {
+		return fmt.Errorf("differential: evasion on the model: %w", err)
+	}
+	defer model.Close()
+	crafters := make([]*evasion.Crafter, len(targets))
+	for i, tv := range targets {
+		if crafters[i], err = evasion.NewCrafter(tv, *cfg.evasion); err != nil {
+			return fmt.Errorf("differential: variant %s: evasion on the variant: %w", cfg.Variants[i].Name, err)
+		}
+		defer crafters[i].Close()
+	}
+	ab, n := model.BatchSize(), t.Data.N
+	modelST := straightThrough(t, model.Mode())
+	variantST := make([][]string, len(targets))
+	for i, tv := range targets {
+		variantST[i] = straightThrough(tv, crafters[i].Mode())
+	}
+	step := max(1, t.Pool.Workers)
+	for _, r := range suite.Runs(pending) {
+		for b0 := r[0] - nb; b0 < r[1]-nb; b0 += step {
+			b1 := min(b0+step, r[1]-nb)
+			lo, hi := b0*ab, min(b1*ab, n)
+			crafted, err := model.CraftBatches(ctx, b0, b1)
+			if err != nil {
+				return fmt.Errorf("differential: evasion on the model: %w", err)
+			}
+			us := make([]attackUnit, b1-b0)
+			for b := range us {
+				blo, bhi := (b0+b)*ab-lo, min((b0+b+1)*ab, n)-lo
+				u := &us[b]
+				u.Mode, u.Straight = model.Mode(), modelST
+				for _, c := range crafted {
+					u.Success = append(u.Success, c.Success[blo:bhi])
+					u.Robust = append(u.Robust, c.Robust[blo:bhi])
+				}
+				u.Variants = make([]variantAttack, len(targets))
+			}
+			for i, tv := range targets {
+				name := cfg.Variants[i].Name
+				for _, c := range crafted {
+					cls, err := replayClasses(ctx, tv, ab, t.Data, c.Adv, hi-lo)
+					if err != nil {
+						return fmt.Errorf("differential: variant %s: replaying %s: %w", name, c.Prefix, err)
+					}
+					for b := range us {
+						blo, bhi := (b0+b)*ab-lo, min((b0+b+1)*ab, n)-lo
+						us[b].Variants[i].Replay = append(us[b].Variants[i].Replay, cls[blo:bhi])
+					}
+				}
+				own, err := crafters[i].CraftBatches(ctx, b0, b1)
+				if err != nil {
+					return fmt.Errorf("differential: variant %s: evasion on the variant: %w", name, err)
+				}
+				for b := range us {
+					blo, bhi := (b0+b)*ab-lo, min((b0+b+1)*ab, n)-lo
+					va := &us[b].Variants[i]
+					va.Mode, va.Straight = crafters[i].Mode(), variantST[i]
+					for _, c := range own {
+						va.Robust = append(va.Robust, c.Robust[blo:bhi])
+					}
+				}
+			}
+			for b := range us {
+				if err := suite.SaveUnit(st, nb+b0+b, us[b]); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // batchProbs runs t's session over batches [r[0], r[1]) of d and calls
@@ -217,9 +343,17 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 	if len(cm.Variants) != nv {
 		return nil, fmt.Errorf("differential: shard common part has %d variants, the config %d", len(cm.Variants), nv)
 	}
-	if nb := t.Batches(cm.N); len(results) != nb {
-		return nil, fmt.Errorf("differential: %d units for %d samples in batches of %d (want %d)", len(results), cm.N, t.BatchSize, nb)
+	nb, na := t.Batches(cm.N), 0
+	if cfg.evasion != nil {
+		if cm.AttackBatch < 1 {
+			return nil, fmt.Errorf("differential: shard common part has no attack batch for the evasion block")
+		}
+		na = (cm.N + cm.AttackBatch - 1) / cm.AttackBatch
 	}
+	if len(results) != nb+na {
+		return nil, fmt.Errorf("differential: %d units for %d samples in batches of %d and %d attack batches of %d (want %d)", len(results), cm.N, t.BatchSize, na, cm.AttackBatch, nb+na)
+	}
+	attacks, results := results[nb:], results[:nb]
 	d := &data.Dataset{N: cm.N, Y: make([]int64, 0, cm.N), Columns: map[string][]string{}}
 	ref := make([]int32, 0, cm.N)
 	vars := make([][]int32, nv)
@@ -276,6 +410,15 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 		}
 	}
 	r.SetProportion("accuracy", refCorrect, cm.N, t.ConfidenceLevel)
+	var model attackRows
+	var replays [][][]int32
+	var owns []attackRows
+	if cfg.evasion != nil {
+		if model, replays, owns, err = mergeAttacks(cfg, attacks, nb, cm.AttackBatch, cm.N); err != nil {
+			return nil, err
+		}
+		reduceModelAttacks(r, t, cfg, model, cm.N)
+	}
 	variants := make([]map[string]any, 0, nv)
 	for v, vc := range cm.Variants {
 		r.Warnings = append(r.Warnings, vc.Warnings...)
@@ -287,10 +430,80 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 		if err := reduceVariant(r, t, cfg, part, cfg.Variants[v].Name, o, ids, dir, det); err != nil {
 			return nil, err
 		}
+		if cfg.evasion != nil {
+			reduceAttacks(r, t, cfg, part, cfg.Variants[v].Name, d.Y, vars[v], model, replays[v], owns[v], det)
+		}
 		variants = append(variants, det)
 	}
 	r.Details["variants"] = variants
 	return r, nil
+}
+
+// mergeAttacks joins the attack units (attack batches of ab of the n
+// samples; unit nb + b is batch b) into the model's outcomes and, per
+// variant, its classes on the model's adversarial points and its own
+// outcomes, each over every sample. The units must agree on each model's
+// gradient mode.
+func mergeAttacks(cfg Config, units []json.RawMessage, nb, ab, n int) (attackRows, [][][]int32, []attackRows, error) {
+	prefixes := cfg.prefixes()
+	np, nv := len(prefixes), len(cfg.Variants)
+	model := attackRows{success: make([][]bool, np), robust: make([][]bool, np)}
+	replays := make([][][]int32, nv)
+	owns := make([]attackRows, nv)
+	for v := range nv {
+		replays[v] = make([][]int32, np)
+		owns[v] = attackRows{robust: make([][]bool, np)}
+	}
+	// same reports whether a unit's gradient mode and straight-through
+	// operators are the first unit's.
+	same := func(b int, name, mode string, straight []string, first *attackRows) error {
+		if b == 0 {
+			first.mode, first.straight = mode, straight
+			return nil
+		}
+		if mode != first.mode || !slices.Equal(straight, first.straight) {
+			return fmt.Errorf("differential: unit %d (attack batch %d): %s attacked with %s gradients (straight through %v), attack batch 0 with %s (%v): the shards attacked differently", nb+b, b, name, mode, straight, first.mode, first.straight)
+		}
+		return nil
+	}
+	for b, raw := range units {
+		var u attackUnit
+		if err := json.Unmarshal(raw, &u); err != nil {
+			return model, nil, nil, fmt.Errorf("differential: unit %d: %w", nb+b, err)
+		}
+		m := min((b+1)*ab, n) - b*ab
+		bad := len(u.Success) != np || len(u.Robust) != np || len(u.Variants) != nv
+		for _, va := range u.Variants {
+			bad = bad || len(va.Replay) != np || len(va.Robust) != np
+		}
+		if bad {
+			return model, nil, nil, fmt.Errorf("differential: unit %d (attack batch %d): the outcomes do not cover the %d attacks on the model and %d variants", nb+b, b, np, nv)
+		}
+		if err := same(b, "the model", u.Mode, u.Straight, &model); err != nil {
+			return model, nil, nil, err
+		}
+		for j := range np {
+			if len(u.Success[j]) != m || len(u.Robust[j]) != m {
+				return model, nil, nil, fmt.Errorf("differential: unit %d (%s, attack batch %d): %d success and %d robust flags for %d samples", nb+b, prefixes[j], b, len(u.Success[j]), len(u.Robust[j]), m)
+			}
+			model.success[j] = append(model.success[j], u.Success[j]...)
+			model.robust[j] = append(model.robust[j], u.Robust[j]...)
+		}
+		for v, va := range u.Variants {
+			name := cfg.Variants[v].Name
+			if err := same(b, "variant "+name, va.Mode, va.Straight, &owns[v]); err != nil {
+				return model, nil, nil, err
+			}
+			for j := range np {
+				if len(va.Replay[j]) != m || len(va.Robust[j]) != m {
+					return model, nil, nil, fmt.Errorf("differential: unit %d (variant %s, %s, attack batch %d): %d classes and %d robust flags for %d samples", nb+b, name, prefixes[j], b, len(va.Replay[j]), len(va.Robust[j]), m)
+				}
+				replays[v][j] = append(replays[v][j], va.Replay[j]...)
+				owns[v].robust[j] = append(owns[v].robust[j], va.Robust[j]...)
+			}
+		}
+	}
+	return model, replays, owns, nil
 }
 
 // nonNil returns s, or an empty slice for nil (so that every shard's
