@@ -63,6 +63,7 @@ type work struct {
 	fixed []bool
 	fabS  *fabScratch // FAB's scratch (fab.go), made on first use
 	dfS   *dfScratch  // DeepFool's scratch (deepfool.go), made on first use
+	fmnS  *fmnScratch // FMN's scratch (fmn.go), made on first use
 	hsjS  *hsjScratch // HopSkipJump's scratch (hsj.go), made on first use
 	soS   *soScratch  // Sign-OPT's scratch (signopt.go), made on first use
 	// dc answers the decision-based attacks' label queries (decision.go);

@@ -122,6 +122,12 @@ type AttackConfig struct {
 	Beta     float64 `mapstructure:"beta"`
 	Epsilon  float64 `mapstructure:"epsilon"`
 	NumTrial int     `mapstructure:"num_trial"`
+	// Gamma is FMN's initial ε step (default 0.05); AlphaInit and
+	// AlphaFinal its initial and final gradient step, relative to the
+	// data.range width (defaults 1 and AlphaInit/100).
+	Gamma      *float64 `mapstructure:"gamma"`
+	AlphaInit  *float64 `mapstructure:"alpha_init"`
+	AlphaFinal *float64 `mapstructure:"alpha_final"`
 }
 
 // Key returns the metric prefix of the attack: its label, else its name.
@@ -131,6 +137,10 @@ func (a AttackConfig) Key() string {
 	}
 	return a.Name
 }
+
+// epsStar reports whether the attack gives each sample its ε* (the
+// minimal-perturbation attacks deepfool and fmn: deepfool.go).
+func (a AttackConfig) epsStar() bool { return a.Name == DeepFool || a.Name == FMN }
 
 func (a AttackConfig) earlyStop() bool { return a.EarlyStop == nil || *a.EarlyStop }
 
@@ -144,7 +154,7 @@ func (a AttackConfig) decision() bool { return a.Name == HopSkipJump || a.Name =
 // for apgd the one it runs, for autoattack APGD-CE's and APGD-T's.
 func (a AttackConfig) heads(k int) []string {
 	switch a.Name {
-	case FAB, DeepFool:
+	case FAB, DeepFool, FMN:
 		return []string{headMarginT}
 	case Square, HopSkipJump, SignOPT:
 		return nil
@@ -191,7 +201,7 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		return nil, err
 	}
 	if len(cfg.Attacks) == 0 {
-		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, fab, deepfool, autoattack, hopskipjump, signopt)")
+		return nil, errs.Invalidf("config suites.evasion.attacks: list at least one attack (fgsm, pgd, apgd, square, fab, deepfool, fmn, autoattack, hopskipjump, signopt)")
 	}
 	if keys["features"] && len(cfg.Features) == 0 {
 		return nil, errs.Invalidf("config suites.evasion.features: empty; list the feature columns (or indices) to perturb, or leave features out to perturb all")
@@ -236,7 +246,7 @@ func (s Suite) Decode(raw map[string]any) (any, error) {
 		if err := a.validate(where, has); err != nil {
 			return nil, err
 		}
-		if a.Name == DeepFool || a.decision() {
+		if a.epsStar() || a.decision() {
 			p := a.Key() + "." + a.Norm
 			if j, dup := seen[p]; dup {
 				return nil, errs.Invalidf("%s: metrics %s.* are also produced by attacks[%d]; set label: to tell them apart", where, p, j)
@@ -263,24 +273,25 @@ var attackParams = map[string][]string{
 	Square:      {"queries", "p_init", "targeted", "target"},
 	FAB:         {"steps", "restarts", "targeted", "target_classes"},
 	DeepFool:    {"steps", "overshoot", "nb_grads"},
+	FMN:         {"steps", "gamma", "alpha_init", "alpha_final"},
 	AutoAttack:  {"version", "steps", "restarts", "target_classes", "queries", "p_init"},
 	HopSkipJump: {"budgets", "init_eval", "max_eval", "init_size", "k", "alpha", "beta", "epsilon", "num_trial"},
 	SignOPT:     {"budgets", "k", "alpha", "beta", "epsilon", "num_trial"},
 }
 
 // paramKeys are the keys of attackParams, in the order they are checked.
-var paramKeys = []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init", "version", "overshoot", "nb_grads", "budgets", "init_eval", "max_eval", "init_size", "k", "alpha", "beta", "epsilon", "num_trial"}
+var paramKeys = []string{"step_size", "steps", "random_start", "restarts", "early_stop", "targeted", "target", "target_classes", "loss", "queries", "p_init", "version", "overshoot", "nb_grads", "budgets", "init_eval", "max_eval", "init_size", "k", "alpha", "beta", "epsilon", "num_trial", "gamma", "alpha_init", "alpha_final"}
 
 // validate checks the attack and fills in the defaults of the keys it does
 // not set; has reports whether the block sets a key. A zero value stands for
 // the default only when its key is absent: an explicit steps: 0 is an error.
 func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 	switch a.Name {
-	case FGSM, PGD, APGD, Square, FAB, DeepFool, AutoAttack, HopSkipJump, SignOPT:
+	case FGSM, PGD, APGD, Square, FAB, DeepFool, FMN, AutoAttack, HopSkipJump, SignOPT:
 	case "":
-		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square, fab, deepfool, autoattack, hopskipjump or signopt", where)
+		return errs.Invalidf("%s.name: missing; want fgsm, pgd, apgd, square, fab, deepfool, fmn, autoattack, hopskipjump or signopt", where)
 	default:
-		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square, fab, deepfool, autoattack, hopskipjump or signopt", where, a.Name)
+		return errs.Invalidf("%s.name %q: unknown attack; want fgsm, pgd, apgd, square, fab, deepfool, fmn, autoattack, hopskipjump or signopt", where, a.Name)
 	}
 	if has("label") && a.Label == "" {
 		return errs.Invalidf("%s.label: empty; leave label out to use the attack's name", where)
@@ -301,7 +312,14 @@ func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 	if !has("norm") {
 		a.Norm = Linf
 	}
-	if a.Norm != Linf && a.Norm != L2 {
+	switch {
+	case a.Norm == Linf, a.Norm == L2:
+	case (a.Norm == L1 || a.Norm == L0) && a.Name == FMN:
+	case a.Norm == L1, a.Norm == L0:
+		return errs.Invalidf("%s.norm %q: only fmn takes l1 and l0; %s takes linf or l2", where, a.Norm, a.Name)
+	case a.Name == FMN:
+		return errs.Invalidf("%s.norm %q: unknown norm; fmn takes linf, l2, l1 or l0", where, a.Norm)
+	default:
 		return errs.Invalidf("%s.norm %q: unknown norm; want linf or l2", where, a.Norm)
 	}
 	if len(a.Eps) == 0 && !a.decision() {
@@ -415,6 +433,33 @@ func (a *AttackConfig) validate(where string, has func(key string) bool) error {
 		return a.validateHSJ(where, has)
 	case SignOPT:
 		return a.validateSignOPT(where, has)
+	case FMN:
+		if !has("steps") {
+			a.Steps = DefaultFMNSteps
+		}
+		for _, f := range []struct {
+			key string
+			v   **float64
+			def float64
+		}{{"gamma", &a.Gamma, DefaultFMNGamma}, {"alpha_init", &a.AlphaInit, DefaultFMNAlphaInit}} {
+			if *f.v == nil {
+				v := f.def
+				*f.v = &v
+			}
+		}
+		if a.AlphaFinal == nil {
+			v := *a.AlphaInit * fmnAlphaShare
+			a.AlphaFinal = &v
+		}
+		if v := *a.Gamma; !(v > 0 && v < 1) {
+			return errs.Invalidf("%s.gamma %v: want a number in (0, 1)", where, v)
+		}
+		if v := *a.AlphaInit; !(v > 0) || math.IsInf(v, 0) {
+			return errs.Invalidf("%s.alpha_init %v: must be a finite number > 0", where, v)
+		}
+		if v := *a.AlphaFinal; !(v > 0 && v <= *a.AlphaInit) {
+			return errs.Invalidf("%s.alpha_final %v: want a number in (0, alpha_init %v]", where, v, *a.AlphaInit)
+		}
 	case AutoAttack:
 		switch a.Version {
 		case "":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -56,7 +57,7 @@ func (w *work) dfMem() *dfScratch {
 // (L∞) is added to Σr. Points are clipped to the data range. eps[i] gets
 // ε* of sample i (0 when misclassified clean, +Inf when no point was
 // found within steps iterations).
-func (w *work) deepfool(ctx context.Context, j *job, o oracle, steps, nbGrads int, overshoot float64, eps []float64) error {
+func (w *work) deepfool(ctx context.Context, j *job, o oracle, steps, nbGrads int, overshoot float64, eps []float64, rng *rand.Rand) error {
 	linf := j.norm == Linf
 	m := w.dfMem()
 	clear(m.rtot[:j.n*w.d])
@@ -76,7 +77,7 @@ func (w *work) deepfool(ctx context.Context, j *job, o oracle, steps, nbGrads in
 			for _, i := range w.act {
 				w.tgt[i] = int64(rankClass(j.clean[i*w.k:(i+1)*w.k], c))
 			}
-			if err := w.evalActive(ctx, j, o, true, nil); err != nil {
+			if err := w.evalActive(ctx, j, o, true, rng); err != nil {
 				return err
 			}
 			if c == 1 {
@@ -204,8 +205,9 @@ func (w *work) deepfoolStep(j *job, i int, m *dfScratch, linf bool, overshoot fl
 	}
 }
 
-// dfRun is DeepFool's result over the whole data: ε* and the queries per
-// sample, the adversarial points, and the zero-gradient count.
+// dfRun is the result of a minimal-perturbation attack (deepfool, fmn)
+// over the whole data: ε* and the queries per sample, the adversarial
+// points, and the zero-gradient count.
 type dfRun struct {
 	eps      []float64
 	pred     []int // prediction at the last point evaluated
@@ -216,9 +218,11 @@ type dfRun struct {
 	gradSeen int
 }
 
-// deepfoolAll runs DeepFool once on every batch; its outcomes at each eps
-// follow from ε* (deepfoolOutcome), so the attack runs once however many
-// eps are listed.
+// deepfoolAll runs the minimal-perturbation attack a (DeepFool, or FMN:
+// fmn.go) once on every batch; its outcomes at each eps follow from ε*
+// (deepfoolOutcome), so the attack runs once however many eps are listed.
+// Each batch draws from its own stream (NES gradients; the exact ones use
+// none).
 func (rt *runners) deepfoolAll(ctx context.Context, t *suite.Target, a AttackConfig, clean []float32, correct []bool) (*dfRun, error) {
 	ds := t.Data
 	n, d, k := ds.N, ds.SampleSize(), t.Classes
@@ -233,6 +237,7 @@ func (rt *runners) deepfoolAll(ctx context.Context, t *suite.Target, a AttackCon
 		pool.Progress = rt.progress
 	}
 	var done atomic.Int64
+	seed := suite.DeriveSeed(t.Seed, a.Key()+"."+a.Norm)
 	b0, b1 := 0, nb
 	if rt.span != nil { // a sharded run's units (shard.go)
 		b0, b1 = rt.span[0], rt.span[1]
@@ -245,7 +250,14 @@ func (rt *runners) deepfoolAll(ctx context.Context, t *suite.Target, a AttackCon
 			clean: clean[lo*k : hi*k], success: success[lo:hi], pred: r.pred[lo:hi], queries: r.queries[lo:hi],
 			xadv: r.adv[lo*d : hi*d], zero: r.zero[lo:hi]}
 		w.begin(j)
-		if err := w.deepfool(ctx, j, w.oracles[headMarginT], a.Steps, a.NBGrads, *a.Overshoot, r.eps[lo:hi]); err != nil {
+		rng := suite.BatchRand(seed, b)
+		var err error
+		if a.Name == FMN {
+			err = w.fmn(ctx, j, w.oracles[headMarginT], fmnParamsOf(a, t.Range), r.eps[lo:hi], rng)
+		} else {
+			err = w.deepfool(ctx, j, w.oracles[headMarginT], a.Steps, a.NBGrads, *a.Overshoot, r.eps[lo:hi], rng)
+		}
+		if err != nil {
 			return err
 		}
 		zero[b] = [2]int{j.zeroGrad, j.gradSeen}
@@ -265,8 +277,9 @@ func (rt *runners) deepfoolAll(ctx context.Context, t *suite.Target, a AttackCon
 	return r, nil
 }
 
-// deepfoolAt is attack for a deepfool entry: DeepFool runs at the entry's
-// first eps and is kept in rt.dfRuns; every eps is judged from its ε*.
+// deepfoolAt is attack for a deepfool or fmn entry: the attack runs at the
+// entry's first eps and is kept in rt.dfRuns; every eps is judged from its
+// ε*.
 func (rt *runners) deepfoolAt(ctx context.Context, t *suite.Target, cfg Config, a AttackConfig, eps float64, clean []float32, correct []bool) (*outcome, error) {
 	key := a.Key() + "." + a.Norm
 	df := rt.dfRuns[key]
@@ -318,13 +331,14 @@ func deepfoolOutcome(t *suite.Target, a AttackConfig, eps float64, r *dfRun, cor
 	return o
 }
 
-// deepfoolKeys are the metrics of a deepfool attack, prefix "<key>.<norm>".
+// deepfoolKeys are the metrics of a deepfool or fmn entry, prefix
+// "<key>.<norm>".
 func deepfoolKeys(prefix string) []string {
 	keys := []string{prefix + ".median_eps", prefix + ".mean_eps", prefix + ".eps_q10", prefix + ".eps_q25", prefix + ".eps_q75"}
 	return append(keys, suite.ProportionKeys(prefix+".success_rate")...)
 }
 
-// deepfoolSummary sets the ε* metrics of a deepfool attack and replaces
+// deepfoolSummary sets the ε* metrics of a deepfool or fmn entry and replaces
 // its curve in details with the one ε* gives: robust accuracy at every
 // distinct finite ε* (a sample is robust at ε while ε < ε*), from ε = 0.
 // The quantiles are over every clean-correct sample, a failure counting as
@@ -370,8 +384,8 @@ func deepfoolSummary(r *suite.Result, t *suite.Target, a AttackConfig, df *dfRun
 		}
 	}
 	if len(inf) > 0 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: DeepFool found no adversarial point for %d of %d samples within %d steps, so %s fall among the failures (ε* = +Inf) and are undefined",
-			prefix, len(all)-len(finite), len(all), a.Steps, strings.Join(inf, ", ")))
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %s found no adversarial point for %d of %d samples within %d steps, so %s fall among the failures (ε* = +Inf) and are undefined",
+			prefix, epsStarTitle[a.Name], len(all)-len(finite), len(all), a.Steps, strings.Join(inf, ", ")))
 	}
 	var sum float64
 	for _, v := range finite {
@@ -383,10 +397,10 @@ func deepfoolSummary(r *suite.Result, t *suite.Target, a AttackConfig, df *dfRun
 	if curves, _ := r.Details["curves"].(map[string][]map[string]any); curves != nil {
 		curves[prefix] = epsCurve(finite, nCorrect, n)
 	}
-	dets, _ := r.Details["deepfool"].(map[string]any)
+	dets, _ := r.Details[a.Name].(map[string]any)
 	if dets == nil {
 		dets = map[string]any{}
-		r.Details["deepfool"] = dets
+		r.Details[a.Name] = dets
 	}
 	epsStar := make([]any, n) // JSON has no +Inf: failures are null
 	for i, v := range df.eps {
@@ -394,8 +408,11 @@ func deepfoolSummary(r *suite.Result, t *suite.Target, a AttackConfig, df *dfRun
 			epsStar[i] = v
 		}
 	}
-	dets[prefix] = map[string]any{"eps_star": epsStar, "failed": len(all) - len(finite), "attacked": len(all),
-		"steps": a.Steps, "overshoot": *a.Overshoot, "nb_grads": a.NBGrads}
+	det := map[string]any{"eps_star": epsStar, "failed": len(all) - len(finite), "attacked": len(all)}
+	for k, v := range params(a) {
+		det[k] = v
+	}
+	dets[prefix] = det
 }
 
 // epsCurve is the robust-accuracy curve that per-sample minimal norms
@@ -420,6 +437,9 @@ func epsCurve(finite []float64, nCorrect, n int) []map[string]any {
 	}
 	return curve
 }
+
+// epsStarTitle names the ε* attacks in warnings.
+var epsStarTitle = map[string]string{DeepFool: "DeepFool", FMN: "FMN"}
 
 // quantileInf is stats.Quantile on sorted values that may end in +Inf:
 // a quantile interpolated towards +Inf is +Inf.

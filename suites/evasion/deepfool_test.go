@@ -245,7 +245,7 @@ func TestDeepFoolLoopAllocs(t *testing.T) {
 	eps := make([]float64, g.j.n)
 	for _, norm := range []string{Linf, L2} {
 		g.checkOracleLoop(t, "deepfool", headMarginT, norm, math.Inf(1), func(o oracle) error {
-			return g.w.deepfool(ctx, g.j, o, 20, DefaultNBGrads, DefaultOvershoot, eps)
+			return g.w.deepfool(ctx, g.j, o, 20, DefaultNBGrads, DefaultOvershoot, eps, nil)
 		})
 	}
 }

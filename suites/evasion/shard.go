@@ -91,11 +91,11 @@ type unitExample struct {
 }
 
 // shardable lists the attacks whose units RunShard splits: each attack
-// batch runs alone, from its own seed and stream (deepfool: once per
-// entry, see passes). An attack added to the suite is refused in a
+// batch runs alone, from its own seed and stream (deepfool and fmn: once
+// per entry, see passes). An attack added to the suite is refused in a
 // sharded or resumed run (exit 2 naming it) until it is listed here, with
 // a test that its merged shards equal Run, and in docs/sharding.md.
-var shardable = map[string]bool{FGSM: true, PGD: true, APGD: true, Square: true, FAB: true, DeepFool: true, AutoAttack: true, HopSkipJump: true, SignOPT: true}
+var shardable = map[string]bool{FGSM: true, PGD: true, APGD: true, Square: true, FAB: true, DeepFool: true, FMN: true, AutoAttack: true, HopSkipJump: true, SignOPT: true}
 
 // ShardRefusal implements suite.ShardRefuser: it names the entries whose
 // attack is not in shardable ("" when every one is), so that the engine
@@ -116,7 +116,7 @@ func (Suite) ShardRefusal(cfgAny any) string {
 }
 
 // pass is one attack pass of the units: an attack at one eps, or a
-// deepfool, hopskipjump or signopt entry at all its eps (each runs once and judges
+// deepfool, fmn, hopskipjump or signopt entry at all its eps (each runs once and judges
 // each eps from its per-sample norms).
 type pass struct {
 	a   AttackConfig
@@ -124,11 +124,12 @@ type pass struct {
 }
 
 // passes lists the attack passes in config order: one per attack and eps,
-// one per deepfool or decision-based (hopskipjump, signopt) entry.
+// one per ε* (deepfool, fmn) or decision-based (hopskipjump, signopt)
+// entry.
 func passes(cfg Config) []pass {
 	var out []pass
 	for _, a := range cfg.Attacks {
-		if a.Name == DeepFool || a.decision() {
+		if a.epsStar() || a.decision() {
 			out = append(out, pass{a, a.Eps})
 			continue
 		}
@@ -372,7 +373,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 				u = end
 				continue
 			}
-			if pp.a.Name == DeepFool {
+			if pp.a.epsStar() {
 				dfEps = pp.eps
 				if _, err := rt.deepfoolAll(ctx, &tb, pp.a, clean, correct); err != nil {
 					return 0, nil, oomHint(fmt.Errorf("attack %s.%s: %w", pp.a.Key(), pp.a.Norm, err), bc.size)
@@ -464,7 +465,7 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 			}
 			continue
 		}
-		if pp.a.Name == DeepFool {
+		if pp.a.epsStar() {
 			df, err := mergeDeepFool(&tb, cfg, pp, results[(p+1)*nb:(p+2)*nb], correct)
 			if err != nil {
 				return nil, fmt.Errorf("evasion: %w", err)
@@ -522,7 +523,7 @@ func (Suite) Merge(_ context.Context, t *suite.Target, cfgAny any, common json.R
 	}
 	labels := labelChoice{output: cm.LabelOutput, reason: cm.LabelReason}
 	for _, a := range cfg.Attacks {
-		if a.Name == DeepFool {
+		if a.epsStar() {
 			deepfoolSummary(res, &tb, a, dfRuns[a.Key()+"."+a.Norm].run, correct, nCorrect)
 		}
 		if a.decision() {

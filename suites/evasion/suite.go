@@ -48,7 +48,7 @@ func (Suite) Metrics(cfgAny any, _ int) []string {
 	worst := map[string]bool{}
 	var worstKeys []string
 	for _, a := range cfg.Attacks {
-		if a.Name == DeepFool {
+		if a.epsStar() {
 			keys = append(keys, deepfoolKeys(a.Key()+"."+a.Norm)...)
 		}
 		if a.decision() {
@@ -153,8 +153,13 @@ func (s Suite) check(t *suite.Target, cfg Config) error {
 	for i, a := range cfg.Attacks {
 		for _, e := range a.Eps {
 			lim := width
-			if a.Norm == L2 {
+			switch a.Norm {
+			case L2:
 				lim = width * math.Sqrt(float64(dim))
+			case L1:
+				lim = width * float64(dim)
+			case L0:
+				lim = float64(dim)
 			}
 			if e > lim {
 				return errs.Invalidf("config suites.evasion.attacks[%d].eps %v: larger than the %s diameter %v of data.range [%v, %v]", i, e, a.Norm, lim, t.Range[0], t.Range[1])
@@ -257,7 +262,7 @@ func (s Suite) run(ctx context.Context, t *suite.Target, cfg Config) (*suite.Res
 		return nil, err
 	}
 	for _, a := range cfg.Attacks {
-		if a.Name == DeepFool {
+		if a.epsStar() {
 			deepfoolSummary(res, t, a, rt.dfRuns[a.Key()+"."+a.Norm], correct, nCorrect)
 		}
 		if a.decision() {
@@ -294,7 +299,7 @@ func timedOut(t *suite.Target, cfg Config, outs []*outcome, correct []bool, nCor
 
 // attack runs one attack at one eps on every batch.
 func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a AttackConfig, eps float64, clean []float32, correct []bool) (*outcome, error) {
-	if a.Name == DeepFool {
+	if a.epsStar() {
 		return rt.deepfoolAt(ctx, t, cfg, a, eps, clean, correct)
 	}
 	if a.decision() {

@@ -168,13 +168,15 @@ func params(a AttackConfig) map[string]any {
 		p["version"], p["parts"] = a.version(), a.parts()
 	case DeepFool:
 		p["steps"], p["overshoot"], p["nb_grads"] = a.Steps, *a.Overshoot, a.NBGrads
+	case FMN:
+		p["steps"], p["gamma"], p["gamma_final"], p["alpha_init"], p["alpha_final"] = a.Steps, *a.Gamma, fmnGammaFinal, *a.AlphaInit, *a.AlphaFinal
 	case FAB:
 		p["steps"], p["restarts"] = a.Steps, a.Restarts
 		if a.Targeted {
 			p["target_classes"] = a.TargetClasses
 		}
 	}
-	if a.Name != APGD && a.Name != AutoAttack && a.Name != FAB && a.Name != DeepFool {
+	if a.Name != APGD && a.Name != AutoAttack && a.Name != FAB && !a.epsStar() {
 		p["early_stop"] = a.earlyStop()
 	}
 	if a.Targeted {
