@@ -173,13 +173,20 @@ func (g *loopRig) maxQueries() (int, int) {
 // leave, on success or after the last step, and each restart or target
 // class re-enters all the unbroken ones, which took part in every call
 // before), so the evals equal the largest per-sample query count divided
-// by the oracle's cost per eval.
+// by the oracle's cost per eval (FMN: up to twice that, fmnEval).
 func (g *loopRig) checkOracleLoop(t *testing.T, name, head, norm string, eps float64, attack func(o oracle) error) {
 	t.Helper()
 	co := g.w.oracles[head].(*countingOracle)
 	got := g.measure(t, norm, eps, co.reset, func() error { return attack(co) })
 	mq, ns := g.maxQueries()
-	if want := mq / int(co.cost()); co.evals != want {
+	switch want := mq / int(co.cost()); {
+	case name == FMN:
+		// FMN evaluates again the samples whose best other class changed
+		// (fmnEval): one to two evals per step, each sample at least one
+		if co.evals < want || co.evals > 2*want {
+			t.Errorf("%s %s: %d evals, but the largest query count %d gives %d to %d", name, norm, co.evals, mq, want, 2*want)
+		}
+	case co.evals != want:
 		t.Errorf("%s %s: %d evals, but the largest query count %d gives %d", name, norm, co.evals, mq, want)
 	}
 	calls, switches := len(co.rows), 0

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
@@ -39,24 +38,9 @@ type peerAACase struct {
 // L2 2 with GAUNTLET_FULL_ART=1 and under CI=true, for each case the peer
 // file holds (the count of compared figures is asserted).
 func TestAutoAttackReference(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("testdata", "peer_autoattack.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ref peerAA
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
-	}
-	dir := testutil.Shared(t, "fixtures/vision")
+	dir, resRel := peerFixtures(t, "peer_autoattack.json", &ref)
 	full := os.Getenv("GAUNTLET_FULL_ART") == "1" || testutil.CI()
-	res, err := filepath.Abs(filepath.Join("..", "..", "benchmarks", "pgdpeer", "res_cnn.onnx"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resRel, err := filepath.Rel(dir, res)
-	if err != nil {
-		t.Fatal(err)
-	}
 	compared, cases, fabCases := 0, 0, 0
 	for _, m := range []struct{ name, file string }{{"mnist_cnn", "mnist_cnn.onnx"}, {"res_cnn", resRel}} {
 		for _, c := range []struct {

@@ -45,6 +45,22 @@ func (w *work) dfMem() *dfScratch {
 	return w.dfS
 }
 
+// epsStarStart begins a minimal-perturbation attack on the batch: eps[i]
+// is 0 for a clean-wrong sample, +Inf (not broken yet) for the others,
+// which are listed in w.act with their point w.x at the clean input.
+func (w *work) epsStarStart(j *job, eps []float64) {
+	w.act = w.act[:0]
+	for i := 0; i < j.n; i++ {
+		eps[i] = math.Inf(1)
+		if !j.correct[i] {
+			eps[i] = 0
+			continue
+		}
+		copy(w.row(w.x, i), j.x0[i*w.d:(i+1)*w.d])
+		w.act = append(w.act, i)
+	}
+}
+
 // deepfool runs DeepFool on the batch as ART's DeepFool.generate
 // (art/attacks/evasion/deepfool.py) with the paper's overshoot applied as
 // its reference code does: at every iteration each active sample's point
@@ -61,16 +77,7 @@ func (w *work) deepfool(ctx context.Context, j *job, o oracle, steps, nbGrads in
 	linf := j.norm == Linf
 	m := w.dfMem()
 	clear(m.rtot[:j.n*w.d])
-	w.act = w.act[:0]
-	for i := 0; i < j.n; i++ {
-		eps[i] = math.Inf(1)
-		if !j.correct[i] {
-			eps[i] = 0
-			continue
-		}
-		copy(w.row(w.x, i), j.x0[i*w.d:(i+1)*w.d])
-		w.act = append(w.act, i)
-	}
+	w.epsStarStart(j, eps)
 	nc := min(nbGrads, w.k)
 	for it := 0; len(w.act) > 0; it++ {
 		for c := 1; c < nc; c++ {

@@ -102,17 +102,10 @@ func bestOther(row []float32, y int64) int64 {
 // found), which is in j.xadv.
 func (w *work) fmn(ctx context.Context, j *job, o oracle, p fmnParams, eps []float64, rng *rand.Rand) error {
 	m := w.fmnMem()
-	w.act = w.act[:0]
-	for i := 0; i < j.n; i++ {
-		eps[i] = math.Inf(1)
-		if !j.correct[i] {
-			eps[i] = 0
-			continue
-		}
-		w.act = append(w.act, i)
+	w.epsStarStart(j, eps)
+	for _, i := range w.act {
 		x0 := j.x0[i*w.d : (i+1)*w.d]
 		clear(w.row(m.delta, i))
-		copy(w.row(w.x, i), x0)
 		m.worst[i] = fmnWorst(x0, w.row(w.lo, i), w.row(w.hi, i), j.norm)
 		m.best[i], m.found[i] = m.worst[i], false
 		m.eps[i] = math.Inf(1) // lines 151–155

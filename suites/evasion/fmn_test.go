@@ -42,44 +42,66 @@ type peerFMN struct {
 	} `json:"cases"`
 }
 
-// TestFMNReference compares fmn at its defaults (10 steps, the authors'
-// FMNAttackLp defaults) under L∞, L2, L1 and L0 with the authors' code
-// run by testdata/peer_fmn.py on the same weights and the first 100 MNIST
-// test images: the median ε* over the clean-correct samples within
-// fmnRefTol, on the shared MNIST CNN and the residual CNN of
-// benchmarks/pgdpeer; with GAUNTLET_FULL_ART=1 or under CI=true also at
-// 100 steps (L∞ and L2). The count of compared cases is asserted.
-func TestFMNReference(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("testdata", "peer_fmn.json"))
+// peerFixtures reads testdata/<file> (a peer script's figures) into v and
+// returns the shared vision fixtures' folder and the path of
+// benchmarks/pgdpeer's residual CNN relative to it (the two models the
+// peer scripts run on).
+func peerFixtures(t *testing.T, file string, v any) (dir, resRel string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ref peerFMN
-	if err := json.Unmarshal(b, &ref); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("testdata/%s: %v", file, err)
 	}
-	dir := testutil.Shared(t, "fixtures/vision")
-	full := os.Getenv("GAUNTLET_FULL_ART") == "1" || testutil.CI()
+	dir = testutil.Shared(t, "fixtures/vision")
 	res, err := filepath.Abs(filepath.Join("..", "..", "benchmarks", "pgdpeer", "res_cnn.onnx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resRel, err := filepath.Rel(dir, res)
-	if err != nil {
+	if resRel, err = filepath.Rel(dir, res); err != nil {
 		t.Fatal(err)
 	}
+	return dir, resRel
+}
+
+// TestFMNReference compares fmn at its defaults (10 steps, the authors'
+// FMNAttackLp defaults) with the authors' code run by
+// testdata/peer_fmn.py on the same weights and the first 100 MNIST test
+// images: the median ε* over the clean-correct samples within fmnRefTol
+// (where the reference's is +Inf, Gauntlet's must be undefined and the
+// success counts within fmnRefSuccTol). Always: L∞, L2, L1 and L0 on the
+// shared MNIST CNN, L∞ and L2 on the residual CNN of benchmarks/pgdpeer;
+// with GAUNTLET_FULL_ART=1 or under CI=true also L1 and L0 on the
+// residual CNN and L∞ and L2 at 100 steps on both. The count of compared
+// cases is asserted.
+func TestFMNReference(t *testing.T) {
+	var ref peerFMN
+	dir, resRel := peerFixtures(t, "peer_fmn.json", &ref)
+	full := os.Getenv("GAUNTLET_FULL_ART") == "1" || testutil.CI()
 	type run struct {
+		model string
 		steps int
 		norms []string
 	}
-	runs := []run{{10, []string{Linf, L2, L1, L0}}}
+	// fast: every norm on the MNIST CNN and L∞/L2 on the residual CNN at
+	// the default 10 steps; full: the rest and 100 steps
+	runs := []run{{"mnist_cnn", 10, []string{Linf, L2, L1, L0}}, {"res_cnn", 10, []string{Linf, L2}}}
 	if full {
-		runs = append(runs, run{100, []string{Linf, L2}})
+		runs = append(runs, run{"res_cnn", 10, []string{L1, L0}}, run{"mnist_cnn", 100, []string{Linf, L2}}, run{"res_cnn", 100, []string{Linf, L2}})
 	}
+	files := map[string]string{"mnist_cnn": "mnist_cnn.onnx", "res_cnn": resRel}
 	compared, want := 0, 0
-	for _, m := range []struct{ name, file string }{{"mnist_cnn", "mnist_cnn.onnx"}, {"res_cnn", resRel}} {
-		tg := mnist(t, dir, m.file, 2, ref.N, ref.N)
-		for _, r := range runs {
+	targets := map[string]*suite.Target{}
+	for _, r := range runs {
+		m := struct{ name, file string }{r.model, files[r.model]}
+		tg := targets[m.name]
+		if tg == nil {
+			tg = mnist(t, dir, m.file, 2, ref.N, ref.N)
+			targets[m.name] = tg
+		}
+		{
 			var attacks []any
 			for _, norm := range r.norms {
 				attacks = append(attacks, map[string]any{"name": "fmn", "norm": norm, "eps": []any{0.1}, "steps": r.steps})
@@ -287,5 +309,22 @@ func TestProjectL1(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestFMNLoopAllocs: FMN's iterations (the projections' sorts included)
+// allocate no more than onnxruntime_go's own share per ORT call (64
+// digits, every norm).
+func TestFMNLoopAllocs(t *testing.T) {
+	g := newLoopRig(t, ModeExact, map[string]any{"attacks": []any{
+		map[string]any{"name": "fmn", "eps": []any{0.1}},
+	}})
+	ctx := context.Background()
+	eps := make([]float64, g.j.n)
+	p := fmnParams{steps: 10, alpha0: DefaultFMNAlphaInit, alpha1: DefaultFMNAlphaInit * fmnAlphaShare, gamma0: DefaultFMNGamma}
+	for _, norm := range []string{Linf, L2, L1, L0} {
+		g.checkOracleLoop(t, "fmn", headMarginT, norm, math.Inf(1), func(o oracle) error {
+			return g.w.fmn(ctx, g.j, o, p, eps, nil)
+		})
 	}
 }
