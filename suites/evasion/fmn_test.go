@@ -7,11 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/gauntlet-ml/gauntlet/errs"
 	"github.com/gauntlet-ml/gauntlet/internal/testutil"
+	"github.com/gauntlet-ml/gauntlet/stats"
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
@@ -74,8 +76,9 @@ func peerFixtures(t *testing.T, file string, v any) (dir, resRel string) {
 // success counts within fmnRefSuccTol). Always: L∞, L2, L1 and L0 on the
 // shared MNIST CNN, L∞ and L2 on the residual CNN of benchmarks/pgdpeer;
 // with GAUNTLET_FULL_ART=1 or under CI=true also L1 and L0 on the
-// residual CNN and L∞ and L2 at 100 steps on both. The count of compared
-// cases is asserted.
+// residual CNN and L∞ and L2 at 100 steps on the MNIST CNN; with
+// GAUNTLET_FULL_ART=1 (not in CI: minutes on 2 loaded cores) L∞ and L2 at
+// 100 steps on the residual CNN. The count of compared cases is asserted.
 func TestFMNReference(t *testing.T) {
 	var ref peerFMN
 	dir, resRel := peerFixtures(t, "peer_fmn.json", &ref)
@@ -89,7 +92,10 @@ func TestFMNReference(t *testing.T) {
 	// the default 10 steps; full: the rest and 100 steps
 	runs := []run{{"mnist_cnn", 10, []string{Linf, L2, L1, L0}}, {"res_cnn", 10, []string{Linf, L2}}}
 	if full {
-		runs = append(runs, run{"res_cnn", 10, []string{L1, L0}}, run{"mnist_cnn", 100, []string{Linf, L2}}, run{"res_cnn", 100, []string{Linf, L2}})
+		runs = append(runs, run{"res_cnn", 10, []string{L1, L0}}, run{"mnist_cnn", 100, []string{Linf, L2}})
+	}
+	if os.Getenv("GAUNTLET_FULL_ART") == "1" { // the slowest: not in CI
+		runs = append(runs, run{"res_cnn", 100, []string{Linf, L2}})
 	}
 	files := map[string]string{"mnist_cnn": "mnist_cnn.onnx", "res_cnn": resRel}
 	compared, want := 0, 0
@@ -120,17 +126,29 @@ func TestFMNReference(t *testing.T) {
 				}
 				med, set := got.Metrics["fmn."+norm+".median_eps"]
 				succ := int(got.Metrics["fmn."+norm+".success_rate"]*float64(c.CleanCorrect) + 0.5)
+				es := got.Details["fmn"].(map[string]any)["fmn."+norm].(map[string]any)["eps_star"].([]any)
 				if c.Median == nil {
-					// the reference failed on half the samples or more
-					// (L0 at 10 steps: ε grows by one feature a step)
-					t.Logf("%s: median ε* undefined (set %v), reference +Inf; successes %d/%d, reference %d/%d", key, set, succ, c.CleanCorrect, c.Successes, c.CleanCorrect)
-					if set || abs(succ-c.Successes) > fmnRefSuccTol {
-						t.Errorf("%s: median ε* %v (set %v), successes %d: want undefined as the reference's, successes %d ± %d", key, med, set, succ, c.Successes, fmnRefSuccTol)
+					// the reference failed on half the samples or more (L0
+					// at 10 steps: ε grows by one feature a step): the
+					// counts, and the median ε* of the samples both broke
+					var g, w []float64
+					for i, v := range es {
+						if e, ok := v.(float64); ok && c.EpsStar[i] != nil && e > 0 {
+							g, w = append(g, e), append(w, *c.EpsStar[i])
+						}
+					}
+					slices.Sort(g)
+					slices.Sort(w)
+					gm, wm := stats.Median(g), stats.Median(w)
+					t.Logf("%s: median ε* undefined (set %v), reference +Inf; successes %d/%d, reference %d/%d; median ε* of the %d both broke %.5g, reference %.5g",
+						key, set, succ, c.CleanCorrect, c.Successes, c.CleanCorrect, len(g), gm, wm)
+					if set || abs(succ-c.Successes) > fmnRefSuccTol || len(g) == 0 || math.Abs(gm/wm-1) > fmnRefTol {
+						t.Errorf("%s: median ε* %v (set %v), successes %d, median over both broken %v: want undefined as the reference's, successes %d ± %d, median over both broken %v within %v",
+							key, med, set, succ, gm, c.Successes, fmnRefSuccTol, wm, fmnRefTol)
 					}
 					compared++
 					continue
 				}
-				es := got.Details["fmn"].(map[string]any)["fmn."+norm].(map[string]any)["eps_star"].([]any)
 				agree, both := 0, 0
 				for i, v := range es {
 					g, gok := v.(float64)

@@ -36,11 +36,12 @@ rounds), REPS rounds, and records the per-case median wall-clock ratio
 torch/Gauntlet (> 1: Gauntlet faster) in "timing". torch runs with 2
 threads. Gauntlet's time is the whole process (loading the model, writing
 and opening the gradient graph, the clean pass, the attack, the report);
-torch's the attack alone. STEPS (default 10,100) picks the step counts;
-the JSON keeps the cases a run does not redo.
+torch's the attack alone. STEPS (default 10,100) and NORMS (default
+linf,l2,l1,l0) pick the cases; the JSON keeps the cases a run does not
+redo.
 
   /usr/bin/python3 suites/evasion/testdata/peer_fmn.py
-  STEPS=10 GAUNTLET=/tmp/gauntlet REPS=3 /usr/bin/python3 suites/evasion/testdata/peer_fmn.py
+  STEPS=10 NORMS=linf,l2 GAUNTLET=/tmp/gauntlet REPS=3 /usr/bin/python3 suites/evasion/testdata/peer_fmn.py
 
 Licence of the ported reference code:
 
@@ -82,7 +83,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks", "pgdpeer"))
 
 N = 100
 STEPS = [int(v) for v in os.environ.get("STEPS", "10,100").split(",")]
-NORMS = ["linf", "l2", "l1", "l0"]
+NORMS = os.environ.get("NORMS", "linf,l2,l1,l0").split(",")
 MODELS = {"mnist_cnn": os.path.join(VISION, "mnist_cnn.onnx"),
           "res_cnn": os.path.join(ROOT, "benchmarks", "pgdpeer", "res_cnn.onnx")}
 P = {"linf": math.inf, "l2": 2, "l1": 1, "l0": 0}
@@ -281,7 +282,7 @@ def main():
         with torch.no_grad():
             correct = (model(x).argmax(1) == y).tolist()
         for steps in STEPS:
-            for norm in NORMS if steps == STEPS[0] else ["linf", "l2"]:
+            for norm in NORMS if steps == 10 else [v for v in NORMS if v in ("linf", "l2")]:
                 t0 = time.perf_counter()
                 xadv, found = fmn_run(model, x, y, norm, steps)
                 dt = time.perf_counter() - t0
