@@ -58,9 +58,9 @@ var mustHave = map[string][]string{
 	"evasion":      {`"by_group"`, `"pgd.linf.eps=0.1.robust_accuracy"`},
 	"poisoning":    {`"neural_cleanse.class=9.anomaly_index"`, `"spectral_signatures.flagged_fraction"`, `"activation_clustering.flagged_fraction"`, `"backdoor.attack_success_rate"`, `"strip.far"`, `"layer_choice"`},
 	"membership":   {`"by_group"`, `"lira.auc"`, `"learned.auc"`, `"gap.epsilon_lower_bound"`, `"boundary_distance.calibrated_accuracy"`, `"learned.worst_slice_auc"`, `"feature":"sex"`, `"misclassified"`},
-	"differential": {`"int8.mcnemar_p"`, `"quantization"`, `"flips_csv"`},
+	"differential": {`"int8.mcnemar_p"`, `"quantization"`, `"flips_csv"`, `"fp16.pgd.linf.eps=0.05.transfer_rate"`, `"int8.fgsm.linf.eps=0.03.robust_accuracy_delta"`},
 	"drift":        {`"mmd.p"`, `"chi2.sex.p"`, `"shift.num_age.accuracy"`},
-	"slices":       {`"worst.selection_rate.p_adjusted"`, `"bin_edges"`},
+	"slices":       {`"worst.selection_rate.p_adjusted"`, `"bin_edges"`, `"robust_attacks"`, `"worst.robust_accuracy.p_adjusted"`},
 	"extraction":   {`"fidelity@2000"`, `"extraction_curve"`},
 }
 
@@ -70,7 +70,8 @@ var mustHave = map[string][]string{
 // digits (examples/poisoning: 22 batches of 64), the trigger's attack
 // success rate (360 triggered inputs: 6 batches), STRIP (60 held-out and
 // the triggered far rows, scored per model run) and a Neural Cleanse scan
-// of the 10 classes (30 steps on 20 inputs a class).
+// of the 10 classes (30 steps on 20 inputs a class); and differential's
+// and slices' with an evasion block (FGSM and PGD-5).
 func shardConfigs(t *testing.T) map[string]string {
 	configs := testutil.SuiteConfigs(t)
 	configs["poisoning"] = "version: 1\nmodel: " + testutil.Example(t, "digits_cnn.onnx") + "\nseed: 1\n" +
@@ -81,6 +82,16 @@ func shardConfigs(t *testing.T) map[string]string {
 		"    model:\n      methods: [strip, neural_cleanse]\n      target: 0\n" +
 		"      trigger: {type: patch, x: 6, y: 6, width: 2, height: 2}\n      strip: {samples: 60}\n" +
 		"      neural_cleanse: {steps: 30, samples: 20}\n"
+	// Differential and slices with an evasion block, in attack batches of
+	// 64 (16 units after their 11 batches of 97), through the partial
+	// reports.
+	ev := "evasion: {batch_size: 64, attacks: [{name: fgsm, norm: linf, eps: [0.03]}, {name: pgd, norm: linf, eps: [0.05], steps: 5}]}"
+	configs["differential"] += "    " + ev + "\n"
+	sl := strings.Replace(configs["slices"], "sensitive: [sex, race]}", "sensitive: [sex, race], "+ev+"}", 1)
+	if sl == configs["slices"] {
+		t.Fatalf("the slices config has changed: %s", sl)
+	}
+	configs["slices"] = sl
 	return configs
 }
 
