@@ -12,8 +12,8 @@ import (
 // TestCraftBatchesEqualCraft: a Crafter's batches are Craft's. On the
 // first 80 digits (examples/digits_cnn.onnx) in attack batches of 24 (4
 // batches, the last of 8), PGD with a random start, square, DeepFool at
-// two eps (one run for both), FGSM, HopSkipJump at two eps (one run) and
-// Sign-OPT, crafted as the batches [3, 4),
+// two eps (one run for both), FGSM, HopSkipJump at two eps (one run),
+// Sign-OPT and FMN (L∞, two eps, one run), crafted as the batches [3, 4),
 // [0, 1) and [1, 3) in that order, give bit for bit the adversarial
 // points, successes and robust flags of one Craft over every batch (the
 // expected values are Craft's: each batch runs from its own seed and
@@ -29,6 +29,7 @@ func TestCraftBatchesEqualCraft(t *testing.T) {
 		map[string]any{"name": "fgsm", "eps": []any{0.05}},
 		map[string]any{"name": "hopskipjump", "norm": "l2", "budgets": []any{60}, "eps": []any{2.0, 4.0}, "init_eval": 10, "max_eval": 20, "init_size": 20},
 		map[string]any{"name": "signopt", "norm": "l2", "budgets": []any{100}, "eps": []any{3.0}},
+		map[string]any{"name": "fmn", "norm": "linf", "eps": []any{0.1, 0.2}, "steps": 20},
 	}})
 	ctx := context.Background()
 	want, mode, err := Craft(ctx, tg, cfg)
@@ -75,8 +76,8 @@ func TestCraftBatchesEqualCraft(t *testing.T) {
 			compared++
 		}
 	}
-	if compared != 3*8 {
-		t.Errorf("compared %d attack×batch ranges, want 24", compared)
+	if compared != 3*10 {
+		t.Errorf("compared %d attack×batch ranges, want 30", compared)
 	}
 	if fooled == 0 {
 		t.Error("no attack succeeded: nothing to compare but clean points")
