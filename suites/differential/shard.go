@@ -232,14 +232,22 @@ func runAttackUnits(ctx context.Context, t *suite.Target, cfg Config, targets []
 	if len(pending) == 0 {
 		return nil
 	}
-	model, err := evasion.NewCrafter(t, *cfg.evasion)
+	// Progress counts the attack units as they are saved (the attacks'
+	// own passes, a few batches each, report nothing).
+	progress, saved := t.Pool.Progress, 0
+	quiet := func(t *suite.Target) *suite.Target {
+		tq := *t
+		tq.Pool.Progress = nil
+		return &tq
+	}
+	model, err := evasion.NewCrafter(quiet(t), *cfg.evasion)
 	if err != nil {
 		return fmt.Errorf("differential: evasion on the model: %w", err)
 	}
 	defer model.Close()
 	crafters := make([]*evasion.Crafter, len(targets))
 	for i, tv := range targets {
-		if crafters[i], err = evasion.NewCrafter(tv, *cfg.evasion); err != nil {
+		if crafters[i], err = evasion.NewCrafter(quiet(tv), *cfg.evasion); err != nil {
 			return fmt.Errorf("differential: variant %s: evasion on the variant: %w", cfg.Variants[i].Name, err)
 		}
 		defer crafters[i].Close()
@@ -273,7 +281,7 @@ func runAttackUnits(ctx context.Context, t *suite.Target, cfg Config, targets []
 			for i, tv := range targets {
 				name := cfg.Variants[i].Name
 				for _, c := range crafted {
-					cls, err := replayClasses(ctx, tv, ab, t.Data, c.Adv, hi-lo)
+					cls, err := replayClasses(ctx, quiet(tv), ab, t.Data, c.Adv, hi-lo)
 					if err != nil {
 						return fmt.Errorf("differential: variant %s: replaying %s: %w", name, c.Prefix, err)
 					}
@@ -298,6 +306,9 @@ func runAttackUnits(ctx context.Context, t *suite.Target, cfg Config, targets []
 			for b := range us {
 				if err := suite.SaveUnit(st, nb+b0+b, us[b]); err != nil {
 					return err
+				}
+				if saved++; progress != nil {
+					progress(saved, len(pending))
 				}
 			}
 		}

@@ -171,7 +171,12 @@ func runAttackUnits(ctx context.Context, t *suite.Target, cfg Config, pending []
 	if len(pending) == 0 {
 		return nil
 	}
-	c, err := evasion.NewCrafter(t, *cfg.evasion)
+	// Progress counts the attack units as they are saved (the attacks'
+	// own passes, a few batches each, report nothing).
+	progress, saved := t.Pool.Progress, 0
+	tq := *t
+	tq.Pool.Progress = nil
+	c, err := evasion.NewCrafter(&tq, *cfg.evasion)
 	if err != nil {
 		return fmt.Errorf("slices: evasion: %w", err)
 	}
@@ -193,6 +198,9 @@ func runAttackUnits(ctx context.Context, t *suite.Target, cfg Config, pending []
 				}
 				if err := suite.SaveUnit(st, nb+b, u); err != nil {
 					return err
+				}
+				if saved++; progress != nil {
+					progress(saved, len(pending))
 				}
 			}
 		}
