@@ -270,8 +270,14 @@ func (w *work) soSearch(ctx context.Context, j *job, dc *decider, i int, theta [
 		}
 		lbd, cls = best, c
 	}
-	hi, lo := lbd, 0.0
-	for hi-lo > signoptTolerate {
+	return w.soBisect(ctx, j, dc, i, theta, 0, lbd, signoptTolerate, cls, maxB)
+}
+
+// soBisect halves [lo, hi] along theta until it is at most tol wide, hi
+// misclassified (cls its class) and lo not, and returns hi and its class:
+// the bisection that ends ART's fine-grained searches.
+func (w *work) soBisect(ctx context.Context, j *job, dc *decider, i int, theta []float32, lo, hi, tol float64, cls int, maxB int32) (float64, int, error) {
+	for hi-lo > tol {
 		mid := (lo + hi) / 2
 		adv, c, err := w.soQuery(ctx, j, dc, i, mid, theta, maxB)
 		if err != nil {
@@ -325,19 +331,7 @@ func (w *work) soLocal(ctx context.Context, j *job, dc *decider, i int, theta []
 			lo *= 0.99
 		}
 	}
-	for hi-lo > tol {
-		mid := (lo + hi) / 2
-		adv, c, err := w.soQuery(ctx, j, dc, i, mid, theta, maxB)
-		if err != nil {
-			return 0, 0, err
-		}
-		if adv {
-			hi, cls = mid, c
-		} else {
-			lo = mid
-		}
-	}
-	return hi, cls, nil
+	return w.soBisect(ctx, j, dc, i, theta, lo, hi, tol, cls, maxB)
 }
 
 // soSignGrad is ART's _sign_grad: k unit Gaussian u, the point
