@@ -4,8 +4,9 @@
 // (Yeom et al. 2018), the max softmax confidence, the entropy and the
 // modified entropy (Song & Mittal 2021); offline LiRA with user-supplied
 // reference models (Carlini et al. 2022); and a learned attack classifier,
-// k-fold cross-validated; and the label-only gap attack (ART's
-// LabelOnlyGapAttack). Each attack reports the ROC AUC, the membership
+// k-fold cross-validated; and the label-only attacks: the gap attack (ART's
+// LabelOnlyGapAttack) and the boundary-distance attack (Choquette-Choo et
+// al. 2021, boundary.go). Each attack reports the ROC AUC, the membership
 // advantage, the balanced accuracy at the best threshold and the TPR at
 // low FPRs with Clopper-Pearson intervals, TensorFlow Privacy's
 // differential-privacy ε lower bound and its figures per slice (class,
