@@ -12,6 +12,11 @@
 //   - Writer renders a report in one format; WriterFor picks one by name:
 //     json, junit, sarif, markdown, html, cyclonedx (docs/reports.md). WriteFileAtomic
 //     writes a file so that a failed write never leaves a partial report.
+//   - The HTML writer (html.go) draws SVG charts (gonum/plot) from the
+//     suites' details: robustness curves, ROC curves, per-group bars,
+//     reliability diagrams and histograms (charts.go: suiteFigures lists
+//     the conventions), and the certify, slices, drift and extraction
+//     charts (suitecharts.go); a malformed entry is skipped with a note.
 //   - Waivers excuse failed gates until a date (ApplyWaivers); Compare
 //     compares a report with its baseline (deltas, regression gates,
 //     McNemar's test on per-sample outcomes, see PerSampleKey).
