@@ -112,11 +112,13 @@ type Sharder interface {
 	Merge(ctx context.Context, t *Target, cfg any, common json.RawMessage, results []json.RawMessage) (*Result, error)
 }
 
-// ShardRefuser is implemented by a Sharder that shards some configs only
-// (differential and slices: not with an evasion block; evasion: not with
-// an attack it does not list as sharding). ShardRefusal returns why cfg
-// cannot run sharded, "" when it can; the engine refuses such a sharded
-// run (exit 2) before anything is loaded.
+// ShardRefuser is implemented by a Sharder that may refuse some configs
+// (evasion: an attack it does not list as sharding; differential and
+// slices: an evasion block with such an attack). Every attack shards
+// today, so nothing is refused; an attack added later is, until it is
+// listed. ShardRefusal returns why cfg cannot run sharded, "" when it can;
+// the engine refuses such a sharded run (exit 2) before anything is
+// loaded.
 type ShardRefuser interface {
 	ShardRefusal(cfg any) string
 }

@@ -76,8 +76,8 @@ type variantAttack struct {
 }
 
 // ShardRefusal implements suite.ShardRefuser: an evasion block with an
-// attack that does not run batch by batch (evasion's ShardRefusal names
-// it) does not shard.
+// attack that the evasion suite does not list as sharding (evasion's
+// ShardRefusal names it) is refused; every attack is listed today.
 func (Suite) ShardRefusal(cfgAny any) string {
 	cfg := cfgAny.(Config)
 	if cfg.evasion == nil {
