@@ -139,7 +139,13 @@ func newPlot(title, x, y string) *plot.Plot {
 // suite, from the Details conventions of docs/reports.md:
 //
 //   - "curves": {"<attack>.<norm>": [{"eps", "robust_accuracy"}, …]} —
-//     robustness curves, one chart per norm, one line per attack;
+//     robustness curves, one chart per norm, one line per attack (with the
+//     corruption heat map and the certify chart: curveCharts);
+//   - "slices": [{"metric", "slice", "value", "rest_value", …}] — bars of
+//     the significant slices per metric (slicesCharts);
+//   - "features" (rows with "psi") — PSI per feature (driftChart);
+//   - "extraction_curve": [{"budget", "fidelity", …}] — the extraction
+//     curve (extractionChart);
 //   - "attacks": {"<name>": {"roc": [{"fpr", "tpr"}, …]}} — ROC curves of
 //     membership-inference attacks, one chart, one line per attack;
 //   - "attributes": {"<attr>": {"groups": [{"group", "<rate>", …}]}} — per-
@@ -154,6 +160,7 @@ func newPlot(title, x, y string) *plot.Plot {
 //     "files": {"montage": path} (inversion) — embedded pictures. Relative
 //     paths are relative to the output folder, dir.
 //
+// The "by_group" convention is drawn apart, by byGroupCharts (bygroup.go).
 // A malformed entry is skipped and named in the returned notes; nothing
 // here fails the report.
 func suiteFigures(s SuiteResult, dir string, others ...SuiteResult) (figs []figure, notes []string) {

@@ -16,7 +16,8 @@
 //     suites' details: robustness curves, ROC curves, per-group bars,
 //     reliability diagrams and histograms (charts.go: suiteFigures lists
 //     the conventions), and the certify, slices, drift and extraction
-//     charts (suitecharts.go); a malformed entry is skipped with a note.
+//     charts (suitecharts.go), the per-group bars of "by_group"
+//     (bygroup.go); a malformed entry is skipped with a note.
 //   - Waivers excuse failed gates until a date (ApplyWaivers); Compare
 //     compares a report with its baseline (deltas, regression gates,
 //     McNemar's test on per-sample outcomes, see PerSampleKey).
