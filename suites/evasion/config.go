@@ -11,7 +11,9 @@ import (
 	"github.com/gauntlet-ml/gauntlet/suite"
 )
 
-// Attack names accepted in attacks[].name.
+// Attack names accepted in attacks[].name; FAB, DeepFool, FMN, HopSkipJump
+// and SignOPT are declared beside their attacks (fab.go, deepfool.go,
+// fmn.go, hsj.go, signopt.go).
 const (
 	FGSM       = "fgsm"
 	PGD        = "pgd"
@@ -20,7 +22,7 @@ const (
 	AutoAttack = "autoattack"
 )
 
-// Norms accepted in attacks[].norm.
+// Norms accepted in attacks[].norm; fmn also takes L1 and L0 (fmn.go).
 const (
 	Linf = "linf"
 	L2   = "l2"
