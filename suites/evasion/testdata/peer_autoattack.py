@@ -88,7 +88,7 @@ PARTS = ["apgd-ce", "apgd-t", "fab-t", "square"]
 def merge(name, clean, key, fields):
     """Merges fields into OUT's models[name][key] under a lock: the cases
     run as parallel processes."""
-    with open(OUT + ".lock", "w") as lock:
+    with open(os.path.join(tempfile.gettempdir(), "peer_autoattack.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             with open(OUT) as f:
