@@ -67,10 +67,10 @@ func TestShardsMergeEqualRunEvasion(t *testing.T) {
 	suitetest.ResumeEqualsRun(t, Suite{}, tg, raw, []int{2, 11, 20}, suitetest.ResultJSON(t, res))
 }
 
-// TestShardRefusesEvasion: an evasion block shards with every attack
+// TestShardEvasionNotRefused: an evasion block shards with every attack
 // listed as sharding (all of them today, the decision-based ones too), so
 // ShardRefusal is empty with or without one.
-func TestShardRefusesEvasion(t *testing.T) {
+func TestShardEvasionNotRefused(t *testing.T) {
 	v := []any{map[string]any{"name": "fp16", "convert": "fp16"}}
 	for _, raw := range []map[string]any{{"variants": v},
 		{"variants": v, "evasion": map[string]any{"attacks": []any{map[string]any{"name": "fgsm", "norm": "linf", "eps": []any{0.1}},
