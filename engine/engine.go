@@ -64,6 +64,10 @@ type Options struct {
 	// Resume skips the units already in output.dir's state folder
 	// (run --resume).
 	Resume bool
+	// saved, when set (tests), is called with the suite's name and the
+	// unit after each unit a sharded or resumable run saves to its state
+	// folder: what a test kills a run after, for every suite alike.
+	saved func(suite string, unit int)
 }
 
 // Run executes cfg. An error returned with a nil report means nothing ran

@@ -163,6 +163,8 @@ type fileStore struct {
 	dir string
 	mu  sync.Mutex
 	m   map[int]json.RawMessage
+	// saved, when set, is called after each Save (Options.saved).
+	saved func(unit int)
 }
 
 // newFileStore reads the units an earlier run left in dir.
@@ -208,8 +210,11 @@ func (s *fileStore) Save(u int, v json.RawMessage) error {
 		return fmt.Errorf("save unit %d: %w", u, err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.m[u] = v
+	s.mu.Unlock()
+	if s.saved != nil {
+		s.saved(u)
+	}
 	return nil
 }
 
@@ -259,6 +264,10 @@ func (r *run) runUnits(ctx context.Context, p planned, sh suite.Sharder, base su
 		sr := reports.SuiteResult{Name: p.s.Name(), Version: p.s.Version(), Seed: suite.DeriveSeed(r.cfg.Seed, p.s.Name()),
 			Status: reports.StatusError, Error: err.Error(), Metrics: map[string]float64{}, Details: map[string]any{}}
 		return sr, errs.Invalid, nil
+	}
+	if r.o.saved != nil {
+		name := p.s.Name()
+		store.saved = func(u int) { r.o.saved(name, u) }
 	}
 	w := &sharded{Suite: p.s, sh: sh, shard: r.o.Shard, store: store}
 	sr, code, read := runSuite(ctx, w, p.cfg, base, r.cfg.Seed, r.cfg.Runtime.SuiteTimeout, r.o)

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/gauntlet-ml/gauntlet/config"
 	"github.com/gauntlet-ml/gauntlet/errs"
@@ -289,32 +288,43 @@ func TestMergeRefusesMismatchedShards(t *testing.T) {
 	}
 }
 
-// cancelAfter is a Progress that cancels the run after k finished units
-// (a run killed after k batches).
-type cancelAfter struct {
+// killAfter cancels a run after its k-th saved unit (a run killed after
+// k units), as Options.saved, and counts the units saved.
+type killAfter struct {
 	mu     sync.Mutex
 	k, n   int
 	cancel context.CancelFunc
 }
 
-func (c *cancelAfter) Start(string) {}
-func (c *cancelAfter) Update(int, int) {
+func (c *killAfter) saved(string, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.n++; c.n == c.k {
+	if c.n++; c.n == c.k && c.cancel != nil {
 		c.cancel()
 	}
 }
-func (c *cancelAfter) Finish(string, string, time.Duration) {}
 
-// TestResumeAfterKill: a run with Resume killed (cancelled) after k units,
-// for several k, then run again with Resume in the same output folder gives the same
-// suite result as an uninterrupted run (the expected figures are that
-// run's), unsharded and as shard 1/3; the resumed run redoes none of the
-// units the killed one saved.
+// killSets are the --set values of TestResumeAfterKill beyond setsFor's:
+// extraction with 5 smaller budgets (2 epochs), so that shard 1/3 has 2
+// units to be killed between.
+var killSets = map[string][]string{
+	"extraction": {"suites.extraction.budgets=[100, 200, 300, 400, 500]", "suites.extraction.training.epochs=2"},
+}
+
+// TestResumeAfterKill: for every suite that shards, a run with Resume
+// killed (cancelled) after k units saved to its state folder, for k = 1,
+// 2, 3 (those below the run's units), then run again with Resume in the
+// same output folder gives the same suite result as an uninterrupted run
+// (the expected figures are that run's), unsharded and as shard 1/3; the
+// resumed run saves (redoes) none of the units the killed one saved.
+// The kill and the count go by the units saved (Options.saved), not by
+// progress updates, which some suites give several of a unit
+// (differential's row units: the model and each variant) or none
+// (drift's feature and MMD units, extraction's budgets).
 func TestResumeAfterKill(t *testing.T) {
 	configs := testutil.SuiteConfigs(t)
 	configs["poisoning"] = shardConfigs(t)["poisoning"]
+	configs["differential"] = shardConfigs(t)["differential"]
 	// Units: 1,000 rows in batches of 97 are 11; fairness adds 11 batches
 	// of counterfactual rows (shardSets).
 	// Evasion: the clean pass and FGSM and PGD at 3 eps each, 7 passes of
@@ -325,9 +335,23 @@ func TestResumeAfterKill(t *testing.T) {
 	// Poisoning: every part on the digits CNN (shardConfigs): 22 batches
 	// of training rows, 6 of triggered inputs, STRIP's 114 scoring runs
 	// and 10 classes.
-	for name, units := range map[string]int{"accuracy": 11, "attribute_inference": 11, "evasion": 77, "fairness": 22, "membership": 34, "slices": 11, "poisoning": 152} {
+	// Differential: the 11 batches of 97 rows (model, INT8 and FP16),
+	// then the evasion block's 16 attack batches of 64 (shardConfigs).
+	// Drift: its 2 features (num_age, sex), the MMD and the 11 batches
+	// (SuiteConfigs, shardSets). Extraction: its 5 budgets (killSets).
+	// Inversion: the digits CNN's 10 classes in batches of 3; certify:
+	// 100 rows in batches of 16; corruption: 200 rows in batches of 23
+	// (shardSets).
+	unitsOf := map[string]int{"accuracy": 11, "attribute_inference": 11, "evasion": 77, "fairness": 22, "membership": 34, "slices": 11, "poisoning": 152,
+		"differential": 27, "drift": 14, "extraction": 5, "inversion": 4, "certify": 7, "corruption": 9}
+	kills := 0
+	for _, name := range shardedSuites(t) {
+		units, ok := unitsOf[name]
+		if !ok {
+			t.Fatalf("suite %s shards: give it its units here", name)
+		}
 		y := configs[name]
-		sets := append(setsFor(t, name), "runtime.workers=1", "runtime.intra_op_threads=1")
+		sets := append(append(setsFor(t, name), killSets[name]...), "runtime.workers=1", "runtime.intra_op_threads=1")
 		for _, sh := range []suite.Shard{{}, {Index: 1, Count: 3}} {
 			ref := loadYAML(t, y, sets...)
 			rep, err := Run(context.Background(), ref, Options{Now: fixedNow, Shard: sh})
@@ -338,12 +362,17 @@ func TestResumeAfterKill(t *testing.T) {
 			if p := rep.Suites[0].Partial; p != nil && p.Units != units {
 				t.Fatalf("%s: %d units, want %d", name, p.Units, units)
 			}
+			lo, hi := sh.Range(units)
 			for _, k := range []int{1, 2, 3} {
+				if k >= hi-lo {
+					continue // no unit left to kill before
+				}
+				kills++
 				t.Run(fmt.Sprintf("%s shard %s killed after %d", name, sh, k), func(t *testing.T) {
 					cfg := loadYAML(t, y, sets...)
 					ctx, cancel := context.WithCancel(context.Background())
 					defer cancel()
-					killed, err := Run(ctx, cfg, Options{Now: fixedNow, Shard: sh, Resume: true, Progress: &cancelAfter{k: k, cancel: cancel}})
+					killed, err := Run(ctx, cfg, Options{Now: fixedNow, Shard: sh, Resume: true, saved: (&killAfter{k: k, cancel: cancel}).saved})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -354,40 +383,31 @@ func TestResumeAfterKill(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if len(store.m) < k {
-						t.Fatalf("the killed run saved %d units, want at least %d", len(store.m), k)
+					if len(store.m) < k || len(store.m) >= hi-lo {
+						t.Fatalf("the killed run saved %d units, want %d to %d", len(store.m), k, hi-lo-1)
 					}
-					count := &countUpdates{}
-					resumed, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: sh, Resume: true, Progress: count})
+					count := &killAfter{}
+					resumed, err := Run(context.Background(), cfg, Options{Now: fixedNow, Shard: sh, Resume: true, saved: count.saved})
 					if err != nil {
 						t.Fatal(err)
 					}
 					if got := partialOrSuiteJSON(t, resumed.Suites[0]); got != want {
 						t.Errorf("resumed:\n%s\nuninterrupted:\n%s", got, want)
 					}
-					lo, hi := sh.Range(units)
 					if todo := hi - lo - len(store.m); count.n != todo {
-						t.Errorf("the resumed run ran %d units, want %d (%d of %d were saved)", count.n, todo, len(store.m), hi-lo)
+						t.Errorf("the resumed run saved %d units, want %d (%d of %d were saved)", count.n, todo, len(store.m), hi-lo)
 					}
 				})
 			}
 		}
 	}
+	// 13 suites, 3 kills unsharded and 3 as shard 1/3, but shard 1/3 has
+	// 2 units of extraction and certify (1 kill each), 1 of inversion
+	// (none) and 3 of corruption (2 kills): 78 - 8.
+	if kills != 70 {
+		t.Errorf("%d kills, want 70", kills)
+	}
 }
-
-// countUpdates is a Progress that counts finished units.
-type countUpdates struct {
-	mu sync.Mutex
-	n  int
-}
-
-func (c *countUpdates) Start(string) {}
-func (c *countUpdates) Update(int, int) {
-	c.mu.Lock()
-	c.n++
-	c.mu.Unlock()
-}
-func (c *countUpdates) Finish(string, string, time.Duration) {}
 
 // partialOrSuiteJSON is suiteJSON for a whole run, the partial results for
 // a shard's.
