@@ -78,11 +78,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 			}
 			u.Class, u.Radius = append(u.Class, class), append(u.Radius, radius)
 		}
-		raw, err := json.Marshal(u)
-		if err != nil {
-			return 0, nil, err
-		}
-		if err := st.Save(b, raw); err != nil {
+		if err := suite.SaveUnit(st, b, u); err != nil {
 			return 0, nil, err
 		}
 	}

@@ -69,11 +69,7 @@ func (s Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh sui
 		for j := range jobs {
 			u.Correct[j] = correct[j*units+b]
 		}
-		raw, err := json.Marshal(u)
-		if err != nil {
-			return 0, nil, err
-		}
-		if err := st.Save(b, raw); err != nil {
+		if err := suite.SaveUnit(st, b, u); err != nil {
 			return 0, nil, err
 		}
 	}

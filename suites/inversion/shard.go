@@ -58,11 +58,7 @@ func (Suite) RunShard(ctx context.Context, t *suite.Target, cfgAny any, sh suite
 		if err := p.descend(ctx, t, cfg, c0, c1, x, prob); err != nil {
 			return err
 		}
-		raw, err := json.Marshal(shardUnit{Start: start, X: x, Prob: prob})
-		if err != nil {
-			return err
-		}
-		return st.Save(task, raw)
+		return suite.SaveUnit(st, task, shardUnit{Start: start, X: x, Prob: prob})
 	})
 	if err != nil {
 		return 0, nil, err
