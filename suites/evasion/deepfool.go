@@ -238,21 +238,10 @@ func (rt *runners) deepfoolAll(ctx context.Context, t *suite.Target, a AttackCon
 	success := make([]bool, n)
 	r.pred = make([]int, n)
 	zero := make([][2]int, nb)
-	pool := t.Pool
-	pool.Workers = len(rt.works)
-	if rt.progress != nil {
-		pool.Progress = rt.progress
-	}
 	var done atomic.Int64
 	seed := suite.DeriveSeed(t.Seed, a.Key()+"."+a.Norm)
-	b0, b1 := 0, nb
-	if rt.span != nil { // a sharded run's units (shard.go)
-		b0, b1 = rt.span[0], rt.span[1]
-	}
-	err := pool.Run(ctx, b1-b0, func(ctx context.Context, wi, b int) error {
-		b += b0
+	err := rt.forBatches(ctx, t, n, func(ctx context.Context, wi, b, lo, hi int) error {
 		w := rt.works[wi]
-		lo, hi := t.BatchRange(b, n)
 		j := &job{n: hi - lo, eps: math.Inf(1), norm: a.Norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: correct[lo:hi],
 			clean: clean[lo*k : hi*k], success: success[lo:hi], pred: r.pred[lo:hi], queries: r.queries[lo:hi],
 			xadv: r.adv[lo*d : hi*d], zero: r.zero[lo:hi]}

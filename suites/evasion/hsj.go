@@ -529,7 +529,6 @@ func (w *work) hsjGrad(ctx context.Context, j *job, dc *decider, numEval int, li
 func (rt *runners) hsjAll(ctx context.Context, t *suite.Target, a AttackConfig, clean []float32, correct []bool) (*hsjRun, error) {
 	ds := t.Data
 	n, d, k := ds.N, ds.SampleSize(), t.Classes
-	nb := t.Batches(n)
 	r := &hsjRun{norms: make([][]float64, len(a.Budgets)), last: make([][]float64, len(a.Budgets)),
 		df: &dfRun{queries: make([]int32, n), adv: make([]float32, n*d), zero: make([]bool, n), pred: make([]int, n)}}
 	for b := range r.norms {
@@ -537,20 +536,9 @@ func (rt *runners) hsjAll(ctx context.Context, t *suite.Target, a AttackConfig, 
 	}
 	success := make([]bool, n)
 	seed := suite.DeriveSeed(t.Seed, a.Key()+"."+a.Norm)
-	pool := t.Pool
-	pool.Workers = len(rt.works)
-	if rt.progress != nil {
-		pool.Progress = rt.progress
-	}
 	var done atomic.Int64
-	b0, b1 := 0, nb
-	if rt.span != nil { // a sharded run's units (shard.go)
-		b0, b1 = rt.span[0], rt.span[1]
-	}
-	err := pool.Run(ctx, b1-b0, func(ctx context.Context, wi, b int) (err error) {
-		b += b0
+	err := rt.forBatches(ctx, t, n, func(ctx context.Context, wi, b, lo, hi int) (err error) {
 		w := rt.works[wi]
-		lo, hi := t.BatchRange(b, n)
 		j := &job{n: hi - lo, eps: math.Inf(1), norm: a.Norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: correct[lo:hi],
 			clean: clean[lo*k : hi*k], success: success[lo:hi], pred: r.df.pred[lo:hi], queries: r.df.queries[lo:hi],
 			xadv: r.df.adv[lo*d : hi*d], zero: r.df.zero[lo:hi]}

@@ -1,6 +1,7 @@
 package evasion
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -170,6 +171,26 @@ type runners struct {
 	// decision.go).
 	hsjRuns map[string]*hsjRun
 	labels  labelChoice
+}
+
+// forBatches runs fn on rt's workers (with rt.progress) for every attack
+// batch b of n samples, rows [lo, hi), or for a sharded run's batches
+// only (rt.span); wi is the worker's index in rt.works.
+func (rt *runners) forBatches(ctx context.Context, t *suite.Target, n int, fn func(ctx context.Context, wi, b, lo, hi int) error) error {
+	pool := t.Pool
+	pool.Workers = len(rt.works)
+	if rt.progress != nil {
+		pool.Progress = rt.progress
+	}
+	b0, b1 := 0, t.Batches(n)
+	if rt.span != nil { // a sharded run's units (shard.go)
+		b0, b1 = rt.span[0], rt.span[1]
+	}
+	return pool.Run(ctx, b1-b0, func(ctx context.Context, wi, b int) error {
+		b += b0
+		lo, hi := t.BatchRange(b, n)
+		return fn(ctx, wi, b, lo, hi)
+	})
 }
 
 // newRunners opens the graphs (exact mode) and every worker's runners and

@@ -336,20 +336,9 @@ func (rt *runners) attack(ctx context.Context, t *suite.Target, cfg Config, a At
 			defer rt.closeLoops()
 		}
 	}
-	pool := t.Pool
-	pool.Workers = len(rt.works)
-	if rt.progress != nil {
-		pool.Progress = rt.progress
-	}
 	var done atomic.Int64 // samples of the batches that finished
-	b0, b1 := 0, nb
-	if rt.span != nil { // a sharded run's units (shard.go)
-		b0, b1 = rt.span[0], rt.span[1]
-	}
-	err := pool.Run(ctx, b1-b0, func(ctx context.Context, wi, b int) error {
-		b += b0
+	err := rt.forBatches(ctx, t, n, func(ctx context.Context, wi, b, lo, hi int) error {
 		w := rt.works[wi]
-		lo, hi := t.BatchRange(b, n)
 		j := &job{n: hi - lo, eps: eps, norm: a.Norm, x0: ds.X[lo*d : hi*d], y: ds.Y[lo:hi], correct: correct[lo:hi],
 			clean: clean[lo*k : hi*k], success: o.success[lo:hi], pred: pred[lo:hi], queries: o.queries[lo:hi],
 			xadv: xadv[wi][:(hi-lo)*d], zero: o.zero[lo:hi]}
